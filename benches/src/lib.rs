@@ -1,0 +1,1 @@
+//! Shared helpers of the benchmark suite (corpus loading, allocation counting).

@@ -1,0 +1,35 @@
+//! `sip-proxy`: the reference SIP proxy of the Rust SIP server toolkit.
+//!
+//! Each subcommand lives in a module of its own; `main` only dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod parse;
+
+/// Command line of the `sip-proxy` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sip-proxy",
+    version,
+    about = "Reference SIP registrar and proxy built from the Rust SIP toolkit crates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse SIP messages from files (or stdin) and print one JSON object per message.
+    Parse(parse::ParseArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Parse(args) => parse::run(&args),
+    }
+}
