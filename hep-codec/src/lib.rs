@@ -1,4 +1,26 @@
-//! HEP v1/v2/v3 (Homer Encapsulation Protocol) encoder and decoder.
-//!
-//! This crate is a placeholder: its implementation lands with its own issue.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod chunk;
+mod decode;
+mod encode;
+mod error;
+mod packet;
+#[cfg(feature = "std")]
+mod sender;
+mod sink;
+mod stream;
+mod types;
+
+pub use chunk::{ChunkIter, RawChunk};
+pub use decode::Mode;
+pub use encode::{CANONICAL_ORDER, MAX_PACKET_LEN};
+pub use error::{DecodeError, EncodeError};
+pub use packet::{CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket, OrderEntry};
+#[cfg(feature = "std")]
+pub use sender::{Collector, HepConfig, HepSender, SinkStats, WriterSink};
+pub use sink::{CaptureEvent, CaptureSink, NullSink, Transport};
+pub use stream::{StreamDecoder, frame_len};
+pub use types::{AddressFamily, IpProto, ProtoType, Version};

@@ -1,0 +1,264 @@
+//! `std` sinks: a HEP sender to a UDP/TCP collector with a bounded, dropping queue, and a
+//! sink that writes HEP packets to any `Write` (a file).
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use crate::sink::{CaptureEvent, CaptureSink};
+use crate::types::Version;
+
+/// How captured messages are wrapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HepConfig {
+    /// Capture agent id (chunk 0x000c; 16 bits in HEPv2).
+    pub capture_id: u32,
+    /// Authentication key, sent when set.
+    pub auth_key: Option<Vec<u8>>,
+    /// Node name (chunk 0x0013), sent when set.
+    pub node_name: Option<Vec<u8>>,
+    /// HEP version to send.
+    pub version: Version,
+}
+
+impl Default for HepConfig {
+    fn default() -> Self {
+        Self {
+            capture_id: 0,
+            auth_key: None,
+            node_name: None,
+            version: Version::V3,
+        }
+    }
+}
+
+impl HepConfig {
+    /// Encodes `event` as configured; `None` if it cannot be encoded (e.g. too long).
+    pub fn encode(&self, event: &CaptureEvent<'_>) -> Option<Vec<u8>> {
+        let mut p = event.to_packet(
+            self.capture_id,
+            self.auth_key.as_deref(),
+            self.node_name.as_deref(),
+        );
+        p.version = self.version;
+        let mut out = Vec::with_capacity(p.encoded_len());
+        p.encode(&mut out).ok()?;
+        Some(out)
+    }
+}
+
+/// Counters of a [`HepSender`] or [`WriterSink`].
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    sent: AtomicU64,
+    dropped: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl SinkStats {
+    /// Packets handed to the socket / writer.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+    /// Messages dropped: queue full, collector unreachable, or not encodable.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+    /// I/O errors seen (each also counts as a drop).
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+    fn drop_one(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.drop_one();
+    }
+}
+
+/// Collector transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collector {
+    /// One HEP packet per datagram.
+    Udp(SocketAddr),
+    /// HEPv3 packets back to back on one connection, reconnected with a back-off.
+    Tcp(SocketAddr),
+}
+
+/// Mirrors captured messages to a HEP collector from a background thread.
+///
+/// [`CaptureSink::capture`] encodes on the caller's thread and hands the packet to a bounded
+/// queue with `try_send`: when the queue is full (collector slow) or the collector is gone,
+/// the message is dropped and counted, never waited for.
+#[derive(Debug)]
+pub struct HepSender {
+    config: HepConfig,
+    tx: Option<SyncSender<Vec<u8>>>,
+    stats: Arc<SinkStats>,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// How long a TCP sender waits before reconnecting after a failure.
+const TCP_RETRY: Duration = Duration::from_secs(1);
+
+impl HepSender {
+    /// Starts the sender thread. `queue` is the queue capacity in packets (at least 1).
+    pub fn start(collector: Collector, config: HepConfig, queue: usize) -> io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(queue.max(1));
+        let stats = Arc::new(SinkStats::default());
+        let st = Arc::clone(&stats);
+        let worker = match collector {
+            Collector::Udp(addr) => {
+                let bind: SocketAddr = if addr.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    ([0u16; 8], 0).into()
+                };
+                let sock = UdpSocket::bind(bind)?;
+                std::thread::Builder::new()
+                    .name("hep-sender".into())
+                    .spawn(move || {
+                        for pkt in rx {
+                            match sock.send_to(&pkt, addr) {
+                                Ok(_) => {
+                                    st.sent.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(_) => st.error(),
+                            }
+                        }
+                    })?
+            }
+            Collector::Tcp(addr) => std::thread::Builder::new()
+                .name("hep-sender".into())
+                .spawn(move || {
+                    let mut conn: Option<TcpStream> = None;
+                    let mut retry_at = Instant::now();
+                    for pkt in rx {
+                        if conn.is_none() && Instant::now() >= retry_at {
+                            match TcpStream::connect_timeout(&addr, TCP_RETRY) {
+                                Ok(s) => {
+                                    let _ = s.set_nodelay(true);
+                                    conn = Some(s);
+                                }
+                                Err(_) => retry_at = Instant::now() + TCP_RETRY,
+                            }
+                        }
+                        let Some(s) = conn.as_mut() else {
+                            st.drop_one();
+                            continue;
+                        };
+                        if s.write_all(&pkt).is_ok() {
+                            st.sent.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            st.error();
+                            conn = None;
+                            retry_at = Instant::now() + TCP_RETRY;
+                        }
+                    }
+                })?,
+        };
+        Ok(Self {
+            config,
+            tx: Some(tx),
+            stats,
+            worker: Some(worker),
+        })
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &SinkStats {
+        &self.stats
+    }
+
+    /// Stops accepting messages, sends what is queued, and returns the final counters.
+    pub fn close(mut self) -> Arc<SinkStats> {
+        self.shutdown();
+        Arc::clone(&self.stats)
+    }
+
+    fn shutdown(&mut self) {
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for HepSender {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl CaptureSink for HepSender {
+    fn capture(&self, event: &CaptureEvent<'_>) {
+        let Some(tx) = &self.tx else {
+            self.stats.drop_one();
+            return;
+        };
+        let Some(pkt) = self.config.encode(event) else {
+            self.stats.drop_one();
+            return;
+        };
+        match tx.try_send(pkt) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.stats.drop_one(),
+        }
+    }
+}
+
+/// Writes each captured message as a HEP packet to a writer (e.g. a file), back to back, on
+/// the caller's thread. Write errors are counted, not returned.
+#[derive(Debug)]
+pub struct WriterSink<W: Write> {
+    config: HepConfig,
+    out: Mutex<W>,
+    stats: SinkStats,
+}
+
+impl<W: Write> WriterSink<W> {
+    /// Wraps a writer.
+    pub fn new(out: W, config: HepConfig) -> Self {
+        Self {
+            config,
+            out: Mutex::new(out),
+            stats: SinkStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &SinkStats {
+        &self.stats
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<W: Write> CaptureSink for WriterSink<W> {
+    fn capture(&self, event: &CaptureEvent<'_>) {
+        let Some(pkt) = self.config.encode(event) else {
+            self.stats.drop_one();
+            return;
+        };
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if out.write_all(&pkt).is_ok() {
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.error();
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Every malformed case is a typed error with its offset.
+
+use hep_codec::{
+    DecodeError, EncodeError, HepPacket, IpProto, Mode, StreamDecoder, Version, chunk,
+};
+
+fn sample() -> Vec<u8> {
+    let mut buf = Vec::new();
+    HepPacket::sip(
+        "10.0.0.1:5060".parse().unwrap(),
+        "10.0.0.2:5062".parse().unwrap(),
+        IpProto::UDP,
+        1,
+        2,
+        b"OPTIONS sip:x SIP/2.0\r\n\r\n",
+    )
+    .encode(&mut buf)
+    .unwrap();
+    buf
+}
+
+fn set_total(buf: &mut [u8]) {
+    let n = buf.len() as u16;
+    buf[4..6].copy_from_slice(&n.to_be_bytes());
+}
+
+#[test]
+fn canonical_order_is_sngreps() {
+    let buf = sample();
+    let types: Vec<u16> = hep_codec::ChunkIter::new(&buf)
+        .map(|c| c.unwrap().1.chunk_type)
+        .collect();
+    assert_eq!(types, [1, 2, 7, 8, 9, 10, 11, 12, 3, 4, 15]);
+}
+
+#[test]
+fn short_header() {
+    let e = HepPacket::decode(b"HEP3\x00").unwrap_err();
+    assert!(matches!(
+        e,
+        DecodeError::Truncated {
+            offset: 0,
+            needed: 6,
+            ..
+        }
+    ));
+    assert!(matches!(
+        HepPacket::decode(b""),
+        Err(DecodeError::Truncated { .. })
+    ));
+    assert!(matches!(
+        HepPacket::decode(b"GET / HTTP/1.1"),
+        Err(DecodeError::UnknownVersion {
+            offset: 0,
+            found: b'G'
+        })
+    ));
+}
+
+#[test]
+fn total_length_differs_from_buffer() {
+    let mut buf = sample();
+    buf.push(0);
+    let e = HepPacket::decode_with(&buf, Mode::Strict).unwrap_err();
+    assert!(matches!(e, DecodeError::LengthMismatch { offset: 4, .. }));
+    // lenient ignores trailing bytes
+    HepPacket::decode_with(&buf, Mode::Lenient).unwrap();
+    buf.truncate(buf.len() - 2);
+    let e = HepPacket::decode_with(&buf, Mode::Lenient).unwrap_err();
+    assert!(matches!(e, DecodeError::LengthMismatch { offset: 4, .. }));
+}
+
+#[test]
+fn chunk_length_below_six_and_past_end() {
+    let mut buf = sample();
+    // first chunk (family) at 6: length field at 10..12
+    buf[10..12].copy_from_slice(&5u16.to_be_bytes());
+    assert_eq!(
+        HepPacket::decode(&buf).unwrap_err(),
+        DecodeError::ChunkTooShort {
+            offset: 6,
+            length: 5
+        }
+    );
+    let mut buf = sample();
+    buf[10..12].copy_from_slice(&0xfff0u16.to_be_bytes());
+    assert!(matches!(
+        HepPacket::decode(&buf).unwrap_err(),
+        DecodeError::ChunkOverrun {
+            offset: 6,
+            length: 0xfff0,
+            ..
+        }
+    ));
+    // a dangling partial chunk header at the end
+    let mut buf = sample();
+    buf.extend_from_slice(&[0, 0, 0]);
+    set_total(&mut buf);
+    let n = buf.len();
+    assert!(matches!(
+        HepPacket::decode(&buf).unwrap_err(),
+        DecodeError::ChunkOverrun { offset, length: 6, remaining: 3 } if offset == n - 3
+    ));
+}
+
+#[test]
+fn fixed_size_chunk_of_wrong_size() {
+    let mut buf = sample();
+    // append a 3-byte VLAN chunk, a size heplify-server rejects
+    buf.extend_from_slice(&[0, 0, 0, 0x12, 0, 9, 1, 2, 3]);
+    set_total(&mut buf);
+    let off = buf.len() - 9;
+    assert_eq!(
+        HepPacket::decode_with(&buf, Mode::Strict).unwrap_err(),
+        DecodeError::BadChunkSize {
+            offset: off,
+            chunk_type: chunk::VLAN,
+            expected: 2,
+            found: 3
+        }
+    );
+    // lenient keeps it raw, and re-encodes it as it was
+    let p = HepPacket::decode_with(&buf, Mode::Lenient).unwrap();
+    assert_eq!(p.vlan, None);
+    assert_eq!(p.extra.len(), 1);
+    let mut out = Vec::new();
+    p.encode(&mut out).unwrap();
+    assert_eq!(out, buf);
+}
+
+#[test]
+fn reserved_type_zero() {
+    let mut buf = sample();
+    buf.extend_from_slice(&[0, 0, 0, 0, 0, 6]);
+    set_total(&mut buf);
+    assert!(matches!(
+        HepPacket::decode(&buf).unwrap_err(),
+        DecodeError::ReservedChunkType { .. }
+    ));
+}
+
+#[test]
+fn missing_mandatory_chunk() {
+    // drop the capture id chunk (type 12, 10 bytes) from the sample
+    let buf = sample();
+    let mut out = buf[..6].to_vec();
+    for c in hep_codec::ChunkIter::new(&buf) {
+        let (off, raw) = c.unwrap();
+        if raw.chunk_type != chunk::CAPTURE_ID {
+            out.extend_from_slice(&buf[off..off + 6 + raw.value.len()]);
+        }
+    }
+    set_total(&mut out);
+    let end = out.len();
+    assert_eq!(
+        HepPacket::decode_with(&out, Mode::Strict).unwrap_err(),
+        DecodeError::MissingChunk {
+            offset: end,
+            chunk_type: chunk::CAPTURE_ID
+        }
+    );
+    // Kamailio accepts 10 of 11 core chunks
+    HepPacket::decode_with(&out, Mode::Lenient).unwrap();
+    // but not without an address
+    let mut no_addr = buf[..6].to_vec();
+    for c in hep_codec::ChunkIter::new(&buf) {
+        let (off, raw) = c.unwrap();
+        if raw.chunk_type != chunk::IPV4_DST {
+            no_addr.extend_from_slice(&buf[off..off + 6 + raw.value.len()]);
+        }
+    }
+    set_total(&mut no_addr);
+    assert!(matches!(
+        HepPacket::decode_with(&no_addr, Mode::Lenient).unwrap_err(),
+        DecodeError::MissingChunk {
+            chunk_type: chunk::IPV4_DST,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn v1_v2_errors() {
+    assert!(matches!(
+        HepPacket::decode(&[2, 16, 2, 17, 0, 1]).unwrap_err(),
+        DecodeError::Truncated {
+            offset: 0,
+            needed: 8,
+            ..
+        }
+    ));
+    assert_eq!(
+        HepPacket::decode(&[2, 16, 7, 17, 0, 1, 0, 2]).unwrap_err(),
+        DecodeError::UnsupportedFamily {
+            offset: 2,
+            found: 7
+        }
+    );
+    assert_eq!(
+        HepPacket::decode(&[1, 20, 2, 17, 0, 1, 0, 2]).unwrap_err(),
+        DecodeError::BadHeaderLength {
+            offset: 1,
+            version: 1,
+            found: 20
+        }
+    );
+    assert!(matches!(
+        HepPacket::decode(&[2, 16, 2, 17, 0, 1, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0]).unwrap_err(),
+        DecodeError::Truncated {
+            offset: 16,
+            needed: 12,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn v2_kamailio_layout() {
+    // Kamailio siptrace HEPv2: length byte 16, LE time block, LE capture id, 2 pad bytes.
+    let mut buf = vec![
+        2, 16, 2, 17, 0x13, 0xc4, 0x13, 0xc6, 127, 0, 0, 1, 127, 0, 0, 2,
+    ];
+    buf.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+    buf.extend_from_slice(&250_000u32.to_le_bytes());
+    buf.extend_from_slice(&2001u16.to_le_bytes());
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(b"SIP/2.0 200 OK\r\n\r\n");
+    let p = HepPacket::decode(&buf).unwrap();
+    assert_eq!(p.version, Version::V2);
+    assert_eq!(p.src().unwrap(), "127.0.0.1:5060".parse().unwrap());
+    assert_eq!(p.dst().unwrap(), "127.0.0.2:5062".parse().unwrap());
+    assert_eq!(
+        (p.ts_sec, p.ts_usec, p.capture_id),
+        (Some(1_700_000_000), Some(250_000), Some(2001))
+    );
+    assert_eq!(p.payload, Some(&b"SIP/2.0 200 OK\r\n\r\n"[..]));
+    let mut out = Vec::new();
+    p.encode(&mut out).unwrap();
+    assert_eq!(out, buf);
+    // hep-erlang style length byte 28 is accepted too
+    let mut buf = buf.clone();
+    buf[1] = 28;
+    assert_eq!(
+        HepPacket::decode(&buf).unwrap().payload,
+        Some(&b"SIP/2.0 200 OK\r\n\r\n"[..])
+    );
+    // a big-endian time block is recognised by its microseconds
+    buf[16..20].copy_from_slice(&1_700_000_000u32.to_be_bytes());
+    buf[20..24].copy_from_slice(&250_000u32.to_be_bytes());
+    let q = HepPacket::decode(&buf).unwrap();
+    assert_eq!((q.ts_sec, q.ts_usec), (Some(1_700_000_000), Some(250_000)));
+}
+
+#[test]
+fn encode_errors() {
+    let big = vec![b'x'; 70_000];
+    let p = HepPacket::sip(
+        "10.0.0.1:1".parse().unwrap(),
+        "10.0.0.2:2".parse().unwrap(),
+        IpProto::UDP,
+        0,
+        0,
+        &big,
+    );
+    assert!(matches!(
+        p.encode(&mut Vec::new()),
+        Err(EncodeError::TooLong { .. })
+    ));
+    let small = HepPacket::sip(
+        "10.0.0.1:1".parse().unwrap(),
+        "10.0.0.2:2".parse().unwrap(),
+        IpProto::UDP,
+        0,
+        0,
+        b"x",
+    );
+    let mut tiny = [0u8; 10];
+    assert!(matches!(
+        small.encode(&mut &mut tiny[..]),
+        Err(EncodeError::BufferTooSmall { available: 10, .. })
+    ));
+    let mut v2 = small.clone();
+    v2.version = Version::V2;
+    v2.capture_id = Some(70_000);
+    assert_eq!(
+        v2.encode(&mut Vec::new()),
+        Err(EncodeError::CaptureIdTooLarge(70_000))
+    );
+    v2.capture_id = Some(1);
+    v2.dst_addr = Some("::1".parse().unwrap());
+    assert_eq!(
+        v2.encode(&mut Vec::new()),
+        Err(EncodeError::MixedAddressFamilies)
+    );
+    v2.src_port = None;
+    assert_eq!(
+        v2.encode(&mut Vec::new()),
+        Err(EncodeError::MissingField("src_port"))
+    );
+}
+
+#[test]
+fn stream_errors_carry_the_stream_offset() {
+    let one = sample();
+    let mut s = StreamDecoder::new();
+    s.push(&one);
+    s.push(b"HEPX");
+    assert!(s.next_frame().unwrap().is_some());
+    assert_eq!(
+        s.next_frame().unwrap_err(),
+        DecodeError::UnknownVersion {
+            offset: one.len() + 3,
+            found: b'X'
+        }
+    );
+    let mut s = StreamDecoder::new();
+    s.push(b"HEP3\x00\x02");
+    assert!(matches!(
+        s.next_frame().unwrap_err(),
+        DecodeError::LengthMismatch { offset: 4, .. }
+    ));
+    let mut s = StreamDecoder::new();
+    s.push(b"HE");
+    assert_eq!(s.next_frame().unwrap(), None);
+}
