@@ -1,0 +1,554 @@
+//! Writes `benches/REPORT.md`: ns/msg, MB/s, allocations/msg and the ratio to the fastest peer
+//! for every implementation × corpus message × workload, with geometric means over the corpus.
+//!
+//! ```text
+//! cargo run --release -p sip-benches --bin report [-- OPTIONS]
+//! ```
+//!
+//! Options:
+//! - `--criterion`: take ns/msg from criterion's `target/criterion/**/new/estimates.json`
+//!   (run `cargo bench -p sip-benches --bench parsers` first) instead of the built-in loop;
+//! - `--batch-ms N` (default 10) and `--batches N` (default 15): the built-in timing loop runs
+//!   `N` batches of about `batch-ms` each and keeps the median batch;
+//! - `--out PATH` (default `benches/REPORT.md`), `--stdout` to print instead.
+//!
+//! Allocations come from the sibling `allocs` binary (counting allocator), which this program
+//! builds with cargo when it is missing and runs; the timed runs here use the plain system
+//! allocator.
+
+// Statistics over counts and durations far below 2^52: the float casts are exact enough.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
+use core::hint::black_box;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sip_benches::corpus::{self, Message};
+use sip_benches::impls::{self, Impl, KNOWN_REJECTIONS, PEERS};
+
+const WORKLOADS: [&str; 2] = ["parse", "proxy_fields"];
+
+struct Args {
+    criterion: bool,
+    batch: Duration,
+    batches: usize,
+    out: Option<PathBuf>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        criterion: false,
+        batch: Duration::from_millis(10),
+        batches: 15,
+        out: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("REPORT.md")),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--criterion" => a.criterion = true,
+            "--batch-ms" => {
+                a.batch = Duration::from_millis(
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--batch-ms N"),
+                );
+            }
+            "--batches" => a.batches = it.next().and_then(|v| v.parse().ok()).expect("--batches N"),
+            "--out" => a.out = Some(PathBuf::from(it.next().expect("--out PATH"))),
+            "--stdout" => a.out = None,
+            "-h" | "--help" => {
+                println!(
+                    "report [--criterion] [--batch-ms N] [--batches N] [--out PATH | --stdout]\n\
+                     Writes the parser benchmark report (see benches/README.md)."
+                );
+                std::process::exit(0);
+            }
+            other => panic!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    a
+}
+
+/// Median ns per call of `f`, from `batches` batches of about `batch` each.
+fn time_loop(f: &dyn Fn(), batch: Duration, batches: usize) -> f64 {
+    // Warm up and calibrate: double the iteration count until one run takes 1 ms.
+    let mut n: u64 = 1;
+    let per_iter = loop {
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        let e = t.elapsed();
+        if e >= Duration::from_millis(1) {
+            break e.as_secs_f64() / n as f64;
+        }
+        n *= 2;
+    };
+    let iters = ((batch.as_secs_f64() / per_iter) as u64).max(1);
+    let mut samples: Vec<f64> = (0..batches)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e9 / iters as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn criterion_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        )
+        .join("criterion")
+}
+
+/// Criterion's median ns/iteration for one benchmark, if it has been run.
+fn criterion_ns(workload: &str, msg: &str, imp: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(format!("{workload}_{msg}"))
+        .join(imp)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+#[derive(Clone, Copy, Default)]
+struct Allocs {
+    allocations: u64,
+    reallocations: u64,
+    bytes: u64,
+}
+
+/// Runs the `allocs` binary (building it first when it is missing) and reads its counts.
+fn allocs() -> BTreeMap<(String, String, String), Allocs> {
+    let exe = std::env::current_exe().expect("current_exe");
+    let sibling = exe.with_file_name(format!("allocs{}", std::env::consts::EXE_SUFFIX));
+    if !sibling.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "sip-benches", "--bin", "allocs"]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        if cfg!(feature = "ours") {
+            cmd.args(["--features", "ours"]);
+        }
+        let status = cmd.status().expect("run cargo build for the allocs binary");
+        assert!(status.success(), "building the allocs binary failed");
+    }
+    let out = Command::new(&sibling)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", sibling.display()));
+    assert!(out.status.success(), "allocs binary failed");
+    let mut map = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if let [imp, msg, workload, a, r, b] = f[..] {
+            map.insert(
+                (imp.to_owned(), msg.to_owned(), workload.to_owned()),
+                Allocs {
+                    allocations: a.parse().unwrap_or(0),
+                    reallocations: r.parse().unwrap_or(0),
+                    bytes: b.parse().unwrap_or(0),
+                },
+            );
+        }
+    }
+    map
+}
+
+/// Versions of the measured crates, from the workspace's Cargo.lock.
+fn locked_versions() -> BTreeMap<String, String> {
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"))
+        .unwrap_or_default();
+    let mut map = BTreeMap::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_owned());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            map.insert(n, v.trim_matches('"').to_owned());
+        }
+    }
+    map
+}
+
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+fn geomean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = xs
+        .into_iter()
+        .fold((0.0, 0u32), |(s, n), x| (s + x.ln(), n + 1));
+    (n > 0).then(|| (sum / f64::from(n)).exp())
+}
+
+struct Cell {
+    ns: f64,
+    ok: bool,
+    allocs: Allocs,
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 10_000.0 {
+        format!("{:.1} µs", ns / 1000.0)
+    } else if ns >= 1000.0 {
+        format!("{:.2} µs", ns / 1000.0)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn main() {
+    let args = args();
+    let messages = corpus::load();
+    let impls = impls::all();
+    let allocs = allocs();
+
+    // (workload, message, impl) -> cell
+    let mut cells: BTreeMap<(&str, &str, &str), Cell> = BTreeMap::new();
+    for workload in WORKLOADS {
+        for msg in &messages {
+            for imp in &impls {
+                let cell = measure(imp, msg, workload, &args, &allocs);
+                eprintln!(
+                    "{workload:>12} {:<22} {:<14} {:>10} {}",
+                    msg.name,
+                    imp.name,
+                    fmt_ns(cell.ns),
+                    if cell.ok { "" } else { "REJECTED" }
+                );
+                cells.insert((workload, msg.name, imp.name), cell);
+            }
+        }
+    }
+
+    let md = render(&args, &messages, &impls, &cells);
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &md).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{md}"),
+    }
+}
+
+fn measure(
+    imp: &Impl,
+    msg: &Message,
+    workload: &'static str,
+    args: &Args,
+    allocs: &BTreeMap<(String, String, String), Allocs>,
+) -> Cell {
+    let bytes = &msg.bytes;
+    let (ok, ns) = if workload == "parse" {
+        let f = imp.parse;
+        let ok = f(bytes);
+        let ns = if args.criterion {
+            criterion_ns(workload, msg.name, imp.name)
+        } else {
+            None
+        };
+        (
+            ok,
+            ns.unwrap_or_else(|| {
+                time_loop(
+                    &|| {
+                        black_box(f(black_box(bytes)));
+                    },
+                    args.batch,
+                    args.batches,
+                )
+            }),
+        )
+    } else {
+        let f = imp.proxy_fields;
+        let ok = f(bytes).is_ok();
+        let ns = if args.criterion {
+            criterion_ns(workload, msg.name, imp.name)
+        } else {
+            None
+        };
+        (
+            ok,
+            ns.unwrap_or_else(|| {
+                time_loop(
+                    &|| {
+                        let _ = black_box(f(black_box(bytes)));
+                    },
+                    args.batch,
+                    args.batches,
+                )
+            }),
+        )
+    };
+    let key = (
+        imp.name.to_owned(),
+        msg.name.to_owned(),
+        workload.to_owned(),
+    );
+    Cell {
+        ns,
+        ok,
+        allocs: allocs.get(&key).copied().unwrap_or_default(),
+    }
+}
+
+fn render(
+    args: &Args,
+    messages: &[Message],
+    impls: &[Impl],
+    cells: &BTreeMap<(&str, &str, &str), Cell>,
+) -> String {
+    let versions = locked_versions();
+    let version = |name: &str| versions.get(name).map_or("?", String::as_str).to_owned();
+    let mut md = String::new();
+    let w = &mut md;
+    let _ = writeln!(w, "# SIP parser benchmark report\n");
+    let _ = writeln!(
+        w,
+        "Generated {} by `cargo run --release -p sip-benches --bin report`{} on {} ({} threads available). \
+         Timing: {}. Allocations: counted with a counting global allocator (`allocs` binary), one \
+         run per message after one warm-up run.\n",
+        utc_now(),
+        if cfg!(feature = "ours") {
+            " --features ours"
+        } else {
+            ""
+        },
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        if args.criterion {
+            "criterion medians (`target/criterion`), the built-in loop where missing".to_owned()
+        } else {
+            format!(
+                "built-in loop, median of {} batches of ~{} ms",
+                args.batches,
+                args.batch.as_millis()
+            )
+        },
+    );
+    let _ = writeln!(
+        w,
+        "Implementations: {}.\n",
+        impls
+            .iter()
+            .map(|i| match i.name {
+                "memchr-floor" => format!(
+                    "`memchr-floor` (memchr {}, line count: the lower bound)",
+                    version("memchr")
+                ),
+                "sip-parser" => "`sip-parser` (this workspace)".to_owned(),
+                n => format!("`{n}` {}", version(n)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        w,
+        "Workloads: `parse` = bytes → the crate's message type; `proxy_fields` = parse, then read \
+         method + Request-URI or status, top Via branch, Call-ID, CSeq, From tag, To tag, \
+         Max-Forwards, first Route URI and Content-Length through the crate's typed accessors. \
+         *vs fastest peer* = ns/msg divided by the fastest published peer's ns/msg on the same \
+         message (lower is better); geometric means are over the messages the implementation \
+         accepted.\n"
+    );
+
+    for workload in WORKLOADS {
+        let _ = writeln!(w, "## `{workload}`: summary\n");
+        let _ = writeln!(
+            w,
+            "| implementation | geomean ns/msg | geomean MB/s | allocs/msg (mean) | vs fastest peer (geomean) | rejected |"
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---|");
+        for imp in impls {
+            let mut ns = Vec::new();
+            let mut mbs = Vec::new();
+            let mut ratios = Vec::new();
+            let mut alloc_sum = 0u64;
+            let mut rejected = Vec::new();
+            for msg in messages {
+                let c = &cells[&(workload, msg.name, imp.name)];
+                if !c.ok {
+                    rejected.push(msg.name);
+                    continue;
+                }
+                ns.push(c.ns);
+                mbs.push(msg.bytes.len() as f64 / c.ns * 1000.0);
+                alloc_sum += c.allocs.allocations + c.allocs.reallocations;
+                if let Some(best) = fastest_peer(cells, workload, msg.name) {
+                    ratios.push(c.ns / best.1);
+                }
+            }
+            let n = ns.len().max(1) as f64;
+            let _ = writeln!(
+                w,
+                "| `{}` | {} | {:.0} | {:.1} | {} | {} |",
+                imp.name,
+                geomean(ns).map_or("-".to_owned(), fmt_ns),
+                geomean(mbs).unwrap_or(0.0),
+                alloc_sum as f64 / n,
+                geomean(ratios).map_or("-".to_owned(), |r| format!("{r:.2}×")),
+                if rejected.is_empty() {
+                    "-".to_owned()
+                } else {
+                    rejected.join(", ")
+                },
+            );
+        }
+        let _ = writeln!(w);
+
+        let _ = writeln!(w, "## `{workload}`: per message (ns/msg · allocs/msg)\n");
+        let _ = write!(w, "| message | bytes |");
+        for imp in impls {
+            let _ = write!(w, " `{}` |", imp.name);
+        }
+        let _ = writeln!(w, " fastest peer |");
+        let _ = write!(w, "|---|---:|");
+        for _ in impls {
+            let _ = write!(w, "---:|");
+        }
+        let _ = writeln!(w, "---|");
+        for msg in messages {
+            let _ = write!(w, "| {} | {} |", msg.name, msg.bytes.len());
+            for imp in impls {
+                let c = &cells[&(workload, msg.name, imp.name)];
+                if c.ok {
+                    let _ = write!(
+                        w,
+                        " {} · {} |",
+                        fmt_ns(c.ns),
+                        c.allocs.allocations + c.allocs.reallocations
+                    );
+                } else {
+                    let _ = write!(w, " rejected |");
+                }
+            }
+            let _ = writeln!(
+                w,
+                " {} |",
+                fastest_peer(cells, workload, msg.name).map_or("-", |b| b.0)
+            );
+        }
+        let _ = writeln!(w);
+    }
+
+    let _ = writeln!(w, "## Rejections\n");
+    let _ = writeln!(
+        w,
+        "Every corpus message is valid RFC 3261 and is kept as it is; a message an implementation \
+         rejects is left out of that implementation's means and out of the fastest-peer baseline \
+         for that message.\n"
+    );
+    let mut any = false;
+    for workload in WORKLOADS {
+        for msg in messages {
+            for imp in impls {
+                if !cells[&(workload, msg.name, imp.name)].ok {
+                    any = true;
+                    let known = KNOWN_REJECTIONS
+                        .iter()
+                        .any(|&(i, m, _)| i == imp.name && m == msg.name);
+                    let _ = writeln!(
+                        w,
+                        "- `{}` rejects `{}` ({workload}){}",
+                        imp.name,
+                        msg.name,
+                        if known {
+                            ""
+                        } else {
+                            " — not in KNOWN_REJECTIONS"
+                        }
+                    );
+                }
+            }
+        }
+    }
+    if !any {
+        let _ = writeln!(w, "None.");
+    }
+    let _ = writeln!(
+        w,
+        "\nAllocation counts include reallocations; bytes allocated per message, `proxy_fields`:\n"
+    );
+    let _ = write!(w, "| message |");
+    for imp in impls {
+        let _ = write!(w, " `{}` |", imp.name);
+    }
+    let _ = writeln!(w);
+    let _ = write!(w, "|---|");
+    for _ in impls {
+        let _ = write!(w, "---:|");
+    }
+    let _ = writeln!(w);
+    for msg in messages {
+        let _ = write!(w, "| {} |", msg.name);
+        for imp in impls {
+            let _ = write!(
+                w,
+                " {} |",
+                cells[&("proxy_fields", msg.name, imp.name)].allocs.bytes
+            );
+        }
+        let _ = writeln!(w);
+    }
+    md
+}
+
+/// The fastest published peer on one message: (name, ns).
+fn fastest_peer<'a>(
+    cells: &'a BTreeMap<(&str, &str, &str), Cell>,
+    workload: &str,
+    msg: &str,
+) -> Option<(&'a str, f64)> {
+    cells
+        .iter()
+        .filter(|((wl, m, i), c)| *wl == workload && *m == msg && c.ok && PEERS.contains(i))
+        .map(|((_, _, i), c)| (*i, c.ns))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
