@@ -1,0 +1,439 @@
+//! Brute-force protection: [`FailureTracker`] counts authentication failures per source IP
+//! (and optionally per user) in an exact sliding window and bans a source that fails more
+//! than `threshold` times within `window` (Kamailio's htable `ipban`: more than 5 failures,
+//! 300 s). Trusted networks are never banned; memory is fixed by the capacity.
+//!
+//! Memory per tracked IP: [`FailureTracker::bytes_per_ip`] bytes (the map slot plus
+//! `threshold + 1` 8-byte failure times); with the defaults (threshold 5) about 100 bytes,
+//! so 64 Ki sources take about 6.5 MiB. A flood of more distinct sources than the capacity
+//! evicts the least recently active non-banned ones first; memory never grows.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::hash::Hash;
+use core::net::IpAddr;
+use core::time::Duration;
+
+use crate::clockmap::ClockMap;
+
+/// An IP network (`addr/prefix`), for the allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// `addr/prefix`; the prefix is clamped to the address length.
+    pub fn new(addr: IpAddr, prefix: u8) -> Self {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        IpNet {
+            addr,
+            prefix: prefix.min(max),
+        }
+    }
+
+    /// Parse `a.b.c.d/n`, `x::y/n`, or a bare address (a host network).
+    pub fn parse(s: &str) -> Option<Self> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = p.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` is inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (a, b, bits) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (
+                u128::from(u32::from(n)) << 96,
+                u128::from(u32::from(i)) << 96,
+                self.prefix,
+            ),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), self.prefix),
+            _ => return false,
+        };
+        if bits == 0 {
+            return true;
+        }
+        let mask = u128::MAX << (128 - u32::from(bits));
+        a & mask == b & mask
+    }
+}
+
+/// Ban policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanConfig {
+    /// Failures allowed within `window`; one more bans (default 5).
+    pub threshold: u32,
+    /// Sliding window (default 300 s).
+    pub window: Duration,
+    /// Ban duration (default 300 s).
+    pub ban_time: Duration,
+    /// Maximum number of tracked sources (default 65 536).
+    pub capacity: usize,
+    /// Also track failures per user name (default off), with this capacity.
+    pub user_capacity: usize,
+}
+
+impl Default for BanConfig {
+    fn default() -> Self {
+        BanConfig {
+            threshold: 5,
+            window: Duration::from_secs(300),
+            ban_time: Duration::from_secs(300),
+            capacity: 65_536,
+            user_capacity: 0,
+        }
+    }
+}
+
+/// What recording a failure led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureVerdict {
+    /// Counted; this many failures are within the window.
+    Counted(u32),
+    /// The source (or user) is banned until this instant.
+    Banned {
+        /// End of the ban (caller's monotonic clock).
+        until: Duration,
+    },
+    /// The source is allow-listed: never counted, never banned.
+    Trusted,
+}
+
+struct State {
+    /// Ring of the last `threshold + 1` failure times lives at `ring[idx * ring_len..]`.
+    head: u32,
+    count: u32,
+    last: Duration,
+    banned_until: Option<Duration>,
+}
+
+struct Tracker<K> {
+    map: ClockMap<K, State>,
+    ring: Vec<Duration>,
+    ring_len: usize,
+}
+
+impl<K: Hash + Eq> Tracker<K> {
+    fn new(capacity: usize, threshold: u32, seeds: [u64; 4]) -> Self {
+        let map = ClockMap::new(capacity, seeds);
+        let ring_len = threshold as usize + 1;
+        Tracker {
+            ring: vec![Duration::ZERO; map.capacity() * ring_len],
+            map,
+            ring_len,
+        }
+    }
+
+    fn find<Q: Hash + ?Sized>(&self, q: &Q, eq: impl Fn(&K) -> bool) -> Option<usize> {
+        let h = self.map.hash(q);
+        self.map.find(h, eq)
+    }
+
+    fn fail<Q: Hash + ?Sized>(
+        &mut self,
+        q: &Q,
+        eq: impl Fn(&K) -> bool,
+        make: impl FnOnce() -> K,
+        cfg: &BanConfig,
+        now: Duration,
+    ) -> FailureVerdict {
+        let idx = if let Some(i) = self.find(q, eq) {
+            i
+        } else {
+            let h = self.map.hash(q);
+            let window = cfg.window;
+            self.map.insert(
+                h,
+                make(),
+                State {
+                    head: 0,
+                    count: 0,
+                    last: now,
+                    banned_until: None,
+                },
+                |s| s.banned_until.is_none_or(|u| u <= now) && s.last.saturating_add(window) <= now,
+            )
+        };
+        let ring_len = self.ring_len;
+        let Some(e) = self.map.touch(idx) else {
+            return FailureVerdict::Counted(0);
+        };
+        let st = &mut e.value;
+        if let Some(u) = st.banned_until {
+            if u > now {
+                return FailureVerdict::Banned { until: u };
+            }
+            st.banned_until = None;
+            st.head = 0;
+            st.count = 0;
+        }
+        let ring = &mut self.ring[idx * ring_len..(idx + 1) * ring_len];
+        ring[st.head as usize] = now;
+        st.head = (st.head + 1) % ring_len as u32;
+        st.count = (st.count + 1).min(ring_len as u32);
+        st.last = now;
+        // Failures within the window among the last `threshold + 1`.
+        let within = ring
+            .iter()
+            .take(st.count as usize)
+            .filter(|&&t| now.saturating_sub(t) < cfg.window)
+            .count() as u32;
+        if within > cfg.threshold {
+            let until = now.saturating_add(cfg.ban_time);
+            st.banned_until = Some(until);
+            FailureVerdict::Banned { until }
+        } else {
+            FailureVerdict::Counted(within)
+        }
+    }
+
+    fn banned<Q: Hash + ?Sized>(
+        &mut self,
+        q: &Q,
+        eq: impl Fn(&K) -> bool,
+        now: Duration,
+    ) -> Option<Duration> {
+        let i = self.find(q, eq)?;
+        let e = self.map.touch(i)?;
+        e.value.banned_until.filter(|&u| u > now)
+    }
+
+    fn unban<Q: Hash + ?Sized>(&mut self, q: &Q, eq: impl Fn(&K) -> bool) -> bool {
+        match self.find(q, eq) {
+            Some(i) => self
+                .map
+                .remove(i)
+                .is_some_and(|(_, s)| s.banned_until.is_some()),
+            None => false,
+        }
+    }
+}
+
+/// Failure counting and banning per source IP, optionally per user. `now` is the caller's
+/// monotonic clock.
+pub struct FailureTracker {
+    cfg: BanConfig,
+    ips: Tracker<IpAddr>,
+    users: Option<Tracker<alloc::string::String>>,
+    allow: Vec<IpNet>,
+}
+
+impl core::fmt::Debug for FailureTracker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FailureTracker")
+            .field("cfg", &self.cfg)
+            .field("tracked_ips", &self.ips.map.len())
+            .field("allow", &self.allow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FailureTracker {
+    /// A tracker with this policy, hashing with `seeds` (random values from the platform).
+    pub fn with_seeds(cfg: BanConfig, seeds: [u64; 4]) -> Self {
+        let users = (cfg.user_capacity > 0).then(|| {
+            let mut s = seeds;
+            s[0] ^= 0x9e37_79b9_7f4a_7c15;
+            Tracker::new(cfg.user_capacity, cfg.threshold, s)
+        });
+        FailureTracker {
+            ips: Tracker::new(cfg.capacity, cfg.threshold, seeds),
+            users,
+            cfg,
+            allow: Vec::new(),
+        }
+    }
+
+    /// A tracker with this policy, randomly seeded.
+    #[cfg(feature = "std")]
+    pub fn new(cfg: BanConfig) -> Self {
+        Self::with_seeds(cfg, crate::clockmap::std_seeds())
+    }
+
+    /// Bytes of memory per tracked IP with this policy.
+    pub fn bytes_per_ip(&self) -> usize {
+        ClockMap::<IpAddr, State>::bytes_per_entry()
+            + self.ips.ring_len * core::mem::size_of::<Duration>()
+    }
+
+    /// Total bytes reserved for IP tracking (capacity × bytes per IP).
+    pub fn memory_bytes(&self) -> usize {
+        self.ips.map.capacity() * self.bytes_per_ip()
+    }
+
+    /// Never count or ban sources in `net`.
+    pub fn allow(&mut self, net: IpNet) {
+        self.allow.push(net);
+    }
+
+    /// Whether `ip` is allow-listed.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.allow.iter().any(|n| n.contains(ip))
+    }
+
+    /// Record a failed authentication from `ip` (for `user`, when per-user tracking is on).
+    /// Returns the IP's verdict, or the user's if only the user is banned.
+    pub fn record_failure(
+        &mut self,
+        ip: IpAddr,
+        user: Option<&str>,
+        now: Duration,
+    ) -> FailureVerdict {
+        let mut user_verdict = None;
+        if let (Some(t), Some(u)) = (self.users.as_mut(), user) {
+            user_verdict = Some(t.fail(u, |k| k == u, || u.into(), &self.cfg, now));
+        }
+        if self.is_trusted(ip) {
+            return FailureVerdict::Trusted;
+        }
+        let v = self.ips.fail(&ip, |k| *k == ip, || ip, &self.cfg, now);
+        match (v, user_verdict) {
+            (FailureVerdict::Counted(_), Some(b @ FailureVerdict::Banned { .. })) => b,
+            _ => v,
+        }
+    }
+
+    /// Whether `ip` is banned at `now`.
+    pub fn is_banned(&mut self, ip: IpAddr, now: Duration) -> bool {
+        !self.is_trusted(ip) && self.ips.banned(&ip, |k| *k == ip, now).is_some()
+    }
+
+    /// Whether `user` is banned at `now` (always false without per-user tracking).
+    pub fn is_user_banned(&mut self, user: &str, now: Duration) -> bool {
+        self.users
+            .as_mut()
+            .is_some_and(|t| t.banned(user, |k| k == user, now).is_some())
+    }
+
+    /// Lift the ban on `ip` and forget its failures. Returns whether it was banned.
+    pub fn unban(&mut self, ip: IpAddr) -> bool {
+        self.ips.unban(&ip, |k| *k == ip)
+    }
+
+    /// Lift the ban on `user`.
+    pub fn unban_user(&mut self, user: &str) -> bool {
+        self.users
+            .as_mut()
+            .is_some_and(|t| t.unban(user, |k| k == user))
+    }
+
+    /// The banned IPs at `now` with the end of their ban.
+    pub fn list(&self, now: Duration) -> Vec<(IpAddr, Duration)> {
+        self.ips
+            .map
+            .iter()
+            .filter_map(|(k, s)| s.banned_until.filter(|&u| u > now).map(|u| (*k, u)))
+            .collect()
+    }
+
+    /// Number of IPs currently tracked (bounded by the capacity).
+    pub fn tracked(&self) -> usize {
+        self.ips.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn tracker() -> FailureTracker {
+        FailureTracker::with_seeds(BanConfig::default(), [1, 2, 3, 4])
+    }
+
+    #[test]
+    fn bans_after_more_than_five_and_expires() {
+        let mut t = tracker();
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        for i in 1..=5 {
+            assert_eq!(
+                t.record_failure(ip, None, secs(i)),
+                FailureVerdict::Counted(i as u32)
+            );
+            assert!(!t.is_banned(ip, secs(i)));
+        }
+        assert_eq!(
+            t.record_failure(ip, None, secs(6)),
+            FailureVerdict::Banned { until: secs(306) }
+        );
+        assert!(t.is_banned(ip, secs(305)));
+        assert_eq!(t.list(secs(10)), [(ip, secs(306))]);
+        assert!(!t.is_banned(ip, secs(306)));
+        assert!(t.list(secs(306)).is_empty());
+        // After the ban, counting starts over.
+        assert_eq!(
+            t.record_failure(ip, None, secs(400)),
+            FailureVerdict::Counted(1)
+        );
+    }
+
+    #[test]
+    fn unban_and_allow_list() {
+        let mut t = tracker();
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        for i in 0..6 {
+            t.record_failure(ip, None, secs(i));
+        }
+        assert!(t.is_banned(ip, secs(7)));
+        assert!(t.unban(ip));
+        assert!(!t.is_banned(ip, secs(7)));
+        assert!(!t.unban(ip));
+        t.allow(IpNet::parse("10.0.0.0/8").unwrap());
+        let inside = IpAddr::from([10, 1, 2, 3]);
+        for i in 0..100 {
+            assert_eq!(
+                t.record_failure(inside, None, secs(i)),
+                FailureVerdict::Trusted
+            );
+        }
+        assert!(!t.is_banned(inside, secs(100)));
+    }
+
+    #[test]
+    fn per_user() {
+        let cfg = BanConfig {
+            user_capacity: 16,
+            ..BanConfig::default()
+        };
+        let mut t = FailureTracker::with_seeds(cfg, [1, 2, 3, 4]);
+        for i in 0..6u8 {
+            t.record_failure(
+                IpAddr::from([198, 51, 100, i]),
+                Some("alice"),
+                secs(u64::from(i)),
+            );
+        }
+        assert!(t.is_user_banned("alice", secs(10)));
+        assert!(!t.is_user_banned("bob", secs(10)));
+        assert!(t.unban_user("alice"));
+    }
+
+    #[test]
+    fn ipnet() {
+        let n = IpNet::parse("2001:db8::/32").unwrap();
+        assert!(n.contains("2001:db8::1".parse().unwrap()));
+        assert!(!n.contains("2001:db9::1".parse().unwrap()));
+        assert!(!n.contains(IpAddr::from([1, 2, 3, 4])));
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains(IpAddr::from([1, 2, 3, 4]))
+        );
+        assert!(
+            IpNet::parse("1.2.3.4")
+                .unwrap()
+                .contains(IpAddr::from([1, 2, 3, 4]))
+        );
+        assert!(IpNet::parse("1.2.3.4/33").is_none());
+        assert!(IpNet::parse("x/1").is_none());
+    }
+}

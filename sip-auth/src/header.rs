@@ -1,0 +1,533 @@
+//! Parsing and writing of `Authorization` / `WWW-Authenticate` Digest header values
+//! (RFC 3261 §25.1 `credentials` / `challenge`, RFC 7616 §3.3-3.4).
+//!
+//! The parser takes the header *value* (after `Authorization:`), borrows from it where it can
+//! (quoted strings containing `\` escapes are unescaped into an owned string), matches scheme
+//! and parameter names case-insensitively, rejects duplicates, and never panics.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+
+use crate::algorithm::Algorithm;
+use crate::error::ParseError;
+
+/// Maximum number of parameters accepted in one header value (bounds the work per header).
+pub const MAX_PARAMS: usize = 32;
+
+/// Maximum length of a header value accepted by the parser.
+pub const MAX_HEADER_LEN: usize = 8192;
+
+/// One `name=value` parameter; the value is unquoted and unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param<'a> {
+    /// Parameter name as written.
+    pub name: &'a str,
+    /// Value, without quotes, escapes resolved.
+    pub value: Cow<'a, str>,
+    /// Whether the value was a quoted-string.
+    pub quoted: bool,
+}
+
+/// A parsed `Digest` header value: the parameters after the scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestParams<'a> {
+    params: Vec<Param<'a>>,
+}
+
+impl<'a> DigestParams<'a> {
+    /// Parse a header value `Digest name=value, ...` from bytes (must be UTF-8).
+    pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
+        if value.len() > MAX_HEADER_LEN {
+            return Err(ParseError::TooLong);
+        }
+        let s = core::str::from_utf8(value).map_err(|e| ParseError::NotUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        Self::parse_str(s)
+    }
+
+    /// Parse a header value `Digest name=value, ...`.
+    pub fn parse_str(s: &'a str) -> Result<Self, ParseError> {
+        if s.len() > MAX_HEADER_LEN {
+            return Err(ParseError::TooLong);
+        }
+        let b = s.as_bytes();
+        let mut i = skip_lws(b, 0);
+        let start = i;
+        while i < b.len() && is_token(b[i]) {
+            i += 1;
+        }
+        if !s[start..i].eq_ignore_ascii_case("Digest") {
+            return Err(ParseError::NotDigest);
+        }
+        if i >= b.len() || !is_lws(b[i]) {
+            return Err(ParseError::Expected {
+                what: "whitespace after scheme",
+                offset: i,
+            });
+        }
+        let mut params: Vec<Param<'a>> = Vec::new();
+        loop {
+            i = skip_lws(b, i);
+            if i >= b.len() {
+                break;
+            }
+            // name
+            let ns = i;
+            while i < b.len() && is_token(b[i]) {
+                i += 1;
+            }
+            if ns == i {
+                return Err(ParseError::Expected {
+                    what: "parameter name",
+                    offset: i,
+                });
+            }
+            let name = &s[ns..i];
+            i = skip_lws(b, i);
+            if i >= b.len() || b[i] != b'=' {
+                return Err(ParseError::Expected {
+                    what: "'='",
+                    offset: i,
+                });
+            }
+            i = skip_lws(b, i + 1);
+            let (value, quoted) = if i < b.len() && b[i] == b'"' {
+                let (v, next) = parse_quoted(s, i)?;
+                i = next;
+                (v, true)
+            } else {
+                let vs = i;
+                while i < b.len() && is_token(b[i]) {
+                    i += 1;
+                }
+                if vs == i {
+                    return Err(ParseError::Expected {
+                        what: "parameter value",
+                        offset: i,
+                    });
+                }
+                (Cow::Borrowed(&s[vs..i]), false)
+            };
+            if params.iter().any(|p| p.name.eq_ignore_ascii_case(name)) {
+                return Err(ParseError::Duplicate { offset: ns });
+            }
+            if params.len() >= MAX_PARAMS {
+                return Err(ParseError::TooManyParams);
+            }
+            params.push(Param {
+                name,
+                value,
+                quoted,
+            });
+            i = skip_lws(b, i);
+            if i >= b.len() {
+                break;
+            }
+            if b[i] != b',' {
+                return Err(ParseError::Expected {
+                    what: "','",
+                    offset: i,
+                });
+            }
+            i += 1;
+        }
+        if params.is_empty() {
+            return Err(ParseError::Expected {
+                what: "parameter",
+                offset: b.len(),
+            });
+        }
+        Ok(DigestParams { params })
+    }
+
+    /// The value of parameter `name` (case-insensitive), if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| p.value.as_ref())
+    }
+
+    /// All parameters in order.
+    pub fn params(&self) -> &[Param<'a>] {
+        &self.params
+    }
+}
+
+fn parse_quoted(s: &str, open: usize) -> Result<(Cow<'_, str>, usize), ParseError> {
+    let b = s.as_bytes();
+    let mut i = open + 1;
+    let start = i;
+    let mut owned: Option<String> = None;
+    let mut run = start;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let v = match owned {
+                    Some(mut o) => {
+                        o.push_str(&s[run..i]);
+                        Cow::Owned(o)
+                    }
+                    None => Cow::Borrowed(&s[start..i]),
+                };
+                return Ok((v, i + 1));
+            }
+            b'\\' => {
+                // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+                let Some(&next) = b.get(i + 1) else {
+                    return Err(ParseError::UnterminatedQuote { offset: open });
+                };
+                if next > 0x7f || next == b'\r' || next == b'\n' {
+                    return Err(ParseError::BadEscape { offset: i });
+                }
+                let o = owned.get_or_insert_with(String::new);
+                o.push_str(&s[run..i]);
+                o.push(next as char);
+                i += 2;
+                run = i;
+            }
+            b'\r' | b'\n' | 0 => return Err(ParseError::BadCharacter { offset: i }),
+            _ => i += 1,
+        }
+    }
+    Err(ParseError::UnterminatedQuote { offset: open })
+}
+
+fn is_lws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn skip_lws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_lws(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// RFC 3261 `token` characters.
+fn is_token(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// `qop` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Qop {
+    /// `auth`: method and digest-uri are protected.
+    Auth,
+    /// `auth-int`: the body is protected too.
+    AuthInt,
+}
+
+impl Qop {
+    /// The wire token.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Qop::Auth => "auth",
+            Qop::AuthInt => "auth-int",
+        }
+    }
+
+    /// Parse a token, case-insensitively.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("auth") {
+            Some(Qop::Auth)
+        } else if s.eq_ignore_ascii_case("auth-int") {
+            Some(Qop::AuthInt)
+        } else {
+            None
+        }
+    }
+}
+
+/// The fields of a `Digest` challenge (`WWW-Authenticate` / `Proxy-Authenticate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge<'a> {
+    /// `realm`.
+    pub realm: Cow<'a, str>,
+    /// `nonce`.
+    pub nonce: Cow<'a, str>,
+    /// `opaque`, if present.
+    pub opaque: Option<Cow<'a, str>>,
+    /// `stale=true`.
+    pub stale: bool,
+    /// `algorithm` (MD5 when absent); `None` when present but unknown to this crate.
+    pub algorithm: Option<Algorithm>,
+    /// Offered qop values we understand, in the server's order (empty: RFC 2069 form).
+    pub qop: Vec<Qop>,
+    /// Whether `qop` was present at all (it may list only unknown values).
+    pub qop_present: bool,
+    /// `userhash=true` (RFC 7616 §3.4.4).
+    pub userhash: bool,
+}
+
+impl<'a> Challenge<'a> {
+    /// Parse a challenge header value.
+    pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
+        Self::from_params(DigestParams::parse(value)?)
+    }
+
+    /// Parse a challenge header value given as `&str`.
+    pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
+        Self::from_params(DigestParams::parse_str(value)?)
+    }
+
+    fn from_params(p: DigestParams<'a>) -> Result<Self, ParseError> {
+        let mut realm = None;
+        let mut nonce = None;
+        let mut opaque = None;
+        let mut stale = false;
+        let mut algorithm = Some(Algorithm::Md5);
+        let mut qop = Vec::new();
+        let mut qop_present = false;
+        let mut userhash = false;
+        for Param { name, value, .. } in p.params {
+            let n = name;
+            if n.eq_ignore_ascii_case("realm") {
+                realm = Some(value);
+            } else if n.eq_ignore_ascii_case("nonce") {
+                nonce = Some(value);
+            } else if n.eq_ignore_ascii_case("opaque") {
+                opaque = Some(value);
+            } else if n.eq_ignore_ascii_case("stale") {
+                stale = value.eq_ignore_ascii_case("true");
+            } else if n.eq_ignore_ascii_case("algorithm") {
+                algorithm = Algorithm::parse(&value);
+            } else if n.eq_ignore_ascii_case("qop") {
+                qop_present = true;
+                for q in value.split(',') {
+                    if let Some(q) = Qop::parse(q.trim()) {
+                        if !qop.contains(&q) {
+                            qop.push(q);
+                        }
+                    }
+                }
+            } else if n.eq_ignore_ascii_case("userhash") {
+                userhash = value.eq_ignore_ascii_case("true");
+            }
+        }
+        Ok(Challenge {
+            realm: realm.ok_or(ParseError::Missing("realm"))?,
+            nonce: nonce.ok_or(ParseError::Missing("nonce"))?,
+            opaque,
+            stale,
+            algorithm,
+            qop,
+            qop_present,
+            userhash,
+        })
+    }
+}
+
+/// The fields of `Digest` credentials (`Authorization` / `Proxy-Authorization`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials<'a> {
+    /// `username` (or the user hash when `userhash=true`).
+    pub username: Cow<'a, str>,
+    /// `realm`.
+    pub realm: Cow<'a, str>,
+    /// `nonce`.
+    pub nonce: Cow<'a, str>,
+    /// `uri` (digest-uri).
+    pub uri: Cow<'a, str>,
+    /// `response` (hex).
+    pub response: Cow<'a, str>,
+    /// `algorithm` (MD5 when absent); `None` when present but unknown to this crate.
+    pub algorithm: Option<Algorithm>,
+    /// `cnonce`.
+    pub cnonce: Option<Cow<'a, str>>,
+    /// `opaque`.
+    pub opaque: Option<Cow<'a, str>>,
+    /// `qop`: `None` when absent (RFC 2069 form); `Some(Err(()))` when present but unknown.
+    pub qop: Option<Result<Qop, ()>>,
+    /// `nc` as a number (8 hex digits on the wire).
+    pub nc: Option<u32>,
+    /// The raw `nc` text (it is hashed as written).
+    pub nc_raw: Option<Cow<'a, str>>,
+    /// `userhash=true`.
+    pub userhash: bool,
+}
+
+impl<'a> Credentials<'a> {
+    /// Parse a credentials header value.
+    pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
+        Self::from_params(DigestParams::parse(value)?)
+    }
+
+    /// Parse a credentials header value given as `&str`.
+    pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
+        Self::from_params(DigestParams::parse_str(value)?)
+    }
+
+    fn from_params(p: DigestParams<'a>) -> Result<Self, ParseError> {
+        let mut username = None;
+        let mut realm = None;
+        let mut nonce = None;
+        let mut uri = None;
+        let mut response = None;
+        let mut algorithm = Some(Algorithm::Md5);
+        let mut cnonce = None;
+        let mut opaque = None;
+        let mut qop = None;
+        let mut nc_raw: Option<Cow<'a, str>> = None;
+        let mut userhash = false;
+        for Param { name, value, .. } in p.params {
+            let n = name;
+            if n.eq_ignore_ascii_case("username") {
+                username = Some(value);
+            } else if n.eq_ignore_ascii_case("realm") {
+                realm = Some(value);
+            } else if n.eq_ignore_ascii_case("nonce") {
+                nonce = Some(value);
+            } else if n.eq_ignore_ascii_case("uri") {
+                uri = Some(value);
+            } else if n.eq_ignore_ascii_case("response") {
+                response = Some(value);
+            } else if n.eq_ignore_ascii_case("algorithm") {
+                algorithm = Algorithm::parse(&value);
+            } else if n.eq_ignore_ascii_case("cnonce") {
+                cnonce = Some(value);
+            } else if n.eq_ignore_ascii_case("opaque") {
+                opaque = Some(value);
+            } else if n.eq_ignore_ascii_case("qop") {
+                qop = Some(Qop::parse(&value).ok_or(()));
+            } else if n.eq_ignore_ascii_case("nc") {
+                nc_raw = Some(value);
+            } else if n.eq_ignore_ascii_case("userhash") {
+                userhash = value.eq_ignore_ascii_case("true");
+            }
+        }
+        let nc = match &nc_raw {
+            None => None,
+            Some(v) => {
+                if v.len() != 8 || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(ParseError::BadNonceCount);
+                }
+                Some(u32::from_str_radix(v, 16).map_err(|_| ParseError::BadNonceCount)?)
+            }
+        };
+        Ok(Credentials {
+            username: username.ok_or(ParseError::Missing("username"))?,
+            realm: realm.ok_or(ParseError::Missing("realm"))?,
+            nonce: nonce.ok_or(ParseError::Missing("nonce"))?,
+            uri: uri.ok_or(ParseError::Missing("uri"))?,
+            response: response.ok_or(ParseError::Missing("response"))?,
+            algorithm,
+            cnonce,
+            opaque,
+            qop,
+            nc,
+            nc_raw,
+            userhash,
+        })
+    }
+}
+
+/// Append `s` as a quoted-string, escaping `"` and `\`.
+pub(crate) fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        // CR/LF/NUL cannot be represented; drop them rather than emit a broken header.
+        if c != '\r' && c != '\n' && c != '\0' {
+            out.push(c);
+        }
+    }
+    out.push('"');
+}
+
+/// Append `, name="value"`.
+pub(crate) fn push_param_quoted(out: &mut String, name: &str, value: &str) {
+    if !out.ends_with(' ') {
+        out.push_str(", ");
+    }
+    out.push_str(name);
+    out.push('=');
+    push_quoted(out, value);
+}
+
+/// Append `, name=token`.
+pub(crate) fn push_param_token(out: &mut String, name: &str, value: &str) {
+    if !out.ends_with(' ') {
+        out.push_str(", ");
+    }
+    let _ = write!(out, "{name}={value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_credentials_with_escapes_and_case() {
+        let h = br#"digest USERNAME="bo\"b", Realm = "atlanta.com" ,nonce="abc",uri="sip:a@b",response="0123456789abcdef0123456789ABCDEF",QOP=auth,nc=0000000a,cnonce="x",ALGORITHM=md5-SESS"#;
+        let c = Credentials::parse(h).unwrap();
+        assert_eq!(c.username, "bo\"b");
+        assert!(matches!(c.username, Cow::Owned(_)));
+        assert_eq!(c.realm, "atlanta.com");
+        assert!(matches!(c.realm, Cow::Borrowed(_)));
+        assert_eq!(c.qop, Some(Ok(Qop::Auth)));
+        assert_eq!(c.nc, Some(10));
+        assert_eq!(c.algorithm, Some(Algorithm::Md5Sess));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let bad: &[&[u8]] = &[
+            b"",
+            b"Basic abc",
+            b"Digest",
+            b"Digest ",
+            b"Digest realm",
+            b"Digest realm=",
+            b"Digest realm=\"x",
+            b"Digest realm=\"x\\",
+            b"Digest realm=\"a\", realm=\"b\"",
+            b"Digest realm=\"a\" nonce=\"b\"",
+            b"Digest realm=\"a\r\n\"",
+            b"Digest realm=\xff",
+            b"Digestrealm=\"a\"",
+        ];
+        for b in bad {
+            assert!(
+                DigestParams::parse(b).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
+        let c = br#"Digest username="a", realm="r", nonce="n", uri="u", response="r", nc=1"#;
+        assert_eq!(Credentials::parse(c), Err(ParseError::BadNonceCount));
+        let c = br#"Digest username="a", realm="r", nonce="n", uri="u""#;
+        assert_eq!(Credentials::parse(c), Err(ParseError::Missing("response")));
+    }
+
+    #[test]
+    fn parses_challenge() {
+        let h = br#"Digest realm="biloxi.com", qop="auth,auth-int,foo", nonce="n1", opaque="o", stale=TRUE, algorithm=SHA-256"#;
+        let c = Challenge::parse(h).unwrap();
+        assert_eq!(c.qop, [Qop::Auth, Qop::AuthInt]);
+        assert!(c.stale);
+        assert_eq!(c.algorithm, Some(Algorithm::Sha256));
+        let c = Challenge::parse(br#"Digest realm="r", nonce="n", algorithm=FOO"#).unwrap();
+        assert_eq!(c.algorithm, None);
+        assert!(!c.qop_present);
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        let mut s = String::from("Digest ");
+        push_param_quoted(&mut s, "realm", "a\"b\\c");
+        push_param_token(&mut s, "algorithm", "MD5");
+        let p = DigestParams::parse_str(&s).unwrap();
+        assert_eq!(p.get("REALM"), Some("a\"b\\c"));
+        assert_eq!(p.get("algorithm"), Some("MD5"));
+    }
+}

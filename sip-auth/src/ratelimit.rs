@@ -1,0 +1,148 @@
+//! `RateLimiter`: pike-style flood detection. Each source gets a request counter per sampling
+//! interval; a source sending more than `threshold` requests in one interval is flagged for
+//! the rest of that interval and the whole next one.
+//!
+//! Memory per tracked source: [`RateLimiter::BYTES_PER_SOURCE`] bytes; capacity fixed at
+//! construction, least recently active sources evicted first.
+
+use core::net::IpAddr;
+use core::time::Duration;
+
+use crate::clockmap::ClockMap;
+
+/// Rate limit policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateConfig {
+    /// Requests allowed per interval (default 30).
+    pub threshold: u32,
+    /// Sampling interval (default 2 s, as Kamailio's pike).
+    pub interval: Duration,
+    /// Maximum tracked sources (default 65 536).
+    pub capacity: usize,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        RateConfig {
+            threshold: 30,
+            interval: Duration::from_secs(2),
+            capacity: 65_536,
+        }
+    }
+}
+
+struct Counter {
+    window_start: Duration,
+    count: u32,
+    flagged_until: Duration,
+}
+
+/// Per-source request rate limiter. `now` is the caller's monotonic clock.
+pub struct RateLimiter {
+    cfg: RateConfig,
+    map: ClockMap<IpAddr, Counter>,
+}
+
+impl core::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("cfg", &self.cfg)
+            .field("tracked", &self.map.len())
+            .finish()
+    }
+}
+
+impl RateLimiter {
+    /// Bytes per tracked source.
+    pub const BYTES_PER_SOURCE: usize = ClockMap::<IpAddr, Counter>::bytes_per_entry();
+
+    /// A limiter with this policy, hashing with `seeds` (random values from the platform).
+    pub fn with_seeds(cfg: RateConfig, seeds: [u64; 4]) -> Self {
+        RateLimiter {
+            map: ClockMap::new(cfg.capacity, seeds),
+            cfg,
+        }
+    }
+
+    /// A limiter with this policy, randomly seeded.
+    #[cfg(feature = "std")]
+    pub fn new(cfg: RateConfig) -> Self {
+        Self::with_seeds(cfg, crate::clockmap::std_seeds())
+    }
+
+    /// Count one request from `source`. Returns `true` when the source is within its rate,
+    /// `false` when it is flagged (drop or reject the request).
+    pub fn allow(&mut self, source: IpAddr, now: Duration) -> bool {
+        let h = self.map.hash(&source);
+        let interval = self.cfg.interval;
+        let idx = match self.map.find(h, |k| *k == source) {
+            Some(i) => i,
+            None => self.map.insert(
+                h,
+                source,
+                Counter {
+                    window_start: now,
+                    count: 0,
+                    flagged_until: Duration::ZERO,
+                },
+                |c| c.flagged_until <= now && c.window_start.saturating_add(interval) <= now,
+            ),
+        };
+        let Some(e) = self.map.touch(idx) else {
+            return true;
+        };
+        let c = &mut e.value;
+        if now >= c.window_start.saturating_add(interval) {
+            c.window_start = now;
+            c.count = 0;
+        }
+        c.count = c.count.saturating_add(1);
+        if c.count > self.cfg.threshold {
+            c.flagged_until = c.window_start.saturating_add(interval.saturating_mul(2));
+        }
+        now >= c.flagged_until
+    }
+
+    /// Whether `source` is flagged at `now`, without counting a request.
+    pub fn is_flagged(&self, source: IpAddr, now: Duration) -> bool {
+        let h = self.map.hash(&source);
+        self.map
+            .find(h, |k| *k == source)
+            .and_then(|i| self.map.get(i))
+            .is_some_and(|e| e.value.flagged_until > now)
+    }
+
+    /// Number of tracked sources (bounded by the capacity).
+    pub fn tracked(&self) -> usize {
+        self.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_over_threshold_and_recovers() {
+        let cfg = RateConfig {
+            threshold: 3,
+            interval: Duration::from_secs(2),
+            capacity: 8,
+        };
+        let mut r = RateLimiter::with_seeds(cfg, [1, 2, 3, 4]);
+        let ip = IpAddr::from([203, 0, 113, 9]);
+        let t = Duration::from_millis;
+        for i in 0..3 {
+            assert!(r.allow(ip, t(i * 10)));
+        }
+        assert!(!r.allow(ip, t(40)));
+        assert!(r.is_flagged(ip, t(100)));
+        // Still flagged through the next interval.
+        assert!(!r.allow(ip, t(2500)));
+        assert!(r.allow(ip, t(4100)));
+        for i in 0..1000u32 {
+            r.allow(IpAddr::from(i.to_be_bytes()), t(5000));
+            assert!(r.tracked() <= 8);
+        }
+    }
+}
