@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod hep;
 mod parse;
 
 /// Command line of the `sip-proxy` binary.
@@ -25,11 +26,14 @@ struct Cli {
 enum Command {
     /// Parse SIP messages from files (or stdin) and print one JSON object per message.
     Parse(parse::ParseArgs),
+    /// Encode, decode and receive HEP (Homer) capture packets.
+    Hep(hep::HepArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Parse(args) => parse::run(&args),
+        Command::Hep(args) => hep::run(&args),
     }
 }
