@@ -1,0 +1,254 @@
+//! Character classes of the RFC 3261 grammar, as one lookup table, and small scanning helpers.
+
+const TOKEN: u8 = 1;
+const WORD: u8 = 2;
+const WS: u8 = 4;
+const DIGIT: u8 = 8;
+const HEX: u8 = 16;
+/// `unreserved` (alphanum / mark) of RFC 3261 §25.1.
+const UNRESERVED: u8 = 32;
+/// Characters allowed unescaped in a SIP URI user part besides `unreserved`.
+const USER_EXTRA: u8 = 64;
+/// Characters allowed in a host name, IPv4 or the inside of an IPv6 reference.
+const HOST: u8 = 128;
+
+const fn build() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut f = 0;
+        let alpha = c.is_ascii_alphabetic();
+        let digit = c.is_ascii_digit();
+        if alpha || digit {
+            f |= TOKEN | WORD | UNRESERVED | HOST;
+        }
+        if digit {
+            f |= DIGIT;
+        }
+        if c.is_ascii_hexdigit() {
+            f |= HEX;
+        }
+        // token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+        if matches!(
+            c,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        ) {
+            f |= TOKEN | WORD;
+        }
+        // word adds ( ) < > : \ DQUOTE / [ ] ? { }
+        if matches!(
+            c,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        ) {
+            f |= WORD;
+        }
+        // mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"
+        if matches!(
+            c,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        ) {
+            f |= UNRESERVED;
+        }
+        // user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
+        if matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            f |= USER_EXTRA;
+        }
+        if matches!(c, b'-' | b'.' | b':') {
+            f |= HOST;
+        }
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            f |= WS;
+        }
+        t[i] = f;
+        i += 1;
+    }
+    t
+}
+
+static TABLE: [u8; 256] = build();
+
+/// `token` character.
+#[inline]
+pub(crate) fn is_token(b: u8) -> bool {
+    TABLE[b as usize] & TOKEN != 0
+}
+/// `word` character (Call-ID).
+#[inline]
+pub(crate) fn is_word(b: u8) -> bool {
+    TABLE[b as usize] & WORD != 0
+}
+/// Linear white space inside a header value (SP, HTAB, and the CR LF of a fold).
+#[inline]
+pub(crate) fn is_ws(b: u8) -> bool {
+    TABLE[b as usize] & WS != 0
+}
+/// Hex digit.
+#[inline]
+pub(crate) fn is_hex(b: u8) -> bool {
+    TABLE[b as usize] & HEX != 0
+}
+/// `unreserved`.
+#[inline]
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    TABLE[b as usize] & UNRESERVED != 0
+}
+/// Characters of a SIP URI user part (before escapes are checked).
+#[inline]
+pub(crate) fn is_user(b: u8) -> bool {
+    TABLE[b as usize] & (UNRESERVED | USER_EXTRA) != 0 || b == b'%'
+}
+
+/// True when every byte is a token character and there is at least one.
+pub(crate) fn all_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_token(b))
+}
+
+/// Skips linear white space (folds included) from `i`.
+#[inline]
+pub(crate) fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_ws(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Trims linear white space on both ends.
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    let start = skip_ws(s, 0);
+    let mut end = s.len();
+    while end > start && is_ws(s[end - 1]) {
+        end -= 1;
+    }
+    &s[start..end]
+}
+
+/// Index just past the token starting at `i` (== `i` when there is none).
+#[inline]
+pub(crate) fn token_end(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_token(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Given `s[i] == b'"'`, returns the index just past the closing quote, honouring
+/// `quoted-pair` escapes; `None` when the string is not terminated.
+pub(crate) fn quoted_end(s: &[u8], i: usize) -> Option<usize> {
+    debug_assert_eq!(s.get(i), Some(&b'"'));
+    let mut j = i + 1;
+    while j < s.len() {
+        match s[j] {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// Bytes as `&str` when they are valid UTF-8 (always true for the token-like slices the
+/// parsers hand out; they were checked byte by byte).
+#[inline]
+pub(crate) fn as_str(s: &[u8]) -> Option<&str> {
+    core::str::from_utf8(s).ok()
+}
+
+/// Parses a run of ASCII digits into `u64`, saturating at `u64::MAX`; `None` when `s` is empty
+/// or holds a non-digit.
+pub(crate) fn parse_digits(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+    }
+    Some(v)
+}
+
+/// Checks that every `%` in `s` starts a `%HEX HEX` escape.
+pub(crate) fn escapes_ok(s: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'%', &s[i..]) {
+        let at = i + p;
+        match (s.get(at + 1), s.get(at + 2)) {
+            (Some(&a), Some(&b)) if is_hex(a) && is_hex(b) => i = at + 3,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Decodes `%HEX` escapes into `out` (bytes kept as they are, `%00` included).
+pub(crate) fn unescape_into(s: &[u8], out: &mut alloc::vec::Vec<u8>) {
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            if let (Some(&a), Some(&b)) = (s.get(i + 1), s.get(i + 2)) {
+                if is_hex(a) && is_hex(b) {
+                    out.push(hex_val(a) << 4 | hex_val(b));
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+}
+
+fn hex_val(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert!(all_token(b"INVITE"));
+        assert!(all_token(b"!interesting-Method0123456789_*+`.%indeed'~"));
+        assert!(!all_token(b"a b"));
+        assert!(!all_token(b""));
+        assert!(is_word(b'?') && !is_token(b'?'));
+    }
+
+    #[test]
+    fn escapes() {
+        assert!(escapes_ok(b"null-%00-null"));
+        assert!(!escapes_ok(b"bad-%0"));
+        assert!(!escapes_ok(b"bad-%zz"));
+        let mut v = alloc::vec::Vec::new();
+        unescape_into(b"a%41%00b%", &mut v);
+        assert_eq!(v, b"aA\0b%");
+    }
+
+    #[test]
+    fn quoted() {
+        assert_eq!(quoted_end(br#""a\"b" x"#, 0), Some(6));
+        assert_eq!(quoted_end(br#""abc"#, 0), None);
+        assert_eq!(trim(b" \r\n a b\t"), b"a b");
+        assert_eq!(parse_digits(b"0009"), Some(9));
+        assert_eq!(parse_digits(b"36893488147419103232"), Some(u64::MAX));
+    }
+}

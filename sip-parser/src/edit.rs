@@ -1,0 +1,415 @@
+//! The editing API a proxy needs (RFC 3261 §16.6): prepend Via, remove the top Via, decrement
+//! or insert Max-Forwards, prepend Record-Route, pop Route, rewrite the Request-URI, add /
+//! replace / remove headers, set the body. Edits are recorded against the original buffer and
+//! applied when serialising, in one allocation; untouched header lines are copied byte-exact.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use smallvec::SmallVec;
+
+use crate::frame::Start;
+use crate::headers::parse_uint;
+use crate::list::Split;
+use crate::message::Message;
+use crate::name::HeaderName;
+
+/// A piece of output: borrowed from the original message, owned, or a short inline number.
+#[derive(Debug, Clone)]
+enum Val<'m> {
+    Borrowed(&'m [u8]),
+    Owned(Bytes),
+    Inline([u8; 10], u8),
+}
+
+impl Val<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Val::Borrowed(s) => s,
+            Val::Owned(b) => b,
+            Val::Inline(a, n) => &a[..*n as usize],
+        }
+    }
+    fn number(mut n: u32) -> Self {
+        let mut tmp = [0u8; 10];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = tmp.len() - i;
+        let mut out = [0u8; 10];
+        out[..len].copy_from_slice(&tmp[i..]);
+        Val::Inline(out, len as u8)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op<'m> {
+    Remove,
+    Replace(Val<'m>),
+}
+
+/// Why Max-Forwards could not be decremented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MaxForwardsError {
+    /// Max-Forwards is 0: a proxy answers 483 Too Many Hops (OPTIONS aside, §16.3 step 3).
+    #[error("Max-Forwards is 0 (483 Too Many Hops)")]
+    Zero,
+    /// The value is not a number in 0–255.
+    #[error("Max-Forwards is malformed")]
+    Invalid,
+}
+
+/// Records edits to a [`Message`] and serialises the result.
+///
+/// ```
+/// use bytes::Bytes;
+/// use sip_parser::Message;
+/// let req = Message::parse(Bytes::from_static(
+///     b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP a.example.com;branch=z9hG4bK1\r\n\
+///       Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\nMax-Forwards: 70\r\n\
+///       To: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=1\r\nCall-ID: c1\r\n\
+///       CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+/// )).unwrap();
+/// let mut e = req.edit();
+/// assert_eq!(e.pop_route(), Some(&b"<sip:p1.example.com;lr>"[..]));
+/// assert_eq!(e.decrement_max_forwards(), Ok(69));
+/// e.prepend_via("SIP/2.0/UDP p1.example.com;branch=z9hG4bK2");
+/// e.prepend_record_route("<sip:p1.example.com;lr>");
+/// let out = Message::parse(e.to_bytes()).unwrap();
+/// assert_eq!(out.top_via().unwrap().unwrap().host, "p1.example.com");
+/// assert_eq!(out.via().count(), 2);
+/// assert_eq!(out.max_forwards().unwrap(), Some(69));
+/// assert_eq!(out.routes().count(), 1);
+/// assert_eq!(out.record_routes().count(), 1);
+/// assert!(out.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Editor<'m, B> {
+    msg: &'m Message<B>,
+    uri: Option<Val<'m>>,
+    ops: SmallVec<[(u16, Op<'m>); 4]>,
+    before: SmallVec<[(u16, Val<'m>, Val<'m>); 4]>,
+    append: SmallVec<[(Val<'m>, Val<'m>); 2]>,
+    body: Option<Bytes>,
+}
+
+impl<B: AsRef<[u8]>> Message<B> {
+    /// Starts editing this message (nothing is copied until [`Editor::to_bytes`]).
+    pub fn edit(&self) -> Editor<'_, B> {
+        Editor {
+            msg: self,
+            uri: None,
+            ops: SmallVec::new(),
+            before: SmallVec::new(),
+            append: SmallVec::new(),
+            body: None,
+        }
+    }
+}
+
+impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
+    fn op(&self, i: usize) -> Option<&Op<'m>> {
+        self.ops
+            .iter()
+            .rev()
+            .find(|(k, _)| *k as usize == i)
+            .map(|(_, o)| o)
+    }
+    fn set_op(&mut self, i: usize, op: Op<'m>) {
+        self.ops.retain(|(k, _)| *k as usize != i);
+        self.ops.push((i as u16, op));
+    }
+    /// Current value of header `i`, `None` when removed.
+    fn current(&self, i: usize) -> Option<Val<'m>> {
+        match self.op(i) {
+            Some(Op::Remove) => None,
+            Some(Op::Replace(v)) => Some(v.clone()),
+            None => Some(Val::Borrowed(self.msg.at(self.msg.layout.headers[i].value))),
+        }
+    }
+    fn first_live(&self, kind: HeaderName) -> Option<(usize, Val<'m>)> {
+        let hs = &self.msg.layout.headers;
+        (0..hs.len())
+            .filter(|&i| hs[i].kind == kind)
+            .find_map(|i| self.current(i).map(|v| (i, v)))
+    }
+
+    /// Removes the first entry of the first live field of `kind`, returning it.
+    fn shift_entry(&mut self, kind: HeaderName) -> Option<Val<'m>> {
+        let (i, v) = self.first_live(kind)?;
+        let s = v.as_slice();
+        let mut it = Split::new(s);
+        let (a, first) = it.next()?;
+        let (first_range, rest) = (a..a + first.len(), it.next().map(|(b, _)| b));
+        let taken = sub(&v, first_range);
+        match rest {
+            Some(b) => {
+                let r = sub(&v, b..s.len());
+                self.set_op(i, Op::Replace(r));
+            }
+            None => self.set_op(i, Op::Remove),
+        }
+        Some(taken)
+    }
+
+    /// Rewrites the Request-URI (requests only; ignored for responses).
+    pub fn set_request_uri(&mut self, uri: impl Into<Bytes>) -> &mut Self {
+        self.uri = Some(Val::Owned(uri.into()));
+        self
+    }
+
+    /// Inserts `Via: value` above every existing Via.
+    pub fn prepend_via(&mut self, value: impl Into<Bytes>) -> &mut Self {
+        self.insert_first(HeaderName::Via, "Via", value.into());
+        self
+    }
+
+    /// Inserts `Record-Route: value` above every existing Record-Route (or at the end of the
+    /// header section when there is none).
+    pub fn prepend_record_route(&mut self, value: impl Into<Bytes>) -> &mut Self {
+        self.insert_first(HeaderName::RecordRoute, "Record-Route", value.into());
+        self
+    }
+
+    fn insert_first(&mut self, kind: HeaderName, name: &'static str, value: Bytes) {
+        let hs = &self.msg.layout.headers;
+        let name = Val::Borrowed(name.as_bytes());
+        match hs.iter().position(|h| h.kind == kind) {
+            Some(i) => {
+                // Later prepends go above earlier ones.
+                let at = self
+                    .before
+                    .iter()
+                    .position(|(k, _, _)| *k as usize == i)
+                    .unwrap_or(self.before.len());
+                self.before.insert(at, (i as u16, name, Val::Owned(value)));
+            }
+            None if kind == HeaderName::Via && !hs.is_empty() => {
+                self.before.insert(0, (0, name, Val::Owned(value)));
+            }
+            None => self.append.push((name, Val::Owned(value))),
+        }
+    }
+
+    /// Removes the topmost Via entry (what a proxy does to a response before forwarding it).
+    /// Returns the removed entry, `None` when there was none.
+    pub fn remove_top_via(&mut self) -> Option<&'m [u8]> {
+        match self.shift_entry(HeaderName::Via)? {
+            Val::Borrowed(s) => Some(s),
+            _ => Some(&[]),
+        }
+    }
+
+    /// Removes the topmost Route entry and returns it as written (loose routing, §16.4).
+    pub fn pop_route(&mut self) -> Option<&'m [u8]> {
+        match self.shift_entry(HeaderName::Route)? {
+            Val::Borrowed(s) => Some(s),
+            _ => Some(&[]),
+        }
+    }
+
+    /// Decrements Max-Forwards, or inserts `Max-Forwards: 70` when absent (RFC 3261 §16.6
+    /// step 3). Returns the new value.
+    pub fn decrement_max_forwards(&mut self) -> Result<u8, MaxForwardsError> {
+        match self.first_live(HeaderName::MaxForwards) {
+            None => {
+                self.append
+                    .push((Val::Borrowed(b"Max-Forwards"), Val::number(70)));
+                Ok(70)
+            }
+            Some((i, v)) => {
+                let n =
+                    parse_uint(v.as_slice(), 255, false).map_err(|_| MaxForwardsError::Invalid)?;
+                if n == 0 {
+                    return Err(MaxForwardsError::Zero);
+                }
+                let n = (n - 1) as u8;
+                self.set_op(i, Op::Replace(Val::number(u32::from(n))));
+                Ok(n)
+            }
+        }
+    }
+
+    /// Appends a header field at the end of the header section.
+    pub fn add_header(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
+        self.append
+            .push((Val::Owned(name.into()), Val::Owned(value.into())));
+        self
+    }
+
+    /// Removes every field named `name` (compact forms included); returns how many.
+    pub fn remove_header(&mut self, name: &str) -> usize {
+        let idx: SmallVec<[usize; 4]> = self.matching(name).collect();
+        for &i in &idx {
+            self.set_op(i, Op::Remove);
+        }
+        idx.len()
+    }
+
+    /// Replaces the value of the first field named `name` and removes the others; appends the
+    /// field when absent.
+    pub fn replace_header(&mut self, name: &str, value: impl Into<Bytes>) -> &mut Self {
+        let idx: SmallVec<[usize; 4]> = self.matching(name).collect();
+        let value = Val::Owned(value.into());
+        match idx.split_first() {
+            None => self
+                .append
+                .push((Val::Owned(Bytes::copy_from_slice(name.as_bytes())), value)),
+            Some((&first, rest)) => {
+                self.set_op(first, Op::Replace(value));
+                for &i in rest {
+                    self.set_op(i, Op::Remove);
+                }
+            }
+        }
+        self
+    }
+
+    fn matching<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
+        let kind = HeaderName::classify(name.as_bytes());
+        let hs = &self.msg.layout.headers;
+        (0..hs.len()).filter(move |&i| {
+            hs[i].kind == kind
+                && (kind != HeaderName::Other
+                    || self
+                        .msg
+                        .at(hs[i].name)
+                        .eq_ignore_ascii_case(name.as_bytes()))
+        })
+    }
+
+    /// Replaces the body; Content-Length is rewritten to match, and Content-Type set when
+    /// given (removed when the body is empty and no type is given).
+    pub fn set_body(
+        &mut self,
+        body: impl Into<Bytes>,
+        content_type: Option<&'static str>,
+    ) -> &mut Self {
+        let body = body.into();
+        match content_type {
+            Some(ct) => {
+                self.replace_header("Content-Type", ct);
+            }
+            None if body.is_empty() => {
+                self.remove_header("Content-Type");
+            }
+            None => {}
+        }
+        self.body = Some(body);
+        self
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn start_line(&self) -> (&'m [u8], Option<(&'m [u8], &'m [u8])>) {
+        let m = self.msg;
+        let original =
+            &m.buf.as_ref()[m.layout.msg_start as usize..m.layout.headers_start as usize];
+        match (m.layout.start, &self.uri) {
+            (
+                Start::Request {
+                    method, version, ..
+                },
+                Some(_),
+            ) => (original, Some((m.at(method), m.at(version)))),
+            _ => (original, None),
+        }
+    }
+
+    /// Visits every output piece in order.
+    fn pieces(&self, mut f: impl FnMut(&[u8])) {
+        let m = self.msg;
+        let buf = m.buf.as_ref();
+        let body: &[u8] = self.body.as_deref().unwrap_or_else(|| m.body());
+        match self.start_line() {
+            (_, Some((method, version))) => {
+                f(method);
+                f(b" ");
+                f(self.uri.as_ref().map_or(&[][..], Val::as_slice));
+                f(b" ");
+                f(version);
+                f(b"\r\n");
+            }
+            (orig, None) => f(orig),
+        }
+        let hs = &m.layout.headers;
+        let mut cl_written = false;
+        let cl_val = Val::number(body.len() as u32);
+        for (i, h) in hs.iter().enumerate() {
+            for (_, n, v) in self.before.iter().filter(|(k, _, _)| *k as usize == i) {
+                line(&mut f, n.as_slice(), v.as_slice());
+            }
+            if self.body.is_some() && h.kind == HeaderName::ContentLength {
+                if !cl_written {
+                    line(&mut f, m.at(h.name), cl_val.as_slice());
+                    cl_written = true;
+                }
+                continue;
+            }
+            match self.op(i) {
+                Some(Op::Remove) => {}
+                Some(Op::Replace(v)) => line(&mut f, m.at(h.name), v.as_slice()),
+                None => {
+                    let end = hs.get(i + 1).map_or(m.layout.headers_end, |n| n.name.start) as usize;
+                    f(&buf[h.name.start as usize..end]);
+                }
+            }
+        }
+        for (n, v) in &self.append {
+            line(&mut f, n.as_slice(), v.as_slice());
+        }
+        if self.body.is_some() && !cl_written {
+            line(&mut f, b"Content-Length", cl_val.as_slice());
+        }
+        f(&buf[m.layout.headers_end as usize..m.layout.body.start as usize]);
+        f(body);
+    }
+
+    /// Length of the serialised message.
+    pub fn len(&self) -> usize {
+        let mut n = 0;
+        self.pieces(|p| n += p.len());
+        n
+    }
+
+    /// True when the output would be empty (never, for a framed message).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the edited message into `out`.
+    pub fn write_to(&self, out: &mut impl BufMut) {
+        self.pieces(|p| out.put_slice(p));
+    }
+
+    /// Serialises the edited message in one allocation.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.len());
+        self.write_to(&mut out);
+        out.freeze()
+    }
+}
+
+fn line(f: &mut impl FnMut(&[u8]), name: &[u8], value: &[u8]) {
+    f(name);
+    f(b": ");
+    f(value);
+    f(b"\r\n");
+}
+
+fn sub<'m>(v: &Val<'m>, r: core::ops::Range<usize>) -> Val<'m> {
+    match v {
+        Val::Borrowed(s) => Val::Borrowed(&s[r]),
+        Val::Owned(b) => Val::Owned(b.slice(r)),
+        Val::Inline(a, _) => {
+            let mut out = [0u8; 10];
+            let len = r.len();
+            out[..len].copy_from_slice(&a[r]);
+            Val::Inline(out, len as u8)
+        }
+    }
+}

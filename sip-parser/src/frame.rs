@@ -1,0 +1,418 @@
+//! Framing: the eager pass that finds the start line, every header's name and value span,
+//! and the body. Nothing here interprets a header value except Content-Length, which framing
+//! needs.
+
+use memchr::memchr;
+use smallvec::SmallVec;
+
+use crate::chars::{all_token, is_ws, parse_digits};
+use crate::error::ParseError;
+use crate::limits::Limits;
+use crate::name::HeaderName;
+
+/// A byte range in the message buffer (u32 keeps the header table small; messages are
+/// bounded by [`Limits::max_message_size`] anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    #[inline]
+    pub(crate) fn new(start: usize, end: usize) -> Self {
+        Self {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+    #[inline]
+    pub(crate) fn range(self) -> core::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// One header field: where its name and value are, and what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) name: Span,
+    pub(crate) value: Span,
+    pub(crate) kind: HeaderName,
+}
+
+/// The start line's pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    Request {
+        method: Span,
+        uri: Span,
+        version: Span,
+        /// Extra or missing single SPs between the request-line elements (RFC 4475
+        /// lwsstart / trws): framed, reported by `validate()`.
+        irregular: bool,
+    },
+    Response {
+        version: Span,
+        status: u16,
+        reason: Span,
+    },
+}
+
+/// A problem with Content-Length that a datagram survives (body = rest of the datagram) but
+/// that `validate()` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClIssue {
+    None,
+    TooLarge { offset: u32 },
+    Invalid { offset: u32 },
+    Conflict { offset: u32 },
+}
+
+/// Inline capacity of the header table: typical messages carry 8–20 header fields, so
+/// parsing them allocates nothing.
+pub(crate) const INLINE_HEADERS: usize = 20;
+
+/// The framed shape of a message: offsets only, no copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Where the start line begins (after ignored leading CRLFs).
+    pub(crate) msg_start: u32,
+    pub(crate) start: Start,
+    /// Offset of the first header line.
+    pub(crate) headers_start: u32,
+    pub(crate) headers: SmallVec<[Entry; INLINE_HEADERS]>,
+    /// Offset of the empty line that ends the header section.
+    pub(crate) headers_end: u32,
+    pub(crate) body: Span,
+    pub(crate) content_length: Option<u32>,
+    pub(crate) cl_issue: ClIssue,
+    pub(crate) max_list_entries: u32,
+}
+
+/// How the body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// One message per datagram: Content-Length optional, trailing octets ignored.
+    Datagram,
+    /// The buffer is exactly a header section (ending in the empty line); Content-Length is
+    /// mandatory and must be usable. The body span is left empty for the caller to set.
+    StreamHead,
+}
+
+fn line_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    // Returns (content_end, next_line_start).
+    let nl = from + memchr(b'\n', &buf[from..])?;
+    let content_end = if nl > from && buf[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    Some((content_end, nl + 1))
+}
+
+pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, ParseError> {
+    if buf.len() > limits.max_message_size && mode == Mode::Datagram {
+        return Err(ParseError::TooLarge {
+            size: buf.len(),
+            limit: limits.max_message_size,
+        });
+    }
+    // RFC 3261 §7.5: ignore CRLFs before the start line.
+    let mut pos = 0;
+    while pos < buf.len() && (buf[pos] == b'\r' || buf[pos] == b'\n') {
+        pos += 1;
+    }
+    if pos == buf.len() {
+        return Err(ParseError::Empty);
+    }
+    let msg_start = pos;
+    let Some((sl_end, next)) = line_end(buf, pos) else {
+        return Err(ParseError::StartLine {
+            offset: pos,
+            reason: "no line end",
+        });
+    };
+    let start = start_line(buf, pos, sl_end)?;
+    let headers_start = next;
+    pos = next;
+
+    let mut headers: SmallVec<[Entry; INLINE_HEADERS]> = SmallVec::new();
+    let mut content_length: Option<u32> = None;
+    let mut cl_issue = ClIssue::None;
+    let mut folds = 0usize;
+    let mut field_start = pos;
+    let headers_end;
+    let body_start;
+    loop {
+        if pos >= buf.len() {
+            return Err(ParseError::UnterminatedHeaders { offset: buf.len() });
+        }
+        let Some((content_end, next)) = line_end(buf, pos) else {
+            return Err(ParseError::UnterminatedHeaders { offset: buf.len() });
+        };
+        if content_end == pos {
+            headers_end = pos;
+            body_start = next;
+            break;
+        }
+        let first = buf[pos];
+        if first == b' ' || first == b'\t' {
+            // Continuation of the previous field (folding).
+            let Some(last) = headers.last_mut() else {
+                return Err(ParseError::HeaderLine {
+                    offset: pos,
+                    reason: "continuation line before any header",
+                });
+            };
+            folds += 1;
+            if folds > limits.max_fold_lines {
+                return Err(ParseError::HeaderTooLong {
+                    offset: field_start,
+                    what: "fold lines",
+                    limit: limits.max_fold_lines,
+                });
+            }
+            let mut s = pos;
+            while s < content_end && is_ws(buf[s]) {
+                s += 1;
+            }
+            let mut e = content_end;
+            while e > s && is_ws(buf[e - 1]) {
+                e -= 1;
+            }
+            if s < e {
+                if last.value.start == last.value.end {
+                    last.value.start = s as u32;
+                }
+                last.value.end = e as u32;
+            }
+        } else {
+            if headers.len() >= limits.max_headers {
+                return Err(ParseError::TooManyHeaders {
+                    offset: pos,
+                    limit: limits.max_headers,
+                });
+            }
+            if let Some(prev) = headers.last() {
+                finish_field(buf, prev, mode, &mut content_length, &mut cl_issue)?;
+            }
+            folds = 0;
+            field_start = pos;
+            let line = &buf[pos..content_end];
+            let Some(colon) = memchr(b':', line) else {
+                return Err(ParseError::HeaderLine {
+                    offset: pos,
+                    reason: "no colon",
+                });
+            };
+            let mut name_end = colon;
+            while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
+                name_end -= 1;
+            }
+            let name = &line[..name_end];
+            if !all_token(name) {
+                return Err(ParseError::HeaderLine {
+                    offset: pos,
+                    reason: "header name is not a token",
+                });
+            }
+            let mut vs = colon + 1;
+            while vs < line.len() && is_ws(line[vs]) {
+                vs += 1;
+            }
+            let mut ve = line.len();
+            while ve > vs && is_ws(line[ve - 1]) {
+                ve -= 1;
+            }
+            headers.push(Entry {
+                name: Span::new(pos, pos + name_end),
+                value: Span::new(pos + vs, pos + ve),
+                kind: HeaderName::classify(name),
+            });
+        }
+        if content_end - field_start > limits.max_header_line {
+            return Err(ParseError::HeaderTooLong {
+                offset: field_start,
+                what: "length",
+                limit: limits.max_header_line,
+            });
+        }
+        pos = next;
+    }
+    if let Some(prev) = headers.last() {
+        finish_field(buf, prev, mode, &mut content_length, &mut cl_issue)?;
+    }
+
+    let body = match mode {
+        Mode::StreamHead => {
+            if content_length.is_none() {
+                return Err(ParseError::MissingContentLength {
+                    offset: headers_end,
+                });
+            }
+            Span::new(body_start, body_start)
+        }
+        Mode::Datagram => match (content_length, cl_issue) {
+            (Some(n), ClIssue::None) if body_start + n as usize <= buf.len() => {
+                Span::new(body_start, body_start + n as usize)
+            }
+            (Some(_), ClIssue::None) => {
+                let offset = headers
+                    .iter()
+                    .rev()
+                    .find(|h| h.kind == HeaderName::ContentLength)
+                    .map_or(0, |h| h.value.start);
+                cl_issue = ClIssue::TooLarge { offset };
+                Span::new(body_start, buf.len())
+            }
+            _ => Span::new(body_start, buf.len()),
+        },
+    };
+    Ok(Layout {
+        msg_start: msg_start as u32,
+        start,
+        headers_start: headers_start as u32,
+        headers,
+        headers_end: headers_end as u32,
+        body,
+        content_length,
+        cl_issue,
+        max_list_entries: limits.max_list_entries.min(u32::MAX as usize) as u32,
+    })
+}
+
+/// Handles a completed header field; only Content-Length matters to framing.
+fn finish_field(
+    buf: &[u8],
+    e: &Entry,
+    mode: Mode,
+    cl: &mut Option<u32>,
+    issue: &mut ClIssue,
+) -> Result<(), ParseError> {
+    if e.kind != HeaderName::ContentLength {
+        return Ok(());
+    }
+    let offset = e.value.start as usize;
+    let v = parse_digits(&buf[e.value.range()]).filter(|&n| u32::try_from(n).is_ok());
+    match (v, *cl) {
+        (None, _) => {
+            if mode == Mode::StreamHead {
+                return Err(ParseError::ContentLength {
+                    offset,
+                    reason: "not a non-negative integer",
+                });
+            }
+            if *issue == ClIssue::None {
+                *issue = ClIssue::Invalid {
+                    offset: offset as u32,
+                };
+            }
+        }
+        (Some(n), Some(prev)) if prev != n as u32 => {
+            if mode == Mode::StreamHead {
+                return Err(ParseError::ContentLength {
+                    offset,
+                    reason: "conflicting values",
+                });
+            }
+            if *issue == ClIssue::None {
+                *issue = ClIssue::Conflict {
+                    offset: offset as u32,
+                };
+            }
+        }
+        (Some(n), _) => *cl = Some(n as u32),
+    }
+    Ok(())
+}
+
+fn start_line(buf: &[u8], from: usize, end: usize) -> Result<Start, ParseError> {
+    let line = &buf[from..end];
+    let err = |at: usize, reason| {
+        Err(ParseError::StartLine {
+            offset: from + at,
+            reason,
+        })
+    };
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let Some(sp) = memchr(b' ', line) else {
+            return err(line.len(), "no status code");
+        };
+        if !is_version(&line[..sp]) {
+            return err(0, "bad SIP-Version");
+        }
+        let code = &line[sp + 1..];
+        let digits = code.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits != 3 {
+            return err(sp + 1, "status code is not three digits");
+        }
+        let status = u16::from(code[0] - b'0') * 100
+            + u16::from(code[1] - b'0') * 10
+            + u16::from(code[2] - b'0');
+        let after = sp + 4;
+        let reason_start = match line.get(after) {
+            None => after,
+            Some(b' ') => after + 1,
+            Some(_) => return err(after, "no SP after the status code"),
+        };
+        return Ok(Start::Response {
+            version: Span::new(from, from + sp),
+            status,
+            reason: Span::new(from + reason_start, end),
+        });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version
+    let Some(sp1) = memchr(b' ', line) else {
+        return err(line.len(), "no SP after the method");
+    };
+    if !all_token(&line[..sp1]) {
+        return err(0, "method is not a token");
+    }
+    let mut irregular = false;
+    let mut tail = line.len();
+    while tail > sp1 && line[tail - 1] == b' ' {
+        tail -= 1;
+        irregular = true;
+    }
+    let Some(sp2) = memchr::memrchr(b' ', &line[..tail]).filter(|&p| p > sp1) else {
+        return err(sp1, "no SIP-Version");
+    };
+    if !is_version(&line[sp2 + 1..tail]) {
+        return err(sp2 + 1, "bad SIP-Version");
+    }
+    let mut us = sp1 + 1;
+    let mut ue = sp2;
+    while us < ue && line[us] == b' ' {
+        us += 1;
+        irregular = true;
+    }
+    while ue > us && line[ue - 1] == b' ' {
+        ue -= 1;
+        irregular = true;
+    }
+    if us == ue {
+        return err(sp1 + 1, "empty Request-URI");
+    }
+    Ok(Start::Request {
+        method: Span::new(from, from + sp1),
+        uri: Span::new(from + us, from + ue),
+        version: Span::new(from + sp2 + 1, from + tail),
+        irregular,
+    })
+}
+
+/// `SIP/` 1*DIGIT `.` 1*DIGIT (any version frames; `validate()` wants 2.0).
+fn is_version(v: &[u8]) -> bool {
+    if v.len() < 7 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        return false;
+    }
+    let rest = &v[4..];
+    let Some(dot) = memchr(b'.', rest) else {
+        return false;
+    };
+    dot > 0
+        && dot + 1 < rest.len()
+        && rest[..dot].iter().all(u8::is_ascii_digit)
+        && rest[dot + 1..].iter().all(u8::is_ascii_digit)
+}

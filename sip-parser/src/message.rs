@@ -1,0 +1,517 @@
+//! [`Message`]: a framed SIP message over its original buffer, with lazy typed accessors.
+
+use bytes::Bytes;
+
+use crate::auth::{AuthValue, parse_auth};
+use crate::chars::{as_str, trim};
+use crate::error::{FieldError, FieldErrorKind, PResult, ParseError};
+use crate::frame::{Entry, Layout, Mode, Start, frame};
+use crate::headers::{
+    CSeq, MediaType, TokenParams, parse_cseq, parse_media_type, parse_token, parse_token_params,
+    parse_uint,
+};
+use crate::limits::Limits;
+use crate::list::Split;
+use crate::name::HeaderName;
+use crate::name_addr::{Contact, NameAddr, parse_contact, parse_name_addr};
+use crate::uri::{Uri, parse_uri};
+use crate::via::{Via, parse_via};
+
+/// A framed SIP message. `B` is the buffer: [`Bytes`] (owned, cheap to clone and slice) or
+/// `&[u8]` (borrowed, see [`Message::parse_slice`]).
+///
+/// Framing is eager and cheap; header values are interpreted on access, zero-copy. A
+/// message whose CSeq or Via value is garbage still frames: only that accessor fails, and
+/// [`Message::as_wire`] still gives the exact bytes to forward.
+///
+/// ```
+/// use sip_parser::Message;
+/// let raw = b"INVITE sip:bob@example.com SIP/2.0\r\n\
+/// Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK776asdhds\r\n\
+/// Max-Forwards: 70\r\nTo: Bob <sip:bob@example.com>\r\n\
+/// From: Alice <sip:alice@example.com>;tag=1928301774\r\n\
+/// Call-ID: a84b4c76e66710@pc33.example.com\r\nCSeq: 314159 INVITE\r\n\
+/// Content-Length: 0\r\n\r\n";
+/// let msg = Message::parse(bytes::Bytes::from_static(raw)).unwrap();
+/// assert_eq!(msg.method(), Some("INVITE"));
+/// assert_eq!(msg.call_id(), Some("a84b4c76e66710@pc33.example.com"));
+/// assert_eq!(msg.cseq().unwrap().seq, 314159);
+/// assert_eq!(msg.from().unwrap().tag(), Some("1928301774"));
+/// assert_eq!(msg.top_via().unwrap().unwrap().branch, Some("z9hG4bK776asdhds"));
+/// assert_eq!(msg.max_forwards().unwrap(), Some(70));
+/// assert!(msg.validate().is_ok());
+/// assert_eq!(msg.as_wire(), &raw[..]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<B = Bytes> {
+    pub(crate) buf: B,
+    pub(crate) layout: Layout,
+}
+
+/// Request or response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A request (has a method and Request-URI).
+    Request,
+    /// A response (has a status code).
+    Response,
+}
+
+/// One header field as it appears in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Name as written (`v`, `VIA`, `X-Foo`).
+    pub name: &'a [u8],
+    /// Value as written, leading/trailing LWS trimmed (folds inside kept).
+    pub value: &'a [u8],
+    /// Classified name.
+    pub kind: HeaderName,
+    /// Byte offset of the header's name in the buffer.
+    pub offset: usize,
+}
+
+impl Message<Bytes> {
+    /// Frames one datagram (UDP) with the default [`Limits`].
+    pub fn parse(buf: Bytes) -> Result<Self, ParseError> {
+        Self::parse_with(buf, &Limits::DEFAULT)
+    }
+    /// Frames one datagram with explicit limits.
+    pub fn parse_with(buf: Bytes, limits: &Limits) -> Result<Self, ParseError> {
+        Self::from_buf(buf, limits)
+    }
+    /// The whole buffer given to the parser.
+    pub fn buffer(&self) -> &Bytes {
+        &self.buf
+    }
+    /// A zero-copy [`Bytes`] for a slice of this message (as returned by the accessors).
+    ///
+    /// # Panics
+    /// When `sub` does not point into this message's buffer.
+    pub fn bytes_of(&self, sub: &[u8]) -> Bytes {
+        self.buf.slice_ref(sub)
+    }
+    /// The body as [`Bytes`] (zero-copy).
+    pub fn body_bytes(&self) -> Bytes {
+        self.buf.slice(self.layout.body.range())
+    }
+}
+
+impl<'a> Message<&'a [u8]> {
+    /// Frames one datagram held in a borrowed slice (no copy at all).
+    pub fn parse_slice(buf: &'a [u8]) -> Result<Self, ParseError> {
+        Self::from_buf(buf, &Limits::DEFAULT)
+    }
+    /// Converts to an owned message (one copy of the bytes).
+    pub fn to_owned_message(&self) -> Message<Bytes> {
+        Message {
+            buf: Bytes::copy_from_slice(self.buf),
+            layout: self.layout.clone(),
+        }
+    }
+}
+
+impl<B: AsRef<[u8]>> Message<B> {
+    /// Frames one datagram held in any buffer.
+    pub fn from_buf(buf: B, limits: &Limits) -> Result<Self, ParseError> {
+        let layout = frame(buf.as_ref(), limits, Mode::Datagram)?;
+        Ok(Self { buf, layout })
+    }
+
+    #[inline]
+    fn b(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+
+    #[inline]
+    pub(crate) fn at(&self, span: crate::frame::Span) -> &[u8] {
+        &self.b()[span.range()]
+    }
+
+    /// The message's bytes as received: start line to end of body (leading CRLFs and
+    /// trailing datagram octets beyond Content-Length excluded).
+    pub fn as_wire(&self) -> &[u8] {
+        &self.b()[self.layout.msg_start as usize..self.layout.body.end as usize]
+    }
+
+    /// Request or response.
+    pub fn kind(&self) -> Kind {
+        match self.layout.start {
+            Start::Request { .. } => Kind::Request,
+            Start::Response { .. } => Kind::Response,
+        }
+    }
+    /// True for requests.
+    pub fn is_request(&self) -> bool {
+        self.kind() == Kind::Request
+    }
+    /// The request method (`None` for responses).
+    pub fn method(&self) -> Option<&str> {
+        match self.layout.start {
+            Start::Request { method, .. } => as_str(self.at(method)),
+            Start::Response { .. } => None,
+        }
+    }
+    /// The Request-URI as written (`None` for responses).
+    pub fn request_uri(&self) -> Option<&[u8]> {
+        match self.layout.start {
+            Start::Request { uri, .. } => Some(self.at(uri)),
+            Start::Response { .. } => None,
+        }
+    }
+    /// The Request-URI parsed (`None` for responses).
+    pub fn request_uri_parsed(&self) -> Option<Result<Uri<'_>, FieldError>> {
+        let Start::Request { uri, .. } = self.layout.start else {
+            return None;
+        };
+        Some(parse_uri(self.at(uri)).map_err(|(o, kind)| FieldError {
+            header: "Request-URI",
+            offset: uri.start as usize + o,
+            kind,
+        }))
+    }
+    /// SIP-Version as written (`SIP/2.0`).
+    pub fn version(&self) -> &[u8] {
+        match self.layout.start {
+            Start::Request { version, .. } | Start::Response { version, .. } => self.at(version),
+        }
+    }
+    /// Status code (`None` for requests).
+    pub fn status(&self) -> Option<u16> {
+        match self.layout.start {
+            Start::Response { status, .. } => Some(status),
+            Start::Request { .. } => None,
+        }
+    }
+    /// Reason phrase (`None` for requests; may be empty).
+    pub fn reason(&self) -> Option<&[u8]> {
+        match self.layout.start {
+            Start::Response { reason, .. } => Some(self.at(reason)),
+            Start::Request { .. } => None,
+        }
+    }
+    /// The body (Content-Length octets, or the rest of the datagram without one).
+    pub fn body(&self) -> &[u8] {
+        self.at(self.layout.body)
+    }
+    /// Content-Length as framed (`None` when absent or unusable).
+    pub fn content_length(&self) -> Option<u32> {
+        self.layout.content_length
+    }
+
+    // ---- generic header access -------------------------------------------------------
+
+    fn header_of(&self, e: &Entry) -> Header<'_> {
+        Header {
+            name: self.at(e.name),
+            value: self.at(e.value),
+            kind: e.kind,
+            offset: e.name.start as usize,
+        }
+    }
+    /// Number of header fields.
+    pub fn header_count(&self) -> usize {
+        self.layout.headers.len()
+    }
+    /// Every header field, in order.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = Header<'_>> + '_ {
+        self.layout.headers.iter().map(|e| self.header_of(e))
+    }
+    /// Every header field with this (well-known) name, compact forms included.
+    pub fn headers_of(&self, name: HeaderName) -> impl Iterator<Item = Header<'_>> + '_ {
+        self.layout
+            .headers
+            .iter()
+            .filter(move |e| e.kind == name)
+            .map(|e| self.header_of(e))
+    }
+    /// Every header field named `name` (case-insensitive; compact and long forms of known
+    /// headers match each other).
+    pub fn headers_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = Header<'s>> + 's {
+        let kind = HeaderName::classify(name.as_bytes());
+        self.layout
+            .headers
+            .iter()
+            .filter(move |e| {
+                e.kind == kind
+                    && (kind != HeaderName::Other
+                        || self.at(e.name).eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .map(|e| self.header_of(e))
+    }
+    /// The first value of header `name` (see [`headers_named`](Self::headers_named)).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        let kind = HeaderName::classify(name.as_bytes());
+        self.layout
+            .headers
+            .iter()
+            .find(|e| {
+                e.kind == kind
+                    && (kind != HeaderName::Other
+                        || self.at(e.name).eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .map(|e| self.at(e.value))
+    }
+
+    fn first(&self, name: HeaderName) -> Option<&Entry> {
+        self.layout.headers.iter().find(|e| e.kind == name)
+    }
+
+    fn typed<'s, T>(
+        &'s self,
+        name: HeaderName,
+        f: impl FnOnce(&'s [u8]) -> PResult<T>,
+    ) -> Result<Option<T>, FieldError> {
+        let Some(e) = self.first(name) else {
+            return Ok(None);
+        };
+        f(self.at(e.value))
+            .map(Some)
+            .map_err(|(o, kind)| FieldError {
+                header: name.as_str().unwrap_or("header"),
+                offset: e.value.start as usize + o,
+                kind,
+            })
+    }
+
+    fn required<'s, T>(
+        &'s self,
+        name: HeaderName,
+        f: impl FnOnce(&'s [u8]) -> PResult<T>,
+    ) -> Result<T, FieldError> {
+        self.typed(name, f)?.ok_or(FieldError {
+            header: name.as_str().unwrap_or("header"),
+            offset: self.layout.headers_end as usize,
+            kind: FieldErrorKind::Missing,
+        })
+    }
+
+    /// Iterates the comma-separated entries of every field of a list header, in order.
+    pub(crate) fn entries(&self, name: HeaderName) -> Entries<'_> {
+        Entries {
+            buf: self.b(),
+            headers: &self.layout.headers,
+            name,
+            idx: 0,
+            split: None,
+            count: 0,
+            max: self.layout.max_list_entries,
+        }
+    }
+
+    fn list<'s, T: 's>(
+        &'s self,
+        name: HeaderName,
+        f: impl Fn(&'s [u8]) -> PResult<T> + 's,
+    ) -> impl Iterator<Item = Result<T, FieldError>> + 's {
+        let header = name.as_str().unwrap_or("header");
+        self.entries(name).map(move |r| {
+            let (off, item) = r.map_err(|off| FieldError {
+                header,
+                offset: off,
+                kind: FieldErrorKind::TooManyEntries,
+            })?;
+            if item.is_empty() {
+                return Err(FieldError {
+                    header,
+                    offset: off,
+                    kind: FieldErrorKind::Empty,
+                });
+            }
+            f(item).map_err(|(o, kind)| FieldError {
+                header,
+                offset: off + o,
+                kind,
+            })
+        })
+    }
+
+    // ---- typed accessors -------------------------------------------------------------
+
+    /// Every Via entry, top first, across all Via fields.
+    pub fn via(&self) -> impl Iterator<Item = Result<Via<'_>, FieldError>> + '_ {
+        self.list(HeaderName::Via, parse_via)
+    }
+    /// The topmost Via entry.
+    pub fn top_via(&self) -> Result<Option<Via<'_>>, FieldError> {
+        self.via().next().transpose()
+    }
+    /// Call-ID, trimmed (`None` when absent or not UTF-8; `validate()` checks its grammar).
+    pub fn call_id(&self) -> Option<&str> {
+        self.first(HeaderName::CallId)
+            .and_then(|e| as_str(trim(self.at(e.value))))
+    }
+    /// CSeq (an error when absent or malformed; the sequence number must fit 32 bits).
+    pub fn cseq(&self) -> Result<CSeq<'_>, FieldError> {
+        self.required(HeaderName::CSeq, parse_cseq)
+    }
+    /// From.
+    pub fn from(&self) -> Result<NameAddr<'_>, FieldError> {
+        self.required(HeaderName::From, |s| parse_name_addr(s, true))
+    }
+    /// To.
+    pub fn to(&self) -> Result<NameAddr<'_>, FieldError> {
+        self.required(HeaderName::To, |s| parse_name_addr(s, true))
+    }
+    /// Max-Forwards (0–255; `None` when absent, as RFC 2543 peers send none).
+    pub fn max_forwards(&self) -> Result<Option<u8>, FieldError> {
+        self.typed(HeaderName::MaxForwards, |s| {
+            parse_uint(s, 255, false).map(|n| n as u8)
+        })
+    }
+    /// Contact entries (`*` included).
+    pub fn contacts(&self) -> impl Iterator<Item = Result<Contact<'_>, FieldError>> + '_ {
+        self.list(HeaderName::Contact, parse_contact)
+    }
+    /// Route entries, top first.
+    pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, FieldError>> + '_ {
+        self.list(HeaderName::Route, |s| parse_name_addr(s, false))
+    }
+    /// Record-Route entries, top first.
+    pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, FieldError>> + '_ {
+        self.list(HeaderName::RecordRoute, |s| parse_name_addr(s, false))
+    }
+    /// Path entries (RFC 3327).
+    pub fn paths(&self) -> impl Iterator<Item = Result<NameAddr<'_>, FieldError>> + '_ {
+        self.list(HeaderName::Path, |s| parse_name_addr(s, false))
+    }
+    /// Content-Type.
+    pub fn content_type(&self) -> Result<Option<MediaType<'_>>, FieldError> {
+        self.typed(HeaderName::ContentType, parse_media_type)
+    }
+    /// Expires in seconds (saturating at 2³²−1 as RFC 3261 §20.19 allows).
+    pub fn expires(&self) -> Result<Option<u32>, FieldError> {
+        self.typed(HeaderName::Expires, |s| {
+            parse_uint(s, u64::from(u32::MAX), true).map(|n| n as u32)
+        })
+    }
+    /// Min-Expires in seconds.
+    pub fn min_expires(&self) -> Result<Option<u32>, FieldError> {
+        self.typed(HeaderName::MinExpires, |s| {
+            parse_uint(s, u64::from(u32::MAX), true).map(|n| n as u32)
+        })
+    }
+    /// Option tags / methods of a token-list header (Require, Proxy-Require, Supported,
+    /// Unsupported, Allow, Allow-Events, …).
+    pub fn tokens(&self, name: HeaderName) -> impl Iterator<Item = Result<&str, FieldError>> + '_ {
+        self.list(name, parse_token)
+    }
+    /// `Require` option tags.
+    pub fn require(&self) -> impl Iterator<Item = Result<&str, FieldError>> + '_ {
+        self.tokens(HeaderName::Require)
+    }
+    /// `Proxy-Require` option tags.
+    pub fn proxy_require(&self) -> impl Iterator<Item = Result<&str, FieldError>> + '_ {
+        self.tokens(HeaderName::ProxyRequire)
+    }
+    /// `Supported` option tags.
+    pub fn supported(&self) -> impl Iterator<Item = Result<&str, FieldError>> + '_ {
+        self.tokens(HeaderName::Supported)
+    }
+    /// `Unsupported` option tags.
+    pub fn unsupported(&self) -> impl Iterator<Item = Result<&str, FieldError>> + '_ {
+        self.tokens(HeaderName::Unsupported)
+    }
+    /// `Allow` methods.
+    pub fn allow(&self) -> impl Iterator<Item = Result<&str, FieldError>> + '_ {
+        self.tokens(HeaderName::Allow)
+    }
+    /// `Authorization` credentials (one per field; several realms may each have one).
+    pub fn authorization(&self) -> impl Iterator<Item = Result<AuthValue<'_>, FieldError>> + '_ {
+        self.auth_values(HeaderName::Authorization)
+    }
+    /// `Proxy-Authorization` credentials.
+    pub fn proxy_authorization(
+        &self,
+    ) -> impl Iterator<Item = Result<AuthValue<'_>, FieldError>> + '_ {
+        self.auth_values(HeaderName::ProxyAuthorization)
+    }
+    /// `WWW-Authenticate` challenges.
+    pub fn www_authenticate(&self) -> impl Iterator<Item = Result<AuthValue<'_>, FieldError>> + '_ {
+        self.auth_values(HeaderName::WwwAuthenticate)
+    }
+    /// `Proxy-Authenticate` challenges.
+    pub fn proxy_authenticate(
+        &self,
+    ) -> impl Iterator<Item = Result<AuthValue<'_>, FieldError>> + '_ {
+        self.auth_values(HeaderName::ProxyAuthenticate)
+    }
+    fn auth_values(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<AuthValue<'_>, FieldError>> + '_ {
+        // Auth params are comma-separated themselves, so each field is one value.
+        self.layout
+            .headers
+            .iter()
+            .filter(move |e| e.kind == name)
+            .map(move |e| {
+                parse_auth(self.at(e.value)).map_err(|(o, kind)| FieldError {
+                    header: name.as_str().unwrap_or("header"),
+                    offset: e.value.start as usize + o,
+                    kind,
+                })
+            })
+    }
+    /// `Event` (RFC 6665).
+    pub fn event(&self) -> Result<Option<TokenParams<'_>>, FieldError> {
+        self.typed(HeaderName::Event, parse_token_params)
+    }
+    /// `Subscription-State` (RFC 6665).
+    pub fn subscription_state(&self) -> Result<Option<TokenParams<'_>>, FieldError> {
+        self.typed(HeaderName::SubscriptionState, parse_token_params)
+    }
+    /// `Reason` entries (RFC 3326): protocol with `cause` / `text` params.
+    pub fn reasons(&self) -> impl Iterator<Item = Result<TokenParams<'_>, FieldError>> + '_ {
+        self.list(HeaderName::Reason, parse_token_params)
+    }
+    /// `User-Agent` as written.
+    pub fn user_agent(&self) -> Option<&[u8]> {
+        self.first(HeaderName::UserAgent).map(|e| self.at(e.value))
+    }
+    /// `Server` as written.
+    pub fn server(&self) -> Option<&[u8]> {
+        self.first(HeaderName::Server).map(|e| self.at(e.value))
+    }
+}
+
+/// Iterator over raw list entries: `Ok((absolute_offset, item))`, or `Err(offset)` once
+/// when the entry limit is exceeded.
+pub(crate) struct Entries<'m> {
+    buf: &'m [u8],
+    headers: &'m [Entry],
+    name: HeaderName,
+    idx: usize,
+    split: Option<(usize, Split<'m>)>,
+    count: u32,
+    max: u32,
+}
+
+impl<'m> Iterator for Entries<'m> {
+    type Item = Result<(usize, &'m [u8]), usize>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((base, split)) = &mut self.split {
+                let base = *base;
+                if let Some((o, item)) = split.next() {
+                    self.count += 1;
+                    if self.count > self.max {
+                        self.idx = self.headers.len();
+                        self.split = None;
+                        return Some(Err(base + o));
+                    }
+                    return Some(Ok((base + o, item)));
+                }
+                self.split = None;
+            }
+            let e = self.headers[self.idx..]
+                .iter()
+                .position(|e| e.kind == self.name)?;
+            let entry = self.headers[self.idx + e];
+            self.idx += e + 1;
+            self.split = Some((
+                entry.value.start as usize,
+                Split::new(&self.buf[entry.value.range()]),
+            ));
+        }
+    }
+}

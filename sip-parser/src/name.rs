@@ -1,0 +1,343 @@
+//! Header names: the well-known ones as an enum, compact forms included.
+
+/// A header name the parser knows, or [`HeaderName::Other`].
+///
+/// Classification is case-insensitive and maps every RFC 3261 compact form (`i m e l c f s
+/// k t v`) and the registered extension ones (`o r b u y x a d j`) to the full name, so
+/// every lookup path treats `v` and `Via` alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum HeaderName {
+    /// `Accept`
+    Accept,
+    /// `Accept-Contact` (compact `a`)
+    AcceptContact,
+    /// `Allow`
+    Allow,
+    /// `Allow-Events` (compact `u`)
+    AllowEvents,
+    /// `Authorization`
+    Authorization,
+    /// `Call-ID` (compact `i`)
+    CallId,
+    /// `Contact` (compact `m`)
+    Contact,
+    /// `Content-Encoding` (compact `e`)
+    ContentEncoding,
+    /// `Content-Length` (compact `l`)
+    ContentLength,
+    /// `Content-Type` (compact `c`)
+    ContentType,
+    /// `CSeq`
+    CSeq,
+    /// `Date`
+    Date,
+    /// `Event` (compact `o`)
+    Event,
+    /// `Expires`
+    Expires,
+    /// `From` (compact `f`)
+    From,
+    /// `Identity` (compact `y`)
+    Identity,
+    /// `Max-Forwards`
+    MaxForwards,
+    /// `Min-Expires`
+    MinExpires,
+    /// `Path`
+    Path,
+    /// `Proxy-Authenticate`
+    ProxyAuthenticate,
+    /// `Proxy-Authorization`
+    ProxyAuthorization,
+    /// `Proxy-Require`
+    ProxyRequire,
+    /// `Reason`
+    Reason,
+    /// `Record-Route`
+    RecordRoute,
+    /// `Refer-To` (compact `r`)
+    ReferTo,
+    /// `Referred-By` (compact `b`)
+    ReferredBy,
+    /// `Reject-Contact` (compact `j`)
+    RejectContact,
+    /// `Request-Disposition` (compact `d`)
+    RequestDisposition,
+    /// `Require`
+    Require,
+    /// `Route`
+    Route,
+    /// `Server`
+    Server,
+    /// `Session-Expires` (compact `x`)
+    SessionExpires,
+    /// `Subject` (compact `s`)
+    Subject,
+    /// `Subscription-State`
+    SubscriptionState,
+    /// `Supported` (compact `k`)
+    Supported,
+    /// `Timestamp`
+    Timestamp,
+    /// `To` (compact `t`)
+    To,
+    /// `Unsupported`
+    Unsupported,
+    /// `User-Agent`
+    UserAgent,
+    /// `Via` (compact `v`)
+    Via,
+    /// `WWW-Authenticate`
+    WwwAuthenticate,
+    /// Any other header: compare its name as written, case-insensitively.
+    Other,
+}
+
+impl HeaderName {
+    /// The canonical (long) spelling, e.g. `"Call-ID"`; `None` for [`HeaderName::Other`].
+    pub const fn as_str(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Accept => "Accept",
+            Self::AcceptContact => "Accept-Contact",
+            Self::Allow => "Allow",
+            Self::AllowEvents => "Allow-Events",
+            Self::Authorization => "Authorization",
+            Self::CallId => "Call-ID",
+            Self::Contact => "Contact",
+            Self::ContentEncoding => "Content-Encoding",
+            Self::ContentLength => "Content-Length",
+            Self::ContentType => "Content-Type",
+            Self::CSeq => "CSeq",
+            Self::Date => "Date",
+            Self::Event => "Event",
+            Self::Expires => "Expires",
+            Self::From => "From",
+            Self::Identity => "Identity",
+            Self::MaxForwards => "Max-Forwards",
+            Self::MinExpires => "Min-Expires",
+            Self::Path => "Path",
+            Self::ProxyAuthenticate => "Proxy-Authenticate",
+            Self::ProxyAuthorization => "Proxy-Authorization",
+            Self::ProxyRequire => "Proxy-Require",
+            Self::Reason => "Reason",
+            Self::RecordRoute => "Record-Route",
+            Self::ReferTo => "Refer-To",
+            Self::ReferredBy => "Referred-By",
+            Self::RejectContact => "Reject-Contact",
+            Self::RequestDisposition => "Request-Disposition",
+            Self::Require => "Require",
+            Self::Route => "Route",
+            Self::Server => "Server",
+            Self::SessionExpires => "Session-Expires",
+            Self::Subject => "Subject",
+            Self::SubscriptionState => "Subscription-State",
+            Self::Supported => "Supported",
+            Self::Timestamp => "Timestamp",
+            Self::To => "To",
+            Self::Unsupported => "Unsupported",
+            Self::UserAgent => "User-Agent",
+            Self::Via => "Via",
+            Self::WwwAuthenticate => "WWW-Authenticate",
+            Self::Other => return None,
+        })
+    }
+
+    /// Classifies a header name as written on the wire (case-insensitive, compact forms
+    /// mapped to their full names).
+    pub fn classify(name: &[u8]) -> Self {
+        if name.len() == 1 {
+            return match name[0] | 0x20 {
+                b'a' => Self::AcceptContact,
+                b'b' => Self::ReferredBy,
+                b'c' => Self::ContentType,
+                b'd' => Self::RequestDisposition,
+                b'e' => Self::ContentEncoding,
+                b'f' => Self::From,
+                b'i' => Self::CallId,
+                b'j' => Self::RejectContact,
+                b'k' => Self::Supported,
+                b'l' => Self::ContentLength,
+                b'm' => Self::Contact,
+                b'o' => Self::Event,
+                b'r' => Self::ReferTo,
+                b's' => Self::Subject,
+                b't' => Self::To,
+                b'u' => Self::AllowEvents,
+                b'v' => Self::Via,
+                b'x' => Self::SessionExpires,
+                b'y' => Self::Identity,
+                _ => Self::Other,
+            };
+        }
+        let candidates: &[Self] = match (name.len(), name.first().map_or(0, |b| b | 0x20)) {
+            (2, b't') => &[Self::To],
+            (3, b'v') => &[Self::Via],
+            (4, b'c') => &[Self::CSeq],
+            (4, b'd') => &[Self::Date],
+            (4, b'f') => &[Self::From],
+            (4, b'p') => &[Self::Path],
+            (5, b'a') => &[Self::Allow],
+            (5, b'e') => &[Self::Event],
+            (5, b'r') => &[Self::Route],
+            (6, b'a') => &[Self::Accept],
+            (6, b'r') => &[Self::Reason],
+            (6, b's') => &[Self::Server],
+            (7, b'c') => &[Self::CallId, Self::Contact],
+            (7, b'e') => &[Self::Expires],
+            (7, b'r') => &[Self::Require],
+            (7, b's') => &[Self::Subject],
+            (8, b'i') => &[Self::Identity],
+            (8, b'r') => &[Self::ReferTo],
+            (9, b's') => &[Self::Supported],
+            (9, b't') => &[Self::Timestamp],
+            (10, b'u') => &[Self::UserAgent],
+            (11, b'm') => &[Self::MinExpires],
+            (11, b'r') => &[Self::ReferredBy],
+            (11, b'u') => &[Self::Unsupported],
+            (12, b'a') => &[Self::AllowEvents],
+            (12, b'c') => &[Self::ContentType],
+            (12, b'm') => &[Self::MaxForwards],
+            (12, b'r') => &[Self::RecordRoute],
+            (13, b'a') => &[Self::Authorization],
+            (13, b'p') => &[Self::ProxyRequire],
+            (14, b'a') => &[Self::AcceptContact],
+            (14, b'c') => &[Self::ContentLength],
+            (14, b'r') => &[Self::RejectContact],
+            (15, b's') => &[Self::SessionExpires],
+            (16, b'c') => &[Self::ContentEncoding],
+            (16, b'w') => &[Self::WwwAuthenticate],
+            (18, b'p') => &[Self::ProxyAuthenticate],
+            (18, b's') => &[Self::SubscriptionState],
+            (19, b'p') => &[Self::ProxyAuthorization],
+            (19, b'r') => &[Self::RequestDisposition],
+            _ => &[],
+        };
+        for &c in candidates {
+            if let Some(s) = c.as_str() {
+                if s.as_bytes().eq_ignore_ascii_case(name) {
+                    return c;
+                }
+            }
+        }
+        Self::Other
+    }
+
+    /// The compact form, if the header has one (`Via` → `"v"`).
+    pub const fn compact(self) -> Option<&'static str> {
+        Some(match self {
+            Self::AcceptContact => "a",
+            Self::ReferredBy => "b",
+            Self::ContentType => "c",
+            Self::RequestDisposition => "d",
+            Self::ContentEncoding => "e",
+            Self::From => "f",
+            Self::CallId => "i",
+            Self::RejectContact => "j",
+            Self::Supported => "k",
+            Self::ContentLength => "l",
+            Self::Contact => "m",
+            Self::Event => "o",
+            Self::ReferTo => "r",
+            Self::Subject => "s",
+            Self::To => "t",
+            Self::AllowEvents => "u",
+            Self::Via => "v",
+            Self::SessionExpires => "x",
+            Self::Identity => "y",
+            _ => return None,
+        })
+    }
+
+    /// Headers whose value is a comma-separated list that may be split over several lines
+    /// (RFC 3261 §7.3.1) — and, for validation, the complement: the single-valued ones.
+    pub const fn is_list(self) -> bool {
+        matches!(
+            self,
+            Self::Via
+                | Self::Route
+                | Self::RecordRoute
+                | Self::Contact
+                | Self::Allow
+                | Self::AllowEvents
+                | Self::Supported
+                | Self::Require
+                | Self::ProxyRequire
+                | Self::Unsupported
+                | Self::Path
+                | Self::Accept
+                | Self::AcceptContact
+                | Self::RejectContact
+                | Self::ContentEncoding
+                | Self::Reason
+                | Self::RequestDisposition
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderName as H;
+
+    #[test]
+    fn classify_every_known_name_both_cases_and_compact() {
+        let all = [
+            H::Accept,
+            H::AcceptContact,
+            H::Allow,
+            H::AllowEvents,
+            H::Authorization,
+            H::CallId,
+            H::Contact,
+            H::ContentEncoding,
+            H::ContentLength,
+            H::ContentType,
+            H::CSeq,
+            H::Date,
+            H::Event,
+            H::Expires,
+            H::From,
+            H::Identity,
+            H::MaxForwards,
+            H::MinExpires,
+            H::Path,
+            H::ProxyAuthenticate,
+            H::ProxyAuthorization,
+            H::ProxyRequire,
+            H::Reason,
+            H::RecordRoute,
+            H::ReferTo,
+            H::ReferredBy,
+            H::RejectContact,
+            H::RequestDisposition,
+            H::Require,
+            H::Route,
+            H::Server,
+            H::SessionExpires,
+            H::Subject,
+            H::SubscriptionState,
+            H::Supported,
+            H::Timestamp,
+            H::To,
+            H::Unsupported,
+            H::UserAgent,
+            H::Via,
+            H::WwwAuthenticate,
+        ];
+        for h in all {
+            let s = h.as_str().unwrap();
+            assert_eq!(H::classify(s.as_bytes()), h, "{s}");
+            assert_eq!(H::classify(s.to_ascii_uppercase().as_bytes()), h, "{s}");
+            assert_eq!(H::classify(s.to_ascii_lowercase().as_bytes()), h, "{s}");
+            if let Some(c) = h.compact() {
+                assert_eq!(H::classify(c.as_bytes()), h);
+                assert_eq!(H::classify(c.to_ascii_uppercase().as_bytes()), h);
+            }
+        }
+        assert_eq!(H::classify(b"C%6Fntact"), H::Other);
+        assert_eq!(H::classify(b"X-Foo"), H::Other);
+        assert_eq!(H::classify(b"q"), H::Other);
+        assert_eq!(H::classify(b""), H::Other);
+    }
+}

@@ -1,0 +1,192 @@
+//! Framing SIP over stream transports (TCP, TLS, WebSocket payloads): messages delimited by
+//! Content-Length (mandatory, RFC 3261 §18.3), and RFC 5626 §4.4.1 CRLF keep-alives.
+
+use bytes::{Buf, BytesMut};
+
+use crate::error::ParseError;
+use crate::frame::{Layout, Mode, Span, frame};
+use crate::limits::Limits;
+use crate::message::Message;
+use crate::name::HeaderName;
+
+/// What the decoder found in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamItem {
+    /// A complete message.
+    Message(Message),
+    /// A double-CRLF keep-alive ping: answer with a single CRLF (RFC 5626 §4.4.1).
+    Ping,
+    /// A single-CRLF keep-alive pong.
+    Pong,
+}
+
+/// A framing failure on a stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}{}", if *.fatal { " (stream framing lost: close the connection)" } else { " (message skipped)" })]
+pub struct StreamError {
+    /// What was wrong.
+    pub error: ParseError,
+    /// `true` when the framing is lost and the connection must be closed; `false` when the
+    /// bad message was skipped and decoding can go on.
+    pub fatal: bool,
+}
+
+/// Incremental decoder: feed it bytes as they arrive, in chunks of any size; it yields the
+/// same items whatever the chunk boundaries.
+///
+/// ```
+/// use sip_parser::{StreamDecoder, StreamItem};
+/// let wire = b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Length: 2\r\n\r\nhi";
+/// let mut d = StreamDecoder::new(sip_parser::Limits::default());
+/// let mut items = Vec::new();
+/// for chunk in wire.chunks(7) {
+///     d.feed(chunk);
+///     while let Some(item) = d.decode().unwrap() {
+///         items.push(item);
+///     }
+/// }
+/// assert_eq!(items[0], StreamItem::Ping);
+/// let StreamItem::Message(m) = &items[1] else { panic!() };
+/// assert_eq!(m.body(), b"hi");
+/// ```
+#[derive(Debug)]
+pub struct StreamDecoder {
+    buf: BytesMut,
+    limits: Limits,
+    /// How far the search for the end of the header section has looked.
+    scanned: usize,
+    /// Header section framed, waiting for the body: (layout, total length).
+    pending: Option<(Layout, usize)>,
+    failed: Option<ParseError>,
+}
+
+impl StreamDecoder {
+    /// A decoder with these limits (`max_message_size` bounds what it buffers).
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            limits,
+            scanned: 0,
+            pending: None,
+            failed: None,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// Bytes buffered and not yet decoded.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Decodes the next item: `Ok(None)` when more bytes are needed.
+    pub fn decode(&mut self) -> Result<Option<StreamItem>, StreamError> {
+        if let Some(e) = &self.failed {
+            return Err(StreamError {
+                error: e.clone(),
+                fatal: true,
+            });
+        }
+        if let Some((_, total)) = &self.pending {
+            let total = *total;
+            if self.buf.len() < total {
+                return Ok(None);
+            }
+            let (mut layout, _) = self.pending.take().unwrap_or_else(|| unreachable!());
+            let bytes = self.buf.split_to(total).freeze();
+            layout.body = Span::new(layout.body.start as usize, total);
+            self.scanned = 0;
+            return Ok(Some(StreamItem::Message(Message { buf: bytes, layout })));
+        }
+        let b = &self.buf[..];
+        if b.first() == Some(&b'\r') {
+            match b {
+                [b'\r', b'\n', b'\r', b'\n', ..] => {
+                    self.buf.advance(4);
+                    return Ok(Some(StreamItem::Ping));
+                }
+                [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Ok(None),
+                [b'\r', b'\n', ..] => {
+                    self.buf.advance(2);
+                    return Ok(Some(StreamItem::Pong));
+                }
+                _ => {}
+            }
+        }
+        let from = self.scanned.saturating_sub(3);
+        let Some(p) = memchr::memmem::find(&b[from..], b"\r\n\r\n") else {
+            self.scanned = b.len();
+            if b.len() > self.limits.max_message_size {
+                return Err(self.fail(ParseError::TooLarge {
+                    size: b.len(),
+                    limit: self.limits.max_message_size,
+                }));
+            }
+            return Ok(None);
+        };
+        let head_end = from + p + 4;
+        match frame(&b[..head_end], &self.limits, Mode::StreamHead) {
+            Ok(layout) => {
+                let total = head_end + layout.content_length.unwrap_or(0) as usize;
+                if total > self.limits.max_message_size {
+                    return Err(self.fail(ParseError::TooLarge {
+                        size: total,
+                        limit: self.limits.max_message_size,
+                    }));
+                }
+                self.pending = Some((layout, total));
+                self.decode()
+            }
+            Err(error) => match error {
+                ParseError::ContentLength { .. }
+                | ParseError::MissingContentLength { .. }
+                | ParseError::TooLarge { .. } => Err(self.fail(error)),
+                _ => match sniff_content_length(&b[..head_end]) {
+                    Some(n) if head_end + n <= self.limits.max_message_size => {
+                        // Skip the bad message once all of it is here; the next one frames.
+                        if self.buf.len() < head_end + n {
+                            return Ok(None);
+                        }
+                        self.buf.advance(head_end + n);
+                        self.scanned = 0;
+                        Err(StreamError {
+                            error,
+                            fatal: false,
+                        })
+                    }
+                    _ => Err(self.fail(error)),
+                },
+            },
+        }
+    }
+
+    fn fail(&mut self, error: ParseError) -> StreamError {
+        self.failed = Some(error.clone());
+        self.buf.clear();
+        StreamError { error, fatal: true }
+    }
+}
+
+/// Finds a single, well-formed Content-Length in a header section that did not frame.
+fn sniff_content_length(head: &[u8]) -> Option<usize> {
+    let mut found = None;
+    for line in head.split(|&b| b == b'\n') {
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = crate::chars::trim(&line[..colon]);
+        if HeaderName::classify(name) == HeaderName::ContentLength {
+            let v = crate::chars::parse_digits(crate::chars::trim(&line[colon + 1..]))?;
+            if found.is_some_and(|f| f != v) {
+                return None;
+            }
+            found = Some(v);
+        }
+    }
+    found.and_then(|v| usize::try_from(v).ok())
+}

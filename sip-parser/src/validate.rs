@@ -1,0 +1,164 @@
+//! `validate()`: the RFC 3261 checks a proxy makes before processing a message
+//! (§16.3 request validation, §8.2 and §18.3 well-formedness), kept apart from framing so
+//! that a proxy can still forward or answer what does not pass.
+
+use crate::chars::trim;
+use crate::error::{FieldError, FieldErrorKind, ValidationError};
+use crate::frame::{ClIssue, Start};
+use crate::headers::{check_call_id, check_date};
+use crate::message::Message;
+use crate::name::HeaderName;
+
+/// Headers that may appear once only (RFC 3261 §7.3.1: not comma-list headers).
+const SINGLE: [HeaderName; 7] = [
+    HeaderName::To,
+    HeaderName::From,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::ContentType,
+    HeaderName::Expires,
+];
+
+impl<B: AsRef<[u8]>> Message<B> {
+    /// Checks what a proxy checks before processing (RFC 3261 §16.3 and §8.2):
+    ///
+    /// * SIP-Version is `SIP/2.0` (else 505);
+    /// * the request line has single SPs and a well-formed Request-URI without LWS, `<>` or,
+    ///   for SIP/SIPS, escaped headers;
+    /// * To, From, Call-ID, CSeq and Via are present, parse, and are not repeated
+    ///   (Max-Forwards may be absent, as RFC 2543 peers send none);
+    /// * CSeq fits 32 bits and its method equals the request method;
+    /// * Max-Forwards ≤ 255, Contact / Route / Record-Route entries and Expires, Date and
+    ///   Content-Type values are well-formed;
+    /// * Content-Length frames the body.
+    ///
+    /// Messages that are well-formed but call for a special answer — unknown Request-URI
+    /// scheme (416), unknown Require option (420), Max-Forwards 0 (483) — pass: those
+    /// answers are the caller's policy. Each failure carries the status and reason phrase to
+    /// answer with ([`ValidationError::status`], [`ValidationError::reason_phrase`]).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let version = self.version();
+        if !version.eq_ignore_ascii_case(b"SIP/2.0") {
+            let offset = version.as_ptr() as usize - self.buf.as_ref().as_ptr() as usize;
+            return Err(ValidationError::Version { offset });
+        }
+        if let Start::Request { irregular, uri, .. } = self.layout.start {
+            if irregular {
+                return Err(ValidationError::RequestLine {
+                    offset: self.layout.msg_start as usize,
+                    reason: "extra white space between request-line elements",
+                });
+            }
+            let raw = self.at(uri);
+            let offset = uri.start as usize;
+            if raw.first() == Some(&b'<') {
+                return Err(ValidationError::RequestLine {
+                    offset,
+                    reason: "Request-URI enclosed in <>",
+                });
+            }
+            if raw.iter().any(|&b| b == b' ' || b == b'\t') {
+                return Err(ValidationError::RequestLine {
+                    offset,
+                    reason: "white space inside the Request-URI",
+                });
+            }
+            if let Some(parsed) = self.request_uri_parsed() {
+                let u = parsed?;
+                if u.is_sip() && u.headers.is_some() {
+                    return Err(ValidationError::RequestLine {
+                        offset,
+                        reason: "escaped headers in the Request-URI",
+                    });
+                }
+            }
+        }
+        // Mandatory, single-valued, well-formed.
+        for name in SINGLE {
+            let mut it = self.headers_of(name);
+            if it.next().is_some() {
+                if let Some(second) = it.next() {
+                    return Err(ValidationError::Repeated {
+                        header: name.as_str().unwrap_or("header"),
+                        offset: second.offset,
+                    });
+                }
+            }
+        }
+        self.to()?;
+        self.from()?;
+        let call_id = self.first_value(HeaderName::CallId).ok_or(FieldError {
+            header: "Call-ID",
+            offset: self.layout.headers_end as usize,
+            kind: FieldErrorKind::Missing,
+        })?;
+        check_call_id(trim(call_id.1)).map_err(|(o, kind)| FieldError {
+            header: "Call-ID",
+            offset: call_id.0 + o,
+            kind,
+        })?;
+        let cseq = self.cseq()?;
+        if let Some(m) = self.method() {
+            if cseq.method != m {
+                let offset = self.first_value(HeaderName::CSeq).map_or(0, |v| v.0);
+                return Err(ValidationError::CSeqMethodMismatch { offset });
+            }
+        }
+        let mut vias = 0;
+        for v in self.via() {
+            v?;
+            vias += 1;
+        }
+        if vias == 0 {
+            return Err(FieldError {
+                header: "Via",
+                offset: self.layout.headers_end as usize,
+                kind: FieldErrorKind::Missing,
+            }
+            .into());
+        }
+        self.max_forwards()?;
+        for c in self.contacts() {
+            c?;
+        }
+        for r in self.routes() {
+            r?;
+        }
+        for r in self.record_routes() {
+            r?;
+        }
+        self.expires()?;
+        self.content_type()?;
+        if let Some((o, d)) = self.first_value(HeaderName::Date) {
+            check_date(d).map_err(|(p, kind)| FieldError {
+                header: "Date",
+                offset: o + p,
+                kind,
+            })?;
+        }
+        match self.layout.cl_issue {
+            ClIssue::None => Ok(()),
+            ClIssue::TooLarge { offset } => Err(ValidationError::ContentLength {
+                offset: offset as usize,
+                reason: "larger than the datagram's body",
+            }),
+            ClIssue::Invalid { offset } => Err(ValidationError::ContentLength {
+                offset: offset as usize,
+                reason: "not a non-negative integer",
+            }),
+            ClIssue::Conflict { offset } => Err(ValidationError::ContentLength {
+                offset: offset as usize,
+                reason: "conflicting Content-Length values",
+            }),
+        }
+    }
+
+    fn first_value(&self, name: HeaderName) -> Option<(usize, &[u8])> {
+        self.layout
+            .headers
+            .iter()
+            .find(|e| e.kind == name)
+            .map(|e| (e.value.start as usize, self.at(e.value)))
+    }
+}

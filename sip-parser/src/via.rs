@@ -1,0 +1,161 @@
+//! The Via header (RFC 3261 §20.42, §18.2.1, RFC 3581 `rport`).
+
+use crate::chars::{as_str, parse_digits, skip_ws, token_end};
+use crate::error::{FieldErrorKind, PResult, syntax};
+use crate::params::{Params, parse_params};
+use crate::uri::parse_hostport;
+
+/// One Via entry.
+///
+/// ```
+/// let msg = sip_parser::Message::parse_slice(
+///     b"OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport\r\n\r\n",
+/// ).unwrap();
+/// let via = msg.top_via().unwrap().unwrap();
+/// assert_eq!(via.transport, "UDP");
+/// assert_eq!((via.host, via.port), ("192.0.2.1", Some(5060)));
+/// assert_eq!(via.branch, Some("z9hG4bK1"));
+/// assert_eq!(via.rport, Some(None));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// Protocol name, normally `SIP`.
+    pub protocol: &'a str,
+    /// Protocol version, normally `2.0`.
+    pub version: &'a str,
+    /// Transport as written (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`, …).
+    pub transport: &'a str,
+    /// sent-by host (IPv6 references keep their brackets).
+    pub host: &'a str,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// `branch` parameter.
+    pub branch: Option<&'a str>,
+    /// `received` parameter (brackets kept if the sender wrote them, RFC 5118 §4.5).
+    pub received: Option<&'a str>,
+    /// `rport`: `None` absent, `Some(None)` present without value, `Some(Some(p))` with one.
+    pub rport: Option<Option<u16>>,
+    /// `maddr` parameter.
+    pub maddr: Option<&'a str>,
+    /// `ttl` parameter.
+    pub ttl: Option<u8>,
+    /// Every parameter, known ones included, in order.
+    pub params: Params<'a>,
+}
+
+impl Via<'_> {
+    /// True when the branch starts with the RFC 3261 magic cookie `z9hG4bK`.
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch.is_some_and(|b| b.starts_with("z9hG4bK"))
+    }
+}
+
+pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
+    let mut i = skip_ws(s, 0);
+    if i >= s.len() {
+        return Err((i, FieldErrorKind::Empty));
+    }
+    let mut parts = [""; 3];
+    for (k, part) in parts.iter_mut().enumerate() {
+        if k > 0 {
+            i = skip_ws(s, i);
+            if s.get(i) != Some(&b'/') {
+                return syntax(i, "Via sent-protocol ('/' expected)");
+            }
+            i = skip_ws(s, i + 1);
+        }
+        let e = token_end(s, i);
+        if e == i {
+            return syntax(i, "Via sent-protocol");
+        }
+        *part = as_str(&s[i..e]).unwrap_or_default();
+        i = e;
+    }
+    let ws = skip_ws(s, i);
+    if ws == i {
+        return syntax(i, "Via (LWS expected before sent-by)");
+    }
+    i = ws;
+    let (host, port, e) = parse_hostport(&s[i..], true).map_err(|(o, k)| (i + o, k))?;
+    i += e;
+    let (params, end) = parse_params(s, i)?;
+    if end != s.len() {
+        return syntax(end, "Via (trailing characters)");
+    }
+    let mut via = Via {
+        protocol: parts[0],
+        version: parts[1],
+        transport: parts[2],
+        host,
+        port,
+        branch: None,
+        received: None,
+        rport: None,
+        maddr: None,
+        ttl: None,
+        params,
+    };
+    for p in &params {
+        let v = p.value.and_then(as_str);
+        let name = p.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"branch") {
+            via.branch = v;
+        } else if name.eq_ignore_ascii_case(b"received") {
+            via.received = v;
+        } else if name.eq_ignore_ascii_case(b"rport") {
+            via.rport = Some(match p.value {
+                None => None,
+                Some(pv) => match parse_digits(pv).filter(|&n| n <= 65535) {
+                    Some(n) => Some(n as u16),
+                    None => return syntax(0, "Via rport"),
+                },
+            });
+        } else if name.eq_ignore_ascii_case(b"maddr") {
+            via.maddr = v;
+        } else if name.eq_ignore_ascii_case(b"ttl") {
+            match p.value.and_then(parse_digits).filter(|&n| n <= 255) {
+                Some(n) => via.ttl = Some(n as u8),
+                None => return syntax(0, "Via ttl"),
+            }
+        }
+    }
+    Ok(via)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folded_and_spaced() {
+        let v = parse_via(b"SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw").unwrap();
+        assert_eq!((v.protocol, v.version, v.transport), ("SIP", "2.0", "UDP"));
+        assert_eq!(v.host, "192.0.2.2");
+        assert_eq!(v.branch, Some("390skdjuw"));
+        let v = parse_via(b"SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239")
+            .unwrap();
+        assert_eq!(v.branch, Some("z9hG4bK30239"));
+        let v = parse_via(b"SIP/2.0/UDP [2001:db8::9:1]:5070;received=[2001:db8::9:255];branch=z9hG4bKas3-111;rport=5061;ttl=1;maddr=224.2.0.1").unwrap();
+        assert_eq!((v.host, v.port), ("[2001:db8::9:1]", Some(5070)));
+        assert_eq!(v.received, Some("[2001:db8::9:255]"));
+        assert_eq!(v.rport, Some(Some(5061)));
+        assert_eq!(v.ttl, Some(1));
+        assert_eq!(v.maddr, Some("224.2.0.1"));
+        let v = parse_via(b"SIP/2.0/UDP h;received=2001:db8::9:255").unwrap();
+        assert_eq!(v.received, Some("2001:db8::9:255"));
+    }
+
+    #[test]
+    fn rejects() {
+        for s in [
+            &b"SIP/2.0/UDP 192.0.2.15;;"[..],
+            b"",
+            b"SIP/2.0 host",
+            b"SIP/2.0/UDP",
+            b"SIP/2.0/UDP host;ttl=300",
+            b"SIP/2.0/UDP h x",
+        ] {
+            assert!(parse_via(s).is_err(), "{}", String::from_utf8_lossy(s));
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The RFC 4475 and RFC 5118 torture messages in `../shared/corpus`, each checked against its
+//! verdict in `INDEX.tsv`, re-serialised byte-exact, and stream-decoded split at every offset.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use sip_parser::{Limits, Message, ParseError, StreamDecoder, StreamItem};
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+}
+
+struct Case {
+    file: String,
+    verdict: String,
+    bytes: Vec<u8>,
+}
+
+fn cases() -> Vec<Case> {
+    let index = std::fs::read_to_string(corpus_dir().join("INDEX.tsv"))
+        .expect("../shared/corpus/INDEX.tsv must exist");
+    let mut out = Vec::new();
+    for line in index.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols.len(), 5, "bad INDEX line {line}");
+        let bytes = std::fs::read(corpus_dir().join(cols[0]))
+            .unwrap_or_else(|e| panic!("{}: {e}", cols[0]));
+        out.push(Case {
+            file: cols[0].to_string(),
+            verdict: cols[3].to_string(),
+            bytes,
+        });
+    }
+    assert_eq!(out.len(), 61, "the corpus has 49 + 12 messages");
+    out
+}
+
+/// How each invalid message must fail: the status to answer and a fragment of the reason
+/// phrase (validation failures), or `Parse` (cannot be framed at all).
+enum Expect {
+    Parse,
+    Status(u16, &'static str),
+}
+
+fn expected_failure(file: &str) -> Expect {
+    use Expect::{Parse, Status};
+    match file.rsplit('/').next().unwrap() {
+        "badinv01.sip" => Status(400, "Via"),
+        "clerr.sip" | "ncl.sip" | "mcl01.sip" => Status(400, "Content-Length"),
+        "scalar02.sip" | "scalarlg.sip" => Status(400, "CSeq"),
+        "quotbal.sip" | "badaspec.sip" => Status(400, "To"),
+        "ltgtruri.sip" | "lwsruri.sip" | "lwsstart.sip" | "trws.sip" | "escruri.sip" => {
+            Status(400, "Request-Line")
+        }
+        "baddate.sip" => Status(400, "Date"),
+        "regbadct.sip" => Status(400, "Contact"),
+        "baddn.sip" | "bigcode.sip" => Parse,
+        "badvers.sip" => Status(505, "Version"),
+        "mismatch01.sip" | "mismatch02.sip" => Status(400, "CSeq Method"),
+        "insuf.sip" => Status(400, "Missing"),
+        "multi01.sip" => Status(400, "Repeated"),
+        "ipv6-bad.sip" => Status(400, "Request-URI"),
+        other => panic!("no expectation for invalid message {other}"),
+    }
+}
+
+#[test]
+fn every_message_gets_its_verdict() {
+    let mut failures = Vec::new();
+    for c in cases() {
+        let parsed = Message::parse(Bytes::from(c.bytes.clone()));
+        match c.verdict.as_str() {
+            "valid" | "valid-with-caveat" => match &parsed {
+                Ok(m) => {
+                    if let Err(e) = m.validate() {
+                        failures.push(format!("{}: should validate, got {e}", c.file));
+                    }
+                }
+                Err(e) => failures.push(format!("{}: should parse, got {e}", c.file)),
+            },
+            "invalid" => match (expected_failure(&c.file), &parsed) {
+                (Expect::Parse, Err(_)) => {}
+                (Expect::Parse, Ok(m)) => failures.push(format!(
+                    "{}: should not frame, validate says {:?}",
+                    c.file,
+                    m.validate()
+                )),
+                (Expect::Status(..), Err(e)) => failures.push(format!(
+                    "{}: should frame (and fail validate), got {e}",
+                    c.file
+                )),
+                (Expect::Status(status, phrase), Ok(m)) => match m.validate() {
+                    Ok(()) => failures.push(format!("{}: should fail validate", c.file)),
+                    Err(e) => {
+                        if e.status() != status || !e.reason_phrase().contains(phrase) {
+                            failures.push(format!(
+                                "{}: expected {status} *{phrase}*, got {} {} ({e})",
+                                c.file,
+                                e.status(),
+                                e.reason_phrase()
+                            ));
+                        }
+                    }
+                },
+            },
+            v => panic!("unknown verdict {v}"),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} corpus failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn unmodified_messages_reserialise_byte_exact() {
+    for c in cases() {
+        let Ok(m) = Message::parse(Bytes::from(c.bytes.clone())) else {
+            continue;
+        };
+        let out = m.edit().to_bytes();
+        assert_eq!(&out[..], m.as_wire(), "{}", c.file);
+        // Everything but dblreq's trailing octets is the message.
+        if !c.file.ends_with("dblreq.sip") {
+            assert_eq!(&out[..], &c.bytes[..], "{}", c.file);
+        }
+    }
+}
+
+/// Messages whose framing only makes sense in one datagram: no (usable) Content-Length,
+/// trailing octets, or no end of headers.
+fn datagram_only(file: &str) -> bool {
+    [
+        "inv2543", "clerr", "ncl", "mcl01", "dblreq", "baddn", "bigcode",
+    ]
+    .iter()
+    .any(|n| file.ends_with(&format!("/{n}.sip")))
+}
+
+fn stream_items(chunks: &[&[u8]]) -> Vec<Result<StreamItem, String>> {
+    let mut d = StreamDecoder::new(Limits::default());
+    let mut out = Vec::new();
+    for ch in chunks {
+        d.feed(ch);
+        loop {
+            match d.decode() {
+                Ok(Some(i)) => out.push(Ok(i)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    if e.fatal {
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn stream_framing_is_independent_of_chunk_boundaries() {
+    let mut checked = 0;
+    for c in cases() {
+        if datagram_only(&c.file) {
+            continue;
+        }
+        let whole = stream_items(&[&c.bytes]);
+        assert_eq!(whole.len(), 1, "{}: {whole:?}", c.file);
+        let Ok(StreamItem::Message(m)) = &whole[0] else {
+            panic!("{}: {:?}", c.file, whole[0])
+        };
+        assert_eq!(m.as_wire(), &c.bytes[..], "{}", c.file);
+        for k in 1..c.bytes.len() {
+            let split = stream_items(&[&c.bytes[..k], &c.bytes[k..]]);
+            assert_eq!(split, whole, "{} split at {k}", c.file);
+        }
+        let bytewise: Vec<&[u8]> = c.bytes.chunks(1).collect();
+        assert_eq!(stream_items(&bytewise), whole, "{} byte by byte", c.file);
+        checked += 1;
+    }
+    assert!(checked >= 50, "only {checked} messages stream-checked");
+}
+
+#[test]
+fn stream_rejects_unusable_content_length_fatally() {
+    for name in ["ncl", "mcl01"] {
+        let bytes = std::fs::read(corpus_dir().join(format!("rfc4475/{name}.sip"))).unwrap();
+        let mut d = StreamDecoder::new(Limits::default());
+        d.feed(&bytes);
+        let e = d.decode().unwrap_err();
+        assert!(e.fatal, "{name}");
+        assert!(
+            matches!(e.error, ParseError::ContentLength { .. }),
+            "{name}: {e}"
+        );
+    }
+    // clerr on a stream simply waits for the 9999 announced octets.
+    let bytes = std::fs::read(corpus_dir().join("rfc4475/clerr.sip")).unwrap();
+    let mut d = StreamDecoder::new(Limits::default());
+    d.feed(&bytes);
+    assert_eq!(d.decode().unwrap(), None);
+    // inv2543 has no Content-Length: unusable on a stream.
+    let bytes = std::fs::read(corpus_dir().join("rfc4475/inv2543.sip")).unwrap();
+    let mut d = StreamDecoder::new(Limits::default());
+    d.feed(&bytes);
+    assert!(matches!(
+        d.decode().unwrap_err().error,
+        ParseError::MissingContentLength { .. }
+    ));
+}
+
+#[test]
+fn specific_semantics() {
+    let load = |f: &str| {
+        Message::parse(Bytes::from(std::fs::read(corpus_dir().join(f)).unwrap())).unwrap()
+    };
+    // dblreq: the REGISTER only, trailing INVITE ignored.
+    let m = load("rfc4475/dblreq.sip");
+    assert_eq!(m.method(), Some("REGISTER"));
+    assert_eq!(m.body(), b"");
+    // esc02: C%6Fntact is an unknown header: two Contacts, not three.
+    let m = load("rfc4475/esc02.sip");
+    assert_eq!(m.contacts().count(), 2);
+    assert_eq!(m.method(), Some("RE%47IST%45R"));
+    // escnull: %00 survives.
+    let m = load("rfc4475/escnull.sip");
+    let users: Vec<Vec<u8>> = m
+        .contacts()
+        .map(|c| {
+            c.unwrap()
+                .addr()
+                .unwrap()
+                .uri
+                .user_unescaped()
+                .unwrap()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(users.len(), 2);
+    assert!(users.iter().all(|u| u.contains(&0)));
+    assert_ne!(users[0], users[1]);
+    // semiuri: user part is 'user;par=u@example.net'.
+    let m = load("rfc4475/semiuri.sip");
+    let u = m.request_uri_parsed().unwrap().unwrap();
+    assert_eq!(&*u.user_unescaped().unwrap(), b"user;par=u@example.net");
+    // wsinv: folded, spaced, compact.
+    let m = load("rfc4475/wsinv.sip");
+    assert_eq!(m.max_forwards().unwrap(), Some(68));
+    assert_eq!(m.cseq().unwrap().seq, 9);
+    assert_eq!(m.to().unwrap().tag(), Some("1918181833n"));
+    assert_eq!(m.from().unwrap().tag(), Some("98asjd8"));
+    let vias: Vec<_> = m.via().map(|v| v.unwrap()).collect();
+    assert_eq!(vias.len(), 3);
+    assert_eq!(vias[2].branch, Some("z9hG4bK30239"));
+    assert_eq!(m.contacts().next().unwrap().unwrap().q(), Some(330));
+    assert_eq!(m.body().len(), 150);
+    // longreq: 34 Via values.
+    assert_eq!(load("rfc4475/longreq.sip").via().count(), 34);
+    // cparam01 vs cparam02.
+    let m = load("rfc4475/cparam01.sip");
+    let c = m.contacts().next().unwrap().unwrap();
+    assert!(c.addr().unwrap().params.get("unknownparam").is_some());
+    let m = load("rfc4475/cparam02.sip");
+    let c = m.contacts().next().unwrap().unwrap();
+    assert!(c.addr().unwrap().uri.params.has("unknownparam"));
+    // mpart01: binary body framed by Content-Length.
+    let m = load("rfc4475/mpart01.sip");
+    assert_eq!(m.body().len(), 553);
+    assert!(m.content_type().unwrap().unwrap().is("multipart", "mixed"));
+    // noreason: empty reason phrase.
+    let m = load("rfc4475/noreason.sip");
+    assert_eq!((m.status(), m.reason()), (Some(100), Some(&b""[..])));
+    // inv2543: body is the rest of the datagram.
+    let m = load("rfc4475/inv2543.sip");
+    assert_eq!(m.content_length(), None);
+    assert!(!m.body().is_empty());
+    // zeromf passes validate; the 483 is the proxy's.
+    let m = load("rfc4475/zeromf.sip");
+    assert_eq!(m.max_forwards().unwrap(), Some(0));
+    // RFC 5118.
+    let m = load("rfc5118/port-unambiguous.sip");
+    let u = m.request_uri_parsed().unwrap().unwrap();
+    assert_eq!((u.host, u.port), ("[2001:db8::10]", Some(5070)));
+    let m = load("rfc5118/port-ambiguous.sip");
+    let u = m.request_uri_parsed().unwrap().unwrap();
+    assert_eq!((u.host, u.port), ("[2001:db8::10:5070]", None));
+    let m = load("rfc5118/via-received-param-with-delim.sip");
+    assert!(
+        m.top_via()
+            .unwrap()
+            .unwrap()
+            .received
+            .unwrap()
+            .starts_with('[')
+    );
+    let m = load("rfc5118/mult-ip-in-header.sip");
+    assert_eq!(m.via().flatten().count(), 3);
+}
