@@ -4,9 +4,10 @@
 //! 300 s). Trusted networks are never banned; memory is fixed by the capacity.
 //!
 //! Memory per tracked IP: [`FailureTracker::bytes_per_ip`] bytes (the map slot plus
-//! `threshold + 1` 8-byte failure times); with the defaults (threshold 5) about 100 bytes,
-//! so 64 Ki sources take about 6.5 MiB. A flood of more distinct sources than the capacity
-//! evicts the least recently active non-banned ones first; memory never grows.
+//! `threshold + 1` 8-byte failure times); with the defaults (threshold 5) 113 bytes on
+//! 64-bit targets, so 64 Ki sources take about 7 MiB. A flood of more distinct sources than the capacity
+//! evicts idle sources first, then those with the fewest and oldest failures, banned sources
+//! last; memory never grows.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -105,17 +106,24 @@ pub enum FailureVerdict {
     Trusted,
 }
 
+/// Milliseconds of a monotonic instant (saturating).
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 struct State {
-    /// Ring of the last `threshold + 1` failure times lives at `ring[idx * ring_len..]`.
+    /// Ring of the last `threshold + 1` failure times (ms) lives at `ring[idx * ring_len..]`.
     head: u32,
     count: u32,
-    last: Duration,
-    banned_until: Option<Duration>,
+    /// Last failure (ms).
+    last: u64,
+    /// End of the ban (ms); 0 when not banned.
+    banned_until: u64,
 }
 
 struct Tracker<K> {
     map: ClockMap<K, State>,
-    ring: Vec<Duration>,
+    ring: Vec<u64>,
     ring_len: usize,
 }
 
@@ -124,7 +132,7 @@ impl<K: Hash + Eq> Tracker<K> {
         let map = ClockMap::new(capacity, seeds);
         let ring_len = threshold as usize + 1;
         Tracker {
-            ring: vec![Duration::ZERO; map.capacity() * ring_len],
+            ring: vec![0; map.capacity() * ring_len],
             map,
             ring_len,
         }
@@ -143,11 +151,13 @@ impl<K: Hash + Eq> Tracker<K> {
         cfg: &BanConfig,
         now: Duration,
     ) -> FailureVerdict {
+        let now = ms(now);
+        let window = ms(cfg.window);
         let idx = if let Some(i) = self.find(q, eq) {
             i
         } else {
             let h = self.map.hash(q);
-            let window = cfg.window;
+            // Eviction keeps bans and sources with more recent failures; forgets idle ones.
             self.map.insert(
                 h,
                 make(),
@@ -155,9 +165,17 @@ impl<K: Hash + Eq> Tracker<K> {
                     head: 0,
                     count: 0,
                     last: now,
-                    banned_until: None,
+                    banned_until: 0,
                 },
-                |s| s.banned_until.is_none_or(|u| u <= now) && s.last.saturating_add(window) <= now,
+                |s| {
+                    if s.banned_until > now {
+                        u64::MAX
+                    } else if s.last.saturating_add(window) <= now {
+                        0
+                    } else {
+                        (u64::from(s.count) << 48) | (s.last & ((1 << 48) - 1)).max(1)
+                    }
+                },
             )
         };
         let ring_len = self.ring_len;
@@ -165,11 +183,13 @@ impl<K: Hash + Eq> Tracker<K> {
             return FailureVerdict::Counted(0);
         };
         let st = &mut e.value;
-        if let Some(u) = st.banned_until {
-            if u > now {
-                return FailureVerdict::Banned { until: u };
+        if st.banned_until != 0 {
+            if st.banned_until > now {
+                return FailureVerdict::Banned {
+                    until: Duration::from_millis(st.banned_until),
+                };
             }
-            st.banned_until = None;
+            st.banned_until = 0;
             st.head = 0;
             st.count = 0;
         }
@@ -182,12 +202,14 @@ impl<K: Hash + Eq> Tracker<K> {
         let within = ring
             .iter()
             .take(st.count as usize)
-            .filter(|&&t| now.saturating_sub(t) < cfg.window)
+            .filter(|&&t| now.saturating_sub(t) < window)
             .count() as u32;
         if within > cfg.threshold {
-            let until = now.saturating_add(cfg.ban_time);
-            st.banned_until = Some(until);
-            FailureVerdict::Banned { until }
+            let until = now.saturating_add(ms(cfg.ban_time)).max(1);
+            st.banned_until = until;
+            FailureVerdict::Banned {
+                until: Duration::from_millis(until),
+            }
         } else {
             FailureVerdict::Counted(within)
         }
@@ -201,15 +223,12 @@ impl<K: Hash + Eq> Tracker<K> {
     ) -> Option<Duration> {
         let i = self.find(q, eq)?;
         let e = self.map.touch(i)?;
-        e.value.banned_until.filter(|&u| u > now)
+        (e.value.banned_until > ms(now)).then(|| Duration::from_millis(e.value.banned_until))
     }
 
     fn unban<Q: Hash + ?Sized>(&mut self, q: &Q, eq: impl Fn(&K) -> bool) -> bool {
         match self.find(q, eq) {
-            Some(i) => self
-                .map
-                .remove(i)
-                .is_some_and(|(_, s)| s.banned_until.is_some()),
+            Some(i) => self.map.remove(i).is_some_and(|(_, s)| s.banned_until != 0),
             None => false,
         }
     }
@@ -259,7 +278,7 @@ impl FailureTracker {
     /// Bytes of memory per tracked IP with this policy.
     pub fn bytes_per_ip(&self) -> usize {
         ClockMap::<IpAddr, State>::bytes_per_entry()
-            + self.ips.ring_len * core::mem::size_of::<Duration>()
+            + self.ips.ring_len * core::mem::size_of::<u64>()
     }
 
     /// Total bytes reserved for IP tracking (capacity × bytes per IP).
@@ -328,7 +347,8 @@ impl FailureTracker {
         self.ips
             .map
             .iter()
-            .filter_map(|(k, s)| s.banned_until.filter(|&u| u > now).map(|u| (*k, u)))
+            .filter(|(_, s)| s.banned_until > ms(now))
+            .map(|(k, s)| (*k, Duration::from_millis(s.banned_until)))
             .collect()
     }
 

@@ -2,8 +2,8 @@
 //! so that repeated REGISTERs skip the credential-store lookup (Kamailio's htable `auth`
 //! with 1800 s autoexpire).
 //!
-//! Capacity is fixed at construction; when full, expired entries go first, then the clock
-//! hand evicts one not used since its last pass. Memory: about
+//! Capacity is fixed at construction; when full, expired entries go first, then, among the few
+//! slots under the clock hand, the one expiring soonest (not recently used first). Memory: about
 //! [`AuthCache::BYTES_PER_ENTRY`] bytes per entry plus the user and realm strings.
 
 use alloc::string::{String, ToString};
@@ -18,6 +18,15 @@ type Key = (String, String, Option<IpAddr>, HashKind);
 struct Value {
     ha1: HexDigest,
     expires: Duration,
+}
+
+/// Expired entries go first, then the soonest to expire.
+fn rank(v: &Value, now: Duration) -> u64 {
+    if v.expires <= now {
+        0
+    } else {
+        (v.expires.as_millis() as u64).max(1)
+    }
 }
 
 /// Bounded TTL cache of verified credentials. `now` is the caller's monotonic clock.
@@ -115,7 +124,7 @@ impl AuthCache {
         let h = self.map.hash(&(user, realm, source, hash));
         let key = (user.to_string(), realm.to_string(), source, hash);
         self.map
-            .insert(h, key, Value { ha1, expires }, |v| v.expires <= now);
+            .insert(h, key, Value { ha1, expires }, |v| rank(v, now));
     }
 
     /// Forget one entry (e.g. after a password change). Returns whether it was cached.
@@ -133,7 +142,7 @@ impl AuthCache {
 
     /// Drop every expired entry.
     pub fn purge_expired(&mut self, now: Duration) {
-        self.map.purge(|v| v.expires <= now);
+        self.map.purge(|v| rank(v, now));
     }
 
     /// Cache hits so far.

@@ -1,4 +1,5 @@
-//! A fixed-capacity hash map with CLOCK (second-chance) eviction, shared by the auth cache,
+//! A fixed-capacity hash map with sampled CLOCK eviction (the hand examines a few slots and
+//! evicts the least valuable, preferring not recently used ones), shared by the auth cache,
 //! the failure tracker and the rate limiter.
 //!
 //! Memory is bounded by the capacity: one slot (`Option<Entry<K, V>>`) per entry in a vector
@@ -10,6 +11,9 @@ use alloc::vec::Vec;
 use core::hash::Hash;
 
 use ahash::RandomState;
+
+/// Slots examined per eviction.
+pub(crate) const SAMPLE: usize = 8;
 use hashbrown::HashTable;
 
 pub(crate) struct Entry<K, V> {
@@ -91,19 +95,20 @@ impl<K, V> ClockMap<K, V> {
         Some((e.key, e.value))
     }
 
-    /// Insert a key known to be absent. When full, evicts: first an entry `dead` says may go
-    /// (expired), else the first not recently used one the clock hand meets.
+    /// Insert a key known to be absent. When full, evicts one of the next [`SAMPLE`] slots
+    /// under the clock hand: an empty one or one `rank` puts at 0 (expired) at once, else the
+    /// one with the lowest `(rank, recently used)`. The work per insertion is bounded.
     pub(crate) fn insert(
         &mut self,
         hash: u64,
         key: K,
         value: V,
-        dead: impl Fn(&V) -> bool,
+        rank: impl Fn(&V) -> u64,
     ) -> usize {
         let idx = if let Some(i) = self.free.pop() {
             i as usize
         } else {
-            let victim = self.pick_victim(&dead);
+            let victim = self.pick_victim(&rank);
             self.remove(victim);
             self.free.pop().map_or(victim, |i| i as usize)
         };
@@ -121,28 +126,35 @@ impl<K, V> ClockMap<K, V> {
         idx
     }
 
-    fn pick_victim(&mut self, dead: &impl Fn(&V) -> bool) -> usize {
-        for _ in 0..=2 * self.capacity {
+    fn pick_victim(&mut self, rank: &impl Fn(&V) -> u64) -> usize {
+        let mut best: Option<((u64, bool), usize)> = None;
+        for _ in 0..SAMPLE.min(self.capacity) {
             let i = self.hand;
             self.hand = (self.hand + 1) % self.capacity;
-            match &mut self.slots[i] {
-                None => return i,
-                Some(e) if dead(&e.value) => return i,
-                Some(e) if e.referenced => e.referenced = false,
-                Some(_) => return i,
+            let Some(e) = &mut self.slots[i] else {
+                return i;
+            };
+            let r = rank(&e.value);
+            if r == 0 {
+                return i;
+            }
+            let key = (r, e.referenced);
+            e.referenced = false;
+            if best.is_none_or(|(b, _)| key < b) {
+                best = Some((key, i));
             }
         }
-        self.hand
+        best.map_or(self.hand, |(_, i)| i)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.slots.iter().flatten().map(|e| (&e.key, &e.value))
     }
 
-    /// Remove every entry `dead` says may go.
-    pub(crate) fn purge(&mut self, dead: impl Fn(&V) -> bool) {
+    /// Remove every entry `rank` puts at 0 (expired).
+    pub(crate) fn purge(&mut self, rank: impl Fn(&V) -> u64) {
         for i in 0..self.slots.len() {
-            if self.slots[i].as_ref().is_some_and(|e| dead(&e.value)) {
+            if self.slots[i].as_ref().is_some_and(|e| rank(&e.value) == 0) {
                 self.remove(i);
             }
         }
@@ -167,24 +179,24 @@ mod tests {
         let mut m: ClockMap<u32, u32> = ClockMap::new(3, [1, 2, 3, 4]);
         for k in 0..3 {
             let h = m.hash(&k);
-            m.insert(h, k, k, |_| false);
+            m.insert(h, k, k, |_| 1);
         }
         // Touch 0: it survives the next eviction, 1 goes.
         let h0 = m.hash(&0u32);
         let i0 = m.find(h0, |k| *k == 0).unwrap();
         m.touch(i0);
         let h = m.hash(&9u32);
-        m.insert(h, 9, 9, |_| false);
+        m.insert(h, 9, 9, |_| 1);
         assert_eq!(m.len(), 3);
         assert!(m.find(h0, |k| *k == 0).is_some());
         assert!(m.find(m.hash(&1u32), |k| *k == 1).is_none());
         for k in 100..10_000u32 {
             let h = m.hash(&k);
-            m.insert(h, k, k, |v| *v % 2 == 0);
+            m.insert(h, k, k, |v| u64::from(*v % 2));
             assert!(m.len() <= 3);
         }
         assert_eq!(m.iter().count(), 3);
-        m.purge(|_| true);
+        m.purge(|_| 0);
         assert_eq!(m.len(), 0);
     }
 }

@@ -31,10 +31,15 @@ impl Default for RateConfig {
     }
 }
 
+/// Times in milliseconds of the caller's monotonic clock.
 struct Counter {
-    window_start: Duration,
+    window_start: u64,
     count: u32,
-    flagged_until: Duration,
+    flagged_until: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Per-source request rate limiter. `now` is the caller's monotonic clock.
@@ -74,7 +79,8 @@ impl RateLimiter {
     /// `false` when it is flagged (drop or reject the request).
     pub fn allow(&mut self, source: IpAddr, now: Duration) -> bool {
         let h = self.map.hash(&source);
-        let interval = self.cfg.interval;
+        let interval = ms(self.cfg.interval);
+        let now = ms(now);
         let idx = match self.map.find(h, |k| *k == source) {
             Some(i) => i,
             None => self.map.insert(
@@ -83,9 +89,17 @@ impl RateLimiter {
                 Counter {
                     window_start: now,
                     count: 0,
-                    flagged_until: Duration::ZERO,
+                    flagged_until: 0,
                 },
-                |c| c.flagged_until <= now && c.window_start.saturating_add(interval) <= now,
+                |c| {
+                    if c.flagged_until > now {
+                        u64::MAX
+                    } else if c.window_start.saturating_add(interval) <= now {
+                        0
+                    } else {
+                        u64::from(c.count).max(1)
+                    }
+                },
             ),
         };
         let Some(e) = self.map.touch(idx) else {
@@ -109,7 +123,7 @@ impl RateLimiter {
         self.map
             .find(h, |k| *k == source)
             .and_then(|i| self.map.get(i))
-            .is_some_and(|e| e.value.flagged_until > now)
+            .is_some_and(|e| e.value.flagged_until > ms(now))
     }
 
     /// Number of tracked sources (bounded by the capacity).

@@ -1,0 +1,197 @@
+//! Interop with a real SIP client: SIPp (Debian package `sip-tester`) sends REGISTER on
+//! loopback, a minimal UDP responder challenges it with a 401 built by sip-auth and verifies
+//! the retried REGISTER (SIPp's `[authentication]` keyword) with sip-auth, answering 200.
+//!
+//! The test fails, never skips, when `sipp` is missing: install it with
+//! `apt-get install sip-tester` (scripts/test does it from scripts/apt-packages.txt).
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sip_auth::{
+    Algorithm, Bindings, DigestServer, MemoryStore, NonceSecrets, Outcome, Request, ServerConfig,
+};
+
+const SIPP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Header values named `name` (case-insensitive), unfolded lines not needed for SIPp.
+fn headers<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
+    msg.split("\r\n")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+        .collect()
+}
+
+fn response(req: &str, status: &str, extra: &[String]) -> String {
+    let mut out = format!("SIP/2.0 {status}\r\n");
+    for name in ["Via", "From", "Call-ID", "CSeq"] {
+        for v in headers(req, name) {
+            let _ = write!(out, "{name}: {v}\r\n");
+        }
+    }
+    for v in headers(req, "To") {
+        let _ = write!(out, "To: {v};tag=sipauth1\r\n");
+    }
+    for e in extra {
+        out.push_str(e);
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs the responder until `stop` says so or the deadline passes; returns the outcomes of
+/// every verification.
+fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome> {
+    let mut cfg = ServerConfig::new("sip-auth.test");
+    cfg.algorithms = vec![Algorithm::Md5];
+    cfg.bindings = Bindings {
+        source_ip: true,
+        call_id: true,
+        from_tag: false,
+        request_uri: true,
+    };
+    let mut server = DigestServer::new(
+        cfg,
+        NonceSecrets::new(1, b"interop-test-secret-0123456789ab"),
+    );
+    let mut store = MemoryStore::new();
+    store.add_password("alice", "sip-auth.test", "secret");
+    let mut outcomes = Vec::new();
+    let deadline = Instant::now() + SIPP_DEADLINE;
+    let mut buf = vec![0u8; 65_535];
+    while Instant::now() < deadline && !*stop.lock().unwrap() {
+        let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let Ok(msg) = std::str::from_utf8(&buf[..n]) else {
+            continue;
+        };
+        let mut start = msg.split("\r\n").next().unwrap_or("").split(' ');
+        let (Some(method), Some(uri)) = (start.next(), start.next()) else {
+            continue;
+        };
+        if method != "REGISTER" {
+            continue;
+        }
+        let call_id = headers(msg, "Call-ID").first().copied().unwrap_or("");
+        let req = Request {
+            method,
+            request_uri: uri,
+            body: b"",
+            source: Some(peer.ip()),
+            call_id,
+            from_tag: "",
+        };
+        let reply = match headers(msg, "Authorization").first() {
+            None => {
+                let ch = server.challenge(&req, unix_now(), false);
+                let extra: Vec<String> = ch
+                    .iter()
+                    .map(|c| format!("WWW-Authenticate: {c}"))
+                    .collect();
+                response(msg, "401 Unauthorized", &extra)
+            }
+            Some(auth) => {
+                let o = server.verify(auth.as_bytes(), &req, &store, unix_now());
+                let status = match &o {
+                    Outcome::Ok(_) => "200 OK",
+                    Outcome::Stale | Outcome::Failed(_) => "403 Forbidden",
+                };
+                outcomes.push(o);
+                response(msg, status, &[])
+            }
+        };
+        let _ = sock.send_to(reply.as_bytes(), peer);
+    }
+    outcomes
+}
+
+#[test]
+fn sipp_register_with_digest_is_verified() {
+    let sipp = Command::new("sipp").arg("-v").output();
+    assert!(
+        sipp.is_ok(),
+        "sipp not found: install the Debian package sip-tester (listed in scripts/apt-packages.txt)"
+    );
+
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let addr: SocketAddr = sock.local_addr().unwrap();
+    // A free local port for SIPp.
+    let sipp_port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stop = Arc::new(Mutex::new(false));
+    let stop2 = Arc::clone(&stop);
+    let server = thread::spawn(move || responder(&sock, &stop2));
+
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register_digest.xml");
+    let tmp = std::env::temp_dir().join(format!("sip-auth-sipp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut child = Command::new("sipp")
+        .current_dir(&tmp)
+        .arg(addr.to_string())
+        .args(["-sf", scenario.to_str().unwrap()])
+        .args(["-i", "127.0.0.1", "-p", &sipp_port.to_string()])
+        .args(["-t", "u1", "-m", "1", "-nostdin"])
+        .args(["-timeout", "20s", "-timeout_error"])
+        .args([
+            "-trace_err",
+            "-error_file",
+            tmp.join("errors.log").to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sipp");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > SIPP_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    *stop.lock().unwrap() = true;
+    let outcomes = server.join().unwrap();
+    let errors = std::fs::read_to_string(tmp.join("errors.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    let status = status.expect("sipp did not finish within 30 s");
+    assert!(
+        status.success(),
+        "sipp exited with {status:?}; outcomes {outcomes:?}; errors:\n{errors}"
+    );
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    match &outcomes[0] {
+        Outcome::Ok(ok) => assert_eq!(
+            (ok.user.as_str(), ok.realm.as_str()),
+            ("alice", "sip-auth.test")
+        ),
+        o => panic!("verifier refused SIPp's credentials: {o:?}"),
+    }
+}
