@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod hep;
 mod parse;
+mod users;
 
 /// Command line of the `sip-proxy` binary.
 #[derive(Debug, Parser)]
@@ -28,6 +29,8 @@ enum Command {
     Parse(parse::ParseArgs),
     /// Encode, decode and receive HEP (Homer) capture packets.
     Hep(hep::HepArgs),
+    /// Maintain the htdigest credentials file (add, remove, list users).
+    Users(users::UsersArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Parse(args) => parse::run(&args),
         Command::Hep(args) => hep::run(&args),
+        Command::Users(args) => users::run(&args),
     }
 }
