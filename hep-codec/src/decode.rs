@@ -11,13 +11,15 @@ use crate::types::{AddressFamily, IpProto, ProtoType, Version};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// What Kamailio's sipcapture accepts: bytes after the HEPv3 total length are ignored,
+    /// the HEPv1/v2 header length byte is not checked,
     /// fixed-size chunks of an odd size are kept raw in [`HepPacket::extra`], and a packet
     /// needs both addresses and at least 9 of the 11 core chunks (family, protocol, two
     /// addresses, two ports, seconds, microseconds, protocol type, capture id, payload).
     /// Unlike Kamailio it still rejects chunks shorter than 6 bytes or past the end.
     #[default]
     Lenient,
-    /// What heplify-server accepts: the total length equals the buffer length, the
+    /// What heplify-server accepts: the total length equals the buffer length (HEPv1/v2: the
+    /// header length byte is 16/40, or 28/52 with the v2 time block), the
     /// fixed-size types heplify-server checks have their exact size, and all 11 core chunks
     /// are present (the payload may be the compressed one).
     Strict,
@@ -50,7 +52,7 @@ impl<'a> HepPacket<'a> {
     pub fn decode_with(buf: &'a [u8], mode: Mode) -> Result<Self, DecodeError> {
         match buf {
             [b'H', b'E', b'P', b'3', ..] => decode_v3(buf, mode),
-            [1 | 2, ..] => decode_v12(buf),
+            [1 | 2, ..] => decode_v12(buf, mode),
             [] => Err(DecodeError::Truncated {
                 offset: 0,
                 needed: 1,
@@ -258,7 +260,7 @@ fn check_mandatory(p: &HepPacket<'_>, end: usize, mode: Mode) -> Result<(), Deco
     }
 }
 
-fn decode_v12(buf: &[u8]) -> Result<HepPacket<'_>, DecodeError> {
+fn decode_v12(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     let [version, hlen, family, proto, s0, s1, d0, d1, ..] = *buf else {
         return Err(DecodeError::Truncated {
             offset: 0,
@@ -273,8 +275,11 @@ fn decode_v12(buf: &[u8]) -> Result<HepPacket<'_>, DecodeError> {
     };
     let base = 8 + 2 * addr_len;
     let hl = usize::from(hlen);
+    // The layout follows from the family alone; like Kamailio, lenient mode does not look at
+    // the length byte (sngrep 1.6's HEPv2 sender fills it with the high byte of the total
+    // length).
     let ok = hl == base || (version == 2 && hl == base + 12);
-    if !ok {
+    if !ok && mode == Mode::Strict {
         return Err(DecodeError::BadHeaderLength {
             offset: 1,
             version,

@@ -197,7 +197,7 @@ fn v1_v2_errors() {
         }
     );
     assert_eq!(
-        HepPacket::decode(&[1, 20, 2, 17, 0, 1, 0, 2]).unwrap_err(),
+        HepPacket::decode_with(&[1, 20, 2, 17, 0, 1, 0, 2], Mode::Strict).unwrap_err(),
         DecodeError::BadHeaderLength {
             offset: 1,
             version: 1,
@@ -244,6 +244,15 @@ fn v2_kamailio_layout() {
         HepPacket::decode(&buf).unwrap().payload,
         Some(&b"SIP/2.0 200 OK\r\n\r\n"[..])
     );
+    // sngrep 1.6 sends the high byte of the total length as the header length: lenient
+    // mode (like Kamailio) ignores it, strict mode rejects it
+    let mut sngrep = buf.clone();
+    sngrep[1] = 1;
+    assert_eq!(HepPacket::decode(&sngrep).unwrap().capture_id, Some(2001));
+    assert!(matches!(
+        HepPacket::decode_with(&sngrep, Mode::Strict),
+        Err(DecodeError::BadHeaderLength { found: 1, .. })
+    ));
     // a big-endian time block is recognised by its microseconds
     buf[16..20].copy_from_slice(&1_700_000_000u32.to_be_bytes());
     buf[20..24].copy_from_slice(&250_000u32.to_be_bytes());
