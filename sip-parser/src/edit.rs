@@ -93,7 +93,7 @@ pub struct Editor<'m, B> {
     msg: &'m Message<B>,
     uri: Option<Val<'m>>,
     ops: SmallVec<[(u16, Op<'m>); 4]>,
-    before: SmallVec<[(u16, Val<'m>, Val<'m>); 4]>,
+    before: SmallVec<[(u16, HeaderName, Val<'m>, Val<'m>); 4]>,
     append: SmallVec<[(Val<'m>, Val<'m>); 2]>,
     body: Option<Bytes>,
 }
@@ -185,31 +185,39 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
                 let at = self
                     .before
                     .iter()
-                    .position(|(k, _, _)| *k as usize == i)
+                    .position(|(k, ..)| *k as usize == i)
                     .unwrap_or(self.before.len());
-                self.before.insert(at, (i as u16, name, Val::Owned(value)));
+                self.before
+                    .insert(at, (i as u16, kind, name, Val::Owned(value)));
             }
             None if kind == HeaderName::Via && !hs.is_empty() => {
-                self.before.insert(0, (0, name, Val::Owned(value)));
+                self.before.insert(0, (0, kind, name, Val::Owned(value)));
             }
             None => self.append.push((name, Val::Owned(value))),
         }
     }
 
-    /// Removes the topmost Via entry (what a proxy does to a response before forwarding it).
-    /// Returns the removed entry, `None` when there was none.
-    pub fn remove_top_via(&mut self) -> Option<&'m [u8]> {
-        match self.shift_entry(HeaderName::Via)? {
-            Val::Borrowed(s) => Some(s),
-            _ => Some(&[]),
+    /// Removes the topmost Via entry (what a proxy does to a response before forwarding it;
+    /// a Via this editor prepended counts as the topmost). Returns `false` when there was none.
+    pub fn remove_top_via(&mut self) -> bool {
+        if let Some(at) = self
+            .before
+            .iter()
+            .position(|(_, k, ..)| *k == HeaderName::Via)
+        {
+            self.before.remove(at);
+            return true;
         }
+        self.shift_entry(HeaderName::Via).is_some()
     }
 
-    /// Removes the topmost Route entry and returns it as written (loose routing, §16.4).
+    /// Removes the topmost Route entry of the original message and returns it as written
+    /// (loose routing, §16.4); `None` when no Route entry is left.
     pub fn pop_route(&mut self) -> Option<&'m [u8]> {
         match self.shift_entry(HeaderName::Route)? {
             Val::Borrowed(s) => Some(s),
-            _ => Some(&[]),
+            // Route values are only ever original or slices of them.
+            Val::Owned(_) | Val::Inline(..) => Some(&[]),
         }
     }
 
@@ -256,6 +264,13 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
     pub fn replace_header(&mut self, name: &str, value: impl Into<Bytes>) -> &mut Self {
         let idx: SmallVec<[usize; 4]> = self.matching(name).collect();
         let value = Val::Owned(value.into());
+        // Fields appended by earlier edits count too.
+        let kind = HeaderName::classify(name.as_bytes());
+        self.append.retain(|(n, _)| {
+            let n = n.as_slice();
+            let k = HeaderName::classify(n);
+            !(k == kind && (k != HeaderName::Other || n.eq_ignore_ascii_case(name.as_bytes())))
+        });
         match idx.split_first() {
             None => self
                 .append
@@ -340,7 +355,7 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         let mut cl_written = false;
         let cl_val = Val::number(body.len() as u32);
         for (i, h) in hs.iter().enumerate() {
-            for (_, n, v) in self.before.iter().filter(|(k, _, _)| *k as usize == i) {
+            for (_, _, n, v) in self.before.iter().filter(|(k, ..)| *k as usize == i) {
                 line(&mut f, n.as_slice(), v.as_slice());
             }
             if self.body.is_some() && h.kind == HeaderName::ContentLength {

@@ -147,7 +147,11 @@ impl StreamDecoder {
                 | ParseError::MissingContentLength { .. }
                 | ParseError::TooLarge { .. } => Err(self.fail(error)),
                 _ => match sniff_content_length(&b[..head_end]) {
-                    Some(n) if head_end + n <= self.limits.max_message_size => {
+                    Some(n)
+                        if head_end
+                            .checked_add(n)
+                            .is_some_and(|t| t <= self.limits.max_message_size) =>
+                    {
                         // Skip the bad message once all of it is here; the next one frames.
                         if self.buf.len() < head_end + n {
                             return Ok(None);
@@ -189,4 +193,60 @@ fn sniff_content_length(head: &[u8]) -> Option<usize> {
         }
     }
     found.and_then(|v| usize::try_from(v).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(d: &mut StreamDecoder) -> Result<Option<StreamItem>, StreamError> {
+        d.decode()
+    }
+
+    #[test]
+    fn bad_message_is_skipped_when_its_length_is_known() {
+        let mut d = StreamDecoder::new(Limits::default());
+        d.feed(b"BAD LINE\r\nno colon here\r\nContent-Length: 3\r\n\r\nabc");
+        d.feed(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n");
+        let e = item(&mut d).unwrap_err();
+        assert!(!e.fatal);
+        assert!(matches!(item(&mut d), Ok(Some(StreamItem::Message(_)))));
+        assert_eq!(item(&mut d), Ok(None));
+    }
+
+    #[test]
+    fn huge_sniffed_length_is_fatal_not_an_overflow() {
+        let mut d = StreamDecoder::new(Limits::default());
+        d.feed(b"**\n,S:\r\n\r\nL:\t99999999999999999999999\n\r\n\r\n");
+        d.feed(b"x\r\nL: 18446744073709551615\r\n\r\n");
+        for _ in 0..4 {
+            if let Err(e) = item(&mut d) {
+                if e.fatal {
+                    return;
+                }
+            }
+        }
+        panic!("expected a fatal error");
+    }
+
+    #[test]
+    fn keepalives() {
+        let mut d = StreamDecoder::new(Limits::default());
+        d.feed(b"\r\n");
+        assert_eq!(item(&mut d), Ok(None));
+        d.feed(b"\r\n\r\nO");
+        assert_eq!(item(&mut d), Ok(Some(StreamItem::Ping)));
+        assert_eq!(item(&mut d), Ok(Some(StreamItem::Pong)));
+        assert_eq!(item(&mut d), Ok(None));
+        assert_eq!(d.buffered(), 1);
+    }
+
+    #[test]
+    fn oversize_is_fatal_and_sticky() {
+        let mut d = StreamDecoder::new(Limits { max_message_size: 64, ..Limits::default() });
+        d.feed(&[b'A'; 100]);
+        assert!(item(&mut d).unwrap_err().fatal);
+        d.feed(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n");
+        assert!(item(&mut d).unwrap_err().fatal);
+    }
 }
