@@ -36,7 +36,7 @@ macro_rules! entry {
     };
 }
 
-/// Every implementation: the floor, the peers, and `sip-parser` when the `ours` feature is on.
+/// Every implementation: the floor, `sip-parser` (feature `ours`, on by default) and the peers.
 pub fn all() -> Vec<Impl> {
     vec![
         entry!("memchr-floor", false, peers::floor),

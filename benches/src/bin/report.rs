@@ -125,19 +125,19 @@ fn criterion_ns(workload: &str, msg: &str, imp: &str) -> Option<f64> {
     v["median"]["point_estimate"].as_f64()
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Allocs {
     allocations: u64,
     reallocations: u64,
     bytes: u64,
 }
 
-/// Runs the `allocs` binary (building it first when it is missing) and reads its counts.
+/// Runs the `allocs` binary and reads its counts. Under `cargo run` it is (re)built first with
+/// the same profile and features as this binary, so its implementation list matches.
 fn allocs() -> BTreeMap<(String, String, String), Allocs> {
     let exe = std::env::current_exe().expect("current_exe");
     let sibling = exe.with_file_name(format!("allocs{}", std::env::consts::EXE_SUFFIX));
-    if !sibling.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    if let Some(cargo) = std::env::var_os("CARGO") {
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-p", "sip-benches", "--bin", "allocs"]);
         if !cfg!(debug_assertions) {
@@ -231,7 +231,8 @@ fn geomean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
 struct Cell {
     ns: f64,
     ok: bool,
-    allocs: Allocs,
+    /// `None` when the `allocs` binary did not report this implementation.
+    allocs: Option<Allocs>,
 }
 
 fn fmt_ns(ns: f64) -> String {
@@ -273,6 +274,7 @@ fn main() {
         Some(path) => {
             std::fs::write(path, &md).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
             eprintln!("wrote {}", path.display());
+            update_readme(&headline(&messages, &impls, &cells));
         }
         None => print!("{md}"),
     }
@@ -335,7 +337,7 @@ fn measure(
     Cell {
         ns,
         ok,
-        allocs: allocs.get(&key).copied().unwrap_or_default(),
+        allocs: allocs.get(&key).copied(),
     }
 }
 
@@ -410,7 +412,7 @@ fn render(
             let mut ns = Vec::new();
             let mut mbs = Vec::new();
             let mut ratios = Vec::new();
-            let mut alloc_sum = 0u64;
+            let mut alloc_sum = Some(0u64);
             let mut rejected = Vec::new();
             for msg in messages {
                 let c = &cells[&(workload, msg.name, imp.name)];
@@ -420,7 +422,9 @@ fn render(
                 }
                 ns.push(c.ns);
                 mbs.push(msg.bytes.len() as f64 / c.ns * 1000.0);
-                alloc_sum += c.allocs.allocations + c.allocs.reallocations;
+                alloc_sum = alloc_sum
+                    .zip(c.allocs)
+                    .map(|(s, a)| s + a.allocations + a.reallocations);
                 if let Some(best) = fastest_peer(cells, workload, msg.name) {
                     ratios.push(c.ns / best.1);
                 }
@@ -428,11 +432,11 @@ fn render(
             let n = ns.len().max(1) as f64;
             let _ = writeln!(
                 w,
-                "| `{}` | {} | {:.0} | {:.1} | {} | {} |",
+                "| `{}` | {} | {:.0} | {} | {} | {} |",
                 imp.name,
                 geomean(ns).map_or("-".to_owned(), fmt_ns),
                 geomean(mbs).unwrap_or(0.0),
-                alloc_sum as f64 / n,
+                alloc_sum.map_or("?".to_owned(), |s| format!("{:.1}", s as f64 / n)),
                 geomean(ratios).map_or("-".to_owned(), |r| format!("{r:.2}×")),
                 if rejected.is_empty() {
                     "-".to_owned()
@@ -463,7 +467,9 @@ fn render(
                         w,
                         " {} · {} |",
                         fmt_ns(c.ns),
-                        c.allocs.allocations + c.allocs.reallocations
+                        c.allocs
+                            .map_or("?".to_owned(), |a| (a.allocations + a.reallocations)
+                                .to_string())
                     );
                 } else {
                     let _ = write!(w, " rejected |");
@@ -476,6 +482,10 @@ fn render(
             );
         }
         let _ = writeln!(w);
+    }
+
+    if impls.iter().any(|i| i.name == "sip-parser") {
+        targets(w, messages, cells);
     }
 
     let _ = writeln!(w, "## Rejections\n");
@@ -529,10 +539,11 @@ fn render(
     for msg in messages {
         let _ = write!(w, "| {} |", msg.name);
         for imp in impls {
+            let bytes = cells[&("proxy_fields", msg.name, imp.name)].allocs;
             let _ = write!(
                 w,
                 " {} |",
-                cells[&("proxy_fields", msg.name, imp.name)].allocs.bytes
+                bytes.map_or("?".to_owned(), |a| a.bytes.to_string())
             );
         }
         let _ = writeln!(w);
@@ -551,4 +562,143 @@ fn fastest_peer<'a>(
         .filter(|((wl, m, i), c)| *wl == workload && *m == msg && c.ok && PEERS.contains(i))
         .map(|((_, _, i), c)| (*i, c.ns))
         .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// The issue's targets for `sip-parser`, checked against this run.
+fn targets(w: &mut String, messages: &[Message], cells: &BTreeMap<(&str, &str, &str), Cell>) {
+    let ours = |workload: &'static str| {
+        messages
+            .iter()
+            .map(move |m| (m, &cells[&(workload, m.name, "sip-parser")]))
+    };
+    let speedup = geomean(
+        ours("proxy_fields")
+            .filter(|(_, c)| c.ok)
+            .filter_map(|(m, c)| {
+                fastest_peer(cells, "proxy_fields", m.name).map(|best| best.1 / c.ns)
+            }),
+    );
+    let max_allocs = ours("proxy_fields")
+        .map(|(_, c)| c.allocs.map(|a| a.allocations + a.reallocations))
+        .try_fold(0u64, |acc, a| a.map(|a| acc.max(a)));
+    let parse_gbs = geomean(
+        ours("parse")
+            .filter(|(_, c)| c.ok)
+            .map(|(m, c)| m.bytes.len() as f64 / c.ns),
+    );
+    let all_ok = ours("parse").chain(ours("proxy_fields")).all(|(_, c)| c.ok);
+    let mark = |ok: bool| if ok { "met" } else { "**not met**" };
+    let _ = writeln!(w, "## `sip-parser` against the targets of issue 3 §5\n");
+    let _ = writeln!(w, "| target | this run | |");
+    let _ = writeln!(w, "|---|---:|---|");
+    if let Some(s) = speedup {
+        let _ = writeln!(
+            w,
+            "| `proxy_fields` ≥ 5× faster than the fastest peer (geomean of per-message speedups) | {s:.2}× | {} |",
+            mark(s >= 5.0)
+        );
+    }
+    if let Some(a) = max_allocs {
+        let _ = writeln!(
+            w,
+            "| ≤ 2 heap allocations per message on `proxy_fields` (worst message) | {a} | {} |",
+            mark(a <= 2)
+        );
+    }
+    if let Some(g) = parse_gbs {
+        let _ = writeln!(
+            w,
+            "| `parse` ≥ 2 GB/s (geomean) | {g:.2} GB/s | {} |",
+            mark(g >= 2.0)
+        );
+    }
+    let _ = writeln!(
+        w,
+        "| every corpus message accepted | {} | {} |\n",
+        if all_ok { "yes" } else { "no" },
+        mark(all_ok)
+    );
+}
+
+const FIGURES_START: &str = "<!-- figures:start (written by the report binary) -->";
+const FIGURES_END: &str = "<!-- figures:end -->";
+
+/// One table with the geometric means of both workloads, for `benches/README.md`.
+fn headline(
+    messages: &[Message],
+    impls: &[Impl],
+    cells: &BTreeMap<(&str, &str, &str), Cell>,
+) -> String {
+    let mut w = String::new();
+    let _ = writeln!(
+        w,
+        "Last run: {}, {}, {} threads; geometric means over the corpus (over the messages an \
+         implementation accepts).\n",
+        utc_now(),
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+    );
+    let _ = writeln!(
+        w,
+        "| implementation | `parse` ns/msg | `parse` MB/s | `parse` allocs/msg | `proxy_fields` ns/msg | `proxy_fields` allocs/msg | `proxy_fields` vs fastest peer | rejected |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---|");
+    for imp in impls {
+        let stats = |workload: &'static str| {
+            let accepted: Vec<_> = messages
+                .iter()
+                .map(|m| (m, &cells[&(workload, m.name, imp.name)]))
+                .filter(|(_, c)| c.ok)
+                .collect();
+            let ns = geomean(accepted.iter().map(|(_, c)| c.ns));
+            let mbs = geomean(
+                accepted
+                    .iter()
+                    .map(|(m, c)| m.bytes.len() as f64 / c.ns * 1000.0),
+            );
+            let allocs = accepted
+                .iter()
+                .map(|(_, c)| c.allocs.map(|a| a.allocations + a.reallocations))
+                .sum::<Option<u64>>()
+                .map(|s| s as f64 / accepted.len().max(1) as f64);
+            let ratio =
+                geomean(accepted.iter().filter_map(|(m, c)| {
+                    fastest_peer(cells, workload, m.name).map(|b| c.ns / b.1)
+                }));
+            (ns, mbs, allocs, ratio, messages.len() - accepted.len())
+        };
+        let (pns, pmbs, palloc, _, prej) = stats("parse");
+        let (fns, _, falloc, fratio, frej) = stats("proxy_fields");
+        let _ = writeln!(
+            w,
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+            imp.name,
+            pns.map_or("-".to_owned(), fmt_ns),
+            pmbs.map_or("-".to_owned(), |v| format!("{v:.0}")),
+            palloc.map_or("?".to_owned(), |v| format!("{v:.1}")),
+            fns.map_or("-".to_owned(), fmt_ns),
+            falloc.map_or("?".to_owned(), |v| format!("{v:.1}")),
+            fratio.map_or("-".to_owned(), |r| format!("{r:.2}×")),
+            prej.max(frej),
+        );
+    }
+    w
+}
+
+/// Replaces the figures between the markers of `benches/README.md`, if both are there.
+fn update_readme(figures: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let Ok(readme) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let (Some(a), Some(b)) = (readme.find(FIGURES_START), readme.find(FIGURES_END)) else {
+        return;
+    };
+    if a > b {
+        return;
+    }
+    let updated = format!("{}{FIGURES_START}\n{figures}{}", &readme[..a], &readme[b..]);
+    if std::fs::write(&path, updated).is_ok() {
+        eprintln!("updated the figures in {}", path.display());
+    }
 }
