@@ -243,7 +243,10 @@ mod tests {
 
     #[test]
     fn oversize_is_fatal_and_sticky() {
-        let mut d = StreamDecoder::new(Limits { max_message_size: 64, ..Limits::default() });
+        let mut d = StreamDecoder::new(Limits {
+            max_message_size: 64,
+            ..Limits::default()
+        });
         d.feed(&[b'A'; 100]);
         assert!(item(&mut d).unwrap_err().fatal);
         d.feed(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n");
