@@ -50,96 +50,14 @@ impl<'a> DigestParams<'a> {
 
     /// Parse a header value `Digest name=value, ...`.
     pub fn parse_str(s: &'a str) -> Result<Self, ParseError> {
-        if s.len() > MAX_HEADER_LEN {
-            return Err(ParseError::TooLong);
-        }
-        let b = s.as_bytes();
-        let mut i = skip_lws(b, 0);
-        let start = i;
-        while i < b.len() && is_token(b[i]) {
-            i += 1;
-        }
-        if !s[start..i].eq_ignore_ascii_case("Digest") {
-            return Err(ParseError::NotDigest);
-        }
-        if i >= b.len() || !is_lws(b[i]) {
-            return Err(ParseError::Expected {
-                what: "whitespace after scheme",
-                offset: i,
-            });
-        }
         let mut params: Vec<Param<'a>> = Vec::new();
-        loop {
-            i = skip_lws(b, i);
-            if i >= b.len() {
-                break;
+        scan(s, |p, offset| {
+            if params.iter().any(|q| q.name.eq_ignore_ascii_case(p.name)) {
+                return Err(ParseError::Duplicate { offset });
             }
-            // name
-            let ns = i;
-            while i < b.len() && is_token(b[i]) {
-                i += 1;
-            }
-            if ns == i {
-                return Err(ParseError::Expected {
-                    what: "parameter name",
-                    offset: i,
-                });
-            }
-            let name = &s[ns..i];
-            i = skip_lws(b, i);
-            if i >= b.len() || b[i] != b'=' {
-                return Err(ParseError::Expected {
-                    what: "'='",
-                    offset: i,
-                });
-            }
-            i = skip_lws(b, i + 1);
-            let (value, quoted) = if i < b.len() && b[i] == b'"' {
-                let (v, next) = parse_quoted(s, i)?;
-                i = next;
-                (v, true)
-            } else {
-                let vs = i;
-                while i < b.len() && is_token(b[i]) {
-                    i += 1;
-                }
-                if vs == i {
-                    return Err(ParseError::Expected {
-                        what: "parameter value",
-                        offset: i,
-                    });
-                }
-                (Cow::Borrowed(&s[vs..i]), false)
-            };
-            if params.iter().any(|p| p.name.eq_ignore_ascii_case(name)) {
-                return Err(ParseError::Duplicate { offset: ns });
-            }
-            if params.len() >= MAX_PARAMS {
-                return Err(ParseError::TooManyParams);
-            }
-            params.push(Param {
-                name,
-                value,
-                quoted,
-            });
-            i = skip_lws(b, i);
-            if i >= b.len() {
-                break;
-            }
-            if b[i] != b',' {
-                return Err(ParseError::Expected {
-                    what: "','",
-                    offset: i,
-                });
-            }
-            i += 1;
-        }
-        if params.is_empty() {
-            return Err(ParseError::Expected {
-                what: "parameter",
-                offset: b.len(),
-            });
-        }
+            params.push(p);
+            Ok(())
+        })?;
         Ok(DigestParams { params })
     }
 
@@ -155,6 +73,106 @@ impl<'a> DigestParams<'a> {
     pub fn params(&self) -> &[Param<'a>] {
         &self.params
     }
+}
+
+/// Scan `Digest name=value, ...`, handing each parameter and its offset to `f`, without
+/// allocating (except to unescape quoted strings).
+fn scan<'a>(
+    s: &'a str,
+    mut f: impl FnMut(Param<'a>, usize) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    if s.len() > MAX_HEADER_LEN {
+        return Err(ParseError::TooLong);
+    }
+    let b = s.as_bytes();
+    let mut i = skip_lws(b, 0);
+    let start = i;
+    while i < b.len() && is_token(b[i]) {
+        i += 1;
+    }
+    if !s[start..i].eq_ignore_ascii_case("Digest") {
+        return Err(ParseError::NotDigest);
+    }
+    if i >= b.len() || !is_lws(b[i]) {
+        return Err(ParseError::Expected {
+            what: "whitespace after scheme",
+            offset: i,
+        });
+    }
+    let mut count = 0usize;
+    loop {
+        i = skip_lws(b, i);
+        if i >= b.len() {
+            break;
+        }
+        // name
+        let ns = i;
+        while i < b.len() && is_token(b[i]) {
+            i += 1;
+        }
+        if ns == i {
+            return Err(ParseError::Expected {
+                what: "parameter name",
+                offset: i,
+            });
+        }
+        let name = &s[ns..i];
+        i = skip_lws(b, i);
+        if i >= b.len() || b[i] != b'=' {
+            return Err(ParseError::Expected {
+                what: "'='",
+                offset: i,
+            });
+        }
+        i = skip_lws(b, i + 1);
+        let (value, quoted) = if i < b.len() && b[i] == b'"' {
+            let (v, next) = parse_quoted(s, i)?;
+            i = next;
+            (v, true)
+        } else {
+            let vs = i;
+            while i < b.len() && is_token(b[i]) {
+                i += 1;
+            }
+            if vs == i {
+                return Err(ParseError::Expected {
+                    what: "parameter value",
+                    offset: i,
+                });
+            }
+            (Cow::Borrowed(&s[vs..i]), false)
+        };
+        if count >= MAX_PARAMS {
+            return Err(ParseError::TooManyParams);
+        }
+        f(
+            Param {
+                name,
+                value,
+                quoted,
+            },
+            ns,
+        )?;
+        count += 1;
+        i = skip_lws(b, i);
+        if i >= b.len() {
+            break;
+        }
+        if b[i] != b',' {
+            return Err(ParseError::Expected {
+                what: "','",
+                offset: i,
+            });
+        }
+        i += 1;
+    }
+    if count == 0 {
+        return Err(ParseError::Expected {
+            what: "parameter",
+            offset: b.len(),
+        });
+    }
+    Ok(())
 }
 
 fn parse_quoted(s: &str, open: usize) -> Result<(Cow<'_, str>, usize), ParseError> {
@@ -357,15 +375,18 @@ pub struct Credentials<'a> {
 impl<'a> Credentials<'a> {
     /// Parse a credentials header value.
     pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
-        Self::from_params(DigestParams::parse(value)?)
+        if value.len() > MAX_HEADER_LEN {
+            return Err(ParseError::TooLong);
+        }
+        let s = core::str::from_utf8(value).map_err(|e| ParseError::NotUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        Self::parse_str(s)
     }
 
-    /// Parse a credentials header value given as `&str`.
+    /// Parse a credentials header value given as `&str`. A known parameter given twice is
+    /// an error; unknown parameters are ignored.
     pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
-        Self::from_params(DigestParams::parse_str(value)?)
-    }
-
-    fn from_params(p: DigestParams<'a>) -> Result<Self, ParseError> {
         let mut username = None;
         let mut realm = None;
         let mut nonce = None;
@@ -377,32 +398,52 @@ impl<'a> Credentials<'a> {
         let mut qop = None;
         let mut nc_raw: Option<Cow<'a, str>> = None;
         let mut userhash = false;
-        for Param { name, value, .. } in p.params {
+        let mut seen = 0u16;
+        scan(value, |Param { name, value, .. }, offset| {
             let n = name;
-            if n.eq_ignore_ascii_case("username") {
+            let bit = match n.len() {
+                2 if n.eq_ignore_ascii_case("nc") => 1,
+                3 if n.eq_ignore_ascii_case("uri") => 2,
+                3 if n.eq_ignore_ascii_case("qop") => 3,
+                5 if n.eq_ignore_ascii_case("realm") => 4,
+                5 if n.eq_ignore_ascii_case("nonce") => 5,
+                6 if n.eq_ignore_ascii_case("cnonce") => 6,
+                6 if n.eq_ignore_ascii_case("opaque") => 7,
+                8 if n.eq_ignore_ascii_case("username") => 8,
+                8 if n.eq_ignore_ascii_case("response") => 9,
+                8 if n.eq_ignore_ascii_case("userhash") => 10,
+                9 if n.eq_ignore_ascii_case("algorithm") => 11,
+                _ => return Ok(()),
+            };
+            if seen & (1 << bit) != 0 {
+                return Err(ParseError::Duplicate { offset });
+            }
+            seen |= 1 << bit;
+            if bit == 8 {
                 username = Some(value);
-            } else if n.eq_ignore_ascii_case("realm") {
+            } else if bit == 4 {
                 realm = Some(value);
-            } else if n.eq_ignore_ascii_case("nonce") {
+            } else if bit == 5 {
                 nonce = Some(value);
-            } else if n.eq_ignore_ascii_case("uri") {
+            } else if bit == 2 {
                 uri = Some(value);
-            } else if n.eq_ignore_ascii_case("response") {
+            } else if bit == 9 {
                 response = Some(value);
-            } else if n.eq_ignore_ascii_case("algorithm") {
+            } else if bit == 11 {
                 algorithm = Algorithm::parse(&value);
-            } else if n.eq_ignore_ascii_case("cnonce") {
+            } else if bit == 6 {
                 cnonce = Some(value);
-            } else if n.eq_ignore_ascii_case("opaque") {
+            } else if bit == 7 {
                 opaque = Some(value);
-            } else if n.eq_ignore_ascii_case("qop") {
+            } else if bit == 3 {
                 qop = Some(Qop::parse(&value).ok_or(()));
-            } else if n.eq_ignore_ascii_case("nc") {
+            } else if bit == 1 {
                 nc_raw = Some(value);
-            } else if n.eq_ignore_ascii_case("userhash") {
+            } else if bit == 10 {
                 userhash = value.eq_ignore_ascii_case("true");
             }
-        }
+            Ok(())
+        })?;
         let nc = match &nc_raw {
             None => None,
             Some(v) => {
@@ -503,6 +544,14 @@ mod tests {
                 String::from_utf8_lossy(b)
             );
         }
+        let c =
+            br#"Digest username="a", realm="r", nonce="n", uri="u", response="r", USERNAME="b""#;
+        assert_eq!(
+            Credentials::parse(c),
+            Err(ParseError::Duplicate { offset: 66 })
+        );
+        let c = br#"Digest username="a", realm="r", nonce="n", uri="u", response="r", x=1, x=2"#;
+        assert!(Credentials::parse(c).is_ok());
         let c = br#"Digest username="a", realm="r", nonce="n", uri="u", response="r", nc=1"#;
         assert_eq!(Credentials::parse(c), Err(ParseError::BadNonceCount));
         let c = br#"Digest username="a", realm="r", nonce="n", uri="u""#;
