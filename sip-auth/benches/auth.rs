@@ -110,6 +110,21 @@ fn benches(c: &mut Criterion) {
         });
     }
 
+    let (_, store, auth, _) = setup(Algorithm::Sha256);
+    c.bench_function("parse_credentials", |b| {
+        b.iter(|| black_box(sip_auth::Credentials::parse(black_box(auth.as_bytes())).is_ok()));
+    });
+    c.bench_function("store_lookup", |b| {
+        b.iter(|| {
+            black_box(sip_auth::CredentialStore::lookup(
+                &store,
+                black_box("alice"),
+                "atlanta.com",
+                HashKind::Sha256,
+            ))
+        });
+    });
+
     let (mut server, _, _, req) = setup(Algorithm::Sha256);
     c.bench_function("challenge_generation", |b| {
         b.iter(|| black_box(server.challenge(black_box(&req), NOW, false)));

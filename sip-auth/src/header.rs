@@ -87,9 +87,7 @@ fn scan<'a>(
     let b = s.as_bytes();
     let mut i = skip_lws(b, 0);
     let start = i;
-    while i < b.len() && is_token(b[i]) {
-        i += 1;
-    }
+    i = skip_token(b, i);
     if !s[start..i].eq_ignore_ascii_case("Digest") {
         return Err(ParseError::NotDigest);
     }
@@ -107,9 +105,7 @@ fn scan<'a>(
         }
         // name
         let ns = i;
-        while i < b.len() && is_token(b[i]) {
-            i += 1;
-        }
+        i = skip_token(b, i);
         if ns == i {
             return Err(ParseError::Expected {
                 what: "parameter name",
@@ -131,9 +127,7 @@ fn scan<'a>(
             (v, true)
         } else {
             let vs = i;
-            while i < b.len() && is_token(b[i]) {
-                i += 1;
-            }
+            i = skip_token(b, i);
             if vs == i {
                 return Err(ParseError::Expected {
                     what: "parameter value",
@@ -182,6 +176,14 @@ fn parse_quoted(s: &str, open: usize) -> Result<(Cow<'_, str>, usize), ParseErro
     let mut owned: Option<String> = None;
     let mut run = start;
     while i < b.len() {
+        // Skip plain characters in one tight loop.
+        i += b[i..]
+            .iter()
+            .position(|&c| QUOTED_SPECIAL[c as usize])
+            .unwrap_or(b.len() - i);
+        if i >= b.len() {
+            break;
+        }
         match b[i] {
             b'"' => {
                 let v = match owned {
@@ -207,8 +209,7 @@ fn parse_quoted(s: &str, open: usize) -> Result<(Cow<'_, str>, usize), ParseErro
                 i += 2;
                 run = i;
             }
-            b'\r' | b'\n' | 0 => return Err(ParseError::BadCharacter { offset: i }),
-            _ => i += 1,
+            _ => return Err(ParseError::BadCharacter { offset: i }),
         }
     }
     Err(ParseError::UnterminatedQuote { offset: open })
@@ -226,12 +227,38 @@ fn skip_lws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// RFC 3261 `token` characters.
-fn is_token(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// Bytes that end a run of plain characters inside a quoted string.
+static QUOTED_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0] = true;
+    t
+};
+
+/// Index of the first non-token byte at or after `i`.
+fn skip_token(b: &[u8], i: usize) -> usize {
+    i + b[i..]
+        .iter()
+        .position(|&c| !TOKEN[c as usize])
+        .unwrap_or(b.len() - i)
 }
 
 /// `qop` values.

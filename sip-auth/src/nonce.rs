@@ -284,24 +284,35 @@ pub fn check(
     NonceCheck::Valid(info)
 }
 
+/// Value of a lower-case hex digit, 0xff for anything else.
+static HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 fn decode_hex(s: &str) -> Option<[u8; NONCE_BYTES]> {
     let b = s.as_bytes();
     if b.len() != NONCE_HEX_LEN {
         return None;
     }
     let mut out = [0u8; NONCE_BYTES];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (h, l) = (HEX_VALUE[pair[0] as usize], HEX_VALUE[pair[1] as usize]);
+        bad |= (h | l) & 0xf0;
+        *o = (h << 4) | (l & 0x0f);
     }
-    Some(out)
-}
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
+    (bad == 0).then_some(out)
 }
 
 #[cfg(test)]
