@@ -58,6 +58,15 @@ fn bench(c: &mut Criterion) {
             black_box(p.payload.map(<[u8]>::len))
         });
     });
+    g.bench_function("walk_chunks_only", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for c in hep_codec::ChunkIter::new(black_box(&wire)) {
+                n += c.unwrap().1.value.len();
+            }
+            black_box(n)
+        });
+    });
     g.finish();
 }
 

@@ -88,38 +88,53 @@ pub const EVENT_TYPE: u16 = 0x0028;
 /// 0x0029 group id (string).
 pub const GROUP_ID: u16 = 0x0029;
 
+/// Value sizes of the generic types 0x0000..=0x0029 (0 = variable or unknown), and whether
+/// heplify-server enforces it (bit 7).
+const SIZE_TABLE: [u8; 0x2a] = {
+    const E: u8 = 0x80; // enforced by heplify-server
+    let mut t = [0u8; 0x2a];
+    t[IP_FAMILY as usize] = 1 | E;
+    t[IP_PROTO as usize] = 1 | E;
+    t[IPV4_SRC as usize] = 4 | E;
+    t[IPV4_DST as usize] = 4 | E;
+    t[IPV6_SRC as usize] = 16 | E;
+    t[IPV6_DST as usize] = 16 | E;
+    t[SRC_PORT as usize] = 2 | E;
+    t[DST_PORT as usize] = 2 | E;
+    t[TS_SEC as usize] = 4 | E;
+    t[TS_USEC as usize] = 4 | E;
+    t[PROTO_TYPE as usize] = 1 | E;
+    t[CAPTURE_ID as usize] = 4 | E;
+    t[KEEP_ALIVE as usize] = 2;
+    t[VLAN as usize] = 2 | E;
+    t[SRC_MAC as usize] = 8;
+    t[DST_MAC as usize] = 8;
+    t[ETH_TYPE as usize] = 2;
+    t[TCP_FLAGS as usize] = 1;
+    t[IP_TOS as usize] = 1;
+    t[MOS as usize] = 2;
+    t[R_FACTOR as usize] = 2;
+    t[JITTER as usize] = 4;
+    t[TAG_TYPE as usize] = 2;
+    t[EVENT_TYPE as usize] = 2;
+    t
+};
+
 /// The value size of a fixed-size generic chunk type, `None` for strings and unknown types.
 pub const fn fixed_size(chunk_type: u16) -> Option<usize> {
-    match chunk_type {
-        IP_FAMILY | IP_PROTO | PROTO_TYPE | TCP_FLAGS | IP_TOS => Some(1),
-        SRC_PORT | DST_PORT | KEEP_ALIVE | VLAN | ETH_TYPE | MOS | R_FACTOR | TAG_TYPE
-        | EVENT_TYPE => Some(2),
-        IPV4_SRC | IPV4_DST | TS_SEC | TS_USEC | CAPTURE_ID | JITTER => Some(4),
-        SRC_MAC | DST_MAC => Some(8),
-        IPV6_SRC | IPV6_DST => Some(16),
-        _ => None,
+    if chunk_type as usize >= SIZE_TABLE.len() {
+        return None;
+    }
+    match SIZE_TABLE[chunk_type as usize] & 0x7f {
+        0 => None,
+        n => Some(n as usize),
     }
 }
 
 /// Fixed-size types whose size heplify-server enforces (a wrong size is an error in strict
 /// mode). A wrong size on any other fixed-size type keeps the chunk as a raw chunk instead.
 pub const fn size_enforced(chunk_type: u16) -> bool {
-    matches!(
-        chunk_type,
-        IP_FAMILY
-            | IP_PROTO
-            | PROTO_TYPE
-            | SRC_PORT
-            | DST_PORT
-            | VLAN
-            | IPV4_SRC
-            | IPV4_DST
-            | TS_SEC
-            | TS_USEC
-            | CAPTURE_ID
-            | IPV6_SRC
-            | IPV6_DST
-    )
+    (chunk_type as usize) < SIZE_TABLE.len() && SIZE_TABLE[chunk_type as usize] & 0x80 != 0
 }
 
 /// Name of a generic chunk type, as in the spec table.

@@ -3,7 +3,7 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::DecodeError;
-use crate::chunk::{self, ChunkIter, RawChunk};
+use crate::chunk::{self, RawChunk};
 use crate::packet::{HepPacket, OrderEntry};
 use crate::types::{AddressFamily, IpProto, ProtoType, Version};
 
@@ -49,6 +49,7 @@ impl<'a> HepPacket<'a> {
 
     /// Decodes one HEP packet in the given mode. `buf` is one datagram (or one frame from
     /// [`crate::StreamDecoder`]).
+    #[inline]
     pub fn decode_with(buf: &'a [u8], mode: Mode) -> Result<Self, DecodeError> {
         match buf {
             [b'H', b'E', b'P', b'3', ..] => decode_v3(buf, mode),
@@ -106,6 +107,7 @@ fn set<T>(slot: &mut Option<T>, v: T) -> bool {
     true
 }
 
+#[inline]
 fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     if buf.len() < 6 {
         return Err(DecodeError::Truncated {
@@ -128,25 +130,49 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     }
     let packet = &buf[..total];
     let mut p = HepPacket::default();
-    for item in ChunkIter::new(packet) {
-        let (offset, raw) = item?;
-        let stored = if raw.vendor == chunk::VENDOR_GENERIC {
-            store_generic(&mut p, offset, raw, mode)?
-        } else {
-            false
+    let mut pos = 6;
+    while let Some(rest) = packet.get(pos..).filter(|r| !r.is_empty()) {
+        let [v0, v1, t0, t1, l0, l1, ..] = *rest else {
+            return Err(DecodeError::ChunkOverrun {
+                offset: pos,
+                length: 6,
+                remaining: rest.len(),
+            });
         };
+        let length = usize::from(u16::from_be_bytes([l0, l1]));
+        if length < 6 {
+            return Err(DecodeError::ChunkTooShort {
+                offset: pos,
+                length,
+            });
+        }
+        let Some(value) = rest.get(6..length) else {
+            return Err(DecodeError::ChunkOverrun {
+                offset: pos,
+                length,
+                remaining: rest.len(),
+            });
+        };
+        let raw = RawChunk {
+            vendor: u16::from_be_bytes([v0, v1]),
+            chunk_type: u16::from_be_bytes([t0, t1]),
+            value,
+        };
+        let stored = raw.vendor == chunk::VENDOR_GENERIC && store_generic(&mut p, pos, raw, mode)?;
         if stored {
             p.order.push(OrderEntry::Generic(raw.chunk_type));
         } else {
             p.order.push(OrderEntry::Extra);
             p.extra.push(raw);
         }
+        pos += length;
     }
     check_mandatory(&p, total, mode)?;
     Ok(p)
 }
 
 /// Puts a generic chunk into its field. `Ok(false)`: keep it raw.
+#[inline]
 fn store_generic<'a>(
     p: &mut HepPacket<'a>,
     offset: usize,
@@ -223,6 +249,7 @@ fn store_generic<'a>(
     })
 }
 
+#[inline]
 fn check_mandatory(p: &HepPacket<'_>, end: usize, mode: Mode) -> Result<(), DecodeError> {
     let present = [
         p.family.is_some(),

@@ -134,6 +134,9 @@ impl<'a> HepPacket<'a> {
 
     /// Encodes as HEPv3 whatever [`HepPacket::version`] says.
     pub fn encode_v3<B: BufMut + ?Sized>(&self, buf: &mut B) -> Result<usize, EncodeError> {
+        if let Some(r) = self.encode_v3_simple(buf) {
+            return r;
+        }
         let mut total = 6usize;
         let mut chunk_too_long = 0;
         self.for_each_chunk(|c| {
@@ -187,6 +190,113 @@ impl<'a> HepPacket<'a> {
         Ok(total)
     }
 
+    /// True when only the fields a SIP capture normally carries are set (and no recorded
+    /// order or extra chunks): [`HepPacket::encode_v3_simple`] then applies.
+    fn is_simple(&self) -> bool {
+        self.order.is_empty()
+            && self.extra.is_empty()
+            && self.keep_alive.is_none()
+            && self.compressed_payload.is_none()
+            && self.vlan.is_none()
+            && self.src_mac.is_none()
+            && self.dst_mac.is_none()
+            && self.eth_type.is_none()
+            && self.tcp_flags.is_none()
+            && self.ip_tos.is_none()
+            && self.mos.is_none()
+            && self.r_factor.is_none()
+            && self.geo_location.is_none()
+            && self.jitter.is_none()
+            && self.transaction_type.is_none()
+            && self.payload_json_keys.is_none()
+            && self.tags_values.is_none()
+            && self.tag_type.is_none()
+            && self.event_type.is_none()
+            && self.group_id.is_none()
+    }
+
+    /// Fast path of [`HepPacket::encode_v3`] for simple packets: every chunk before the
+    /// payload value is assembled on the stack, then two `put_slice` calls. Produces exactly
+    /// the bytes of the general path ([`CANONICAL_ORDER`]). `None`: not applicable.
+    fn encode_v3_simple<B: BufMut + ?Sized>(
+        &self,
+        buf: &mut B,
+    ) -> Option<Result<usize, EncodeError>> {
+        if !self.is_simple() {
+            return None;
+        }
+        let mut s = Scratch::new();
+        s.put(b"HEP3\0\0");
+        if let Some(v) = self.family {
+            s.chunk(chunk::IP_FAMILY, &[v.0]);
+        }
+        if let Some(v) = self.ip_proto {
+            s.chunk(chunk::IP_PROTO, &[v.0]);
+        }
+        if let Some(v) = self.src_port {
+            s.chunk(chunk::SRC_PORT, &v.to_be_bytes());
+        }
+        if let Some(v) = self.dst_port {
+            s.chunk(chunk::DST_PORT, &v.to_be_bytes());
+        }
+        if let Some(v) = self.ts_sec {
+            s.chunk(chunk::TS_SEC, &v.to_be_bytes());
+        }
+        if let Some(v) = self.ts_usec {
+            s.chunk(chunk::TS_USEC, &v.to_be_bytes());
+        }
+        if let Some(v) = self.proto_type {
+            s.chunk(chunk::PROTO_TYPE, &[v.0]);
+        }
+        if let Some(v) = self.capture_id {
+            s.chunk(chunk::CAPTURE_ID, &v.to_be_bytes());
+        }
+        for (a, v4, v6) in [
+            (self.src_addr, chunk::IPV4_SRC, chunk::IPV6_SRC),
+            (self.dst_addr, chunk::IPV4_DST, chunk::IPV6_DST),
+        ] {
+            match a {
+                Some(IpAddr::V4(a)) => s.chunk(v4, &a.octets()),
+                Some(IpAddr::V6(a)) => s.chunk(v6, &a.octets()),
+                None => {}
+            }
+        }
+        if let Some(v) = self.auth_key {
+            s.chunk(chunk::AUTH_KEY, v);
+        }
+        if let Some(v) = self.correlation_id {
+            s.chunk(chunk::CORRELATION_ID, v);
+        }
+        let payload = self.payload.unwrap_or_default();
+        if let Some(p) = self.payload {
+            s.chunk_header(chunk::PAYLOAD, p.len());
+        }
+        if s.overflow {
+            return None;
+        }
+        let node_len = self.node_name.map_or(0, |n| 6 + n.len());
+        let total = s.len + payload.len() + node_len;
+        if total > MAX_PACKET_LEN {
+            return Some(Err(EncodeError::TooLong { length: total }));
+        }
+        if buf.remaining_mut() < total {
+            return Some(Err(EncodeError::BufferTooSmall {
+                needed: total,
+                available: buf.remaining_mut(),
+            }));
+        }
+        s.buf[4..6].copy_from_slice(&(total as u16).to_be_bytes());
+        buf.put_slice(&s.buf[..s.len]);
+        buf.put_slice(payload);
+        if let Some(n) = self.node_name {
+            let mut h = Scratch::new();
+            h.chunk_header(chunk::NODE_NAME, n.len());
+            buf.put_slice(&h.buf[..h.len]);
+            buf.put_slice(n);
+        }
+        Some(Ok(total))
+    }
+
     /// HEPv1/v2: fixed header, addresses, (v2) little-endian time block, payload.
     fn encode_v12<B: BufMut + ?Sized>(&self, buf: &mut B) -> Result<usize, EncodeError> {
         let src = self.src_addr.ok_or(EncodeError::MissingField("src_addr"))?;
@@ -230,5 +340,47 @@ impl<'a> HepPacket<'a> {
         }
         buf.put_slice(self.payload.unwrap_or_default());
         Ok(total)
+    }
+}
+
+/// Stack buffer for the chunks before the payload value (fast path).
+struct Scratch {
+    buf: [u8; 256],
+    len: usize,
+    overflow: bool,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            buf: [0; 256],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn chunk_header(&mut self, chunk_type: u16, value_len: usize) {
+        let Ok(len) = u16::try_from(value_len + 6) else {
+            self.overflow = true;
+            return;
+        };
+        let [t0, t1] = chunk_type.to_be_bytes();
+        let [l0, l1] = len.to_be_bytes();
+        self.put(&[0, 0, t0, t1, l0, l1]);
+    }
+
+    fn chunk(&mut self, chunk_type: u16, value: &[u8]) {
+        self.chunk_header(chunk_type, value.len());
+        self.put(value);
     }
 }

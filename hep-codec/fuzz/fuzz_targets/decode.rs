@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut out = Vec::new();
         if p.encode(&mut out).is_ok() {
-            let mut q = HepPacket::decode_with(&out, Mode::Lenient).expect("re-encoded packet decodes");
+            let mut q =
+                HepPacket::decode_with(&out, Mode::Lenient).expect("re-encoded packet decodes");
             let mut p2 = p.clone();
             p2.order = ChunkOrder::default();
             q.order = ChunkOrder::default();
