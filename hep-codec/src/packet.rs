@@ -121,6 +121,47 @@ impl<'a> HepPacket<'a> {
         }
     }
 
+    /// Builder step: the wire version [`HepPacket::encode`] writes.
+    pub fn with_version(mut self, version: Version) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Builder step: capture agent id (chunk 0x000c).
+    pub fn with_capture_id(mut self, id: u32) -> Self {
+        self.capture_id = Some(id);
+        self
+    }
+
+    /// Builder step: authentication key (chunk 0x000e).
+    pub fn with_auth_key(mut self, key: &'a [u8]) -> Self {
+        self.auth_key = Some(key);
+        self
+    }
+
+    /// Builder step: correlation id (chunk 0x0011), usually the Call-ID.
+    pub fn with_correlation_id(mut self, id: &'a [u8]) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// Builder step: capture node name (chunk 0x0013).
+    pub fn with_node_name(mut self, name: &'a [u8]) -> Self {
+        self.node_name = Some(name);
+        self
+    }
+
+    /// Builder step: one more raw chunk (vendor chunk or unknown type), written after the
+    /// typed chunks.
+    pub fn with_chunk(mut self, vendor: u16, chunk_type: u16, value: &'a [u8]) -> Self {
+        self.extra.push(RawChunk {
+            vendor,
+            chunk_type,
+            value,
+        });
+        self
+    }
+
     /// Source address and port, when both are present.
     pub fn src(&self) -> Option<SocketAddr> {
         Some(SocketAddr::new(self.src_addr?, self.src_port?))
