@@ -92,6 +92,8 @@ pub struct ServerConfig {
     pub check_uri: bool,
     /// Compute an `Authentication-Info` value with `rspauth` on success.
     pub authentication_info: bool,
+    /// Put a fresh `nextnonce` in that `Authentication-Info` (RFC 2617 §3.2.3).
+    pub next_nonce: bool,
 }
 
 impl ServerConfig {
@@ -112,6 +114,7 @@ impl ServerConfig {
             userhash: false,
             check_uri: true,
             authentication_info: false,
+            next_nonce: false,
         }
     }
 }
@@ -468,6 +471,8 @@ impl DigestServer {
                 cache.insert(user, realm, req.source, hash, ha1, *now);
             }
         }
+        let next_nonce = (self.cfg.authentication_info && self.cfg.next_nonce)
+            .then(|| self.new_nonce(req, unix_now));
         let authentication_info = self.cfg.authentication_info.then(|| {
             let rsp = digest::response(
                 &ha1,
@@ -486,11 +491,14 @@ impl DigestServer {
                 push_param_quoted(&mut s, "cnonce", cnonce);
                 push_param_token(&mut s, "nc", nc_raw);
             }
+            if let Some(n) = &next_nonce {
+                push_param_quoted(&mut s, "nextnonce", n.as_str());
+            }
             s.trim_start_matches(", ").to_string()
         });
         Outcome::Ok(Authenticated {
             user: user.to_string(),
-            realm: realm.to_string(),
+            realm: self.cfg.realm.clone(),
             algorithm: alg,
             authentication_info,
             from_cache,

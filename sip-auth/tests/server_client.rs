@@ -105,6 +105,7 @@ fn every_algorithm_and_qop_round_trips() {
                 c.qop.clone_from(&qop);
                 c.opaque = Some("op\"aque".into());
                 c.authentication_info = true;
+                c.next_nonce = true;
             });
             let rq = req("INVITE", "sip:bob@biloxi.com", body);
             let ch = s.challenge(&rq, NOW, false);
@@ -120,6 +121,28 @@ fn every_algorithm_and_qop_round_trips() {
                     assert_eq!((ok.user.as_str(), ok.algorithm), ("bob", alg));
                     let info = ok.authentication_info.unwrap();
                     assert!(info.contains("rspauth="), "{info}");
+                    // The nextnonce is one of ours and verifies.
+                    let full = format!("Digest {info}");
+                    let p = sip_auth::header::DigestParams::parse_str(&full).unwrap();
+                    let next = p.get("nextnonce").unwrap();
+                    let retry = DigestClient::new("bob", "zanzibar").respond(
+                        &[format!(
+                            "Digest realm=\"biloxi.com\", nonce=\"{next}\", algorithm={alg}, qop=\"auth\", opaque=\"op\\\"aque\", stale=true"
+                        )
+                        .as_bytes()],
+                        &cr,
+                        "c3",
+                    );
+                    if qop == [Qop::Auth] {
+                        let retry = retry.unwrap();
+                        assert!(
+                            matches!(
+                                s.verify(retry.as_bytes(), &rq, &store(), NOW + 2),
+                                Outcome::Ok(_)
+                            ),
+                            "{retry}"
+                        );
+                    }
                 }
                 o => panic!("{alg} {qop:?}: {o:?} for {a}"),
             }

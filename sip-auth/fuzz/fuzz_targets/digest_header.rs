@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
         ..Request::default()
     };
     let outcome = server.verify(data, &req, &store, 1_700_000_000);
-    assert!(!matches!(outcome, Outcome::Ok(_)), "random input authenticated");
+    assert!(
+        !matches!(outcome, Outcome::Ok(_)),
+        "random input authenticated"
+    );
 
     let mut client = DigestClient::new("alice", "secret");
     let creq = ClientRequest {
