@@ -1,7 +1,8 @@
 //! Criterion suite: `parse/<message>` and `proxy_fields/<message>`, one function per
 //! implementation (see `sip_benches::impls`), throughput in bytes.
 //!
-//! `cargo bench -p sip-benches --bench parsers` (add `--features ours` for `sip-parser`).
+//! `cargo bench -p sip-benches --bench parsers` (`--no-default-features` leaves `sip-parser`
+//! out).
 
 // `criterion_group!` expands to an undocumented `pub fn`.
 #![allow(missing_docs)]

@@ -60,7 +60,7 @@ pub fn proxy_fields_into<S: Sink>(b: &Bytes, sink: &mut S) -> Outcome {
 
     if let Some(route) = msg.routes().next() {
         let route = route.map_err(|_| "route")?;
-        sink.opaque(Field::FirstRoute, &route.uri);
+        sink.opaque(Field::FirstRoute, &route.raw_uri);
     }
 
     let content_length = msg.content_length().ok_or("content-length")?;

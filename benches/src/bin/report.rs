@@ -354,14 +354,14 @@ fn render(
     let _ = writeln!(w, "# SIP parser benchmark report\n");
     let _ = writeln!(
         w,
-        "Generated {} by `cargo run --release -p sip-benches --bin report`{} on {} ({} threads available). \
+        "Generated {} by `cargo run --release -p sip-benches{} --bin report` on {} ({} threads available). \
          Timing: {}. Allocations: counted with a counting global allocator (`allocs` binary), one \
          run per message after one warm-up run.\n",
         utc_now(),
         if cfg!(feature = "ours") {
-            " --features ours"
-        } else {
             ""
+        } else {
+            " --no-default-features"
         },
         cpu_model(),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
