@@ -1,7 +1,9 @@
 //! The Digest computations themselves (RFC 7616 §3.4.1-3.4.3, RFC 2617 §3.2.2), shared by
 //! server and client. No allocation: every intermediate value is a stack [`HexDigest`].
 
-use crate::algorithm::{Algorithm, HashKind, Hasher, HexDigest};
+use sha2::Digest;
+
+use crate::algorithm::{Algorithm, HashKind, HexDigest};
 use crate::header::Qop;
 
 /// HA1 = H(username ":" realm ":" password) for the given hash function.
@@ -64,10 +66,41 @@ pub fn effective_ha1(
 
 /// The `response` (or `rspauth` with an empty method) for a base HA1.
 pub fn response(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> HexDigest {
-    let hash = input.algorithm.hash();
-    let ha1 = effective_ha1(input.algorithm, base_ha1, input.nonce, input.cnonce);
-    let ha2 = ha2(hash, input);
-    let mut h = Hasher::new(hash);
+    // One dispatch, then monomorphic code: no hasher enum moved around.
+    match input.algorithm.hash() {
+        HashKind::Md5 => response_with::<md5::Md5>(base_ha1, input),
+        HashKind::Sha256 => response_with::<sha2::Sha256>(base_ha1, input),
+        HashKind::Sha512_256 => response_with::<sha2::Sha512_256>(base_ha1, input),
+    }
+}
+
+fn hex_of<D: Digest>(h: D) -> HexDigest {
+    HexDigest::from_raw(&h.finalize())
+}
+
+fn response_with<D: Digest>(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> HexDigest {
+    let ha1 = if input.algorithm.is_session() {
+        hex_of(
+            D::new()
+                .chain_update(base_ha1.as_bytes())
+                .chain_update(b":")
+                .chain_update(input.nonce.as_bytes())
+                .chain_update(b":")
+                .chain_update(input.cnonce.as_bytes()),
+        )
+    } else {
+        *base_ha1
+    };
+    let mut h2 = D::new();
+    h2.update(input.method.as_bytes());
+    h2.update(b":");
+    h2.update(input.uri.as_bytes());
+    if input.qop == Some(Qop::AuthInt) {
+        h2.update(b":");
+        h2.update(hex_of(D::new().chain_update(input.body)).as_bytes());
+    }
+    let ha2 = hex_of(h2);
+    let mut h = D::new();
     h.update(ha1.as_bytes());
     h.update(b":");
     h.update(input.nonce.as_bytes());
@@ -81,20 +114,7 @@ pub fn response(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> HexDigest {
         h.update(b":");
     }
     h.update(ha2.as_bytes());
-    h.finish()
-}
-
-fn ha2(hash: HashKind, input: &ResponseInput<'_>) -> HexDigest {
-    let mut h = Hasher::new(hash);
-    h.update(input.method.as_bytes());
-    h.update(b":");
-    h.update(input.uri.as_bytes());
-    if input.qop == Some(Qop::AuthInt) {
-        let body = hash.hex(&[input.body]);
-        h.update(b":");
-        h.update(body.as_bytes());
-    }
-    h.finish()
+    hex_of(h)
 }
 
 #[cfg(test)]
