@@ -1,8 +1,8 @@
 //! The workspace's own parser, `sip-parser`: the plug-in point of the suite.
 //!
-//! Compiled with the `ours` feature (on by default). Both workloads are the two functions below; the
-//! criterion bench, the allocation counter and the report all call them through
-//! [`crate::impls::all`].
+//! Compiled with the `ours` feature (on by default). Both workloads are the two functions
+//! below; the criterion bench, the allocation counter, the report and the field test all call
+//! them through [`crate::impls::all`].
 
 use bytes::Bytes;
 use sip_parser::{Message, ParseError};

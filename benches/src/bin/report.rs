@@ -9,12 +9,13 @@
 //! - `--criterion`: take ns/msg from criterion's `target/criterion/**/new/estimates.json`
 //!   (run `cargo bench -p sip-benches --bench parsers` first) instead of the built-in loop;
 //! - `--batch-ms N` (default 10) and `--batches N` (default 15): the built-in timing loop runs
-//!   `N` batches of about `batch-ms` each and keeps the median batch;
+//!   `N` rounds; each round runs one batch of about `batch-ms` of every implementation in turn
+//!   (so load from elsewhere hits them alike), and the median batch of each is kept;
 //! - `--out PATH` (default `benches/REPORT.md`), `--stdout` to print instead.
 //!
 //! Allocations come from the sibling `allocs` binary (counting allocator), which this program
-//! builds with cargo when it is missing and runs; the timed runs here use the plain system
-//! allocator.
+//! (re)builds with cargo when run under `cargo run`, and runs; the timed runs here use the plain
+//! system allocator.
 
 // Statistics over counts and durations far below 2^52: the float casts are exact enough.
 #![allow(
@@ -76,9 +77,9 @@ fn args() -> Args {
     a
 }
 
-/// Median ns per call of `f`, from `batches` batches of about `batch` each.
-fn time_loop(f: &dyn Fn(), batch: Duration, batches: usize) -> f64 {
-    // Warm up and calibrate: double the iteration count until one run takes 1 ms.
+/// Iterations of `f` that take about `batch` (after a warm-up that doubles the count until one
+/// run takes 1 ms).
+fn calibrate(f: &dyn Fn(), batch: Duration) -> u64 {
     let mut n: u64 = 1;
     let per_iter = loop {
         let t = Instant::now();
@@ -91,18 +92,31 @@ fn time_loop(f: &dyn Fn(), batch: Duration, batches: usize) -> f64 {
         }
         n *= 2;
     };
-    let iters = ((batch.as_secs_f64() / per_iter) as u64).max(1);
-    let mut samples: Vec<f64> = (0..batches)
-        .map(|_| {
+    ((batch.as_secs_f64() / per_iter) as u64).max(1)
+}
+
+/// Median ns per call of each of `runs`, timed interleaved: every round runs one batch of each
+/// implementation in turn, so a burst of load from elsewhere on the machine hits them alike and
+/// the ratios between them stay fair.
+fn time_interleaved(runs: &[Box<dyn Fn() + '_>], batch: Duration, batches: usize) -> Vec<f64> {
+    let iters: Vec<u64> = runs.iter().map(|f| calibrate(f.as_ref(), batch)).collect();
+    let mut samples = vec![Vec::with_capacity(batches); runs.len()];
+    for _ in 0..batches {
+        for ((f, &n), out) in runs.iter().zip(&iters).zip(&mut samples) {
             let t = Instant::now();
-            for _ in 0..iters {
+            for _ in 0..n {
                 f();
             }
-            t.elapsed().as_secs_f64() * 1e9 / iters as f64
+            out.push(t.elapsed().as_secs_f64() * 1e9 / n as f64);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
         })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+        .collect()
 }
 
 fn criterion_dir() -> PathBuf {
@@ -255,8 +269,10 @@ fn main() {
     let mut cells: BTreeMap<(&str, &str, &str), Cell> = BTreeMap::new();
     for workload in WORKLOADS {
         for msg in &messages {
-            for imp in &impls {
-                let cell = measure(imp, msg, workload, &args, &allocs);
+            for (imp, cell) in impls
+                .iter()
+                .zip(measure(&impls, msg, workload, &args, &allocs))
+            {
                 eprintln!(
                     "{workload:>12} {:<22} {:<14} {:>10} {}",
                     msg.name,
@@ -280,65 +296,72 @@ fn main() {
     }
 }
 
+/// Measures every implementation on one message and workload.
 fn measure(
-    imp: &Impl,
+    impls: &[Impl],
     msg: &Message,
     workload: &'static str,
     args: &Args,
     allocs: &BTreeMap<(String, String, String), Allocs>,
-) -> Cell {
+) -> Vec<Cell> {
     let bytes = &msg.bytes;
-    let (ok, ns) = if workload == "parse" {
-        let f = imp.parse;
-        let ok = f(bytes);
-        let ns = if args.criterion {
-            criterion_ns(workload, msg.name, imp.name)
-        } else {
-            None
-        };
-        (
-            ok,
-            ns.unwrap_or_else(|| {
-                time_loop(
-                    &|| {
-                        black_box(f(black_box(bytes)));
-                    },
-                    args.batch,
-                    args.batches,
-                )
-            }),
-        )
+    let ok: Vec<bool> = impls
+        .iter()
+        .map(|imp| {
+            if workload == "parse" {
+                (imp.parse)(bytes)
+            } else {
+                (imp.proxy_fields)(bytes).is_ok()
+            }
+        })
+        .collect();
+    let from_criterion: Vec<Option<f64>> = impls
+        .iter()
+        .map(|imp| {
+            if args.criterion {
+                criterion_ns(workload, msg.name, imp.name)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let timed = if from_criterion.iter().all(Option::is_some) {
+        Vec::new()
     } else {
-        let f = imp.proxy_fields;
-        let ok = f(bytes).is_ok();
-        let ns = if args.criterion {
-            criterion_ns(workload, msg.name, imp.name)
-        } else {
-            None
-        };
-        (
-            ok,
-            ns.unwrap_or_else(|| {
-                time_loop(
-                    &|| {
+        let runs: Vec<Box<dyn Fn() + '_>> = impls
+            .iter()
+            .map(|imp| -> Box<dyn Fn() + '_> {
+                if workload == "parse" {
+                    let f = imp.parse;
+                    Box::new(move || {
+                        black_box(f(black_box(bytes)));
+                    })
+                } else {
+                    let f = imp.proxy_fields;
+                    Box::new(move || {
                         let _ = black_box(f(black_box(bytes)));
-                    },
-                    args.batch,
-                    args.batches,
-                )
-            }),
-        )
+                    })
+                }
+            })
+            .collect();
+        time_interleaved(&runs, args.batch, args.batches)
     };
-    let key = (
-        imp.name.to_owned(),
-        msg.name.to_owned(),
-        workload.to_owned(),
-    );
-    Cell {
-        ns,
-        ok,
-        allocs: allocs.get(&key).copied(),
-    }
+    impls
+        .iter()
+        .enumerate()
+        .map(|(i, imp)| {
+            let key = (
+                imp.name.to_owned(),
+                msg.name.to_owned(),
+                workload.to_owned(),
+            );
+            Cell {
+                ns: from_criterion[i].unwrap_or_else(|| timed[i]),
+                ok: ok[i],
+                allocs: allocs.get(&key).copied(),
+            }
+        })
+        .collect()
 }
 
 fn render(
@@ -369,7 +392,7 @@ fn render(
             "criterion medians (`target/criterion`), the built-in loop where missing".to_owned()
         } else {
             format!(
-                "built-in loop, median of {} batches of ~{} ms",
+                "built-in loop, implementations interleaved batch by batch, median of {} batches of ~{} ms",
                 args.batches,
                 args.batch.as_millis()
             )
