@@ -157,8 +157,8 @@ fn allocs() -> BTreeMap<(String, String, String), Allocs> {
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
-        if cfg!(feature = "ours") {
-            cmd.args(["--features", "ours"]);
+        if !cfg!(feature = "ours") {
+            cmd.arg("--no-default-features");
         }
         let status = cmd.status().expect("run cargo build for the allocs binary");
         assert!(status.success(), "building the allocs binary failed");
