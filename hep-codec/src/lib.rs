@@ -7,6 +7,8 @@ pub mod chunk;
 mod decode;
 mod encode;
 mod error;
+#[cfg(feature = "gzip")]
+pub mod gzip;
 mod packet;
 #[cfg(feature = "std")]
 mod sender;

@@ -65,6 +65,9 @@ struct EncodeArgs {
     /// HEP version.
     #[arg(long = "version", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
     hep_version: u8,
+    /// Send the SIP message gzip-compressed in chunk 0x0010 (HEPv3 only).
+    #[arg(long)]
+    gzip: bool,
     /// Timestamp as SECONDS[.MICROSECONDS] (default: now).
     #[arg(long)]
     ts: Option<String>,
@@ -189,10 +192,22 @@ fn encode(a: &EncodeArgs) -> io::Result<bool> {
             "HEPv1/v2 packets have no length field: --out takes one SIP file per output file",
         ));
     }
+    if a.gzip && version != Version::V3 {
+        return Err(err("--gzip needs HEPv3 (chunk 0x0010)"));
+    }
     let mut packets = Vec::new();
     for f in &a.files {
         let sip = read_input(f)?;
+        let gz = if a.gzip {
+            hep_codec::gzip::compress(&sip)
+        } else {
+            Vec::new()
+        };
         let mut p = HepPacket::sip(a.src, a.dst, ip_proto, ts_sec, ts_usec, &sip);
+        if a.gzip {
+            p.payload = None;
+            p.compressed_payload = Some(&gz);
+        }
         p.version = version;
         p.capture_id = Some(a.capture_id);
         p.auth_key = a.auth_key.as_deref().map(str::as_bytes);
@@ -294,10 +309,16 @@ fn to_json(p: &HepPacket<'_>) -> PacketJson {
         Some(x) => x.name().map_or_else(|| x.0.into(), serde_json::Value::from),
         None => serde_json::Value::Null,
     };
-    let payload = p.payload.or(p.compressed_payload).unwrap_or_default();
+    // A compressed payload is shown inflated (raw if it does not inflate).
+    let payload = match p.inflated_payload(usize::from(u16::MAX) * 16) {
+        Some(Ok(b)) => b,
+        Some(Err(_)) => std::borrow::Cow::Borrowed(p.compressed_payload.unwrap_or_default()),
+        None => std::borrow::Cow::Borrowed(&[][..]),
+    };
+    let payload = &*payload;
     // HEPv1/v2 carry SIP only; HEPv3 says so with protocol type 1.
     let is_sip = p.version != Version::V3 || p.proto_type == Some(ProtoType::SIP);
-    let sip = (is_sip && p.payload.is_some())
+    let sip = is_sip
         .then(|| sip_parser::Message::parse_slice(payload).ok())
         .flatten();
     PacketJson {

@@ -261,3 +261,42 @@ fn listen_tcp_splits_the_stream() {
     assert!(lines.iter().all(|j| j["method"] == "REGISTER"));
     let _ = fs::remove_dir_all(d);
 }
+
+#[test]
+fn gzip_payload_round_trip() {
+    let d = tmp("gzip");
+    let sip = d.join("reg.sip");
+    fs::write(&sip, REGISTER).unwrap();
+    let out = d.join("gz.hep");
+    let st = Command::new(BIN)
+        .args([
+            "hep",
+            "encode",
+            "--gzip",
+            "--src",
+            "10.0.0.1:5060",
+            "--dst",
+            "10.0.0.2:5060",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg(&sip)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let bytes = fs::read(&out).unwrap();
+    // chunk 0x0010 carries a gzip member
+    let i = bytes.windows(2).position(|w| w == [0x1f, 0x8b]).unwrap();
+    assert_eq!(bytes[i - 6..i - 2], [0x00, 0x00, 0x00, 0x10]);
+    let o = Command::new(BIN)
+        .args(["hep", "decode", "--strict"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = &json_lines(&o.stdout)[0];
+    assert_eq!(j["compressed"], true);
+    assert_eq!(j["payload"].as_str().unwrap().as_bytes(), REGISTER);
+    assert_eq!(j["method"], "REGISTER");
+    let _ = fs::remove_dir_all(d);
+}

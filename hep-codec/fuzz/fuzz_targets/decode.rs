@@ -1,5 +1,6 @@
 //! Decoder fuzz target: any bytes, both modes, never panics; whatever decodes re-encodes to
-//! a packet that decodes to the same fields; the stream decoder splits without panicking.
+//! a packet that decodes to the same fields; the stream decoder splits and the gzip/zlib
+//! inflater runs without panicking.
 #![no_main]
 
 use hep_codec::{ChunkOrder, HepPacket, Mode, StreamDecoder};
@@ -20,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(p2, q, "decode(encode(decode(x))) == decode(x)");
         }
     }
+    let _ = hep_codec::gzip::decompress(data, 1 << 16);
     let mut s = StreamDecoder::new();
     for piece in data.chunks(7) {
         s.push(piece);
