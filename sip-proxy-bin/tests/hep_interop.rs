@@ -432,6 +432,77 @@ fn sngrep_collects_our_hep2() {
     sngrep_collects("2");
 }
 
+/// The library's `HepSender` (what a proxy uses through `CaptureSink`) mirrors to sngrep.
+#[test]
+fn hep_sender_mirrors_to_sngrep() {
+    use hep_codec::{CaptureEvent, CaptureSink, Collector, HepConfig, HepSender, Transport};
+    require("sngrep");
+    let dir = TempDir::new("sngrep-sender");
+    let pcap = dir.path("out.pcap");
+    let port = free_udp_port();
+    let mut sngrep = Proc::spawn(
+        "sngrep",
+        Command::new("sngrep")
+            .args([
+                "-N",
+                "-q",
+                "-F",
+                "-L",
+                &format!("udp:127.0.0.1:{port}"),
+                "-O",
+            ])
+            .arg(&pcap)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_udp_bound(port, Duration::from_secs(10));
+    let sender = HepSender::start(
+        Collector::Udp(([127, 0, 0, 1], port).into()),
+        HepConfig {
+            capture_id: 11,
+            ..HepConfig::default()
+        },
+        64,
+    )
+    .unwrap();
+    let a = "127.0.0.1:5060".parse().unwrap();
+    let b = "127.0.0.1:5062".parse().unwrap();
+    sender.capture(&CaptureEvent::sip(
+        a,
+        b,
+        Transport::Udp,
+        1_700_000_010,
+        7,
+        INVITE,
+    ));
+    sender.capture(&CaptureEvent::sip(
+        b,
+        a,
+        Transport::Udp,
+        1_700_000_011,
+        8,
+        OK,
+    ));
+    let stats = sender.close();
+    assert_eq!((stats.sent(), stats.dropped()), (2, 0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline
+        && fs::metadata(&pcap).map_or(0, |m| m.len())
+            < (24 + 2 * 58 + INVITE.len() + OK.len()) as u64
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sngrep.terminate(Duration::from_secs(5));
+    let got = read_pcap(&pcap);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].ts_sec, got[0].ts_usec), (1_700_000_010, 7));
+    assert_eq!((got[1].ts_sec, got[1].ts_usec), (1_700_000_011, 8));
+    assert_eq!(got[0].src, "127.0.0.1:5060");
+    assert_eq!(got[1].src, "127.0.0.1:5062");
+    assert_eq!(got[0].payload, INVITE);
+    assert_eq!(got[1].payload, OK);
+}
+
 /// sngrep as a HEP sender (replaying a pcap): `hep listen` decodes every message.
 fn sngrep_sends(version: u64) {
     require("sngrep");
