@@ -1,19 +1,26 @@
 //! Character classes of the RFC 3261 grammar, as one lookup table, and small scanning helpers.
 
-const TOKEN: u8 = 1;
-const WORD: u8 = 2;
-const WS: u8 = 4;
-const DIGIT: u8 = 8;
-const HEX: u8 = 16;
+const TOKEN: u16 = 1;
+const WORD: u16 = 2;
+const WS: u16 = 4;
+const DIGIT: u16 = 8;
+const HEX: u16 = 16;
 /// `unreserved` (alphanum / mark) of RFC 3261 §25.1.
-const UNRESERVED: u8 = 32;
+const UNRESERVED: u16 = 32;
 /// Characters allowed unescaped in a SIP URI user part besides `unreserved`.
-const USER_EXTRA: u8 = 64;
+const USER_EXTRA: u16 = 64;
 /// Characters allowed in a host name, IPv4 or the inside of an IPv6 reference.
-const HOST: u8 = 128;
+const HOST: u16 = 128;
+/// Printable ASCII allowed (possibly escaped-as-is) in a URI: no SP, CTL, DEL, non-ASCII, or
+/// `< > " \ ^ ` { } |`.
+const URIC: u16 = 256;
+/// Characters of URI parameters (`paramchar` plus `;` and `=`).
+const PARAMC: u16 = 512;
+/// Characters of an unquoted header-parameter value: token, or host (`:` `[` `]`).
+const PVAL: u16 = 1024;
 
-const fn build() -> [u8; 256] {
-    let mut t = [0u8; 256];
+const fn build() -> [u16; 256] {
+    let mut t = [0u16; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
@@ -65,11 +72,49 @@ const fn build() -> [u8; 256] {
         if matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
             f |= USER_EXTRA;
         }
-        if matches!(c, b'-' | b'.' | b':') {
+        if matches!(c, b'-' | b'.' | b'_') {
             f |= HOST;
         }
         if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
             f |= WS;
+        }
+        if f & TOKEN != 0 || matches!(c, b':' | b'[' | b']') {
+            f |= PVAL;
+        }
+        if c > 0x20
+            && c < 0x7f
+            && !matches!(
+                c,
+                b'<' | b'>' | b'"' | b'\\' | b'^' | b'`' | b'{' | b'}' | b'|'
+            )
+        {
+            f |= URIC;
+        }
+        if alpha
+            || digit
+            || matches!(
+                c,
+                b'-' | b'_'
+                    | b'.'
+                    | b'!'
+                    | b'~'
+                    | b'*'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'%'
+                    | b'='
+                    | b'['
+                    | b']'
+                    | b'/'
+                    | b':'
+                    | b'&'
+                    | b'+'
+                    | b'$'
+                    | b';'
+            )
+        {
+            f |= PARAMC;
         }
         t[i] = f;
         i += 1;
@@ -77,7 +122,29 @@ const fn build() -> [u8; 256] {
     t
 }
 
-static TABLE: [u8; 256] = build();
+static TABLE: [u16; 256] = build();
+
+/// Index just past the unquoted parameter value starting at `i`.
+#[inline]
+pub(crate) fn pvalue_end(s: &[u8], i: usize) -> usize {
+    s.get(i..).map_or(i, |t| {
+        i + t
+            .iter()
+            .position(|&b| TABLE[b as usize] & PVAL == 0)
+            .unwrap_or(t.len())
+    })
+}
+
+/// Allowed in a URI.
+#[inline]
+pub(crate) fn is_uric(b: u8) -> bool {
+    TABLE[b as usize] & URIC != 0
+}
+/// Allowed in a URI's parameter section.
+#[inline]
+pub(crate) fn is_paramc(b: u8) -> bool {
+    TABLE[b as usize] & PARAMC != 0
+}
 
 /// `token` character.
 #[inline]
@@ -117,11 +184,10 @@ pub(crate) fn all_token(s: &[u8]) -> bool {
 
 /// Skips linear white space (folds included) from `i`.
 #[inline]
-pub(crate) fn skip_ws(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && is_ws(s[i]) {
-        i += 1;
-    }
-    i
+pub(crate) fn skip_ws(s: &[u8], i: usize) -> usize {
+    s.get(i..).map_or(i, |t| {
+        i + t.iter().position(|&b| !is_ws(b)).unwrap_or(t.len())
+    })
 }
 
 /// Trims linear white space on both ends.
@@ -136,11 +202,21 @@ pub(crate) fn trim(s: &[u8]) -> &[u8] {
 
 /// Index just past the token starting at `i` (== `i` when there is none).
 #[inline]
-pub(crate) fn token_end(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && is_token(s[i]) {
-        i += 1;
-    }
-    i
+pub(crate) fn token_end(s: &[u8], i: usize) -> usize {
+    s.get(i..).map_or(i, |t| {
+        i + t.iter().position(|&b| !is_token(b)).unwrap_or(t.len())
+    })
+}
+
+/// Index just past the host name / IPv4 address starting at `i` (alnum, `-`, `.`, `_`).
+#[inline]
+pub(crate) fn hostname_end(s: &[u8], i: usize) -> usize {
+    s.get(i..).map_or(i, |t| {
+        i + t
+            .iter()
+            .position(|&b| TABLE[b as usize] & HOST == 0)
+            .unwrap_or(t.len())
+    })
 }
 
 /// Given `s[i] == b'"'`, returns the index just past the closing quote, honouring
@@ -181,10 +257,21 @@ pub(crate) fn parse_digits(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// First `b` in `s`: a plain loop for the short slices header values are made of (memchr's
+/// set-up costs more than it saves below a few dozen bytes), memchr beyond.
+#[inline]
+pub(crate) fn find(b: u8, s: &[u8]) -> Option<usize> {
+    if s.len() < 32 {
+        s.iter().position(|&c| c == b)
+    } else {
+        memchr::memchr(b, s)
+    }
+}
+
 /// Checks that every `%` in `s` starts a `%HEX HEX` escape.
 pub(crate) fn escapes_ok(s: &[u8]) -> bool {
     let mut i = 0;
-    while let Some(p) = memchr::memchr(b'%', &s[i..]) {
+    while let Some(p) = find(b'%', &s[i..]) {
         let at = i + p;
         match (s.get(at + 1), s.get(at + 2)) {
             (Some(&a), Some(&b)) if is_hex(a) && is_hex(b) => i = at + 3,

@@ -143,13 +143,19 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
     let mut field_start = pos;
     let headers_end;
     let body_start;
+    // One searcher for every line end of the header section (no per-line set-up).
+    let mut newlines = memchr::memchr_iter(b'\n', &buf[pos..]);
+    let base = pos;
     loop {
-        if pos >= buf.len() {
-            return Err(ParseError::UnterminatedHeaders { offset: buf.len() });
-        }
-        let Some((content_end, next)) = line_end(buf, pos) else {
+        let Some(nl) = newlines.next().map(|n| base + n) else {
             return Err(ParseError::UnterminatedHeaders { offset: buf.len() });
         };
+        let content_end = if nl > pos && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        let next = nl + 1;
         if content_end == pos {
             headers_end = pos;
             body_start = next;
@@ -199,35 +205,32 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
             folds = 0;
             field_start = pos;
             let line = &buf[pos..content_end];
-            let Some(colon) = memchr(b':', line) else {
+            // One pass finds the name (token chars), optional SP/HT, and the colon.
+            let name_end = crate::chars::token_end(line, 0);
+            let mut colon = name_end;
+            while colon < line.len() && (line[colon] == b' ' || line[colon] == b'\t') {
+                colon += 1;
+            }
+            if name_end == 0 || line.get(colon) != Some(&b':') {
+                let reason = if memchr(b':', line).is_none() {
+                    "no colon"
+                } else {
+                    "header name is not a token"
+                };
                 return Err(ParseError::HeaderLine {
                     offset: pos,
-                    reason: "no colon",
-                });
-            };
-            let mut name_end = colon;
-            while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
-                name_end -= 1;
-            }
-            let name = &line[..name_end];
-            if !all_token(name) {
-                return Err(ParseError::HeaderLine {
-                    offset: pos,
-                    reason: "header name is not a token",
+                    reason,
                 });
             }
-            let mut vs = colon + 1;
-            while vs < line.len() && is_ws(line[vs]) {
-                vs += 1;
-            }
-            let mut ve = line.len();
-            while ve > vs && is_ws(line[ve - 1]) {
-                ve -= 1;
-            }
+            let vs = crate::chars::skip_ws(line, colon + 1);
+            let ve = line[vs..]
+                .iter()
+                .rposition(|&b| !is_ws(b))
+                .map_or(vs, |p| vs + p + 1);
             headers.push(Entry {
                 name: Span::new(pos, pos + name_end),
                 value: Span::new(pos + vs, pos + ve),
-                kind: HeaderName::classify(name),
+                kind: HeaderName::classify_in(&buf[pos..], name_end),
             });
         }
         if content_end - field_start > limits.max_header_line {

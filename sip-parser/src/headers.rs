@@ -38,7 +38,7 @@ pub(crate) fn parse_cseq(s: &[u8]) -> PResult<CSeq<'_>> {
 
 /// Checks `callid = word [ "@" word ]`.
 pub(crate) fn check_call_id(s: &[u8]) -> PResult<()> {
-    let parts: &[&[u8]] = &match memchr::memchr(b'@', s) {
+    let parts: &[&[u8]] = &match crate::chars::find(b'@', s) {
         Some(at) => [&s[..at], &s[at + 1..]],
         None => [s, b"x"],
     };

@@ -33,21 +33,29 @@ impl<'a> Iterator for Split<'a> {
         let mut j = start;
         let mut in_angle = false;
         while j < s.len() {
+            if in_angle {
+                j = crate::chars::find(b'>', &s[j..]).map_or(s.len(), |p| j + p + 1);
+                in_angle = false;
+                continue;
+            }
+            let rest = &s[j..];
+            let found = if rest.len() < 32 {
+                rest.iter().position(|&c| matches!(c, b'"' | b'<' | b','))
+            } else {
+                memchr::memchr3(b'"', b'<', b',', rest)
+            };
+            let Some(p) = found else {
+                j = s.len();
+                break;
+            };
+            j += p;
             match s[j] {
-                b'"' if !in_angle => match crate::chars::quoted_end(s, j) {
-                    Some(e) => j = e,
-                    None => j = s.len(),
-                },
+                b'"' => j = crate::chars::quoted_end(s, j).unwrap_or(s.len()),
                 b'<' => {
                     in_angle = true;
                     j += 1;
                 }
-                b'>' => {
-                    in_angle = false;
-                    j += 1;
-                }
-                b',' if !in_angle => break,
-                _ => j += 1,
+                _ => break,
             }
         }
         let (mut a, mut b) = (start, j.min(s.len()));

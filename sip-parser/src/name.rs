@@ -95,6 +95,98 @@ pub enum HeaderName {
     Other,
 }
 
+/// Every known name, in discriminant order.
+const ALL: [HeaderName; 41] = [
+    HeaderName::Accept,
+    HeaderName::AcceptContact,
+    HeaderName::Allow,
+    HeaderName::AllowEvents,
+    HeaderName::Authorization,
+    HeaderName::CallId,
+    HeaderName::Contact,
+    HeaderName::ContentEncoding,
+    HeaderName::ContentLength,
+    HeaderName::ContentType,
+    HeaderName::CSeq,
+    HeaderName::Date,
+    HeaderName::Event,
+    HeaderName::Expires,
+    HeaderName::From,
+    HeaderName::Identity,
+    HeaderName::MaxForwards,
+    HeaderName::MinExpires,
+    HeaderName::Path,
+    HeaderName::ProxyAuthenticate,
+    HeaderName::ProxyAuthorization,
+    HeaderName::ProxyRequire,
+    HeaderName::Reason,
+    HeaderName::RecordRoute,
+    HeaderName::ReferTo,
+    HeaderName::ReferredBy,
+    HeaderName::RejectContact,
+    HeaderName::RequestDisposition,
+    HeaderName::Require,
+    HeaderName::Route,
+    HeaderName::Server,
+    HeaderName::SessionExpires,
+    HeaderName::Subject,
+    HeaderName::SubscriptionState,
+    HeaderName::Supported,
+    HeaderName::Timestamp,
+    HeaderName::To,
+    HeaderName::Unsupported,
+    HeaderName::UserAgent,
+    HeaderName::Via,
+    HeaderName::WwwAuthenticate,
+];
+
+type Words = [u64; 3];
+
+/// The first `len` bytes of `src` as three little-endian words, bytes past `len` zeroed.
+#[inline]
+fn load_words(src: &[u8; 24], len: usize) -> Words {
+    let mut w = [0u64; 3];
+    for (k, c) in src.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let n = len.saturating_sub(8 * k);
+        w[k] = if n >= 8 {
+            word
+        } else {
+            word & ((1u64 << (8 * n)) - 1)
+        };
+    }
+    w
+}
+
+/// Lower-cased canonical names padded to 24 bytes, and the case-folding mask (0x20 on
+/// letters), as little-endian words.
+static PACKED: [(Words, Words); 41] = pack();
+
+const fn pack() -> [(Words, Words); 41] {
+    let mut out = [([0u64; 3], [0u64; 3]); 41];
+    let mut k = 0;
+    while k < ALL.len() {
+        let name = match ALL[k].as_str() {
+            Some(s) => s.as_bytes(),
+            None => b"",
+        };
+        let mut i = 0;
+        while i < name.len() {
+            let b = name[i];
+            let (t, m) = if b.is_ascii_alphabetic() {
+                (b | 0x20, 0x20u64)
+            } else {
+                (b, 0)
+            };
+            out[k].0[i / 8] |= (t as u64) << (8 * (i % 8));
+            out[k].1[i / 8] |= m << (8 * (i % 8));
+            i += 1;
+        }
+        k += 1;
+    }
+    out
+}
+
 impl HeaderName {
     /// The canonical (long) spelling, e.g. `"Call-ID"`; `None` for [`HeaderName::Other`].
     pub const fn as_str(self) -> Option<&'static str> {
@@ -147,6 +239,13 @@ impl HeaderName {
     /// Classifies a header name as written on the wire (case-insensitive, compact forms
     /// mapped to their full names).
     pub fn classify(name: &[u8]) -> Self {
+        Self::classify_in(name, name.len())
+    }
+
+    /// Classifies `window[..len]`; bytes after the name in `window` let the comparison read
+    /// whole words straight from the message instead of copying the name first.
+    pub(crate) fn classify_in(window: &[u8], len: usize) -> Self {
+        let name = &window[..len];
         if name.len() == 1 {
             return match name[0] | 0x20 {
                 b'a' => Self::AcceptContact,
@@ -171,57 +270,72 @@ impl HeaderName {
                 _ => Self::Other,
             };
         }
-        let candidates: &[Self] = match (name.len(), name.first().map_or(0, |b| b | 0x20)) {
-            (2, b't') => &[Self::To],
-            (3, b'v') => &[Self::Via],
-            (4, b'c') => &[Self::CSeq],
-            (4, b'd') => &[Self::Date],
-            (4, b'f') => &[Self::From],
-            (4, b'p') => &[Self::Path],
-            (5, b'a') => &[Self::Allow],
-            (5, b'e') => &[Self::Event],
-            (5, b'r') => &[Self::Route],
-            (6, b'a') => &[Self::Accept],
-            (6, b'r') => &[Self::Reason],
-            (6, b's') => &[Self::Server],
-            (7, b'c') => &[Self::CallId, Self::Contact],
-            (7, b'e') => &[Self::Expires],
-            (7, b'r') => &[Self::Require],
-            (7, b's') => &[Self::Subject],
-            (8, b'i') => &[Self::Identity],
-            (8, b'r') => &[Self::ReferTo],
-            (9, b's') => &[Self::Supported],
-            (9, b't') => &[Self::Timestamp],
-            (10, b'u') => &[Self::UserAgent],
-            (11, b'm') => &[Self::MinExpires],
-            (11, b'r') => &[Self::ReferredBy],
-            (11, b'u') => &[Self::Unsupported],
-            (12, b'a') => &[Self::AllowEvents],
-            (12, b'c') => &[Self::ContentType],
-            (12, b'm') => &[Self::MaxForwards],
-            (12, b'r') => &[Self::RecordRoute],
-            (13, b'a') => &[Self::Authorization],
-            (13, b'p') => &[Self::ProxyRequire],
-            (14, b'a') => &[Self::AcceptContact],
-            (14, b'c') => &[Self::ContentLength],
-            (14, b'r') => &[Self::RejectContact],
-            (15, b's') => &[Self::SessionExpires],
-            (16, b'c') => &[Self::ContentEncoding],
-            (16, b'w') => &[Self::WwwAuthenticate],
-            (18, b'p') => &[Self::ProxyAuthenticate],
-            (18, b's') => &[Self::SubscriptionState],
-            (19, b'p') => &[Self::ProxyAuthorization],
-            (19, b'r') => &[Self::RequestDisposition],
-            _ => &[],
+        // Length and first letter pick the one candidate (two for 7/'c'); one
+        // case-insensitive compare confirms it.
+        let first = name.first().map_or(0, |b| b | 0x20);
+        let candidate = match (name.len(), first) {
+            (2, b't') => Self::To,
+            (3, b'v') => Self::Via,
+            (4, b'c') => Self::CSeq,
+            (4, b'd') => Self::Date,
+            (4, b'f') => Self::From,
+            (4, b'p') => Self::Path,
+            (5, b'a') => Self::Allow,
+            (5, b'e') => Self::Event,
+            (5, b'r') => Self::Route,
+            (6, b'a') => Self::Accept,
+            (6, b'r') => Self::Reason,
+            (6, b's') => Self::Server,
+            (7, b'c') if name[1] | 0x20 == b'a' => Self::CallId,
+            (7, b'c') => Self::Contact,
+            (7, b'e') => Self::Expires,
+            (7, b'r') => Self::Require,
+            (7, b's') => Self::Subject,
+            (8, b'i') => Self::Identity,
+            (8, b'r') => Self::ReferTo,
+            (9, b's') => Self::Supported,
+            (9, b't') => Self::Timestamp,
+            (10, b'u') => Self::UserAgent,
+            (11, b'm') => Self::MinExpires,
+            (11, b'r') => Self::ReferredBy,
+            (11, b'u') => Self::Unsupported,
+            (12, b'a') => Self::AllowEvents,
+            (12, b'c') => Self::ContentType,
+            (12, b'm') => Self::MaxForwards,
+            (12, b'r') => Self::RecordRoute,
+            (13, b'a') => Self::Authorization,
+            (13, b'p') => Self::ProxyRequire,
+            (14, b'a') => Self::AcceptContact,
+            (14, b'c') => Self::ContentLength,
+            (14, b'r') => Self::RejectContact,
+            (15, b's') => Self::SessionExpires,
+            (16, b'c') => Self::ContentEncoding,
+            (16, b'w') => Self::WwwAuthenticate,
+            (18, b'p') => Self::ProxyAuthenticate,
+            (18, b's') => Self::SubscriptionState,
+            (19, b'p') => Self::ProxyAuthorization,
+            (19, b'r') => Self::RequestDisposition,
+            _ => return Self::Other,
         };
-        for &c in candidates {
-            if let Some(s) = c.as_str() {
-                if s.as_bytes().eq_ignore_ascii_case(name) {
-                    return c;
-                }
-            }
+        // Compare 24 padded bytes as three words; the mask folds case only where the
+        // canonical name has a letter, so the match is exact.
+        let (target, mask) = &PACKED[candidate as usize];
+        let mut copy = [0u8; 24];
+        let src: &[u8; 24] = if let Some(w) = window.first_chunk::<24>() {
+            w
+        } else {
+            copy[..len].copy_from_slice(name);
+            &copy
+        };
+        let w = load_words(src, len);
+        if (w[0] | mask[0]) == target[0]
+            && (w[1] | mask[1]) == target[1]
+            && (w[2] | mask[2]) == target[2]
+        {
+            candidate
+        } else {
+            Self::Other
         }
-        Self::Other
     }
 
     /// The compact form, if the header has one (`Via` → `"v"`).

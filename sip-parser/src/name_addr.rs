@@ -5,8 +5,8 @@ use alloc::vec::Vec;
 
 use crate::chars::{as_str, is_token, is_ws, quoted_end, skip_ws};
 use crate::error::{FieldErrorKind, PResult, syntax};
-use crate::params::{Params, parse_params};
-use crate::uri::{Uri, parse_uri};
+use crate::params::{Params, parse_params_visit};
+use crate::uri::Uri;
 
 /// An address: optional display name, URI, header parameters.
 ///
@@ -15,8 +15,9 @@ use crate::uri::{Uri, parse_uri};
 /// let a = NameAddr::parse(br#""Alice \"A\"" <sip:alice@example.com;lr>;tag=1928"#).unwrap();
 /// assert_eq!(a.display_name, Some(&br#"Alice \"A\""#[..]));
 /// assert_eq!(&*a.display_name_unescaped().unwrap(), br#"Alice "A""#);
-/// assert_eq!(a.uri.host, "example.com");
-/// assert!(a.uri.params.has("lr"));
+/// let uri = a.uri().unwrap();
+/// assert_eq!(uri.host, "example.com");
+/// assert!(uri.params.has("lr"));
 /// assert_eq!(a.tag(), Some("1928"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,12 +25,15 @@ pub struct NameAddr<'a> {
     /// Display name as written: the inside of a quoted string (escapes kept), or the
     /// unquoted tokens, trimmed.
     pub display_name: Option<&'a [u8]>,
-    /// The URI.
-    pub uri: Uri<'a>,
+    /// The URI as written (inside the `<…>` when bracketed); [`NameAddr::uri`] parses it.
+    /// Lazy on purpose: reading a tag or forwarding a Route needs no URI parse.
+    pub raw_uri: &'a [u8],
     /// True when the URI was enclosed in `<…>` (name-addr form).
     pub bracketed: bool,
     /// Header parameters after the address (`;tag=…;expires=…`).
     pub params: Params<'a>,
+    /// The `tag` value, found during the one walk over the params.
+    tag: Option<&'a [u8]>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -42,15 +46,21 @@ impl<'a> NameAddr<'a> {
         })
     }
 
+    /// The URI, parsed (SIP/SIPS, `tel:` or any absolute URI). Error offsets are relative
+    /// to [`raw_uri`](Self::raw_uri).
+    pub fn uri(&self) -> Result<Uri<'a>, crate::FieldError> {
+        Uri::parse(self.raw_uri)
+    }
+
     /// The `tag` parameter (From/To).
     pub fn tag(&self) -> Option<&'a str> {
-        self.params.get_str("tag")
+        self.tag.and_then(as_str)
     }
 
     /// The display name with quoted-pair escapes removed.
     pub fn display_name_unescaped(&self) -> Option<Cow<'a, [u8]>> {
         let d = self.display_name?;
-        if memchr::memchr(b'\\', d).is_none() {
+        if crate::chars::find(b'\\', d).is_none() {
             return Some(Cow::Borrowed(d));
         }
         let mut out = Vec::with_capacity(d.len());
@@ -85,7 +95,7 @@ pub(crate) fn parse_name_addr(s: &[u8], allow_addr_spec: bool) -> PResult<NameAd
             return syntax(i, "name-addr ('<' expected after the display name)");
         }
         lt = i;
-    } else if let Some(p) = memchr::memchr(b'<', &s[i..]) {
+    } else if let Some(p) = crate::chars::find(b'<', &s[i..]) {
         lt = i + p;
         let d = &s[i..lt];
         if !d.iter().all(|&b| is_token(b) || is_ws(b)) {
@@ -114,33 +124,49 @@ pub(crate) fn parse_name_addr(s: &[u8], allow_addr_spec: bool) -> PResult<NameAd
                 "addr-spec (a URI with '?' or ',' must be enclosed in <>)",
             );
         }
-        let uri = parse_uri(raw).map_err(|(o, k)| (i + o, k))?;
-        let (params, end) = parse_params(s, e)?;
+        if raw.is_empty() {
+            return syntax(i, "addr-spec");
+        }
+        let mut tag = None;
+        let (params, end) = parse_params_visit(s, e, |n, v| find_tag(n, v, &mut tag))?;
         if end != s.len() {
             return syntax(end, "address (trailing characters)");
         }
         return Ok(NameAddr {
             display_name: None,
-            uri,
+            raw_uri: raw,
             bracketed: false,
+            tag,
             params,
         });
     }
-    let Some(gt) = memchr::memchr(b'>', &s[lt..]).map(|p| lt + p) else {
+    let Some(gt) = crate::chars::find(b'>', &s[lt..]).map(|p| lt + p) else {
         return syntax(lt, "name-addr (no '>')");
     };
     let raw = &s[lt + 1..gt];
-    let uri = parse_uri(raw).map_err(|(o, k)| (lt + 1 + o, k))?;
-    let (params, end) = parse_params(s, gt + 1)?;
+    if raw.is_empty() || crate::chars::is_ws(raw[0]) || crate::chars::is_ws(raw[raw.len() - 1]) {
+        return syntax(lt + 1, "name-addr (white space or nothing inside <>)");
+    }
+    let mut tag = None;
+    let (params, end) = parse_params_visit(s, gt + 1, |n, v| find_tag(n, v, &mut tag))?;
     if end != s.len() {
         return syntax(end, "address (trailing characters)");
     }
     Ok(NameAddr {
         display_name,
-        uri,
+        raw_uri: raw,
         bracketed: true,
+        tag,
         params,
     })
+}
+
+#[allow(clippy::unnecessary_wraps)] // the visitor signature of parse_params_visit
+fn find_tag<'a>(name: &[u8], value: Option<&'a [u8]>, tag: &mut Option<&'a [u8]>) -> PResult<()> {
+    if tag.is_none() && name.eq_ignore_ascii_case(b"tag") {
+        *tag = value.map(crate::unquote);
+    }
+    Ok(())
 }
 
 /// A Contact entry: `*` or an address with `expires`, `q`, `+sip.instance`, `reg-id`.
@@ -223,9 +249,9 @@ mod tests {
         assert_eq!(a.display_name, Some(&b"caller"[..]));
         let a = parse_name_addr(b"sip:user@host;unknownparam", true).unwrap();
         assert!(a.params.get("unknownparam").is_some());
-        assert!(a.uri.params.is_empty() || !a.uri.params.has("unknownparam"));
+        assert!(!a.uri().unwrap().params.has("unknownparam"));
         let a = parse_name_addr(b"<sip:user@host;unknownparam>", true).unwrap();
-        assert!(a.uri.params.has("unknownparam") && a.params.is_empty());
+        assert!(a.uri().unwrap().params.has("unknownparam") && a.params.is_empty());
     }
 
     #[test]

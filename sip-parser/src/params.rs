@@ -1,7 +1,7 @@
 //! Parameters: `;name=value` lists of header values (with LWS and quoted strings) and of URIs
 //! (no LWS, `%HEX` escapes).
 
-use crate::chars::{as_str, is_token, quoted_end, skip_ws, token_end};
+use crate::chars::{as_str, quoted_end, skip_ws, token_end};
 use crate::error::{PResult, syntax};
 
 /// Header parameters (`*( SEMI generic-param )`), kept as the validated raw slice and
@@ -37,9 +37,13 @@ impl<'a> Params<'a> {
     /// Looks a parameter up by name (case-insensitive): `None` when absent, `Some(None)` for
     /// a flag, `Some(Some(value))` otherwise.
     pub fn get(&self, name: &str) -> Option<Option<&'a [u8]>> {
-        self.iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value)
+        let mut it = self.iter();
+        while let Some((n, v)) = it.next_raw() {
+            if n.eq_ignore_ascii_case(name.as_bytes()) {
+                return Some(v);
+            }
+        }
+        None
     }
     /// The value of `name` as text with quotes removed (escapes kept), when present and valued.
     pub fn get_str(&self, name: &str) -> Option<&'a str> {
@@ -75,6 +79,17 @@ pub struct ParamIter<'a> {
 impl<'a> Iterator for ParamIter<'a> {
     type Item = Param<'a>;
     fn next(&mut self) -> Option<Param<'a>> {
+        let (name, value) = self.next_raw()?;
+        Some(Param {
+            name: as_str(name)?,
+            value,
+        })
+    }
+}
+
+impl<'a> ParamIter<'a> {
+    /// Next `(name, value)` without converting the name to `&str` (lookups compare bytes).
+    pub(crate) fn next_raw(&mut self) -> Option<(&'a [u8], Option<&'a [u8]>)> {
         // The slice was validated by `parse_params`, so this walk cannot fail.
         let s = self.s;
         let mut i = skip_ws(s, self.i);
@@ -83,7 +98,7 @@ impl<'a> Iterator for ParamIter<'a> {
         }
         i = skip_ws(s, i + 1);
         let ne = token_end(s, i);
-        let name = as_str(&s[i..ne])?;
+        let name = &s[i..ne];
         i = skip_ws(s, ne);
         let mut value = None;
         if i < s.len() && s[i] == b'=' {
@@ -93,19 +108,16 @@ impl<'a> Iterator for ParamIter<'a> {
             i = ve;
         }
         self.i = i;
-        Some(Param { name, value })
+        Some((name, value))
     }
 }
 
 fn value_end(s: &[u8], i: usize) -> Option<usize> {
     match s.get(i)? {
         b'"' => quoted_end(s, i),
-        b'[' => memchr::memchr(b']', &s[i..]).map(|p| i + p + 1),
+        b'[' => crate::chars::find(b']', &s[i..]).map(|p| i + p + 1),
         _ => {
-            let mut j = i;
-            while j < s.len() && (is_token(s[j]) || s[j] == b':' || s[j] == b'[' || s[j] == b']') {
-                j += 1;
-            }
+            let j = crate::chars::pvalue_end(s, i);
             (j > i).then_some(j)
         }
     }
@@ -115,6 +127,16 @@ fn value_end(s: &[u8], i: usize) -> Option<usize> {
 /// Returns the params and the index where they stop (first byte that is not part of them,
 /// after trailing LWS).
 pub(crate) fn parse_params(s: &[u8], start: usize) -> PResult<(Params<'_>, usize)> {
+    parse_params_visit(s, start, |_, _| Ok(()))
+}
+
+/// [`parse_params`], handing each `(name, value)` to `visit` as it is validated, so callers
+/// that want known parameters (Via's branch, a tag) need no second walk.
+pub(crate) fn parse_params_visit<'a>(
+    s: &'a [u8],
+    start: usize,
+    mut visit: impl FnMut(&'a [u8], Option<&'a [u8]>) -> PResult<()>,
+) -> PResult<(Params<'a>, usize)> {
     let mut i = skip_ws(s, start);
     let raw_start = i;
     let mut raw_end = i;
@@ -124,17 +146,20 @@ pub(crate) fn parse_params(s: &[u8], start: usize) -> PResult<(Params<'_>, usize
         if ne == i {
             return syntax(i, "parameter name");
         }
+        let name = &s[i..ne];
         i = skip_ws(s, ne);
         raw_end = ne;
+        let mut value = None;
         if i < s.len() && s[i] == b'=' {
-            i = skip_ws(s, i + 1);
-            let Some(ve) = value_end(s, i) else {
-                return syntax(i, "parameter value");
+            let vs = skip_ws(s, i + 1);
+            let Some(ve) = value_end(s, vs) else {
+                return syntax(vs, "parameter value");
             };
-            i = ve;
+            value = Some(&s[vs..ve]);
             raw_end = ve;
-            i = skip_ws(s, i);
+            i = skip_ws(s, ve);
         }
+        visit(name, value).map_err(|(_, k)| (raw_end, k))?;
     }
     let raw = if raw_end > raw_start {
         &s[raw_start..raw_end]
@@ -176,7 +201,7 @@ impl<'a> UriParams<'a> {
         let raw = self.raw;
         raw.split(|&b| b == b';')
             .skip(1)
-            .map(|p| match memchr::memchr(b'=', p) {
+            .map(|p| match crate::chars::find(b'=', p) {
                 Some(eq) => UriParam {
                     name: &p[..eq],
                     value: Some(&p[eq + 1..]),

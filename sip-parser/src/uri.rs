@@ -4,7 +4,7 @@
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
-use crate::chars::{as_str, escapes_ok, is_unreserved, is_user, unescape_into};
+use crate::chars::{escapes_ok, is_unreserved, is_user, unescape_into};
 use crate::error::{PResult, syntax};
 use crate::params::UriParams;
 
@@ -80,7 +80,7 @@ impl<'a> Uri<'a> {
     /// User part with `%HEX` escapes decoded (`%00` becomes a NUL byte; nothing is dropped).
     pub fn user_unescaped(&self) -> Option<Cow<'a, [u8]>> {
         let u = self.user?;
-        if memchr::memchr(b'%', u).is_none() {
+        if crate::chars::find(b'%', u).is_none() {
             return Some(Cow::Borrowed(u));
         }
         let mut v = Vec::with_capacity(u.len());
@@ -128,23 +128,13 @@ fn is_ipv4(s: &[u8]) -> bool {
     parts == 4
 }
 
-/// A byte that may never appear unescaped in a URI.
-fn forbidden(b: u8) -> bool {
-    b <= 0x20
-        || b >= 0x7f
-        || matches!(
-            b,
-            b'<' | b'>' | b'"' | b'\\' | b'^' | b'`' | b'{' | b'}' | b'|'
-        )
-}
-
 /// `host [":" port]` at the start of `s`; returns (host, port, end).
 pub(crate) fn parse_hostport(
     s: &[u8],
     allow_ws_colon: bool,
-) -> PResult<(&str, Option<u16>, usize)> {
+) -> PResult<(usize, Option<u16>, usize)> {
     let (host_end, i) = if s.first() == Some(&b'[') {
-        let Some(close) = memchr::memchr(b']', s) else {
+        let Some(close) = crate::chars::find(b']', s) else {
             return syntax(0, "IPv6 reference (no ']')");
         };
         let inner = &s[1..close];
@@ -157,16 +147,12 @@ pub(crate) fn parse_hostport(
         }
         (close + 1, close + 1)
     } else {
-        let mut j = 0;
-        while j < s.len() && (s[j].is_ascii_alphanumeric() || matches!(s[j], b'-' | b'.' | b'_')) {
-            j += 1;
-        }
+        let j = crate::chars::hostname_end(s, 0);
         if j == 0 {
             return syntax(0, "host");
         }
         (j, j)
     };
-    let host = as_str(&s[..host_end]).unwrap_or_default();
     let mut k = i;
     if allow_ws_colon {
         k = crate::chars::skip_ws(s, k);
@@ -183,16 +169,20 @@ pub(crate) fn parse_hostport(
         let Some(port) = crate::chars::parse_digits(&s[ds..k]).filter(|&p| p <= 65535) else {
             return syntax(ds, "port");
         };
-        return Ok((host, Some(port as u16), k));
+        return Ok((host_end, Some(port as u16), k));
     }
-    Ok((host, None, i))
+    Ok((host_end, None, i))
 }
 
 pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
-    if let Some(bad) = s.iter().position(|&b| forbidden(b)) {
+    if let Some(bad) = s.iter().position(|&b| !crate::chars::is_uric(b)) {
         return syntax(bad, "URI (white space or forbidden character)");
     }
-    let Some(colon) = memchr::memchr(b':', s) else {
+    // Only printable ASCII is left, so one conversion serves every &str slice below.
+    let Ok(text) = core::str::from_utf8(s) else {
+        return syntax(0, "URI");
+    };
+    let Some(colon) = crate::chars::find(b':', s) else {
         return syntax(0, "URI scheme");
     };
     let scheme_b = &s[..colon];
@@ -204,7 +194,7 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
     {
         return syntax(0, "URI scheme");
     }
-    let scheme_str = as_str(scheme_b).unwrap_or_default();
+    let scheme_str = &text[..colon];
     let scheme = if scheme_b.eq_ignore_ascii_case(b"sip") {
         Scheme::Sip
     } else if scheme_b.eq_ignore_ascii_case(b"sips") {
@@ -234,7 +224,7 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
             }
         }
         Scheme::Tel => {
-            let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+            let end = crate::chars::find(b';', rest).unwrap_or(rest.len());
             let num = &rest[..end];
             if num.is_empty()
                 || !num.iter().all(|&b| {
@@ -249,9 +239,9 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
         }
         Scheme::Sip | Scheme::Sips => {
             let mut i = 0;
-            if let Some(at) = memchr::memchr(b'@', rest) {
+            if let Some(at) = crate::chars::find(b'@', rest) {
                 let userinfo = &rest[..at];
-                let (user, password) = match memchr::memchr(b':', userinfo) {
+                let (user, password) = match crate::chars::find(b':', userinfo) {
                     Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                     None => (userinfo, None),
                 };
@@ -270,12 +260,12 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
                 uri.password = password;
                 i = at + 1;
             }
-            let (host, port, hp_end) =
+            let (host_end, port, hp_end) =
                 parse_hostport(&rest[i..], false).map_err(|(o, k)| (base + i + o, k))?;
-            uri.host = host;
+            uri.host = &text[base + i..base + i + host_end];
             uri.port = port;
             let i = i + hp_end;
-            let (pend, hstart) = match memchr::memchr(b'?', &rest[i..]) {
+            let (pend, hstart) = match crate::chars::find(b'?', &rest[i..]) {
                 Some(q) => (i + q, Some(i + q + 1)),
                 None => (rest.len(), None),
             };
@@ -296,23 +286,17 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
 }
 
 fn check_params(p: &[u8], base: usize) -> PResult<UriParams<'_>> {
-    // Every `;name[=value]`: non-empty name of paramchars, escapes well-formed.
-    let mut off = 0;
-    for (n, seg) in p.split(|&b| b == b';').enumerate() {
-        if n > 0 {
-            let name_len = memchr::memchr(b'=', seg).unwrap_or(seg.len());
-            let ok = seg.iter().all(|&b| {
-                is_unreserved(b)
-                    || matches!(
-                        b,
-                        b'%' | b'=' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$'
-                    )
-            });
-            if name_len == 0 || !ok || !escapes_ok(seg) {
-                return syntax(base + off, "URI parameter");
-            }
+    // `*( ";" pname [ "=" pvalue ] )`: paramchars only, well-formed escapes, no empty name.
+    if let Some(bad) = p.iter().position(|&b| !crate::chars::is_paramc(b)) {
+        return syntax(base + bad, "URI parameter");
+    }
+    if !escapes_ok(p) {
+        return syntax(base, "URI parameter (bad escape)");
+    }
+    for semi in memchr::memchr_iter(b';', p) {
+        if matches!(p.get(semi + 1), None | Some(b';' | b'=')) {
+            return syntax(base + semi, "URI parameter (empty name)");
         }
-        off += seg.len() + 1;
     }
     Ok(UriParams::new(p))
 }

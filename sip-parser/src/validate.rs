@@ -8,6 +8,7 @@ use crate::frame::{ClIssue, Start};
 use crate::headers::{check_call_id, check_date};
 use crate::message::Message;
 use crate::name::HeaderName;
+use crate::name_addr::{Contact, NameAddr};
 
 /// Headers that may appear once only (RFC 3261 §7.3.1: not comma-list headers).
 const SINGLE: [HeaderName; 7] = [
@@ -86,8 +87,8 @@ impl<B: AsRef<[u8]>> Message<B> {
                 }
             }
         }
-        self.to()?;
-        self.from()?;
+        self.addr_uri_ok("To", &self.to()?)?;
+        self.addr_uri_ok("From", &self.from()?)?;
         let call_id = self.first_value(HeaderName::CallId).ok_or(FieldError {
             header: "Call-ID",
             offset: self.layout.headers_end as usize,
@@ -120,13 +121,15 @@ impl<B: AsRef<[u8]>> Message<B> {
         }
         self.max_forwards()?;
         for c in self.contacts() {
-            c?;
+            if let Contact::Addr(a) = c? {
+                self.addr_uri_ok("Contact", &a)?;
+            }
         }
         for r in self.routes() {
-            r?;
+            self.addr_uri_ok("Route", &r?)?;
         }
         for r in self.record_routes() {
-            r?;
+            self.addr_uri_ok("Record-Route", &r?)?;
         }
         self.expires()?;
         self.content_type()?;
@@ -152,6 +155,18 @@ impl<B: AsRef<[u8]>> Message<B> {
                 reason: "conflicting Content-Length values",
             }),
         }
+    }
+
+    /// Parses an address's URI, reporting errors at their offset in the message.
+    fn addr_uri_ok(&self, header: &'static str, a: &NameAddr<'_>) -> Result<(), FieldError> {
+        let base = a.raw_uri.as_ptr() as usize - self.buf.as_ref().as_ptr() as usize;
+        crate::uri::parse_uri(a.raw_uri)
+            .map(|_| ())
+            .map_err(|(o, kind)| FieldError {
+                header,
+                offset: base + o,
+                kind,
+            })
     }
 
     fn first_value(&self, name: HeaderName) -> Option<(usize, &[u8])> {

@@ -2,7 +2,7 @@
 
 use crate::chars::{as_str, parse_digits, skip_ws, token_end};
 use crate::error::{FieldErrorKind, PResult, syntax};
-use crate::params::{Params, parse_params};
+use crate::params::{Params, parse_params_visit};
 use crate::uri::parse_hostport;
 
 /// One Via entry.
@@ -55,6 +55,8 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
     if i >= s.len() {
         return Err((i, FieldErrorKind::Empty));
     }
+    // Via values are ASCII in practice: one conversion, then &str slices.
+    let text = core::str::from_utf8(s).ok();
     let mut parts = [""; 3];
     for (k, part) in parts.iter_mut().enumerate() {
         if k > 0 {
@@ -68,7 +70,7 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         if e == i {
             return syntax(i, "Via sent-protocol");
         }
-        *part = as_str(&s[i..e]).unwrap_or_default();
+        *part = sub_str(text, s, i, e);
         i = e;
     }
     let ws = skip_ws(s, i);
@@ -76,12 +78,9 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         return syntax(i, "Via (LWS expected before sent-by)");
     }
     i = ws;
-    let (host, port, e) = parse_hostport(&s[i..], true).map_err(|(o, k)| (i + o, k))?;
+    let (host_end, port, e) = parse_hostport(&s[i..], true).map_err(|(o, k)| (i + o, k))?;
+    let host = sub_str(text, s, i, i + host_end);
     i += e;
-    let (params, end) = parse_params(s, i)?;
-    if end != s.len() {
-        return syntax(end, "Via (trailing characters)");
-    }
     let mut via = Via {
         protocol: parts[0],
         version: parts[1],
@@ -93,33 +92,49 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         rport: None,
         maddr: None,
         ttl: None,
-        params,
+        params: crate::params::Params::default(),
     };
-    for p in &params {
-        let v = p.value.and_then(as_str);
-        let name = p.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"branch") {
-            via.branch = v;
-        } else if name.eq_ignore_ascii_case(b"received") {
-            via.received = v;
-        } else if name.eq_ignore_ascii_case(b"rport") {
-            via.rport = Some(match p.value {
-                None => None,
-                Some(pv) => match parse_digits(pv).filter(|&n| n <= 65535) {
-                    Some(n) => Some(n as u16),
-                    None => return syntax(0, "Via rport"),
-                },
-            });
-        } else if name.eq_ignore_ascii_case(b"maddr") {
-            via.maddr = v;
-        } else if name.eq_ignore_ascii_case(b"ttl") {
-            match p.value.and_then(parse_digits).filter(|&n| n <= 255) {
-                Some(n) => via.ttl = Some(n as u8),
-                None => return syntax(0, "Via ttl"),
+    let str_of = |v: &[u8]| {
+        let at = v.as_ptr() as usize - s.as_ptr() as usize;
+        sub_str(text, s, at, at + v.len())
+    };
+    let (params, end) = parse_params_visit(s, i, |name, value| {
+        match name.len() {
+            6 if name.eq_ignore_ascii_case(b"branch") => via.branch = value.map(str_of),
+            8 if name.eq_ignore_ascii_case(b"received") => via.received = value.map(str_of),
+            5 if name.eq_ignore_ascii_case(b"rport") => {
+                via.rport = Some(match value {
+                    None => None,
+                    Some(pv) => match parse_digits(pv).filter(|&n| n <= 65535) {
+                        Some(n) => Some(n as u16),
+                        None => return syntax(0, "Via rport"),
+                    },
+                });
             }
+            5 if name.eq_ignore_ascii_case(b"maddr") => via.maddr = value.map(str_of),
+            3 if name.eq_ignore_ascii_case(b"ttl") => {
+                match value.and_then(parse_digits).filter(|&n| n <= 255) {
+                    Some(n) => via.ttl = Some(n as u8),
+                    None => return syntax(0, "Via ttl"),
+                }
+            }
+            _ => {}
         }
+        Ok(())
+    })?;
+    if end != s.len() {
+        return syntax(end, "Via (trailing characters)");
     }
+    via.params = params;
     Ok(via)
+}
+
+/// `whole[a..b]` as `&str`, through the one conversion of `whole` when it was UTF-8.
+fn sub_str<'a>(text: Option<&'a str>, whole: &'a [u8], a: usize, b: usize) -> &'a str {
+    match text {
+        Some(t) => t.get(a..b).unwrap_or_default(),
+        None => as_str(&whole[a..b]).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

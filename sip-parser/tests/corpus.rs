@@ -233,7 +233,8 @@ fn specific_semantics() {
             c.unwrap()
                 .addr()
                 .unwrap()
-                .uri
+                .uri()
+                .unwrap()
                 .user_unescaped()
                 .unwrap()
                 .into_owned()
@@ -265,7 +266,7 @@ fn specific_semantics() {
     assert!(c.addr().unwrap().params.get("unknownparam").is_some());
     let m = load("rfc4475/cparam02.sip");
     let c = m.contacts().next().unwrap().unwrap();
-    assert!(c.addr().unwrap().uri.params.has("unknownparam"));
+    assert!(c.addr().unwrap().uri().unwrap().params.has("unknownparam"));
     // mpart01: binary body framed by Content-Length.
     let m = load("rfc4475/mpart01.sip");
     assert_eq!(m.body().len(), 553);

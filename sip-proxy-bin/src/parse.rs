@@ -134,7 +134,7 @@ fn opt_text(b: Option<&[u8]>) -> Value {
 fn addr(a: &NameAddr<'_>) -> Value {
     json!({
         "display": a.display_name_unescaped().map_or(Value::Null, |d| text(&d)),
-        "uri": text(a.uri.raw),
+        "uri": text(a.raw_uri),
         "tag": a.tag(),
     })
 }
@@ -160,7 +160,7 @@ pub(crate) fn to_json(m: &Message) -> Value {
         .map(|c| match c {
             Ok(Contact::Star) => json!({"uri": "*", "expires": null, "q": null}),
             Ok(c @ Contact::Addr(a)) => json!({
-                "uri": text(a.uri.raw),
+                "uri": text(a.raw_uri),
                 "expires": c.expires(),
                 "q": c.q().map(|q| f64::from(q) / 1000.0),
             }),
