@@ -1,5 +1,6 @@
 //! The RFC 4475 and RFC 5118 torture messages in `../shared/corpus`, each checked against its
 //! verdict in `INDEX.tsv`, re-serialised byte-exact, and stream-decoded split at every offset.
+#![allow(clippy::format_push_string)]
 
 use std::path::PathBuf;
 
