@@ -60,7 +60,10 @@ pub fn proxy_fields_into<S: Sink>(b: &Bytes, sink: &mut S) -> Outcome {
 
     if let Some(route) = msg.routes().next() {
         let route = route.map_err(|_| "route")?;
-        sink.opaque(Field::FirstRoute, &route.raw_uri);
+        // Parsed, like the Request-URI above and like every peer's Route URI: a proxy needs the
+        // next hop's host, port and `lr`. (`route.raw_uri` alone would skip that work.)
+        let uri = route.uri().map_err(|_| "route")?;
+        sink.opaque(Field::FirstRoute, &uri);
     }
 
     let content_length = msg.content_length().ok_or("content-length")?;
