@@ -31,6 +31,15 @@ pub struct StreamError {
     pub fatal: bool,
 }
 
+/// A header section already framed, waiting for the rest of its message.
+#[derive(Debug)]
+enum Pending {
+    /// A good message of this total length.
+    Message(Layout, usize),
+    /// A bad message of this total length, to skip once complete, then report.
+    Skip(usize, ParseError),
+}
+
 /// Incremental decoder: feed it bytes as they arrive, in chunks of any size; it yields the
 /// same items whatever the chunk boundaries.
 ///
@@ -56,7 +65,7 @@ pub struct StreamDecoder {
     /// How far the search for the end of the header section has looked.
     scanned: usize,
     /// Header section framed, waiting for the body: (layout, total length).
-    pending: Option<(Layout, usize)>,
+    pending: Option<Pending>,
     failed: Option<ParseError>,
 }
 
@@ -72,7 +81,9 @@ impl StreamDecoder {
         }
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes. Call [`decode`](Self::decode) until it returns `Ok(None)`
+    /// after each feed: the decoder then never holds more than one read beyond
+    /// [`Limits::max_message_size`], and a stream that exceeds it fails instead of growing.
     pub fn feed(&mut self, data: &[u8]) {
         if self.failed.is_none() {
             self.buf.extend_from_slice(data);
@@ -92,16 +103,30 @@ impl StreamDecoder {
                 fatal: true,
             });
         }
-        if let Some((_, total)) = &self.pending {
-            let total = *total;
+        if let Some(p) = self.pending.take() {
+            let total = match &p {
+                Pending::Message(_, t) | Pending::Skip(t, _) => *t,
+            };
             if self.buf.len() < total {
+                // Not complete yet; nothing is re-scanned while the body trickles in.
+                self.pending = Some(p);
                 return Ok(None);
             }
-            let (mut layout, _) = self.pending.take().unwrap_or_else(|| unreachable!());
-            let bytes = self.buf.split_to(total).freeze();
-            layout.body = Span::new(layout.body.start as usize, total);
             self.scanned = 0;
-            return Ok(Some(StreamItem::Message(Message { buf: bytes, layout })));
+            return match p {
+                Pending::Message(mut layout, _) => {
+                    let bytes = self.buf.split_to(total).freeze();
+                    layout.body = Span::new(layout.body.start as usize, total);
+                    Ok(Some(StreamItem::Message(Message { buf: bytes, layout })))
+                }
+                Pending::Skip(_, error) => {
+                    self.buf.advance(total);
+                    Err(StreamError {
+                        error,
+                        fatal: false,
+                    })
+                }
+            };
         }
         let b = &self.buf[..];
         if b.first() == Some(&b'\r') {
@@ -139,7 +164,7 @@ impl StreamDecoder {
                         limit: self.limits.max_message_size,
                     }));
                 }
-                self.pending = Some((layout, total));
+                self.pending = Some(Pending::Message(layout, total));
                 self.decode()
             }
             Err(error) => match error {
@@ -153,15 +178,8 @@ impl StreamDecoder {
                             .is_some_and(|t| t <= self.limits.max_message_size) =>
                     {
                         // Skip the bad message once all of it is here; the next one frames.
-                        if self.buf.len() < head_end + n {
-                            return Ok(None);
-                        }
-                        self.buf.advance(head_end + n);
-                        self.scanned = 0;
-                        Err(StreamError {
-                            error,
-                            fatal: false,
-                        })
+                        self.pending = Some(Pending::Skip(head_end + n, error));
+                        self.decode()
                     }
                     _ => Err(self.fail(error)),
                 },
@@ -212,6 +230,26 @@ mod tests {
         assert!(!e.fatal);
         assert!(matches!(item(&mut d), Ok(Some(StreamItem::Message(_)))));
         assert_eq!(item(&mut d), Ok(None));
+    }
+
+    #[test]
+    fn bad_message_trickled_in_is_skipped_once_complete() {
+        let wire = b"BAD LINE\r\nno colon here\r\nContent-Length: 3\r\n\r\nabcOPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n";
+        let mut d = StreamDecoder::new(Limits::default());
+        let mut items = Vec::new();
+        for b in wire {
+            d.feed(&[*b]);
+            loop {
+                match d.decode() {
+                    Ok(Some(i)) => items.push(Ok(i)),
+                    Ok(None) => break,
+                    Err(e) => items.push(Err(e.fatal)),
+                }
+            }
+        }
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0], Err(false));
+        assert!(matches!(&items[1], Ok(StreamItem::Message(m)) if m.method() == Some("OPTIONS")));
     }
 
     #[test]
