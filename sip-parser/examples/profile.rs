@@ -30,7 +30,7 @@ fn main() {
                 black_box(m.from().ok().and_then(|f| f.tag()));
                 black_box(m.to().ok().and_then(|f| f.tag()));
                 black_box(m.max_forwards().ok());
-                black_box(m.routes().next().map(|r| r.map(|r| r.raw_uri)));
+                black_box(m.routes().next().map(|r| r.map(|r| r.uri())));
                 black_box(m.content_length());
             }
             black_box(&m);

@@ -205,21 +205,24 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
             folds = 0;
             field_start = pos;
             let line = &buf[pos..content_end];
-            // One pass finds the name (token chars), optional SP/HT, and the colon.
-            let name_end = crate::chars::token_end(line, 0);
-            let mut colon = name_end;
-            while colon < line.len() && (line[colon] == b' ' || line[colon] == b'\t') {
-                colon += 1;
-            }
-            if name_end == 0 || line.get(colon) != Some(&b':') {
-                let reason = if memchr(b':', line).is_none() {
-                    "no colon"
-                } else {
-                    "header name is not a token"
-                };
+            // Find the colon a word at a time, then let classification vouch for known names:
+            // an exact (case-insensitive) match is a valid token, so only unknown names are
+            // checked byte by byte.
+            let Some(colon) = find_colon(line) else {
                 return Err(ParseError::HeaderLine {
                     offset: pos,
-                    reason,
+                    reason: "no colon",
+                });
+            };
+            let mut name_end = colon;
+            while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
+                name_end -= 1;
+            }
+            let kind = HeaderName::classify_in(&buf[pos..], name_end);
+            if kind == HeaderName::Other && !all_token(&line[..name_end]) {
+                return Err(ParseError::HeaderLine {
+                    offset: pos,
+                    reason: "header name is not a token",
                 });
             }
             let vs = crate::chars::skip_ws(line, colon + 1);
@@ -230,7 +233,7 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
             headers.push(Entry {
                 name: Span::new(pos, pos + name_end),
                 value: Span::new(pos + vs, pos + ve),
-                kind: HeaderName::classify_in(&buf[pos..], name_end),
+                kind,
             });
         }
         if content_end - field_start > limits.max_header_line {
@@ -282,6 +285,30 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
         cl_issue,
         max_list_entries: limits.max_list_entries.min(u32::MAX as usize) as u32,
     })
+}
+
+/// Index of the first `:` in `line`, eight bytes at a time (SWAR zero-byte test).
+#[inline]
+fn find_colon(line: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const COLONS: u64 = 0x3a3a_3a3a_3a3a_3a3a;
+    let mut chunks = line.chunks_exact(8);
+    let mut at = 0;
+    for c in chunks.by_ref() {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ COLONS;
+        // The lowest set bit marks the first zero byte exactly (borrows only run upwards).
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b':')
+        .map(|p| at + p)
 }
 
 /// Handles a completed header field; only Content-Length matters to framing.
@@ -418,4 +445,34 @@ fn is_version(v: &[u8]) -> bool {
         && dot + 1 < rest.len()
         && rest[..dot].iter().all(u8::is_ascii_digit)
         && rest[dot + 1..].iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_colon_matches_a_plain_search() {
+        let mut line = [b'a'; 40];
+        assert_eq!(find_colon(&line), None);
+        for at in 0..40 {
+            line = [b'a'; 40];
+            line[at] = b':';
+            if at + 3 < 40 {
+                line[at + 3] = b':';
+            }
+            // Bytes that trip naive zero-byte tests: 0x3b (':' + 1) and 0xba (':' | 0x80).
+            if at > 0 {
+                line[at - 1] = 0x3b;
+            }
+            line[39] = 0xba;
+            for len in 0..=40 {
+                assert_eq!(
+                    find_colon(&line[..len]),
+                    line[..len].iter().position(|&b| b == b':'),
+                    "{at} {len}"
+                );
+            }
+        }
+    }
 }

@@ -174,14 +174,9 @@ pub(crate) fn parse_hostport(
     Ok((host_end, None, i))
 }
 
-pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
-    if let Some(bad) = s.iter().position(|&b| !crate::chars::is_uric(b)) {
-        return syntax(bad, "URI (white space or forbidden character)");
-    }
-    // Only printable ASCII is left, so one conversion serves every &str slice below.
-    let Ok(text) = core::str::from_utf8(s) else {
-        return syntax(0, "URI");
-    };
+/// The scheme of a URI that is not `sip:`/`sips:` (those take the fast path): classified, and
+/// the index of its ':'.
+fn scheme_of(s: &[u8]) -> PResult<(Scheme, usize)> {
     let Some(colon) = crate::chars::find(b':', s) else {
         return syntax(0, "URI scheme");
     };
@@ -194,7 +189,6 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
     {
         return syntax(0, "URI scheme");
     }
-    let scheme_str = &text[..colon];
     let scheme = if scheme_b.eq_ignore_ascii_case(b"sip") {
         Scheme::Sip
     } else if scheme_b.eq_ignore_ascii_case(b"sips") {
@@ -204,8 +198,34 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
     } else {
         Scheme::Other
     };
+    Ok((scheme, colon))
+}
+
+pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
+    // One pass: every byte allowed, and where the first '@' is (userinfo ends there; '@'
+    // cannot appear unescaped in parameters or headers).
+    let mut first_at = None;
+    for (k, &b) in s.iter().enumerate() {
+        if !crate::chars::is_uric(b) {
+            return syntax(k, "URI (white space or forbidden character)");
+        }
+        if b == b'@' && first_at.is_none() {
+            first_at = Some(k);
+        }
+    }
+    // Only printable ASCII is left, so one conversion serves every &str slice below.
+    let Ok(text) = core::str::from_utf8(s) else {
+        return syntax(0, "URI");
+    };
+    let (scheme, colon) = match s {
+        [b's' | b'S', b'i' | b'I', b'p' | b'P', b':', ..] => (Scheme::Sip, 3),
+        [b's' | b'S', b'i' | b'I', b'p' | b'P', b's' | b'S', b':', ..] => (Scheme::Sips, 4),
+        _ => scheme_of(s)?,
+    };
+    let scheme_str = &text[..colon];
     let rest = &s[colon + 1..];
     let base = colon + 1;
+    let first_at = first_at.and_then(|a| a.checked_sub(base));
     let mut uri = Uri {
         raw: s,
         scheme,
@@ -239,7 +259,7 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
         }
         Scheme::Sip | Scheme::Sips => {
             let mut i = 0;
-            if let Some(at) = crate::chars::find(b'@', rest) {
+            if let Some(at) = first_at {
                 let userinfo = &rest[..at];
                 let (user, password) = match crate::chars::find(b':', userinfo) {
                     Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
@@ -286,17 +306,22 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
 }
 
 fn check_params(p: &[u8], base: usize) -> PResult<UriParams<'_>> {
-    // `*( ";" pname [ "=" pvalue ] )`: paramchars only, well-formed escapes, no empty name.
-    if let Some(bad) = p.iter().position(|&b| !crate::chars::is_paramc(b)) {
-        return syntax(base + bad, "URI parameter");
-    }
-    if !escapes_ok(p) {
-        return syntax(base, "URI parameter (bad escape)");
-    }
-    for semi in memchr::memchr_iter(b';', p) {
-        if matches!(p.get(semi + 1), None | Some(b';' | b'=')) {
-            return syntax(base + semi, "URI parameter (empty name)");
+    // `*( ";" pname [ "=" pvalue ] )`: paramchars only, no empty name, in one pass; then the
+    // escapes (rare) are checked.
+    let mut prev_semi = false;
+    let mut escapes = false;
+    for (k, &b) in p.iter().enumerate() {
+        if !crate::chars::is_paramc(b) || (prev_semi && (b == b';' || b == b'=')) {
+            return syntax(base + k, "URI parameter");
         }
+        prev_semi = b == b';';
+        escapes |= b == b'%';
+    }
+    if prev_semi {
+        return syntax(base + p.len(), "URI parameter (empty name)");
+    }
+    if escapes && !escapes_ok(p) {
+        return syntax(base, "URI parameter (bad escape)");
     }
     Ok(UriParams::new(p))
 }
