@@ -72,10 +72,12 @@ pub struct Header<'a> {
 
 impl Message<Bytes> {
     /// Frames one datagram (UDP) with the default [`Limits`].
+    #[inline]
     pub fn parse(buf: Bytes) -> Result<Self, ParseError> {
         Self::parse_with(buf, &Limits::DEFAULT)
     }
     /// Frames one datagram with explicit limits.
+    #[inline]
     pub fn parse_with(buf: Bytes, limits: &Limits) -> Result<Self, ParseError> {
         Self::from_buf(buf, limits)
     }
@@ -98,6 +100,7 @@ impl Message<Bytes> {
 
 impl<'a> Message<&'a [u8]> {
     /// Frames one datagram held in a borrowed slice (no copy at all).
+    #[inline]
     pub fn parse_slice(buf: &'a [u8]) -> Result<Self, ParseError> {
         Self::from_buf(buf, &Limits::DEFAULT)
     }
@@ -112,6 +115,7 @@ impl<'a> Message<&'a [u8]> {
 
 impl<B: AsRef<[u8]>> Message<B> {
     /// Frames one datagram held in any buffer.
+    #[inline]
     pub fn from_buf(buf: B, limits: &Limits) -> Result<Self, ParseError> {
         let layout = frame(buf.as_ref(), limits, Mode::Datagram)?;
         Ok(Self { buf, layout })

@@ -142,20 +142,36 @@ const ALL: [HeaderName; 41] = [
 
 type Words = [u64; 3];
 
-/// The first `len` bytes of `src` as three little-endian words, bytes past `len` zeroed.
+/// Word `k` (bytes `8k..8k+8`) of `src`, little-endian.
 #[inline]
-fn load_words(src: &[u8; 24], len: usize) -> Words {
-    let mut w = [0u64; 3];
-    for (k, c) in src.chunks_exact(8).enumerate() {
-        let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let n = len.saturating_sub(8 * k);
-        w[k] = if n >= 8 {
-            word
-        } else {
-            word & ((1u64 << (8 * n)) - 1)
-        };
+fn word(src: &[u8; 24], k: usize) -> u64 {
+    let c = &src[8 * k..8 * k + 8];
+    u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+}
+
+/// Keeps the low `n` bytes of a word (`n` in 1..=8).
+#[inline]
+fn low_bytes(w: u64, n: usize) -> u64 {
+    if n >= 8 {
+        w
+    } else {
+        w & ((1u64 << (8 * n)) - 1)
     }
-    w
+}
+
+/// Does `src[..len]` (2 ≤ len ≤ 24) equal the packed name, case folded by `mask`? Only the
+/// words the name spans are loaded and compared.
+#[inline]
+fn matches_packed(src: &[u8; 24], len: usize, target: &Words, mask: &Words) -> bool {
+    let last = (len - 1) / 8;
+    (0..=last).all(|k| {
+        let w = if k == last {
+            low_bytes(word(src, k), len - 8 * k)
+        } else {
+            word(src, k)
+        };
+        (w | mask[k]) == target[k]
+    })
 }
 
 /// Lower-cased canonical names padded to 24 bytes, and the case-folding mask (0x20 on
@@ -327,11 +343,7 @@ impl HeaderName {
             copy[..len].copy_from_slice(name);
             &copy
         };
-        let w = load_words(src, len);
-        if (w[0] | mask[0]) == target[0]
-            && (w[1] | mask[1]) == target[1]
-            && (w[2] | mask[2]) == target[2]
-        {
+        if matches_packed(src, len, target, mask) {
             candidate
         } else {
             Self::Other
@@ -448,6 +460,26 @@ mod tests {
                 assert_eq!(H::classify(c.as_bytes()), h);
                 assert_eq!(H::classify(c.to_ascii_uppercase().as_bytes()), h);
             }
+        }
+        // Near misses: every single-byte change of a known name is another name.
+        for h in super::ALL {
+            let name = h.as_str().unwrap().as_bytes().to_vec();
+            for at in 0..name.len() {
+                for b in [b'x', b'-', b'_', b'0', b'\r', name[at] ^ 0x20 ^ 0x01, 0xc1] {
+                    let mut v = name.clone();
+                    v[at] = b;
+                    if !v.eq_ignore_ascii_case(&name) {
+                        assert_eq!(H::classify(&v), H::Other, "{}", String::from_utf8_lossy(&v));
+                        // Same with trailing bytes in the window (as framing calls it).
+                        let mut window = v.clone();
+                        window.extend_from_slice(b": value and more bytes");
+                        assert_eq!(H::classify_in(&window, v.len()), H::Other);
+                    }
+                }
+            }
+            let mut window = name.clone();
+            window.extend_from_slice(b": value and more bytes");
+            assert_eq!(H::classify_in(&window, name.len()), h);
         }
         assert_eq!(H::classify(b"C%6Fntact"), H::Other);
         assert_eq!(H::classify(b"X-Foo"), H::Other);

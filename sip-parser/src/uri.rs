@@ -4,7 +4,7 @@
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
-use crate::chars::{escapes_ok, is_unreserved, is_user, unescape_into};
+use crate::chars::{as_str, escapes_ok, is_unreserved, is_user, unescape_into};
 use crate::error::{PResult, syntax};
 use crate::params::UriParams;
 
@@ -202,30 +202,28 @@ fn scheme_of(s: &[u8]) -> PResult<(Scheme, usize)> {
 }
 
 pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
-    // One pass: every byte allowed, and where the first '@' is (userinfo ends there; '@'
-    // cannot appear unescaped in parameters or headers).
-    let mut first_at = None;
-    for (k, &b) in s.iter().enumerate() {
-        if !crate::chars::is_uric(b) {
-            return syntax(k, "URI (white space or forbidden character)");
-        }
-        if b == b'@' && first_at.is_none() {
-            first_at = Some(k);
-        }
-    }
-    // Only printable ASCII is left, so one conversion serves every &str slice below.
-    let Ok(text) = core::str::from_utf8(s) else {
-        return syntax(0, "URI");
-    };
     let (scheme, colon) = match s {
         [b's' | b'S', b'i' | b'I', b'p' | b'P', b':', ..] => (Scheme::Sip, 3),
         [b's' | b'S', b'i' | b'I', b'p' | b'P', b's' | b'S', b':', ..] => (Scheme::Sips, 4),
         _ => scheme_of(s)?,
     };
-    let scheme_str = &text[..colon];
+    if !matches!(scheme, Scheme::Sip | Scheme::Sips) {
+        // tel: and opaque URIs: every byte must be allowed in a URI. (SIP/SIPS URIs are
+        // checked part by part below, which covers every byte.)
+        if let Some(bad) = s.iter().position(|&b| !crate::chars::is_uric(b)) {
+            return syntax(bad, "URI (white space or forbidden character)");
+        }
+    }
+    // The scheme is ASCII letters (checked above); the usual spellings need no conversion.
+    let scheme_str = match &s[..colon] {
+        b"sip" => "sip",
+        b"sips" => "sips",
+        b"SIP" => "SIP",
+        b"SIPS" => "SIPS",
+        other => as_str(other).unwrap_or_default(),
+    };
     let rest = &s[colon + 1..];
     let base = colon + 1;
-    let first_at = first_at.and_then(|a| a.checked_sub(base));
     let mut uri = Uri {
         raw: s,
         scheme,
@@ -259,7 +257,8 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
         }
         Scheme::Sip | Scheme::Sips => {
             let mut i = 0;
-            if let Some(at) = first_at {
+            // '@' cannot appear unescaped after the userinfo, so the first one ends it.
+            if let Some(at) = crate::chars::find(b'@', rest) {
                 let userinfo = &rest[..at];
                 let (user, password) = match crate::chars::find(b':', userinfo) {
                     Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
@@ -282,7 +281,8 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
             }
             let (host_end, port, hp_end) =
                 parse_hostport(&rest[i..], false).map_err(|(o, k)| (base + i + o, k))?;
-            uri.host = &text[base + i..base + i + host_end];
+            // Host characters are ASCII (checked by parse_hostport).
+            uri.host = as_str(&rest[i..i + host_end]).unwrap_or_default();
             uri.port = port;
             let i = i + hp_end;
             let (pend, hstart) = match crate::chars::find(b'?', &rest[i..]) {
@@ -295,7 +295,8 @@ pub(crate) fn parse_uri(s: &[u8]) -> PResult<Uri<'_>> {
             uri.params = check_params(&rest[i..pend], base + i)?;
             if let Some(h) = hstart {
                 let hs = &rest[h..];
-                if hs.is_empty() || !escapes_ok(hs) {
+                if hs.is_empty() || !hs.iter().all(|&b| crate::chars::is_uric(b)) || !escapes_ok(hs)
+                {
                     return syntax(base + h, "URI headers");
                 }
                 uri.headers = Some(hs);

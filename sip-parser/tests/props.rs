@@ -211,6 +211,20 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
+    fn accepted_sip_uris_hold_only_uri_characters(tail in proptest::collection::vec(prop_oneof![
+        Just(b'a'), Just(b'1'), Just(b'@'), Just(b':'), Just(b';'), Just(b'='), Just(b'?'), Just(b'%'),
+        Just(b'['), Just(b']'), Just(b'.'), Just(b' '), Just(b'<'), Just(b'"'), Just(b'\\'), Just(0x80u8),
+        Just(b'\r'), Just(b'&'), Just(b'{'), Just(b'|'), Just(b'~'), Just(b'F'),
+    ], 0..24), sips in any::<bool>()) {
+        let mut uri = if sips { b"sips:".to_vec() } else { b"sip:".to_vec() };
+        uri.extend_from_slice(&tail);
+        if let Ok(u) = sip_parser::Uri::parse(&uri) {
+            prop_assert!(uri.iter().all(|&b| b > 0x20 && b < 0x7f && !b"<>\"\\^`{}|".contains(&b)), "{:?}", String::from_utf8_lossy(&uri));
+            prop_assert!(!u.host.is_empty());
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         if let Ok(m) = Message::parse_slice(&data) {
             touch_everything(&m);
