@@ -87,7 +87,15 @@ pub(crate) struct Layout {
     pub(crate) content_length: Option<u32>,
     pub(crate) cl_issue: ClIssue,
     pub(crate) max_list_entries: u32,
+    /// Index of the first field of each well-known header ([`NOT_SEEN`] when absent): the
+    /// typed accessors find their header in O(1).
+    pub(crate) first: [u8; KNOWN_HEADERS],
 }
+
+/// How many well-known header names [`HeaderName`] has (all but `Other`).
+pub(crate) const KNOWN_HEADERS: usize = HeaderName::Other as usize;
+/// [`Layout::first`] entry of a header that is absent (or beyond index 254).
+pub(crate) const NOT_SEEN: u8 = u8::MAX;
 
 /// How the body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,16 +146,15 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
 
     let mut headers: SmallVec<[Entry; INLINE_HEADERS]> = SmallVec::new();
     let mut content_length: Option<u32> = None;
+    let mut first_seen = [NOT_SEEN; KNOWN_HEADERS];
     let mut cl_issue = ClIssue::None;
     let mut folds = 0usize;
     let mut field_start = pos;
     let headers_end;
     let body_start;
     // One searcher for every line end of the header section (no per-line set-up).
-    let mut newlines = memchr::memchr_iter(b'\n', &buf[pos..]);
-    let base = pos;
     loop {
-        let Some(nl) = newlines.next().map(|n| base + n) else {
+        let Some(nl) = swar_find(&buf[pos..], b'\n').map(|n| pos + n) else {
             return Err(ParseError::UnterminatedHeaders { offset: buf.len() });
         };
         let content_end = if nl > pos && buf[nl - 1] == b'\r' {
@@ -230,6 +237,12 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
                 .iter()
                 .rposition(|&b| !is_ws(b))
                 .map_or(vs, |p| vs + p + 1);
+            let idx = headers.len();
+            if let Some(slot) = first_seen.get_mut(kind as usize) {
+                if *slot == NOT_SEEN && idx < NOT_SEEN as usize {
+                    *slot = idx as u8;
+                }
+            }
             headers.push(Entry {
                 name: Span::new(pos, pos + name_end),
                 value: Span::new(pos + vs, pos + ve),
@@ -284,19 +297,28 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
         content_length,
         cl_issue,
         max_list_entries: limits.max_list_entries.min(u32::MAX as usize) as u32,
+        first: first_seen,
     })
 }
 
-/// Index of the first `:` in `line`, eight bytes at a time (SWAR zero-byte test).
+/// Index of the first `:` in `line`.
 #[inline]
 fn find_colon(line: &[u8]) -> Option<usize> {
+    swar_find(line, b':')
+}
+
+/// Index of the first `needle` in `hay`, eight bytes at a time (SWAR zero-byte test). For
+/// the short spans of a header section (a name, a line) this beats a SIMD search, whose
+/// set-up costs more than the scan.
+#[inline]
+fn swar_find(hay: &[u8], needle: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const COLONS: u64 = 0x3a3a_3a3a_3a3a_3a3a;
-    let mut chunks = line.chunks_exact(8);
+    let pattern = ONES * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
     let mut at = 0;
     for c in chunks.by_ref() {
-        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ COLONS;
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ pattern;
         // The lowest set bit marks the first zero byte exactly (borrows only run upwards).
         let zero = x.wrapping_sub(ONES) & !x & HIGHS;
         if zero != 0 {
@@ -307,7 +329,7 @@ fn find_colon(line: &[u8]) -> Option<usize> {
     chunks
         .remainder()
         .iter()
-        .position(|&b| b == b':')
+        .position(|&b| b == needle)
         .map(|p| at + p)
 }
 
@@ -450,6 +472,25 @@ fn is_version(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swar_find_matches_a_plain_search() {
+        for needle in [b'\n', b':', 0u8, 0xff] {
+            for len in 0..40 {
+                for at in 0..len {
+                    let mut hay: Vec<u8> =
+                        (0..len).map(|i| (i as u8).wrapping_mul(37) | 1).collect();
+                    hay.iter_mut().for_each(|b| {
+                        if *b == needle {
+                            *b ^= 0x40
+                        }
+                    });
+                    hay[at] = needle;
+                    assert_eq!(swar_find(&hay, needle), Some(at), "{needle} {len} {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn find_colon_matches_a_plain_search() {

@@ -32,7 +32,7 @@ pub(crate) fn parse_cseq(s: &[u8]) -> PResult<CSeq<'_>> {
     }
     Ok(CSeq {
         seq,
-        method: as_str(&s[m..]).unwrap_or_default(),
+        method: crate::chars::method_str(&s[m..]).unwrap_or_default(),
     })
 }
 

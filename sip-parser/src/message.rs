@@ -5,7 +5,7 @@ use bytes::Bytes;
 use crate::auth::{AuthValue, parse_auth};
 use crate::chars::{as_str, trim};
 use crate::error::{FieldError, FieldErrorKind, PResult, ParseError};
-use crate::frame::{Entry, Layout, Mode, Start, frame};
+use crate::frame::{Entry, Layout, Mode, NOT_SEEN, Start, frame};
 use crate::headers::{
     CSeq, MediaType, TokenParams, parse_cseq, parse_media_type, parse_token, parse_token_params,
     parse_uint,
@@ -151,7 +151,7 @@ impl<B: AsRef<[u8]>> Message<B> {
     /// The request method (`None` for responses).
     pub fn method(&self) -> Option<&str> {
         match self.layout.start {
-            Start::Request { method, .. } => as_str(self.at(method)),
+            Start::Request { method, .. } => crate::chars::method_str(self.at(method)),
             Start::Response { .. } => None,
         }
     }
@@ -256,8 +256,20 @@ impl<B: AsRef<[u8]>> Message<B> {
             .map(|e| self.at(e.value))
     }
 
+    /// Index of the first field named `name` (O(1) for well-known names).
+    fn first_index(&self, name: HeaderName) -> Option<usize> {
+        let hs = &self.layout.headers;
+        match self.layout.first.get(name as usize) {
+            Some(&i) if i != NOT_SEEN => Some(i as usize),
+            // Absent, unless it hides past the indexed range (more than 254 fields).
+            Some(_) if hs.len() <= NOT_SEEN as usize => None,
+            _ => hs.iter().position(|e| e.kind == name),
+        }
+    }
+
     fn first(&self, name: HeaderName) -> Option<&Entry> {
-        self.layout.headers.iter().find(|e| e.kind == name)
+        self.first_index(name)
+            .and_then(|i| self.layout.headers.get(i))
     }
 
     fn typed<'s, T>(
@@ -295,7 +307,7 @@ impl<B: AsRef<[u8]>> Message<B> {
             buf: self.b(),
             headers: &self.layout.headers,
             name,
-            idx: 0,
+            idx: self.first_index(name).unwrap_or(self.layout.headers.len()),
             split: None,
             count: 0,
             max: self.layout.max_list_entries,
@@ -337,7 +349,26 @@ impl<B: AsRef<[u8]>> Message<B> {
     }
     /// The topmost Via entry.
     pub fn top_via(&self) -> Result<Option<Via<'_>>, FieldError> {
-        self.via().next().transpose()
+        // Direct: the first entry of the first Via field, without the list iterator.
+        let Some(e) = self.first(HeaderName::Via) else {
+            return Ok(None);
+        };
+        let Some((off, item)) = Split::new(self.at(e.value)).next() else {
+            return Ok(None);
+        };
+        let offset = e.value.start as usize + off;
+        if item.is_empty() {
+            return Err(FieldError {
+                header: "Via",
+                offset,
+                kind: FieldErrorKind::Empty,
+            });
+        }
+        parse_via(item).map(Some).map_err(|(o, kind)| FieldError {
+            header: "Via",
+            offset: offset + o,
+            kind,
+        })
     }
     /// Call-ID, trimmed (`None` when absent or not UTF-8; `validate()` checks its grammar).
     pub fn call_id(&self) -> Option<&str> {
@@ -517,5 +548,52 @@ impl<'m> Iterator for Entries<'m> {
                 Split::new(&self.buf[entry.value.range()]),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn lookups_past_the_indexed_range_still_work() {
+        let mut s = String::from("OPTIONS sip:a@b SIP/2.0\r\n");
+        for i in 0..300 {
+            s += &alloc::format!("X-Filler-{i}: {i}\r\n");
+        }
+        s += "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: late\r\nRoute: <sip:r1;lr>\r\nRoute: <sip:r2;lr>\r\n\r\n";
+        let limits = Limits {
+            max_headers: 400,
+            max_message_size: 1 << 20,
+            ..Limits::DEFAULT
+        };
+        let m = Message::from_buf(s.as_bytes(), &limits).unwrap();
+        assert_eq!(m.call_id(), Some("late"));
+        assert_eq!(m.top_via().unwrap().unwrap().branch, Some("z9hG4bK1"));
+        let routes: Vec<_> = m.routes().map(|r| r.unwrap().raw_uri).collect();
+        assert_eq!(routes, [&b"sip:r1;lr"[..], b"sip:r2;lr"]);
+        assert_eq!(m.header("x-filler-299"), Some(&b"299"[..]));
+        assert!(m.cseq().is_err());
+    }
+
+    #[test]
+    fn first_index_agrees_with_a_scan() {
+        let raw = b"INVITE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b\r\nf: <sip:x@y>;tag=1\r\nt: <sip:a@b>\r\ni: c\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n";
+        let m = Message::parse_slice(raw).unwrap();
+        for (i, h) in m.layout.headers.iter().enumerate() {
+            let want = m
+                .layout
+                .headers
+                .iter()
+                .position(|e| e.kind == h.kind)
+                .unwrap();
+            if h.kind != HeaderName::Other {
+                assert_eq!(m.first_index(h.kind), Some(want), "{i}");
+            }
+        }
+        assert_eq!(m.first_index(HeaderName::Route), None);
+        assert_eq!(m.via().count(), 2);
     }
 }
