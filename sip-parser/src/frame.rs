@@ -480,11 +480,11 @@ mod tests {
                 for at in 0..len {
                     let mut hay: Vec<u8> =
                         (0..len).map(|i| (i as u8).wrapping_mul(37) | 1).collect();
-                    hay.iter_mut().for_each(|b| {
+                    for b in &mut hay {
                         if *b == needle {
-                            *b ^= 0x40
+                            *b ^= 0x40;
                         }
-                    });
+                    }
                     hay[at] = needle;
                     assert_eq!(swar_find(&hay, needle), Some(at), "{needle} {len} {at}");
                 }

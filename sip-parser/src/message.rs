@@ -558,6 +558,7 @@ mod tests {
     use alloc::vec::Vec;
 
     #[test]
+    #[allow(clippy::format_push_string)]
     fn lookups_past_the_indexed_range_still_work() {
         let mut s = String::from("OPTIONS sip:a@b SIP/2.0\r\n");
         for i in 0..300 {
