@@ -86,25 +86,12 @@ fn le32(v: &[u8]) -> u32 {
     u32::from_le_bytes(arr(v))
 }
 
-fn be64(v: &[u8]) -> u64 {
-    u64::from_be_bytes(arr(v))
-}
-
 fn ipv4(v: &[u8]) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(arr::<4>(v)))
 }
 
 fn ipv6(v: &[u8]) -> IpAddr {
     IpAddr::V6(Ipv6Addr::from(arr::<16>(v)))
-}
-
-/// Stores `v` in an empty slot; a filled slot means a repeated chunk (kept raw).
-fn set<T>(slot: &mut Option<T>, v: T) -> bool {
-    if slot.is_some() {
-        return false;
-    }
-    *slot = Some(v);
-    true
 }
 
 #[inline]
@@ -130,6 +117,9 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     }
     let packet = &buf[..total];
     let mut p = HepPacket::default();
+    // One bit per filled typed field (see `slot_bit`): repeated chunks and the mandatory
+    // check read this instead of the fields.
+    let mut seen: u64 = 0;
     let mut pos = 6;
     while let Some(rest) = packet.get(pos..).filter(|r| !r.is_empty()) {
         let [v0, v1, t0, t1, l0, l1, ..] = *rest else {
@@ -153,134 +143,185 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
                 remaining: rest.len(),
             });
         };
-        let raw = RawChunk {
-            vendor: u16::from_be_bytes([v0, v1]),
-            chunk_type: u16::from_be_bytes([t0, t1]),
-            value,
-        };
-        let stored = raw.vendor == chunk::VENDOR_GENERIC && store_generic(&mut p, pos, raw, mode)?;
-        if stored {
-            p.order.push(OrderEntry::Generic(raw.chunk_type));
+        let vendor = u16::from_be_bytes([v0, v1]);
+        let chunk_type = u16::from_be_bytes([t0, t1]);
+        if vendor == chunk::VENDOR_GENERIC
+            && store_generic(&mut p, &mut seen, pos, chunk_type, value, mode)?
+        {
+            // Stored generic types are all below 0x2a, so the id fits a byte.
+            p.order.push_generic(chunk_type.to_be_bytes()[1]);
         } else {
             p.order.push(OrderEntry::Extra);
-            p.extra.push(raw);
+            p.extra.push(RawChunk {
+                vendor,
+                chunk_type,
+                value,
+            });
         }
         pos += length;
     }
-    check_mandatory(&p, total, mode)?;
+    check_mandatory(seen, total, mode)?;
     Ok(p)
 }
 
-/// Puts a generic chunk into its field. `Ok(false)`: keep it raw.
-#[inline]
+/// The bit of `seen` for the typed field chunk type `ty` fills: the type id itself, except
+/// that the IPv6 addresses share the IPv4 addresses' fields.
+const fn slot_bit(ty: u16) -> u64 {
+    let slot = match ty {
+        chunk::IPV6_SRC => chunk::IPV4_SRC,
+        chunk::IPV6_DST => chunk::IPV4_DST,
+        t => t,
+    };
+    1 << slot
+}
+
+/// Puts a generic chunk into its field (one `match` on the type, which also knows the fixed
+/// value size). `Ok(false)`: keep it raw (unknown type, repeated type, tolerated odd size).
+#[inline(always)]
 fn store_generic<'a>(
     p: &mut HepPacket<'a>,
+    seen: &mut u64,
     offset: usize,
-    raw: RawChunk<'a>,
+    ty: u16,
+    v: &'a [u8],
     mode: Mode,
 ) -> Result<bool, DecodeError> {
-    let ty = raw.chunk_type;
-    let v = raw.value;
-    if ty == 0 {
-        return Err(DecodeError::ReservedChunkType { offset });
-    }
-    if let Some(expected) = chunk::fixed_size(ty) {
-        if v.len() != expected {
-            if mode == Mode::Strict && chunk::size_enforced(ty) {
-                return Err(DecodeError::BadChunkSize {
-                    offset,
-                    chunk_type: ty,
-                    expected,
-                    found: v.len(),
-                });
+    // Fills `field` unless an earlier chunk already did.
+    macro_rules! put {
+        ($ty:expr, $field:ident, $val:expr) => {{
+            const BIT: u64 = slot_bit($ty);
+            if *seen & BIT == 0 {
+                *seen |= BIT;
+                p.$field = Some($val);
+                true
+            } else {
+                false
             }
-            return Ok(false);
-        }
+        }};
     }
-    let b0 = v.first().copied().unwrap_or(0);
+    // A fixed-size type: the size comes from `chunk::fixed_size` at compile time.
+    macro_rules! fixed {
+        ($ty:expr, $field:ident, |$a:ident| $val:expr) => {{
+            const N: usize = match chunk::fixed_size($ty) {
+                Some(n) => n,
+                None => panic!("not a fixed-size chunk type"),
+            };
+            match <[u8; N]>::try_from(v) {
+                Ok($a) => put!($ty, $field, $val),
+                Err(_) => return odd_size(offset, ty, N, v.len(), mode),
+            }
+        }};
+    }
     Ok(match ty {
-        chunk::IP_FAMILY => set(&mut p.family, AddressFamily(b0)),
-        chunk::IP_PROTO => set(&mut p.ip_proto, IpProto(b0)),
-        chunk::IPV4_SRC | chunk::IPV6_SRC => {
-            let a = if ty == chunk::IPV4_SRC {
-                ipv4(v)
-            } else {
-                ipv6(v)
-            };
-            set(&mut p.src_addr, a)
-        }
-        chunk::IPV4_DST | chunk::IPV6_DST => {
-            let a = if ty == chunk::IPV4_DST {
-                ipv4(v)
-            } else {
-                ipv6(v)
-            };
-            set(&mut p.dst_addr, a)
-        }
-        chunk::SRC_PORT => set(&mut p.src_port, be16(v)),
-        chunk::DST_PORT => set(&mut p.dst_port, be16(v)),
-        chunk::TS_SEC => set(&mut p.ts_sec, be32(v)),
-        chunk::TS_USEC => set(&mut p.ts_usec, be32(v)),
-        chunk::PROTO_TYPE => set(&mut p.proto_type, ProtoType(b0)),
-        chunk::CAPTURE_ID => set(&mut p.capture_id, be32(v)),
-        chunk::KEEP_ALIVE => set(&mut p.keep_alive, be16(v)),
-        chunk::AUTH_KEY => set(&mut p.auth_key, v),
-        chunk::PAYLOAD => set(&mut p.payload, v),
-        chunk::COMPRESSED_PAYLOAD => set(&mut p.compressed_payload, v),
-        chunk::CORRELATION_ID => set(&mut p.correlation_id, v),
-        chunk::VLAN => set(&mut p.vlan, be16(v)),
-        chunk::NODE_NAME => set(&mut p.node_name, v),
-        chunk::SRC_MAC => set(&mut p.src_mac, be64(v)),
-        chunk::DST_MAC => set(&mut p.dst_mac, be64(v)),
-        chunk::ETH_TYPE => set(&mut p.eth_type, be16(v)),
-        chunk::TCP_FLAGS => set(&mut p.tcp_flags, b0),
-        chunk::IP_TOS => set(&mut p.ip_tos, b0),
-        chunk::MOS => set(&mut p.mos, be16(v)),
-        chunk::R_FACTOR => set(&mut p.r_factor, be16(v)),
-        chunk::GEO_LOCATION => set(&mut p.geo_location, v),
-        chunk::JITTER => set(&mut p.jitter, be32(v)),
-        chunk::TRANSACTION_TYPE => set(&mut p.transaction_type, v),
-        chunk::PAYLOAD_JSON_KEYS => set(&mut p.payload_json_keys, v),
-        chunk::TAGS_VALUES => set(&mut p.tags_values, v),
-        chunk::TAG_TYPE => set(&mut p.tag_type, be16(v)),
-        chunk::EVENT_TYPE => set(&mut p.event_type, be16(v)),
-        chunk::GROUP_ID => set(&mut p.group_id, v),
+        0 => return Err(DecodeError::ReservedChunkType { offset }),
+        chunk::IP_FAMILY => fixed!(chunk::IP_FAMILY, family, |a| AddressFamily(a[0])),
+        chunk::IP_PROTO => fixed!(chunk::IP_PROTO, ip_proto, |a| IpProto(a[0])),
+        chunk::IPV4_SRC => fixed!(chunk::IPV4_SRC, src_addr, |a| IpAddr::V4(Ipv4Addr::from(a))),
+        chunk::IPV4_DST => fixed!(chunk::IPV4_DST, dst_addr, |a| IpAddr::V4(Ipv4Addr::from(a))),
+        chunk::IPV6_SRC => fixed!(chunk::IPV6_SRC, src_addr, |a| IpAddr::V6(Ipv6Addr::from(a))),
+        chunk::IPV6_DST => fixed!(chunk::IPV6_DST, dst_addr, |a| IpAddr::V6(Ipv6Addr::from(a))),
+        chunk::SRC_PORT => fixed!(chunk::SRC_PORT, src_port, |a| u16::from_be_bytes(a)),
+        chunk::DST_PORT => fixed!(chunk::DST_PORT, dst_port, |a| u16::from_be_bytes(a)),
+        chunk::TS_SEC => fixed!(chunk::TS_SEC, ts_sec, |a| u32::from_be_bytes(a)),
+        chunk::TS_USEC => fixed!(chunk::TS_USEC, ts_usec, |a| u32::from_be_bytes(a)),
+        chunk::PROTO_TYPE => fixed!(chunk::PROTO_TYPE, proto_type, |a| ProtoType(a[0])),
+        chunk::CAPTURE_ID => fixed!(chunk::CAPTURE_ID, capture_id, |a| u32::from_be_bytes(a)),
+        chunk::KEEP_ALIVE => fixed!(chunk::KEEP_ALIVE, keep_alive, |a| u16::from_be_bytes(a)),
+        chunk::AUTH_KEY => put!(chunk::AUTH_KEY, auth_key, v),
+        chunk::PAYLOAD => put!(chunk::PAYLOAD, payload, v),
+        chunk::COMPRESSED_PAYLOAD => put!(chunk::COMPRESSED_PAYLOAD, compressed_payload, v),
+        chunk::CORRELATION_ID => put!(chunk::CORRELATION_ID, correlation_id, v),
+        chunk::VLAN => fixed!(chunk::VLAN, vlan, |a| u16::from_be_bytes(a)),
+        chunk::NODE_NAME => put!(chunk::NODE_NAME, node_name, v),
+        chunk::SRC_MAC => fixed!(chunk::SRC_MAC, src_mac, |a| u64::from_be_bytes(a)),
+        chunk::DST_MAC => fixed!(chunk::DST_MAC, dst_mac, |a| u64::from_be_bytes(a)),
+        chunk::ETH_TYPE => fixed!(chunk::ETH_TYPE, eth_type, |a| u16::from_be_bytes(a)),
+        chunk::TCP_FLAGS => fixed!(chunk::TCP_FLAGS, tcp_flags, |a| a[0]),
+        chunk::IP_TOS => fixed!(chunk::IP_TOS, ip_tos, |a| a[0]),
+        chunk::MOS => fixed!(chunk::MOS, mos, |a| u16::from_be_bytes(a)),
+        chunk::R_FACTOR => fixed!(chunk::R_FACTOR, r_factor, |a| u16::from_be_bytes(a)),
+        chunk::GEO_LOCATION => put!(chunk::GEO_LOCATION, geo_location, v),
+        chunk::JITTER => fixed!(chunk::JITTER, jitter, |a| u32::from_be_bytes(a)),
+        chunk::TRANSACTION_TYPE => put!(chunk::TRANSACTION_TYPE, transaction_type, v),
+        chunk::PAYLOAD_JSON_KEYS => put!(chunk::PAYLOAD_JSON_KEYS, payload_json_keys, v),
+        chunk::TAGS_VALUES => put!(chunk::TAGS_VALUES, tags_values, v),
+        chunk::TAG_TYPE => fixed!(chunk::TAG_TYPE, tag_type, |a| u16::from_be_bytes(a)),
+        chunk::EVENT_TYPE => fixed!(chunk::EVENT_TYPE, event_type, |a| u16::from_be_bytes(a)),
+        chunk::GROUP_ID => put!(chunk::GROUP_ID, group_id, v),
         _ => false,
     })
 }
 
+/// A fixed-size chunk of another size: an error in strict mode for the sizes heplify-server
+/// enforces, else kept raw.
+#[cold]
+#[inline(never)]
+fn odd_size(
+    offset: usize,
+    chunk_type: u16,
+    expected: usize,
+    found: usize,
+    mode: Mode,
+) -> Result<bool, DecodeError> {
+    if mode == Mode::Strict && chunk::size_enforced(chunk_type) {
+        return Err(DecodeError::BadChunkSize {
+            offset,
+            chunk_type,
+            expected,
+            found,
+        });
+    }
+    Ok(false)
+}
+
+/// `seen` bits of the core chunks, the payload standing for "payload or compressed payload".
+const CORE_MASK: u64 = {
+    let mut m = 0;
+    let mut i = 0;
+    while i < CORE.len() {
+        m |= slot_bit(CORE[i]);
+        i += 1;
+    }
+    m
+};
+
+/// The core chunks present, with the compressed payload counted as the payload.
+const fn core_present(seen: u64) -> u64 {
+    let compressed = (seen >> chunk::COMPRESSED_PAYLOAD) & 1;
+    (seen | compressed << chunk::PAYLOAD) & CORE_MASK
+}
+
 #[inline]
-fn check_mandatory(p: &HepPacket<'_>, end: usize, mode: Mode) -> Result<(), DecodeError> {
-    let present = [
-        p.family.is_some(),
-        p.ip_proto.is_some(),
-        p.src_addr.is_some(),
-        p.dst_addr.is_some(),
-        p.src_port.is_some(),
-        p.dst_port.is_some(),
-        p.ts_sec.is_some(),
-        p.ts_usec.is_some(),
-        p.proto_type.is_some(),
-        p.capture_id.is_some(),
-        p.payload.is_some() || p.compressed_payload.is_some(),
-    ];
+fn check_mandatory(seen: u64, end: usize, mode: Mode) -> Result<(), DecodeError> {
+    if core_present(seen) == CORE_MASK {
+        Ok(())
+    } else {
+        incomplete(seen, end, mode)
+    }
+}
+
+/// [`check_mandatory`] for a packet without all 11 core chunks.
+#[cold]
+#[inline(never)]
+fn incomplete(seen: u64, end: usize, mode: Mode) -> Result<(), DecodeError> {
+    let present = core_present(seen);
+    let has = |i: usize| present & slot_bit(CORE[i]) != 0;
     let missing = |i: usize| DecodeError::MissingChunk {
         offset: end,
         chunk_type: CORE[i],
     };
-    let first_missing = present.iter().position(|&x| !x);
+    let first_missing = (0..CORE.len()).find(|&i| !has(i));
     match mode {
         Mode::Strict => first_missing.map_or(Ok(()), |i| Err(missing(i))),
         Mode::Lenient => {
-            if !present[2] {
+            if !has(2) {
                 return Err(missing(2));
             }
-            if !present[3] {
+            if !has(3) {
                 return Err(missing(3));
             }
-            let count = present.iter().filter(|&&x| x).count();
             match first_missing {
-                Some(i) if count < 9 => Err(missing(i)),
+                Some(i) if present.count_ones() < 9 => Err(missing(i)),
                 _ => Ok(()),
             }
         }

@@ -271,8 +271,8 @@ pub const CHUNK_ORDER_CAPACITY: usize = 48;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ChunkOrder {
     ids: [u8; CHUNK_ORDER_CAPACITY],
+    /// Entries recorded, or [`OVERFLOW`] once more than the capacity were pushed.
     len: u8,
-    overflow: bool,
 }
 
 impl Default for ChunkOrder {
@@ -280,7 +280,6 @@ impl Default for ChunkOrder {
         Self {
             ids: [0; CHUNK_ORDER_CAPACITY],
             len: 0,
-            overflow: false,
         }
     }
 }
@@ -296,33 +295,49 @@ pub enum OrderEntry {
 
 const EXTRA_MARK: u8 = 0xff;
 
+/// `ChunkOrder::len` once the order is forgotten.
+const OVERFLOW: u8 = u8::MAX;
+
+const _: () = assert!(CHUNK_ORDER_CAPACITY < OVERFLOW as usize);
+
 impl ChunkOrder {
     /// Records one more chunk; past the capacity the whole order is forgotten.
+    #[inline]
     pub fn push(&mut self, entry: OrderEntry) {
-        if self.overflow {
-            return;
-        }
         let id = match entry {
-            OrderEntry::Generic(t) if t < u16::from(EXTRA_MARK) => t as u8,
+            OrderEntry::Generic(t) if t < u16::from(EXTRA_MARK) => t.to_be_bytes()[1],
             _ => EXTRA_MARK,
         };
+        self.push_id(id);
+    }
+
+    /// [`ChunkOrder::push`] of `OrderEntry::Generic(id)`, for an id below `EXTRA_MARK`.
+    #[inline]
+    pub(crate) fn push_generic(&mut self, id: u8) {
+        debug_assert!(id < EXTRA_MARK);
+        self.push_id(id);
+    }
+
+    #[inline]
+    fn push_id(&mut self, id: u8) {
+        // One comparison: an overflowed order has `len == OVERFLOW`, past the capacity.
         if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
             *slot = id;
             self.len += 1;
         } else {
-            self.overflow = true;
-            self.len = 0;
+            self.len = OVERFLOW;
         }
     }
 
     /// True when no order is recorded (the encoder then uses its canonical order).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 || self.len == OVERFLOW
     }
 
     /// The recorded entries.
     pub fn iter(&self) -> impl Iterator<Item = OrderEntry> + '_ {
-        self.ids[..usize::from(self.len)].iter().map(|&id| {
+        let len = if self.len == OVERFLOW { 0 } else { self.len };
+        self.ids[..usize::from(len)].iter().map(|&id| {
             if id == EXTRA_MARK {
                 OrderEntry::Extra
             } else {
