@@ -187,17 +187,18 @@ pub struct HexDigest {
 
 impl HexDigest {
     /// Hex-encode raw digest bytes (at most 32; longer input is truncated).
+    #[inline]
     pub fn from_raw(raw: &[u8]) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let raw = &raw[..raw.len().min(32)];
-        let mut buf = [0u8; 64];
-        for (i, b) in raw.iter().enumerate() {
-            buf[2 * i] = HEX[(b >> 4) as usize];
-            buf[2 * i + 1] = HEX[(b & 0x0f) as usize];
-        }
+        let mut src = [0u8; 32];
+        src[..raw.len()].copy_from_slice(raw);
+        let len = raw.len() * 2;
+        let mut buf = hex32(&src);
+        // Bytes past `len` stay zero: equality and hashing see the whole buffer.
+        buf[len..].fill(0);
         HexDigest {
             buf,
-            len: (raw.len() * 2) as u8,
+            len: len as u8,
         }
     }
 
@@ -231,6 +232,27 @@ impl HexDigest {
         // Only ASCII hex digits are ever stored.
         core::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
+}
+
+/// Lower-case hex of 32 bytes, branch-free and table-free so that it vectorises.
+#[inline]
+fn hex32(src: &[u8; 32]) -> [u8; 64] {
+    #[inline]
+    fn digit(n: u8) -> u8 {
+        n + b'0' + u8::from(n > 9) * (b'a' - b'0' - 10)
+    }
+    let mut hi = [0u8; 32];
+    let mut lo = [0u8; 32];
+    for k in 0..32 {
+        hi[k] = digit(src[k] >> 4);
+        lo[k] = digit(src[k] & 0x0f);
+    }
+    let mut out = [0u8; 64];
+    for k in 0..32 {
+        out[2 * k] = hi[k];
+        out[2 * k + 1] = lo[k];
+    }
+    out
 }
 
 impl fmt::Debug for HexDigest {

@@ -85,18 +85,7 @@ fn scan<'a>(
         return Err(ParseError::TooLong);
     }
     let b = s.as_bytes();
-    let mut i = skip_lws(b, 0);
-    let start = i;
-    i = skip_token(b, i);
-    if !s[start..i].eq_ignore_ascii_case("Digest") {
-        return Err(ParseError::NotDigest);
-    }
-    if i >= b.len() || !is_lws(b[i]) {
-        return Err(ParseError::Expected {
-            what: "whitespace after scheme",
-            offset: i,
-        });
-    }
+    let mut i = scheme(s)?;
     let mut count = 0usize;
     loop {
         i = skip_lws(b, i);
@@ -169,50 +158,217 @@ fn scan<'a>(
     Ok(())
 }
 
+/// Check the `Digest` scheme and the whitespace after it; the index after the scheme.
+#[inline]
+fn scheme(s: &str) -> Result<usize, ParseError> {
+    let b = s.as_bytes();
+    // Fast path: `Digest ` at the very start, any case.
+    if load8(b, 0) & 0x00ff_ffff_ffff_ffff | 0x0000_2020_2020_2020
+        == word(b"digest") | (u64::from(b' ') << 48)
+    {
+        return Ok(6);
+    }
+    let mut i = skip_lws(b, 0);
+    let start = i;
+    i = skip_token(b, i);
+    if !s[start..i].eq_ignore_ascii_case("Digest") {
+        return Err(ParseError::NotDigest);
+    }
+    if i >= b.len() || !is_lws(b[i]) {
+        return Err(ParseError::Expected {
+            what: "whitespace after scheme",
+            offset: i,
+        });
+    }
+    Ok(i)
+}
+
+/// Up to 8 bytes of `b` from `i`, little-endian, zero-padded past the end.
+#[inline]
+fn load8(b: &[u8], i: usize) -> u64 {
+    let mut t = [0u8; 8];
+    if let Some(w) = b.get(i..i + 8) {
+        t.copy_from_slice(w);
+    } else {
+        let rest = b.get(i..).unwrap_or_default();
+        t[..rest.len()].copy_from_slice(rest);
+    }
+    u64::from_le_bytes(t)
+}
+
+/// `s` (at most 8 bytes) packed as [`load8`] would read it.
+const fn word(s: &[u8]) -> u64 {
+    let mut w = 0u64;
+    let mut k = 0;
+    while k < s.len() {
+        w |= (s[k] as u64) << (8 * k);
+        k += 1;
+    }
+    w
+}
+
+/// Mask of the first `n` bytes of a [`load8`] word.
+const fn mask(n: u32) -> u64 {
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    }
+}
+
+/// Slots of the credentials parameters this crate reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Nc,
+    Uri,
+    Qop,
+    Realm,
+    Nonce,
+    Cnonce,
+    Opaque,
+    Username,
+    Response,
+    Userhash,
+    Algorithm,
+}
+
+/// The known credentials parameter whose name starts at `i` (any case), and the name's
+/// length; `None` for any other name. Reads the name as one word instead of byte by byte.
+#[inline]
+fn known_param(b: &[u8], i: usize) -> Option<(Field, usize)> {
+    // Folding with 0x20 lower-cases letters and maps no other byte onto a letter, so a
+    // masked compare against a lower-case name is a case-insensitive match.
+    let w = load8(b, i) | 0x2020_2020_2020_2020;
+    let is = |name: &[u8]| w & mask(name.len() as u32) == word(name);
+    let (f, len) = match w as u8 {
+        b'n' if is(b"nc") => (Field::Nc, 2),
+        b'n' if is(b"nonce") => (Field::Nonce, 5),
+        b'u' if is(b"uri") => (Field::Uri, 3),
+        b'u' if is(b"username") => (Field::Username, 8),
+        b'u' if is(b"userhash") => (Field::Userhash, 8),
+        b'q' if is(b"qop") => (Field::Qop, 3),
+        b'r' if is(b"realm") => (Field::Realm, 5),
+        b'r' if is(b"response") => (Field::Response, 8),
+        b'c' if is(b"cnonce") => (Field::Cnonce, 6),
+        b'o' if is(b"opaque") => (Field::Opaque, 6),
+        b'a' if is(b"algorith") && b.get(i + 8).is_some_and(|&c| c | 0x20 == b'm') => {
+            (Field::Algorithm, 9)
+        }
+        _ => return None,
+    };
+    if b.get(i + len).is_some_and(|&c| TOKEN[c as usize]) {
+        return None;
+    }
+    Some((f, len))
+}
+
 fn parse_quoted(s: &str, open: usize) -> Result<(Cow<'_, str>, usize), ParseError> {
     let b = s.as_bytes();
-    let mut i = open + 1;
-    let start = i;
-    let mut owned: Option<String> = None;
+    let start = open + 1;
+    // Start of the text not yet copied into `owned` (after the last escape).
     let mut run = start;
-    while i < b.len() {
-        // Skip plain characters in one tight loop.
-        i += b[i..]
-            .iter()
-            .position(|&c| QUOTED_SPECIAL[c as usize])
-            .unwrap_or(b.len() - i);
-        if i >= b.len() {
-            break;
-        }
-        match b[i] {
+    let mut i = start;
+    let mut owned: Option<String> = None;
+    loop {
+        let Some(j) = quoted_stop(b, i) else {
+            return Err(ParseError::UnterminatedQuote { offset: open });
+        };
+        match b[j] {
             b'"' => {
                 let v = match owned {
                     Some(mut o) => {
-                        o.push_str(&s[run..i]);
+                        o.push_str(&s[run..j]);
                         Cow::Owned(o)
                     }
-                    None => Cow::Borrowed(&s[start..i]),
+                    None => Cow::Borrowed(&s[start..j]),
                 };
-                return Ok((v, i + 1));
+                return Ok((v, j + 1));
             }
             b'\\' => {
                 // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
-                let Some(&next) = b.get(i + 1) else {
+                let Some(&next) = b.get(j + 1) else {
                     return Err(ParseError::UnterminatedQuote { offset: open });
                 };
                 if next > 0x7f || next == b'\r' || next == b'\n' {
-                    return Err(ParseError::BadEscape { offset: i });
+                    return Err(ParseError::BadEscape { offset: j });
                 }
                 let o = owned.get_or_insert_with(String::new);
-                o.push_str(&s[run..i]);
+                o.push_str(&s[run..j]);
                 o.push(next as char);
-                i += 2;
+                i = j + 2;
                 run = i;
             }
-            _ => return Err(ParseError::BadCharacter { offset: i }),
+            0 | b'\r' | b'\n' => return Err(ParseError::BadCharacter { offset: j }),
+            // Another control character below 14 (e.g. HTAB): plain text.
+            _ => i = j + 1,
         }
     }
-    Err(ParseError::UnterminatedQuote { offset: open })
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `x` that is `"`, `\` or below 14 (CR, LF, NUL and a few
+/// harmless controls). Borrows only run upward from a true match, so the lowest set bit is
+/// exact.
+#[inline]
+fn quoted_specials(x: u64) -> u64 {
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    zero(x ^ (LO * u64::from(b'"')))
+        | zero(x ^ (LO * u64::from(b'\\')))
+        | (x.wrapping_sub(LO * 14) & !x & HI)
+}
+
+/// Index of the first byte at or after `i` that ends a run of plain quoted-string text: `"`,
+/// `\`, or a byte below 14. Short runs (the usual case) are scanned eight bytes at a time
+/// inline; a run longer than 32 bytes goes to `memchr2` for the quote and backslash, then a
+/// vectorised minimum rules out control bytes before the hit.
+#[inline]
+fn quoted_stop(b: &[u8], mut i: usize) -> Option<usize> {
+    let limit = i + 32;
+    while i < limit {
+        let Some(w) = b.get(i..i + 8) else {
+            let tail = b.get(i..)?;
+            return tail
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 14)
+                .map(|k| i + k);
+        };
+        let mut t = [0u8; 8];
+        t.copy_from_slice(w);
+        let m = quoted_specials(u64::from_le_bytes(t));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let rest = &b[i..];
+    let hit = memchr::memchr2(b'"', b'\\', rest);
+    let run = &rest[..hit.unwrap_or(rest.len())];
+    if let Some(k) = first_control(run) {
+        return Some(i + k);
+    }
+    hit.map(|k| i + k)
+}
+
+/// Offset of the first byte below 14 in `b`. The common case, none, is decided by a
+/// minimum the compiler vectorises.
+#[inline]
+fn first_control(b: &[u8]) -> Option<usize> {
+    let mut chunks = b.chunks_exact(16);
+    let mut min = u8::MAX;
+    for c in &mut chunks {
+        for &x in c {
+            min = min.min(x);
+        }
+    }
+    for &x in chunks.remainder() {
+        min = min.min(x);
+    }
+    if min >= 14 {
+        return None;
+    }
+    b.iter().position(|&c| c < 14)
 }
 
 fn is_lws(c: u8) -> bool {
@@ -239,17 +395,6 @@ static TOKEN: [bool; 256] = {
             );
         i += 1;
     }
-    t
-};
-
-/// Bytes that end a run of plain characters inside a quoted string.
-static QUOTED_SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[b'\r' as usize] = true;
-    t[b'\n' as usize] = true;
-    t[0] = true;
     t
 };
 
@@ -414,6 +559,12 @@ impl<'a> Credentials<'a> {
     /// Parse a credentials header value given as `&str`. A known parameter given twice is
     /// an error; unknown parameters are ignored.
     pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
+        if value.len() > MAX_HEADER_LEN {
+            return Err(ParseError::TooLong);
+        }
+        let s = value;
+        let b = s.as_bytes();
+        let mut i = scheme(s)?;
         let mut username = None;
         let mut realm = None;
         let mut nonce = None;
@@ -426,59 +577,94 @@ impl<'a> Credentials<'a> {
         let mut nc_raw: Option<Cow<'a, str>> = None;
         let mut userhash = false;
         let mut seen = 0u16;
-        scan(value, |Param { name, value, .. }, offset| {
-            let n = name;
-            let bit = match n.len() {
-                2 if n.eq_ignore_ascii_case("nc") => 1,
-                3 if n.eq_ignore_ascii_case("uri") => 2,
-                3 if n.eq_ignore_ascii_case("qop") => 3,
-                5 if n.eq_ignore_ascii_case("realm") => 4,
-                5 if n.eq_ignore_ascii_case("nonce") => 5,
-                6 if n.eq_ignore_ascii_case("cnonce") => 6,
-                6 if n.eq_ignore_ascii_case("opaque") => 7,
-                8 if n.eq_ignore_ascii_case("username") => 8,
-                8 if n.eq_ignore_ascii_case("response") => 9,
-                8 if n.eq_ignore_ascii_case("userhash") => 10,
-                9 if n.eq_ignore_ascii_case("algorithm") => 11,
-                _ => return Ok(()),
+        let mut count = 0usize;
+        loop {
+            i = skip_lws(b, i);
+            if i >= b.len() {
+                break;
+            }
+            let ns = i;
+            let field = if let Some((f, len)) = known_param(b, i) {
+                i += len;
+                Some(f)
+            } else {
+                i = skip_token(b, i);
+                None
             };
-            if seen & (1 << bit) != 0 {
-                return Err(ParseError::Duplicate { offset });
+            if ns == i {
+                return Err(ParseError::Expected {
+                    what: "parameter name",
+                    offset: i,
+                });
             }
-            seen |= 1 << bit;
-            if bit == 8 {
-                username = Some(value);
-            } else if bit == 4 {
-                realm = Some(value);
-            } else if bit == 5 {
-                nonce = Some(value);
-            } else if bit == 2 {
-                uri = Some(value);
-            } else if bit == 9 {
-                response = Some(value);
-            } else if bit == 11 {
-                algorithm = Algorithm::parse(&value);
-            } else if bit == 6 {
-                cnonce = Some(value);
-            } else if bit == 7 {
-                opaque = Some(value);
-            } else if bit == 3 {
-                qop = Some(Qop::parse(&value).ok_or(()));
-            } else if bit == 1 {
-                nc_raw = Some(value);
-            } else if bit == 10 {
-                userhash = value.eq_ignore_ascii_case("true");
+            i = skip_lws(b, i);
+            if i >= b.len() || b[i] != b'=' {
+                return Err(ParseError::Expected {
+                    what: "'='",
+                    offset: i,
+                });
             }
-            Ok(())
-        })?;
+            i = skip_lws(b, i + 1);
+            let value = if i < b.len() && b[i] == b'"' {
+                let (v, next) = parse_quoted(s, i)?;
+                i = next;
+                v
+            } else {
+                let vs = i;
+                i = skip_token(b, i);
+                if vs == i {
+                    return Err(ParseError::Expected {
+                        what: "parameter value",
+                        offset: i,
+                    });
+                }
+                Cow::Borrowed(&s[vs..i])
+            };
+            if count >= MAX_PARAMS {
+                return Err(ParseError::TooManyParams);
+            }
+            count += 1;
+            if let Some(f) = field {
+                let bit = 1u16 << (f as u16);
+                if seen & bit != 0 {
+                    return Err(ParseError::Duplicate { offset: ns });
+                }
+                seen |= bit;
+                match f {
+                    Field::Username => username = Some(value),
+                    Field::Realm => realm = Some(value),
+                    Field::Nonce => nonce = Some(value),
+                    Field::Uri => uri = Some(value),
+                    Field::Response => response = Some(value),
+                    Field::Algorithm => algorithm = Algorithm::parse(&value),
+                    Field::Cnonce => cnonce = Some(value),
+                    Field::Opaque => opaque = Some(value),
+                    Field::Qop => qop = Some(Qop::parse(&value).ok_or(())),
+                    Field::Nc => nc_raw = Some(value),
+                    Field::Userhash => userhash = value.eq_ignore_ascii_case("true"),
+                }
+            }
+            i = skip_lws(b, i);
+            if i >= b.len() {
+                break;
+            }
+            if b[i] != b',' {
+                return Err(ParseError::Expected {
+                    what: "','",
+                    offset: i,
+                });
+            }
+            i += 1;
+        }
+        if count == 0 {
+            return Err(ParseError::Expected {
+                what: "parameter",
+                offset: b.len(),
+            });
+        }
         let nc = match &nc_raw {
             None => None,
-            Some(v) => {
-                if v.len() != 8 || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(ParseError::BadNonceCount);
-                }
-                Some(u32::from_str_radix(v, 16).map_err(|_| ParseError::BadNonceCount)?)
-            }
+            Some(v) => Some(parse_nc(v.as_bytes()).ok_or(ParseError::BadNonceCount)?),
         };
         Ok(Credentials {
             username: username.ok_or(ParseError::Missing("username"))?,
@@ -495,6 +681,24 @@ impl<'a> Credentials<'a> {
             userhash,
         })
     }
+}
+
+/// `nc`: exactly 8 hex digits (any case).
+fn parse_nc(v: &[u8]) -> Option<u32> {
+    if v.len() != 8 {
+        return None;
+    }
+    let mut n = 0u32;
+    for &c in v {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        n = (n << 4) | u32::from(d);
+    }
+    Some(n)
 }
 
 /// Append `s` as a quoted-string, escaping `"` and `\`.

@@ -284,33 +284,24 @@ pub fn check(
     NonceCheck::Valid(info)
 }
 
-/// Value of a lower-case hex digit, 0xff for anything else.
-static HEX_VALUE: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
+/// Decode the 64 lower-case hex digits of a nonce; branch-free per byte so that it
+/// vectorises.
 fn decode_hex(s: &str) -> Option<[u8; NONCE_BYTES]> {
-    let b = s.as_bytes();
-    if b.len() != NONCE_HEX_LEN {
-        return None;
+    let b: &[u8; NONCE_HEX_LEN] = s.as_bytes().try_into().ok()?;
+    let mut nib = [0u8; NONCE_HEX_LEN];
+    let mut bad = 0u8;
+    for k in 0..NONCE_HEX_LEN {
+        let c = b[k];
+        let d = c.wrapping_sub(b'0');
+        let l = c.wrapping_sub(b'a');
+        let is_d = d < 10;
+        let is_l = l < 6;
+        nib[k] = if is_d { d } else { l.wrapping_add(10) };
+        bad |= u8::from(!(is_d | is_l));
     }
     let mut out = [0u8; NONCE_BYTES];
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-        let (h, l) = (HEX_VALUE[pair[0] as usize], HEX_VALUE[pair[1] as usize]);
-        bad |= (h | l) & 0xf0;
-        *o = (h << 4) | (l & 0x0f);
+    for k in 0..NONCE_BYTES {
+        out[k] = (nib[2 * k] << 4) | (nib[2 * k + 1] & 0x0f);
     }
     (bad == 0).then_some(out)
 }

@@ -1,5 +1,6 @@
 //! Server side: build challenges, verify credentials.
 
+use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::net::IpAddr;
@@ -148,18 +149,36 @@ impl<'a> Request<'a> {
 }
 
 /// A successful verification.
+///
+/// `user` and `realm` borrow from the verified header value (no allocation on the success
+/// path); `user` is owned only when it had to be unescaped or was resolved from a user hash.
+/// Use [`Authenticated::into_owned`] to keep it beyond the header's buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authenticated {
+pub struct Authenticated<'a> {
     /// The user (resolved from the user hash when `userhash=true`).
-    pub user: String,
-    /// The realm.
-    pub realm: String,
+    pub user: Cow<'a, str>,
+    /// The realm (equal to [`ServerConfig::realm`]).
+    pub realm: Cow<'a, str>,
     /// The algorithm the client used.
     pub algorithm: Algorithm,
     /// `Authentication-Info` value, when enabled.
     pub authentication_info: Option<String>,
     /// Whether the HA1 came from the [`AuthCache`].
     pub from_cache: bool,
+}
+
+impl Authenticated<'_> {
+    /// A copy that owns its strings, independent of the header value.
+    #[must_use]
+    pub fn into_owned(self) -> Authenticated<'static> {
+        Authenticated {
+            user: Cow::Owned(self.user.into_owned()),
+            realm: Cow::Owned(self.realm.into_owned()),
+            algorithm: self.algorithm,
+            authentication_info: self.authentication_info,
+            from_cache: self.from_cache,
+        }
+    }
 }
 
 /// Why credentials were refused.
@@ -202,16 +221,29 @@ impl FailReason {
     }
 }
 
-/// Result of [`DigestServer::verify`].
+/// Result of [`DigestServer::verify`]; borrows from the verified header value `'a` (see
+/// [`Authenticated`] and [`Outcome::into_owned`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Outcome<'a> {
     /// Authenticated.
-    Ok(Authenticated),
+    Ok(Authenticated<'a>),
     /// Correct response on an expired (or evicted, or used one-time) nonce: re-challenge with
     /// `stale=true` so the client retries without asking its user.
     Stale,
     /// Refused: re-challenge (and count the failure, see [`FailReason::counts_as_attempt`]).
     Failed(FailReason),
+}
+
+impl Outcome<'_> {
+    /// A copy independent of the header value.
+    #[must_use]
+    pub fn into_owned(self) -> Outcome<'static> {
+        match self {
+            Outcome::Ok(a) => Outcome::Ok(a.into_owned()),
+            Outcome::Stale => Outcome::Stale,
+            Outcome::Failed(r) => Outcome::Failed(r),
+        }
+    }
 }
 
 /// A Digest server for one realm: issues nonces, builds challenges, verifies credentials.
@@ -318,13 +350,13 @@ impl DigestServer {
     }
 
     /// Verify an `Authorization` / `Proxy-Authorization` value against `req`.
-    pub fn verify<S: CredentialStore + ?Sized>(
+    pub fn verify<'v, S: CredentialStore + ?Sized>(
         &mut self,
-        value: &[u8],
+        value: &'v [u8],
         req: &Request<'_>,
         store: &S,
         unix_now: u64,
-    ) -> Outcome {
+    ) -> Outcome<'v> {
         self.verify_inner(value, req, store, unix_now, None)
     }
 
@@ -332,26 +364,26 @@ impl DigestServer {
     /// realm, source and hash) and remembering it after a success. A cached HA1 that no
     /// longer matches (password changed) is dropped and the store asked again. `now` is the
     /// monotonic clock of the cache.
-    pub fn verify_cached<S: CredentialStore + ?Sized>(
+    pub fn verify_cached<'v, S: CredentialStore + ?Sized>(
         &mut self,
-        value: &[u8],
+        value: &'v [u8],
         req: &Request<'_>,
         store: &S,
         cache: &mut AuthCache,
         unix_now: u64,
         now: Duration,
-    ) -> Outcome {
+    ) -> Outcome<'v> {
         self.verify_inner(value, req, store, unix_now, Some((cache, now)))
     }
 
-    fn verify_inner<S: CredentialStore + ?Sized>(
+    fn verify_inner<'v, S: CredentialStore + ?Sized>(
         &mut self,
-        value: &[u8],
+        value: &'v [u8],
         req: &Request<'_>,
         store: &S,
         unix_now: u64,
         mut cache: Option<(&mut AuthCache, Duration)>,
-    ) -> Outcome {
+    ) -> Outcome<'v> {
         use FailReason as F;
         let c = match Credentials::parse(value) {
             Ok(c) => c,
@@ -402,18 +434,15 @@ impl DigestServer {
             NonceCheck::Invalid => return Outcome::Failed(F::InvalidNonce),
         };
         let hash = alg.hash();
-        let user_owned;
-        let user: &str = if c.userhash {
+        let user_cow: Cow<'v, str> = if c.userhash {
             match store.user_for_hash(&c.username, &self.cfg.realm, hash) {
-                Some(u) => {
-                    user_owned = u;
-                    &user_owned
-                }
+                Some(u) => Cow::Owned(u),
                 None => return Outcome::Failed(F::UnknownUser),
             }
         } else {
-            &c.username
+            c.username
         };
+        let user: &str = &user_cow;
         let input = ResponseInput {
             algorithm: alg,
             nonce: &c.nonce,
@@ -497,8 +526,9 @@ impl DigestServer {
             s.trim_start_matches(", ").to_string()
         });
         Outcome::Ok(Authenticated {
-            user: user.to_string(),
-            realm: self.cfg.realm.clone(),
+            user: user_cow,
+            // Equal to the configured realm (checked above); borrowed from the header.
+            realm: c.realm,
             algorithm: alg,
             authentication_info,
             from_cache,

@@ -118,7 +118,7 @@ fn every_algorithm_and_qop_round_trips() {
             let a = client.respond(&bytes(&ch), &cr, "c1").unwrap();
             match s.verify(a.as_bytes(), &rq, &store(), NOW + 1) {
                 Outcome::Ok(ok) => {
-                    assert_eq!((ok.user.as_str(), ok.algorithm), ("bob", alg));
+                    assert_eq!((ok.user.as_ref(), ok.algorithm), ("bob", alg));
                     let info = ok.authentication_info.unwrap();
                     assert!(info.contains("rspauth="), "{info}");
                     // The nextnonce is one of ours and verifies.

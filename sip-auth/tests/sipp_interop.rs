@@ -57,7 +57,7 @@ fn unix_now() -> u64 {
 
 /// Runs the responder until `stop` says so or the deadline passes; returns the outcomes of
 /// every verification.
-fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome> {
+fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome<'static>> {
     let mut cfg = ServerConfig::new("sip-auth.test");
     cfg.algorithms = vec![Algorithm::Md5];
     cfg.bindings = Bindings {
@@ -113,7 +113,7 @@ fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome> {
                     Outcome::Ok(_) => "200 OK",
                     Outcome::Stale | Outcome::Failed(_) => "403 Forbidden",
                 };
-                outcomes.push(o);
+                outcomes.push(o.into_owned());
                 response(msg, status, &[])
             }
         };
@@ -189,7 +189,7 @@ fn sipp_register_with_digest_is_verified() {
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     match &outcomes[0] {
         Outcome::Ok(ok) => assert_eq!(
-            (ok.user.as_str(), ok.realm.as_str()),
+            (ok.user.as_ref(), ok.realm.as_ref()),
             ("alice", "sip-auth.test")
         ),
         o => panic!("verifier refused SIPp's credentials: {o:?}"),
