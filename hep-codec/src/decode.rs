@@ -4,7 +4,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::DecodeError;
 use crate::chunk::{self, RawChunk};
-use crate::packet::{HepPacket, OrderEntry};
+use alloc::vec::Vec;
+
+use crate::packet::{CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket};
 use crate::types::{AddressFamily, IpProto, ProtoType, Version};
 
 /// How strict the decoder is.
@@ -115,13 +117,22 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
             actual: buf.len(),
         });
     }
-    let packet = &buf[..total];
     let mut p = HepPacket::default();
     // One bit per filled typed field (see `slot_bit`): repeated chunks and the mandatory
     // check read this instead of the fields.
     let mut seen: u64 = 0;
-    let mut pos = 6;
-    while let Some(rest) = packet.get(pos..).filter(|r| !r.is_empty()) {
+    // The chunk order, kept apart from `p` so that its length stays in a register.
+    let mut ids = [0u8; CHUNK_ORDER_CAPACITY];
+    let mut n_ids = 0usize;
+    let mut record = |id: u8| {
+        if let Some(slot) = ids.get_mut(n_ids) {
+            *slot = id;
+        }
+        n_ids += 1;
+    };
+    let mut rest = buf.get(6..total).unwrap_or_default();
+    while !rest.is_empty() {
+        let pos = total - rest.len();
         let [v0, v1, t0, t1, l0, l1, ..] = *rest else {
             return Err(DecodeError::ChunkOverrun {
                 offset: pos,
@@ -136,7 +147,7 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
                 length,
             });
         }
-        let Some(value) = rest.get(6..length) else {
+        let (Some(value), Some(next)) = (rest.get(6..length), rest.get(length..)) else {
             return Err(DecodeError::ChunkOverrun {
                 offset: pos,
                 length,
@@ -148,20 +159,32 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
         if vendor == chunk::VENDOR_GENERIC
             && store_generic(&mut p, &mut seen, pos, chunk_type, value, mode)?
         {
-            // Stored generic types are all below 0x2a, so the id fits a byte.
-            p.order.push_generic(chunk_type.to_be_bytes()[1]);
+            // Stored generic types are all below 0x2a, so the id is the low byte.
+            record(t1);
         } else {
-            p.order.push(OrderEntry::Extra);
-            p.extra.push(RawChunk {
-                vendor,
-                chunk_type,
-                value,
-            });
+            record(ChunkOrder::EXTRA_MARK);
+            push_extra(
+                &mut p.extra,
+                RawChunk {
+                    vendor,
+                    chunk_type,
+                    value,
+                },
+            );
         }
-        pos += length;
+        rest = next;
     }
     check_mandatory(seen, total, mode)?;
-    Ok(p)
+    Ok(HepPacket {
+        order: ChunkOrder::from_recorded(ids, n_ids),
+        ..p
+    })
+}
+
+/// Out of line: keeps the vector's growth path out of the chunk loop's registers.
+#[inline(never)]
+fn push_extra<'a>(extra: &mut Vec<RawChunk<'a>>, raw: RawChunk<'a>) {
+    extra.push(raw);
 }
 
 /// The bit of `seen` for the typed field chunk type `ty` fills: the type id itself, except

@@ -293,7 +293,7 @@ pub enum OrderEntry {
     Extra,
 }
 
-const EXTRA_MARK: u8 = 0xff;
+const EXTRA_MARK: u8 = ChunkOrder::EXTRA_MARK;
 
 /// `ChunkOrder::len` once the order is forgotten.
 const OVERFLOW: u8 = u8::MAX;
@@ -301,6 +301,21 @@ const OVERFLOW: u8 = u8::MAX;
 const _: () = assert!(CHUNK_ORDER_CAPACITY < OVERFLOW as usize);
 
 impl ChunkOrder {
+    /// The id recorded for [`OrderEntry::Extra`].
+    pub(crate) const EXTRA_MARK: u8 = 0xff;
+
+    /// The order of `n` recorded chunks whose first ids are `ids` (forgotten past the
+    /// capacity), as `n` calls of [`ChunkOrder::push`] would leave it.
+    #[inline]
+    pub(crate) fn from_recorded(ids: [u8; CHUNK_ORDER_CAPACITY], n: usize) -> Self {
+        let len = if n <= CHUNK_ORDER_CAPACITY {
+            u8::try_from(n).unwrap_or(OVERFLOW)
+        } else {
+            OVERFLOW
+        };
+        Self { ids, len }
+    }
+
     /// Records one more chunk; past the capacity the whole order is forgotten.
     #[inline]
     pub fn push(&mut self, entry: OrderEntry) {
@@ -308,13 +323,6 @@ impl ChunkOrder {
             OrderEntry::Generic(t) if t < u16::from(EXTRA_MARK) => t.to_be_bytes()[1],
             _ => EXTRA_MARK,
         };
-        self.push_id(id);
-    }
-
-    /// [`ChunkOrder::push`] of `OrderEntry::Generic(id)`, for an id below `EXTRA_MARK`.
-    #[inline]
-    pub(crate) fn push_generic(&mut self, id: u8) {
-        debug_assert!(id < EXTRA_MARK);
         self.push_id(id);
     }
 
