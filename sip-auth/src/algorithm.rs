@@ -202,6 +202,21 @@ impl HexDigest {
         }
     }
 
+    /// [`HexDigest::from_raw`] for a digest whose length is known at compile time (16 or
+    /// 32 bytes): fixed-size copies, no calls.
+    #[inline]
+    pub(crate) fn from_array<const N: usize>(raw: &[u8; N]) -> Self {
+        let n = N.min(32);
+        let mut src = [0u8; 32];
+        src[..n].copy_from_slice(&raw[..n]);
+        let mut buf = hex32(&src);
+        buf[2 * n..].fill(0);
+        HexDigest {
+            buf,
+            len: (2 * n) as u8,
+        }
+    }
+
     /// Parse a hex string of 32 or 64 characters (any case), normalising to lower case.
     pub fn parse(s: &str) -> Option<Self> {
         let b = s.as_bytes();

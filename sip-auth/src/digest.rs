@@ -74,8 +74,17 @@ pub fn response(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> HexDigest {
     }
 }
 
+#[inline]
 fn hex_of<D: Digest>(h: D) -> HexDigest {
-    HexDigest::from_raw(&h.finalize())
+    let out = h.finalize();
+    // The length is a constant of `D`: one arm survives monomorphisation.
+    if let Ok(a) = <&[u8; 16]>::try_from(out.as_slice()) {
+        HexDigest::from_array(a)
+    } else if let Ok(a) = <&[u8; 32]>::try_from(out.as_slice()) {
+        HexDigest::from_array(a)
+    } else {
+        HexDigest::from_raw(&out)
+    }
 }
 
 fn response_with<D: Digest>(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> HexDigest {

@@ -238,22 +238,31 @@ enum Field {
 fn known_param(b: &[u8], i: usize) -> Option<(Field, usize)> {
     // Folding with 0x20 lower-cases letters and maps no other byte onto a letter, so a
     // masked compare against a lower-case name is a case-insensitive match.
+    const NC: u64 = word(b"nc");
+    const NONCE: u64 = word(b"nonce");
+    const URI: u64 = word(b"uri");
+    const USERNAME: u64 = word(b"username");
+    const USERHASH: u64 = word(b"userhash");
+    const QOP: u64 = word(b"qop");
+    const REALM: u64 = word(b"realm");
+    const RESPONSE: u64 = word(b"response");
+    const CNONCE: u64 = word(b"cnonce");
+    const OPAQUE: u64 = word(b"opaque");
+    const ALGORITH: u64 = word(b"algorith");
     let w = load8(b, i) | 0x2020_2020_2020_2020;
-    let is = |name: &[u8]| w & mask(name.len() as u32) == word(name);
-    let (f, len) = match w as u8 {
-        b'n' if is(b"nc") => (Field::Nc, 2),
-        b'n' if is(b"nonce") => (Field::Nonce, 5),
-        b'u' if is(b"uri") => (Field::Uri, 3),
-        b'u' if is(b"username") => (Field::Username, 8),
-        b'u' if is(b"userhash") => (Field::Userhash, 8),
-        b'q' if is(b"qop") => (Field::Qop, 3),
-        b'r' if is(b"realm") => (Field::Realm, 5),
-        b'r' if is(b"response") => (Field::Response, 8),
-        b'c' if is(b"cnonce") => (Field::Cnonce, 6),
-        b'o' if is(b"opaque") => (Field::Opaque, 6),
-        b'a' if is(b"algorith") && b.get(i + 8).is_some_and(|&c| c | 0x20 == b'm') => {
-            (Field::Algorithm, 9)
-        }
+    let (w2, w3, w5, w6) = (w & mask(2), w & mask(3), w & mask(5), w & mask(6));
+    let (f, len) = match w {
+        _ if w2 == NC => (Field::Nc, 2),
+        _ if w3 == URI => (Field::Uri, 3),
+        _ if w3 == QOP => (Field::Qop, 3),
+        _ if w5 == REALM => (Field::Realm, 5),
+        _ if w5 == NONCE => (Field::Nonce, 5),
+        _ if w6 == CNONCE => (Field::Cnonce, 6),
+        _ if w6 == OPAQUE => (Field::Opaque, 6),
+        USERNAME => (Field::Username, 8),
+        RESPONSE => (Field::Response, 8),
+        USERHASH => (Field::Userhash, 8),
+        ALGORITH if b.get(i + 8).is_some_and(|&c| c | 0x20 == b'm') => (Field::Algorithm, 9),
         _ => return None,
     };
     if b.get(i + len).is_some_and(|&c| TOKEN[c as usize]) {
@@ -262,6 +271,7 @@ fn known_param(b: &[u8], i: usize) -> Option<(Field, usize)> {
     Some((f, len))
 }
 
+#[inline]
 fn parse_quoted(s: &str, open: usize) -> Result<(Cow<'_, str>, usize), ParseError> {
     let b = s.as_bytes();
     let start = open + 1;
