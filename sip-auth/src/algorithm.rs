@@ -91,8 +91,19 @@ impl Algorithm {
 
     /// Parse a wire token, case-insensitively. `None` for unknown algorithms.
     pub fn parse(token: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
+        // Only the candidates of the token's length are compared.
+        let candidates: &[Algorithm] = match token.len() {
+            3 => &[Algorithm::Md5],
+            7 => &[Algorithm::Sha256],
+            8 => &[Algorithm::Md5Sess],
+            11 => &[Algorithm::Sha512_256],
+            12 => &[Algorithm::Sha256Sess],
+            16 => &[Algorithm::Sha512_256Sess],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .copied()
             .find(|a| a.as_str().eq_ignore_ascii_case(token))
     }
 
