@@ -232,6 +232,9 @@ enum Field {
     Algorithm,
 }
 
+/// Number of [`Field`]s.
+const FIELDS: usize = Field::Algorithm as usize + 1;
+
 /// The known credentials parameter whose name starts at `i` (any case), and the name's
 /// length; `None` for any other name. Reads the name as one word instead of byte by byte.
 #[inline]
@@ -629,17 +632,8 @@ impl<'a> Credentials<'a> {
         let s = value;
         let b = s.as_bytes();
         let mut i = scheme(s)?;
-        let mut username = None;
-        let mut realm = None;
-        let mut nonce = None;
-        let mut uri = None;
-        let mut response = None;
-        let mut algorithm = Some(Algorithm::Md5);
-        let mut cnonce = None;
-        let mut opaque = None;
-        let mut qop = None;
-        let mut nc_raw: Option<Cow<'a, str>> = None;
-        let mut userhash = false;
+        // One slot per known field, filled by index: no per-field dispatch in the loop.
+        let mut slots: [Option<Cow<'a, str>>; FIELDS] = Default::default();
         let mut seen = 0u16;
         let mut count = 0usize;
         loop {
@@ -694,19 +688,7 @@ impl<'a> Credentials<'a> {
                     return Err(ParseError::Duplicate { offset: ns });
                 }
                 seen |= bit;
-                match f {
-                    Field::Username => username = Some(value),
-                    Field::Realm => realm = Some(value),
-                    Field::Nonce => nonce = Some(value),
-                    Field::Uri => uri = Some(value),
-                    Field::Response => response = Some(value),
-                    Field::Algorithm => algorithm = Algorithm::parse(&value),
-                    Field::Cnonce => cnonce = Some(value),
-                    Field::Opaque => opaque = Some(value),
-                    Field::Qop => qop = Some(Qop::parse(&value).ok_or(())),
-                    Field::Nc => nc_raw = Some(value),
-                    Field::Userhash => userhash = value.eq_ignore_ascii_case("true"),
-                }
+                slots[f as usize] = Some(value);
             }
             i = skip_lws(b, i);
             if i >= b.len() {
@@ -726,6 +708,25 @@ impl<'a> Credentials<'a> {
                 offset: b.len(),
             });
         }
+        let [
+            nc_raw,
+            uri,
+            qop,
+            realm,
+            nonce,
+            cnonce,
+            opaque,
+            username,
+            response,
+            userhash,
+            algorithm,
+        ] = slots;
+        let algorithm = match &algorithm {
+            None => Some(Algorithm::Md5),
+            Some(v) => Algorithm::parse(v),
+        };
+        let qop = qop.map(|v| Qop::parse(&v).ok_or(()));
+        let userhash = userhash.is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let nc = match &nc_raw {
             None => None,
             Some(v) => Some(parse_nc(v.as_bytes()).ok_or(ParseError::BadNonceCount)?),
