@@ -439,28 +439,50 @@ static TOKEN: [bool; 256] = {
     t
 };
 
-/// [`skip_token`] for a value of up to 7 bytes followed by a delimiter (`,`, whitespace or
-/// the end), the usual `algorithm=`, `qop=`, `nc=` case: the delimiter is found in one word
-/// and the bytes before it checked against the table without a data-dependent loop.
+/// [`skip_token`] for a value of up to 15 bytes followed by a delimiter (`,`, whitespace or
+/// the end), the usual `algorithm=`, `qop=`, `nc=` case: the delimiter is found in one or
+/// two words and the bytes before it checked against the table without a data-dependent
+/// loop.
 #[inline]
 fn token_end(b: &[u8], i: usize) -> usize {
     let w = load8(b, i);
-    let delim = (w.wrapping_sub(LO * 0x21) & !w & HI) | {
-        let v = w ^ (LO * u64::from(b','));
-        v.wrapping_sub(LO) & !v & HI
-    };
+    let delim = delimiters(w);
     if delim != 0 {
         let len = (delim.trailing_zeros() / 8) as usize;
-        let bytes = w.to_le_bytes();
-        let mut bad = 0u8;
-        for (k, &c) in bytes.iter().enumerate() {
-            bad |= u8::from(!TOKEN[c as usize]) & u8::from(k < len);
-        }
-        if bad == 0 {
+        if all_token(w, len) {
             return i + len;
+        }
+    } else {
+        let w2 = load8(b, i + 8);
+        let delim = delimiters(w2);
+        if delim != 0 {
+            let len = (delim.trailing_zeros() / 8) as usize;
+            if all_token(w, 8) & all_token(w2, len) {
+                return i + 8 + len;
+            }
         }
     }
     skip_token(b, i)
+}
+
+/// High bit set in each byte of `w` that is whitespace, a control byte or `,` (exact up to
+/// the lowest one).
+#[inline]
+fn delimiters(w: u64) -> u64 {
+    (w.wrapping_sub(LO * 0x21) & !w & HI) | {
+        let v = w ^ (LO * u64::from(b','));
+        v.wrapping_sub(LO) & !v & HI
+    }
+}
+
+/// Whether the first `len` bytes of `w` are token characters.
+#[inline]
+fn all_token(w: u64, len: usize) -> bool {
+    let mut bad = 0u8;
+    for (k, &c) in w.to_le_bytes().iter().enumerate() {
+        bad |= u8::from(!TOKEN[c as usize]) & u8::from(k < len);
+    }
+    bad == 0
 }
 
 /// Index of the first non-token byte at or after `i`.
