@@ -279,6 +279,20 @@ pub(crate) fn method_str(m: &[u8]) -> Option<&str> {
     })
 }
 
+/// Writes `n` in decimal at the end of `buf` and returns the digits.
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
 /// Parses a run of ASCII digits into `u64`, saturating at `u64::MAX`; `None` when `s` is empty
 /// or holds a non-digit.
 pub(crate) fn parse_digits(s: &[u8]) -> Option<u64> {

@@ -28,21 +28,12 @@ impl Val<'_> {
             Val::Inline(a, n) => &a[..*n as usize],
         }
     }
-    fn number(mut n: u32) -> Self {
-        let mut tmp = [0u8; 10];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let len = tmp.len() - i;
+    fn number(n: u32) -> Self {
+        let mut tmp = [0u8; 20];
+        let digits = crate::chars::decimal(u64::from(n), &mut tmp);
         let mut out = [0u8; 10];
-        out[..len].copy_from_slice(&tmp[i..]);
-        Val::Inline(out, len as u8)
+        out[..digits.len()].copy_from_slice(digits);
+        Val::Inline(out, digits.len() as u8)
     }
 }
 
@@ -268,8 +259,7 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         let kind = HeaderName::classify(name.as_bytes());
         self.append.retain(|(n, _)| {
             let n = n.as_slice();
-            let k = HeaderName::classify(n);
-            !(k == kind && (k != HeaderName::Other || n.eq_ignore_ascii_case(name.as_bytes())))
+            !HeaderName::names_field(kind, name.as_bytes(), HeaderName::classify(n), n)
         });
         match idx.split_first() {
             None => self
@@ -289,12 +279,7 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         let kind = HeaderName::classify(name.as_bytes());
         let hs = &self.msg.layout.headers;
         (0..hs.len()).filter(move |&i| {
-            hs[i].kind == kind
-                && (kind != HeaderName::Other
-                    || self
-                        .msg
-                        .at(hs[i].name)
-                        .eq_ignore_ascii_case(name.as_bytes()))
+            HeaderName::names_field(kind, name.as_bytes(), hs[i].kind, self.msg.at(hs[i].name))
         })
     }
 

@@ -236,9 +236,7 @@ impl<B: AsRef<[u8]>> Message<B> {
             .headers
             .iter()
             .filter(move |e| {
-                e.kind == kind
-                    && (kind != HeaderName::Other
-                        || self.at(e.name).eq_ignore_ascii_case(name.as_bytes()))
+                HeaderName::names_field(kind, name.as_bytes(), e.kind, self.at(e.name))
             })
             .map(|e| self.header_of(e))
     }
@@ -248,11 +246,7 @@ impl<B: AsRef<[u8]>> Message<B> {
         self.layout
             .headers
             .iter()
-            .find(|e| {
-                e.kind == kind
-                    && (kind != HeaderName::Other
-                        || self.at(e.name).eq_ignore_ascii_case(name.as_bytes()))
-            })
+            .find(|e| HeaderName::names_field(kind, name.as_bytes(), e.kind, self.at(e.name)))
             .map(|e| self.at(e.value))
     }
 
@@ -267,7 +261,7 @@ impl<B: AsRef<[u8]>> Message<B> {
         }
     }
 
-    fn first(&self, name: HeaderName) -> Option<&Entry> {
+    pub(crate) fn first(&self, name: HeaderName) -> Option<&Entry> {
         self.first_index(name)
             .and_then(|i| self.layout.headers.get(i))
     }

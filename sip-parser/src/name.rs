@@ -329,6 +329,13 @@ impl HeaderName {
         if hit { candidate } else { Self::Other }
     }
 
+    /// Is a field classified as `self` and written `written` the header a caller asked for by
+    /// `query` (classified as `query_kind`)? Known names match by kind (so compact and long
+    /// forms match each other), unknown ones by their spelling, case-insensitively.
+    pub(crate) fn names_field(query_kind: Self, query: &[u8], kind: Self, written: &[u8]) -> bool {
+        kind == query_kind && (kind != Self::Other || written.eq_ignore_ascii_case(query))
+    }
+
     /// The compact form, if the header has one (`Via` → `"v"`).
     pub const fn compact(self) -> Option<&'static str> {
         Some(match self {

@@ -153,18 +153,8 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
             None => &[],
         };
         f(b"Content-Length: ");
-        let mut n = body.len();
         let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        f(&digits[i..]);
+        f(crate::chars::decimal(body.len() as u64, &mut digits));
         f(b"\r\n\r\n");
         f(body);
     }

@@ -170,10 +170,7 @@ impl<B: AsRef<[u8]>> Message<B> {
     }
 
     fn first_value(&self, name: HeaderName) -> Option<(usize, &[u8])> {
-        self.layout
-            .headers
-            .iter()
-            .find(|e| e.kind == name)
+        self.first(name)
             .map(|e| (e.value.start as usize, self.at(e.value)))
     }
 }
