@@ -57,6 +57,12 @@ pub enum ParseError {
     /// `nc` is not 8 hex digits.
     #[error("nc is not 8 hex digits")]
     BadNonceCount,
+    /// A `username*` value is not an RFC 8187 ext-value in UTF-8 or ISO-8859-1.
+    #[error("invalid username* ext-value at byte {offset}")]
+    BadExtValue {
+        /// Offset of the value.
+        offset: usize,
+    },
 }
 
 /// A malformed line in an htdigest / plain credentials file.

@@ -1,14 +1,21 @@
 //! Parsing and writing of `Authorization` / `WWW-Authenticate` Digest header values
 //! (RFC 3261 §25.1 `credentials` / `challenge`, RFC 7616 §3.3-3.4).
 //!
-//! The parser takes the header *value* (after `Authorization:`), borrows from it where it can
-//! (quoted strings containing `\` escapes are unescaped into an owned string), matches scheme
-//! and parameter names case-insensitively, rejects duplicates, and never panics.
+//! Both parsers run on one scanner that walks the value once and hands out each parameter
+//! as byte ranges: names are matched case-insensitively, duplicates are rejected, quoted
+//! strings are checked (escapes, control characters) without being copied, and nothing
+//! panics. [`Credentials`] keeps only those ranges (it allocates nothing; a value is
+//! unescaped when it is read, and only if it held a `\` escape); [`DigestParams`] is the
+//! general form, for challenges and any parameter this crate does not know.
+//!
+//! Tokens are the union of RFC 3261 `token` and RFC 7230 `tchar` (which adds
+//! `#$&^|`), so nothing an HTTP-derived client sends is refused.
 
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
+use core::ops::Range;
 
 use crate::algorithm::Algorithm;
 use crate::error::ParseError;
@@ -39,25 +46,31 @@ pub struct DigestParams<'a> {
 impl<'a> DigestParams<'a> {
     /// Parse a header value `Digest name=value, ...` from bytes (must be UTF-8).
     pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
-        if value.len() > MAX_HEADER_LEN {
-            return Err(ParseError::TooLong);
-        }
-        let s = core::str::from_utf8(value).map_err(|e| ParseError::NotUtf8 {
-            offset: e.valid_up_to(),
-        })?;
-        Self::parse_str(s)
+        Self::parse_str(utf8(value)?)
     }
 
     /// Parse a header value `Digest name=value, ...`.
     pub fn parse_str(s: &'a str) -> Result<Self, ParseError> {
         let mut params: Vec<Param<'a>> = Vec::new();
-        scan(s, |p, offset| {
-            if params.iter().any(|q| q.name.eq_ignore_ascii_case(p.name)) {
-                return Err(ParseError::Duplicate { offset });
-            }
-            params.push(p);
-            Ok(())
-        })?;
+        scan(
+            s.as_bytes(),
+            |_, _| None::<((), usize)>,
+            |_| None,
+            |p| {
+                let name = &s[p.name.range()];
+                if params.iter().any(|q| q.name.eq_ignore_ascii_case(name)) {
+                    return Err(ParseError::Duplicate {
+                        offset: p.name.start(),
+                    });
+                }
+                params.push(Param {
+                    name,
+                    value: text(s, p.value, p.escaped),
+                    quoted: p.quoted,
+                });
+                Ok(())
+            },
+        )?;
         Ok(DigestParams { params })
     }
 
@@ -75,68 +88,168 @@ impl<'a> DigestParams<'a> {
     }
 }
 
-/// Scan `Digest name=value, ...`, handing each parameter and its offset to `f`, without
-/// allocating (except to unescape quoted strings).
-fn scan<'a>(
-    s: &'a str,
-    mut f: impl FnMut(Param<'a>, usize) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
-    if s.len() > MAX_HEADER_LEN {
+/// The header value as `str`, after the length check.
+#[inline]
+fn utf8(value: &[u8]) -> Result<&str, ParseError> {
+    if value.len() > MAX_HEADER_LEN {
         return Err(ParseError::TooLong);
     }
-    let b = s.as_bytes();
-    let mut i = scheme(s)?;
+    core::str::from_utf8(value).map_err(|e| ParseError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })
+}
+
+/// A byte range of a header value (which is at most [`MAX_HEADER_LEN`] bytes long).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+struct Span {
+    start: u16,
+    end: u16,
+}
+
+impl Span {
+    #[inline]
+    fn new(start: usize, end: usize) -> Self {
+        debug_assert!(start <= end && end <= MAX_HEADER_LEN);
+        Span {
+            start: start as u16,
+            end: end as u16,
+        }
+    }
+
+    #[inline]
+    fn start(self) -> usize {
+        usize::from(self.start)
+    }
+
+    #[inline]
+    fn range(self) -> Range<usize> {
+        usize::from(self.start)..usize::from(self.end)
+    }
+}
+
+/// One parameter as the scanner found it.
+#[derive(Clone, Copy)]
+struct RawParam<K> {
+    /// The name, if the caller's classifier knew it.
+    known: Option<K>,
+    /// The name.
+    name: Span,
+    /// The value; for a quoted-string, the text between the quotes.
+    value: Span,
+    /// Whether the value was a quoted-string.
+    quoted: bool,
+    /// Whether that quoted-string holds `\` escapes (its text must be unescaped).
+    escaped: bool,
+}
+
+/// The text of `span` in `s`, unescaped if `escaped`.
+#[inline]
+fn text(s: &str, span: Span, escaped: bool) -> Cow<'_, str> {
+    let v = s.get(span.range()).unwrap_or_default();
+    if escaped {
+        Cow::Owned(unescape(v))
+    } else {
+        Cow::Borrowed(v)
+    }
+}
+
+/// Resolve the quoted-pairs of a quoted-string's text (already checked by the scanner).
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Scan `Digest name=value, ...` once, handing each parameter to `f`. Allocates nothing;
+/// checks the whole grammar (names and unquoted values are tokens, quoted-strings are
+/// closed and hold no CR, LF or NUL, escapes are valid, parameters are separated by
+/// commas), counts parameters against [`MAX_PARAMS`] and reports errors with their offset.
+///
+/// `known` recognises, at a position, the names the caller cares about in their usual form
+/// (returning a key and the name's length, having matched every byte of it); any other name
+/// is scanned as a token and handed to `named`, which may still know it.
+#[inline]
+fn scan<K: Copy>(
+    b: &[u8],
+    known: impl Fn(&[u8], usize) -> Option<(K, usize)>,
+    named: impl Fn(&[u8]) -> Option<K>,
+    mut f: impl FnMut(RawParam<K>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    if b.len() > MAX_HEADER_LEN {
+        return Err(ParseError::TooLong);
+    }
+    let mut i = scheme(b)?;
     let mut count = 0usize;
     loop {
         i = skip_lws(b, i);
         if i >= b.len() {
             break;
         }
-        // name
         let ns = i;
-        i = skip_token(b, i);
-        if ns == i {
-            return Err(ParseError::Expected {
-                what: "parameter name",
-                offset: i,
-            });
-        }
-        let name = &s[ns..i];
+        let known = if let Some((k, len)) = known(b, i) {
+            i += len;
+            Some(k)
+        } else {
+            i = token_end(b, i);
+            if ns == i {
+                return Err(ParseError::Expected {
+                    what: "parameter name",
+                    offset: i,
+                });
+            }
+            named(&b[ns..i])
+        };
+        let name = Span::new(ns, i);
         i = skip_lws(b, i);
-        if i >= b.len() || b[i] != b'=' {
+        if b.get(i) != Some(&b'=') {
             return Err(ParseError::Expected {
                 what: "'='",
                 offset: i,
             });
         }
         i = skip_lws(b, i + 1);
-        let (value, quoted) = if i < b.len() && b[i] == b'"' {
-            let (v, next) = parse_quoted(s, i)?;
-            i = next;
-            (v, true)
+        let p = if b.get(i) == Some(&b'"') {
+            let (close, escaped) = quoted_end(b, i)?;
+            let p = RawParam {
+                known,
+                name,
+                value: Span::new(i + 1, close),
+                quoted: true,
+                escaped,
+            };
+            i = close + 1;
+            p
         } else {
             let vs = i;
-            i = skip_token(b, i);
+            i = token_end(b, i);
             if vs == i {
                 return Err(ParseError::Expected {
                     what: "parameter value",
                     offset: i,
                 });
             }
-            (Cow::Borrowed(&s[vs..i]), false)
+            RawParam {
+                known,
+                name,
+                value: Span::new(vs, i),
+                quoted: false,
+                escaped: false,
+            }
         };
         if count >= MAX_PARAMS {
             return Err(ParseError::TooManyParams);
         }
-        f(
-            Param {
-                name,
-                value,
-                quoted,
-            },
-            ns,
-        )?;
         count += 1;
+        f(p)?;
         i = skip_lws(b, i);
         if i >= b.len() {
             break;
@@ -160,8 +273,7 @@ fn scan<'a>(
 
 /// Check the `Digest` scheme and the whitespace after it; the index after the scheme.
 #[inline]
-fn scheme(s: &str) -> Result<usize, ParseError> {
-    let b = s.as_bytes();
+fn scheme(b: &[u8]) -> Result<usize, ParseError> {
     // Fast path: `Digest ` at the very start, any case.
     if load8(b, 0) & 0x00ff_ffff_ffff_ffff | 0x0000_2020_2020_2020
         == word(b"digest") | (u64::from(b' ') << 48)
@@ -171,7 +283,7 @@ fn scheme(s: &str) -> Result<usize, ParseError> {
     let mut i = skip_lws(b, 0);
     let start = i;
     i = skip_token(b, i);
-    if !s[start..i].eq_ignore_ascii_case("Digest") {
+    if !b[start..i].eq_ignore_ascii_case(b"Digest") {
         return Err(ParseError::NotDigest);
     }
     if i >= b.len() || !is_lws(b[i]) {
@@ -207,16 +319,25 @@ const fn word(s: &[u8]) -> u64 {
     w
 }
 
-/// Mask of the first `n` bytes of a [`load8`] word.
-const fn mask(n: u32) -> u64 {
-    if n >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * n)) - 1
+/// `MASKS[n]`: the first `n` bytes of a [`load8`] word.
+const MASKS: [u64; 9] = {
+    let mut m = [u64::MAX; 9];
+    let mut n = 0;
+    while n < 8 {
+        m[n] = (1u64 << (8 * n)) - 1;
+        n += 1;
     }
+    m
+};
+
+/// High bit set in exactly the bytes of `w` equal to `c`.
+#[inline]
+fn eq_bytes(w: u64, c: u8) -> u64 {
+    let v = w ^ (LO * u64::from(c));
+    !(((v & !HI) + !HI) | v) & HI
 }
 
-/// Slots of the credentials parameters this crate reads.
+/// The credentials parameters this crate reads, each with a bit in [`Credentials`]' masks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Field {
     Nc,
@@ -227,6 +348,7 @@ enum Field {
     Cnonce,
     Opaque,
     Username,
+    UsernameExt,
     Response,
     Userhash,
     Algorithm,
@@ -235,88 +357,128 @@ enum Field {
 /// Number of [`Field`]s.
 const FIELDS: usize = Field::Algorithm as usize + 1;
 
-/// The known credentials parameter whose name starts at `i` (any case), and the name's
-/// length; `None` for any other name. Reads the name as one word instead of byte by byte.
+impl Field {
+    #[inline]
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// The known credentials parameter whose name starts at `i` (any case) and its length, or
+/// `None`. The name is read as one word and compared whole, not byte by byte; the byte
+/// after it must not continue the token.
 #[inline]
-fn known_param(b: &[u8], i: usize) -> Option<(Field, usize)> {
-    // Folding with 0x20 lower-cases letters and maps no other byte onto a letter, so a
-    // masked compare against a lower-case name is a case-insensitive match.
+fn field(b: &[u8], i: usize) -> Option<(Field, usize)> {
+    // Folding with 0x20 lower-cases letters and maps no other token character onto a
+    // letter, so a masked compare against a lower-case name is a case-insensitive match.
     const NC: u64 = word(b"nc");
-    const NONCE: u64 = word(b"nonce");
     const URI: u64 = word(b"uri");
-    const USERNAME: u64 = word(b"username");
-    const USERHASH: u64 = word(b"userhash");
     const QOP: u64 = word(b"qop");
     const REALM: u64 = word(b"realm");
-    const RESPONSE: u64 = word(b"response");
+    const NONCE: u64 = word(b"nonce");
     const CNONCE: u64 = word(b"cnonce");
     const OPAQUE: u64 = word(b"opaque");
+    const USERNAME: u64 = word(b"username");
+    const RESPONSE: u64 = word(b"response");
+    const USERHASH: u64 = word(b"userhash");
     const ALGORITH: u64 = word(b"algorith");
-    let w = load8(b, i) | 0x2020_2020_2020_2020;
-    let (w2, w3, w5, w6) = (w & mask(2), w & mask(3), w & mask(5), w & mask(6));
-    let (f, len) = match w {
-        _ if w2 == NC => (Field::Nc, 2),
-        _ if w3 == URI => (Field::Uri, 3),
-        _ if w3 == QOP => (Field::Qop, 3),
-        _ if w5 == REALM => (Field::Realm, 5),
-        _ if w5 == NONCE => (Field::Nonce, 5),
-        _ if w6 == CNONCE => (Field::Cnonce, 6),
-        _ if w6 == OPAQUE => (Field::Opaque, 6),
-        USERNAME => (Field::Username, 8),
-        RESPONSE => (Field::Response, 8),
-        USERHASH => (Field::Userhash, 8),
-        ALGORITH if b.get(i + 8).is_some_and(|&c| c | 0x20 == b'm') => (Field::Algorithm, 9),
+    let raw = load8(b, i);
+    // A known name is followed directly by `=` (a name followed by whitespace, rare, takes
+    // the general path): its length is where the first `=` of the word is, 8 for none.
+    let len = (eq_bytes(raw, b'=').trailing_zeros() / 8) as usize;
+    let w = raw | 0x2020_2020_2020_2020;
+    let m = w & MASKS[len];
+    let next = |k: usize| b.get(i + k).copied().unwrap_or(0);
+    let f = match len {
+        2 if m == NC => Field::Nc,
+        3 if m == URI => Field::Uri,
+        3 if m == QOP => Field::Qop,
+        5 if m == REALM => Field::Realm,
+        5 if m == NONCE => Field::Nonce,
+        6 if m == CNONCE => Field::Cnonce,
+        6 if m == OPAQUE => Field::Opaque,
+        // No delimiter in the word: an eight-byte name or a longer one.
+        8 => {
+            let (f, len) = match w {
+                USERNAME if next(8) == b'*' => (Field::UsernameExt, 9),
+                USERNAME => (Field::Username, 8),
+                RESPONSE => (Field::Response, 8),
+                USERHASH => (Field::Userhash, 8),
+                ALGORITH if next(8) | 0x20 == b'm' => (Field::Algorithm, 9),
+                _ => return None,
+            };
+            if next(len) != b'=' {
+                return None;
+            }
+            return Some((f, len));
+        }
         _ => return None,
     };
-    if b.get(i + len).is_some_and(|&c| TOKEN[c as usize]) {
-        return None;
-    }
     Some((f, len))
 }
 
+/// [`field`] for a name found by the general path (one followed by whitespace).
+#[cold]
+fn field_named(name: &[u8]) -> Option<Field> {
+    const NAMES: [(&[u8], Field); FIELDS] = [
+        (b"nc", Field::Nc),
+        (b"uri", Field::Uri),
+        (b"qop", Field::Qop),
+        (b"realm", Field::Realm),
+        (b"nonce", Field::Nonce),
+        (b"cnonce", Field::Cnonce),
+        (b"opaque", Field::Opaque),
+        (b"username", Field::Username),
+        (b"username*", Field::UsernameExt),
+        (b"response", Field::Response),
+        (b"userhash", Field::Userhash),
+        (b"algorithm", Field::Algorithm),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, f)| f)
+}
+
+/// The quoted-string opening at `open`: the index of its closing quote and whether it
+/// holds escapes. Checks every quoted-pair and refuses CR, LF and NUL.
 #[inline]
-fn parse_quoted(s: &str, open: usize) -> Result<(Cow<'_, str>, usize), ParseError> {
-    let b = s.as_bytes();
-    let start = open + 1;
-    // Start of the text not yet copied into `owned` (after the last escape).
-    let mut run = start;
-    let mut i = start;
-    let mut owned: Option<String> = None;
+fn quoted_end(b: &[u8], open: usize) -> Result<(usize, bool), ParseError> {
+    let mut i = open + 1;
+    let mut escaped = false;
     loop {
         let Some(j) = quoted_stop(b, i) else {
             return Err(ParseError::UnterminatedQuote { offset: open });
         };
         let c = b[j];
-        // An if-chain, common case first: a `match` here becomes a jump table whose
-        // indirect branch mispredicts.
         if c == b'"' {
-            let v = match owned {
-                Some(mut o) => {
-                    o.push_str(&s[run..j]);
-                    Cow::Owned(o)
-                }
-                None => Cow::Borrowed(&s[start..j]),
-            };
-            return Ok((v, j + 1));
-        } else if c == b'\\' {
-            // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
-            let Some(&next) = b.get(j + 1) else {
-                return Err(ParseError::UnterminatedQuote { offset: open });
-            };
-            if next > 0x7f || next == b'\r' || next == b'\n' {
-                return Err(ParseError::BadEscape { offset: j });
-            }
-            let o = owned.get_or_insert_with(String::new);
-            o.push_str(&s[run..j]);
-            o.push(next as char);
-            i = j + 2;
-            run = i;
-        } else if c == 0 || c == b'\r' || c == b'\n' {
-            return Err(ParseError::BadCharacter { offset: j });
-        } else {
-            // Another control character below 14 (e.g. HTAB): plain text.
-            i = j + 1;
+            return Ok((j, escaped));
         }
+        i = quoted_special(b, open, j)?;
+        escaped |= c == b'\\';
+    }
+}
+
+/// Past the byte at `j` inside the quoted-string opening at `open`, which is `\` or a
+/// control character below 14 (not the closing quote): the index to go on from, or the
+/// error it is.
+#[cold]
+fn quoted_special(b: &[u8], open: usize, j: usize) -> Result<usize, ParseError> {
+    let c = b[j];
+    if c == b'\\' {
+        // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+        let Some(&next) = b.get(j + 1) else {
+            return Err(ParseError::UnterminatedQuote { offset: open });
+        };
+        if next > 0x7f || next == b'\r' || next == b'\n' {
+            return Err(ParseError::BadEscape { offset: j });
+        }
+        Ok(j + 2)
+    } else if c == 0 || c == b'\r' || c == b'\n' {
+        Err(ParseError::BadCharacter { offset: j })
+    } else {
+        // Another control character below 14 (e.g. HTAB): plain text.
+        Ok(j + 1)
     }
 }
 
@@ -423,7 +585,7 @@ fn skip_lws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// RFC 3261 `token` characters.
+/// Token characters: RFC 3261 `token` and RFC 7230 `tchar` (`#$&^|` besides).
 static TOKEN: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -432,15 +594,28 @@ static TOKEN: [bool; 256] = {
         t[i] = c.is_ascii_alphanumeric()
             || matches!(
                 c,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                b'-' | b'.'
+                    | b'!'
+                    | b'%'
+                    | b'*'
+                    | b'_'
+                    | b'+'
+                    | b'`'
+                    | b'\''
+                    | b'~'
+                    | b'#'
+                    | b'$'
+                    | b'&'
+                    | b'^'
+                    | b'|'
             );
         i += 1;
     }
     t
 };
 
-/// [`skip_token`] for a value of up to 15 bytes followed by a delimiter (`,`, whitespace or
-/// the end), the usual `algorithm=`, `qop=`, `nc=` case: the delimiter is found in one or
+/// [`skip_token`] for a name or value of up to 15 bytes followed by a delimiter (`=`, `,`,
+/// whitespace or the end), the usual case: the delimiter is found in one or
 /// two words and the bytes before it checked against the table without a data-dependent
 /// loop.
 #[inline]
@@ -465,19 +640,43 @@ fn token_end(b: &[u8], i: usize) -> usize {
     skip_token(b, i)
 }
 
-/// High bit set in each byte of `w` that is whitespace, a control byte or `,` (exact up to
-/// the lowest one).
+/// High bit set in each byte of `w` that is whitespace, a control byte, `,` or `=` (exact
+/// up to the lowest one): what ends a parameter name or an unquoted value.
 #[inline]
 fn delimiters(w: u64) -> u64 {
-    (w.wrapping_sub(LO * 0x21) & !w & HI) | {
-        let v = w ^ (LO * u64::from(b','));
+    let eq = |c: u8| {
+        let v = w ^ (LO * u64::from(c));
         v.wrapping_sub(LO) & !v & HI
-    }
+    };
+    (w.wrapping_sub(LO * 0x21) & !w & HI) | eq(b',') | eq(b'=')
 }
 
-/// Whether the first `len` bytes of `w` are token characters.
+/// Whether the first `len` bytes of `w` are token characters: letters, digits and `-` (what
+/// `algorithm`, `qop`, `nc` and most values hold) in one SWAR test, the table otherwise.
 #[inline]
 fn all_token(w: u64, len: usize) -> bool {
+    /// High bit set in the bytes of `x` (all below 0x80) within `lo..=hi`.
+    #[inline]
+    fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+        let ge = x + LO * u64::from(0x80 - lo);
+        let gt = x + LO * u64::from(0x7f - hi);
+        ge & !gt & HI
+    }
+    // Pad past `len` with a letter.
+    let x = (w & MASKS[len]) | ((LO * u64::from(b'a')) & !MASKS[len]);
+    if x & HI == 0 {
+        let ok =
+            in_range(x, b'0', b'9') | in_range(x | (LO * 0x20), b'a', b'z') | eq_bytes(x, b'-');
+        if ok == HI {
+            return true;
+        }
+    }
+    all_token_table(w, len)
+}
+
+/// [`all_token`] byte by byte.
+#[cold]
+fn all_token_table(w: u64, len: usize) -> bool {
     let mut bad = 0u8;
     for (k, &c) in w.to_le_bytes().iter().enumerate() {
         bad |= u8::from(!TOKEN[c as usize]) & u8::from(k < len);
@@ -513,12 +712,14 @@ impl Qop {
 
     /// Parse a token, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
-        if s.eq_ignore_ascii_case("auth") {
-            Some(Qop::Auth)
-        } else if s.eq_ignore_ascii_case("auth-int") {
-            Some(Qop::AuthInt)
-        } else {
-            None
+        // One word compare each; only the letters are case-folded.
+        const AUTH: u64 = word(b"auth");
+        const AUTH_INT: u64 = word(b"auth-int");
+        let b = s.as_bytes();
+        match b.len() {
+            4 => (load8(b, 0) | 0x2020_2020 == AUTH).then_some(Qop::Auth),
+            8 => (load8(b, 0) | 0x2020_2000_2020_2020 == AUTH_INT).then_some(Qop::AuthInt),
+            _ => None,
         }
     }
 }
@@ -602,190 +803,281 @@ impl<'a> Challenge<'a> {
     }
 }
 
-/// The fields of `Digest` credentials (`Authorization` / `Proxy-Authorization`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Parsed `Digest` credentials (`Authorization` / `Proxy-Authorization`).
+///
+/// Parsing allocates nothing: the value is kept as a borrowed string plus the byte range of
+/// each parameter this crate reads, and the accessors slice it. A value is copied only when
+/// it must be rewritten: a quoted-string holding `\` escapes, or a `username*` ext-value.
+/// Unknown parameters are checked for syntax and otherwise ignored.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials<'a> {
-    /// `username` (or the user hash when `userhash=true`).
-    pub username: Cow<'a, str>,
-    /// `realm`.
-    pub realm: Cow<'a, str>,
-    /// `nonce`.
-    pub nonce: Cow<'a, str>,
-    /// `uri` (digest-uri).
-    pub uri: Cow<'a, str>,
-    /// `response` (hex).
-    pub response: Cow<'a, str>,
-    /// `algorithm` (MD5 when absent); `None` when present but unknown to this crate.
-    pub algorithm: Option<Algorithm>,
-    /// `cnonce`.
-    pub cnonce: Option<Cow<'a, str>>,
-    /// `opaque`.
-    pub opaque: Option<Cow<'a, str>>,
-    /// `qop`: `None` when absent (RFC 2069 form); `Some(Err(()))` when present but unknown.
-    pub qop: Option<Result<Qop, ()>>,
-    /// `nc` as a number (8 hex digits on the wire).
-    pub nc: Option<u32>,
-    /// The raw `nc` text (it is hashed as written).
-    pub nc_raw: Option<Cow<'a, str>>,
-    /// `userhash=true`.
-    pub userhash: bool,
+    /// The whole header value.
+    src: &'a str,
+    /// Where each known parameter's value is (the text between the quotes if quoted).
+    spans: [Span; FIELDS],
+    /// [`Field::bit`]s of the parameters present.
+    present: u16,
+    /// [`Field::bit`]s of the values that hold escapes.
+    escaped: u16,
+    algorithm: Option<Algorithm>,
+    qop: Option<Result<Qop, ()>>,
+    nc: Option<u32>,
+    userhash: bool,
 }
 
 impl<'a> Credentials<'a> {
     /// Parse a credentials header value.
     #[inline]
     pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
-        if value.len() > MAX_HEADER_LEN {
-            return Err(ParseError::TooLong);
-        }
-        let s = core::str::from_utf8(value).map_err(|e| ParseError::NotUtf8 {
-            offset: e.valid_up_to(),
-        })?;
-        Self::parse_str(s)
+        Self::parse_str(utf8(value)?)
     }
 
-    /// Parse a credentials header value given as `&str`. A known parameter given twice is
-    /// an error; unknown parameters are ignored.
+    /// Parse a credentials header value given as `&str`. A known parameter given twice (or
+    /// both `username` and `username*`, RFC 7616 §3.4.4) is an error; unknown parameters
+    /// are ignored.
     #[inline]
     pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
-        if value.len() > MAX_HEADER_LEN {
-            return Err(ParseError::TooLong);
-        }
-        let s = value;
-        let b = s.as_bytes();
-        let mut i = scheme(s)?;
-        // One slot per known field, filled by index: no per-field dispatch in the loop.
-        let mut slots: [Option<Cow<'a, str>>; FIELDS] = Default::default();
-        let mut seen = 0u16;
-        let mut count = 0usize;
-        loop {
-            i = skip_lws(b, i);
-            if i >= b.len() {
-                break;
-            }
-            let ns = i;
-            let field = if let Some((f, len)) = known_param(b, i) {
-                i += len;
-                Some(f)
-            } else {
-                i = skip_token(b, i);
-                None
+        const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
+        let b = value.as_bytes();
+        let mut spans = [Span::default(); FIELDS];
+        let mut present = 0u16;
+        let mut escaped = 0u16;
+        scan(b, field, field_named, |p| {
+            let Some(f) = p.known else {
+                return Ok(());
             };
-            if ns == i {
-                return Err(ParseError::Expected {
-                    what: "parameter name",
-                    offset: i,
+            let bit = f.bit();
+            // `username` and `username*` exclude each other like a repeated name.
+            let clash = if bit & USER != 0 { USER } else { bit };
+            if present & clash != 0 {
+                return Err(ParseError::Duplicate {
+                    offset: p.name.start(),
                 });
             }
-            i = skip_lws(b, i);
-            if i >= b.len() || b[i] != b'=' {
-                return Err(ParseError::Expected {
-                    what: "'='",
-                    offset: i,
-                });
-            }
-            i = skip_lws(b, i + 1);
-            let value = if i < b.len() && b[i] == b'"' {
-                let (v, next) = parse_quoted(s, i)?;
-                i = next;
-                v
-            } else {
-                let vs = i;
-                i = token_end(b, i);
-                if vs == i {
-                    return Err(ParseError::Expected {
-                        what: "parameter value",
-                        offset: i,
-                    });
-                }
-                Cow::Borrowed(&s[vs..i])
-            };
-            if count >= MAX_PARAMS {
-                return Err(ParseError::TooManyParams);
-            }
-            count += 1;
-            if let Some(f) = field {
-                let bit = 1u16 << (f as u16);
-                if seen & bit != 0 {
-                    return Err(ParseError::Duplicate { offset: ns });
-                }
-                seen |= bit;
-                slots[f as usize] = Some(value);
-            }
-            i = skip_lws(b, i);
-            if i >= b.len() {
-                break;
-            }
-            if b[i] != b',' {
-                return Err(ParseError::Expected {
-                    what: "','",
-                    offset: i,
-                });
-            }
-            i += 1;
-        }
-        if count == 0 {
-            return Err(ParseError::Expected {
-                what: "parameter",
-                offset: b.len(),
-            });
-        }
-        let [
-            nc_raw,
-            uri,
-            qop,
-            realm,
-            nonce,
-            cnonce,
-            opaque,
-            username,
-            response,
-            userhash,
-            algorithm,
-        ] = slots;
-        let algorithm = match &algorithm {
-            None => Some(Algorithm::Md5),
-            Some(v) => Algorithm::parse(v),
+            present |= bit;
+            escaped |= if p.escaped { bit } else { 0 };
+            spans[f as usize] = p.value;
+            Ok(())
+        })?;
+        let mut c = Credentials {
+            src: value,
+            spans,
+            present,
+            escaped,
+            algorithm: Some(Algorithm::Md5),
+            qop: None,
+            nc: None,
+            userhash: false,
         };
-        let qop = qop.map(|v| Qop::parse(&v).ok_or(()));
-        let userhash = userhash.is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let nc = match &nc_raw {
-            None => None,
-            Some(v) => Some(parse_nc(v.as_bytes()).ok_or(ParseError::BadNonceCount)?),
-        };
-        Ok(Credentials {
-            username: username.ok_or(ParseError::Missing("username"))?,
-            realm: realm.ok_or(ParseError::Missing("realm"))?,
-            nonce: nonce.ok_or(ParseError::Missing("nonce"))?,
-            uri: uri.ok_or(ParseError::Missing("uri"))?,
-            response: response.ok_or(ParseError::Missing("response"))?,
-            algorithm,
-            cnonce,
-            opaque,
-            qop,
-            nc,
-            nc_raw,
-            userhash,
-        })
+        for (f, name) in [
+            (Field::Username, "username"),
+            (Field::Realm, "realm"),
+            (Field::Nonce, "nonce"),
+            (Field::Uri, "uri"),
+            (Field::Response, "response"),
+        ] {
+            let bit = if f == Field::Username { USER } else { f.bit() };
+            if present & bit == 0 {
+                return Err(ParseError::Missing(name));
+            }
+        }
+        if let Some(v) = c.get(Field::Algorithm) {
+            c.algorithm = Algorithm::parse(&v);
+        }
+        if let Some(v) = c.get(Field::Qop) {
+            c.qop = Some(Qop::parse(&v).ok_or(()));
+        }
+        if let Some(v) = c.get(Field::Nc) {
+            c.nc = Some(parse_nc(v.as_bytes()).ok_or(ParseError::BadNonceCount)?);
+        }
+        if let Some(v) = c.get(Field::Userhash) {
+            c.userhash = v.eq_ignore_ascii_case("true");
+        }
+        if let Some(v) = c.get(Field::UsernameExt) {
+            if ext_value(&v).is_none() {
+                return Err(ParseError::BadExtValue {
+                    offset: c.spans[Field::UsernameExt as usize].start(),
+                });
+            }
+        }
+        Ok(c)
+    }
+
+    /// The value of `f` if present: borrowed, unless it held escapes.
+    #[inline]
+    fn get(&self, f: Field) -> Option<Cow<'a, str>> {
+        (self.present & f.bit() != 0).then(|| self.required(f))
+    }
+
+    /// The value of a field that parsing guarantees.
+    #[inline]
+    fn required(&self, f: Field) -> Cow<'a, str> {
+        text(
+            self.src,
+            self.spans[f as usize],
+            self.escaped & f.bit() != 0,
+        )
+    }
+
+    /// The user name: `username`, or the decoded `username*` ext-value (RFC 7616 §3.4.4,
+    /// RFC 8187) when that form was sent. With [`Credentials::userhash`] it is the user
+    /// hash, not the name.
+    pub fn username(&self) -> Cow<'a, str> {
+        match self.get(Field::UsernameExt) {
+            None => self.required(Field::Username),
+            // Checked by the parser; the fallback is never taken.
+            Some(Cow::Borrowed(v)) => ext_value(v).unwrap_or(Cow::Borrowed(v)),
+            Some(Cow::Owned(v)) => Cow::Owned(ext_value(&v).map_or(v.clone(), Cow::into_owned)),
+        }
+    }
+
+    /// `realm`.
+    pub fn realm(&self) -> Cow<'a, str> {
+        self.required(Field::Realm)
+    }
+
+    /// `nonce`.
+    pub fn nonce(&self) -> Cow<'a, str> {
+        self.required(Field::Nonce)
+    }
+
+    /// `uri` (the digest-uri).
+    pub fn uri(&self) -> Cow<'a, str> {
+        self.required(Field::Uri)
+    }
+
+    /// `response` (hex, as sent).
+    pub fn response(&self) -> Cow<'a, str> {
+        self.required(Field::Response)
+    }
+
+    /// `algorithm` (MD5 when absent); `None` when present but unknown to this crate.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.algorithm
+    }
+
+    /// `cnonce`, if present.
+    pub fn cnonce(&self) -> Option<Cow<'a, str>> {
+        self.get(Field::Cnonce)
+    }
+
+    /// `opaque`, if present.
+    pub fn opaque(&self) -> Option<Cow<'a, str>> {
+        self.get(Field::Opaque)
+    }
+
+    /// `qop`: `None` when absent (RFC 2069 form); `Some(Err(()))` when present but unknown.
+    pub fn qop(&self) -> Option<Result<Qop, ()>> {
+        self.qop
+    }
+
+    /// `nc` as a number (8 hex digits on the wire), if present.
+    pub fn nc(&self) -> Option<u32> {
+        self.nc
+    }
+
+    /// The `nc` text as sent (it is hashed as written), if present.
+    pub fn nc_raw(&self) -> Option<Cow<'a, str>> {
+        self.get(Field::Nc)
+    }
+
+    /// `userhash=true` (RFC 7616 §3.4.4): `username` is a hash of the user name and realm.
+    pub fn userhash(&self) -> bool {
+        self.userhash
     }
 }
 
-/// `nc`: exactly 8 hex digits (any case).
+impl core::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username())
+            .field("realm", &self.realm())
+            .field("nonce", &self.nonce())
+            .field("uri", &self.uri())
+            .field("response", &self.response())
+            .field("algorithm", &self.algorithm)
+            .field("cnonce", &self.cnonce())
+            .field("opaque", &self.opaque())
+            .field("qop", &self.qop)
+            .field("nc", &self.nc)
+            .field("userhash", &self.userhash)
+            .finish()
+    }
+}
+
+/// `nc`: exactly 8 hex digits (any case), decoded in one word.
+#[inline]
 fn parse_nc(v: &[u8]) -> Option<u32> {
-    if v.len() != 8 {
+    let v: &[u8; 8] = v.try_into().ok()?;
+    let mut bad = 0u8;
+    for &c in v {
+        let digit = c.wrapping_sub(b'0') < 10;
+        let letter = (c | 0x20).wrapping_sub(b'a') < 6;
+        bad |= u8::from(!(digit | letter));
+    }
+    if bad != 0 {
         return None;
     }
-    let mut n = 0u32;
-    for &c in v {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        n = (n << 4) | u32::from(d);
+    let w = u64::from_le_bytes(*v);
+    // '0'..'9' -> 0..9; 'a'..'f' and 'A'..'F' -> 1..6 + 9 (bit 6 marks a letter).
+    let n = (w & (LO * 0x0f)) + ((w >> 6) & LO) * 9;
+    // Byte 2k becomes (high nibble << 4) | low nibble; then the even bytes are packed.
+    let p = ((n << 4) | (n >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let p = (p | (p >> 8)) & 0x0000_ffff_0000_ffff;
+    let p = p | (p >> 16);
+    Some(u32::from_be_bytes([
+        p as u8,
+        (p >> 8) as u8,
+        (p >> 16) as u8,
+        (p >> 24) as u8,
+    ]))
+}
+
+/// Decode an RFC 8187 ext-value, `charset'[language]'value-chars`, in UTF-8 or ISO-8859-1
+/// (case-insensitive); `None` for another charset, a bad `%` escape, a character outside
+/// `attr-char`, or bytes that are not UTF-8. Borrowed when nothing is escaped.
+fn ext_value(v: &str) -> Option<Cow<'_, str>> {
+    let (charset, rest) = v.split_once('\'')?;
+    let (_language, value) = rest.split_once('\'')?;
+    let latin1 = if charset.eq_ignore_ascii_case("UTF-8") {
+        false
+    } else if charset.eq_ignore_ascii_case("ISO-8859-1") {
+        true
+    } else {
+        return None;
+    };
+    let attr_char = |c: u8| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'&' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            )
+    };
+    let vb = value.as_bytes();
+    if vb.iter().all(|&c| attr_char(c)) {
+        return Some(Cow::Borrowed(value));
     }
-    Some(n)
+    let mut bytes = Vec::with_capacity(vb.len());
+    let mut k = 0;
+    while k < vb.len() {
+        let c = vb[k];
+        if c == b'%' {
+            let hex = vb.get(k + 1..k + 3)?;
+            let digit = |h: u8| char::from(h).to_digit(16);
+            bytes.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
+            k += 3;
+        } else if attr_char(c) {
+            bytes.push(c);
+            k += 1;
+        } else {
+            return None;
+        }
+    }
+    if latin1 {
+        Some(Cow::Owned(bytes.iter().map(|&c| char::from(c)).collect()))
+    } else {
+        String::from_utf8(bytes).ok().map(Cow::Owned)
+    }
 }
 
 /// Append `s` as a quoted-string, escaping `"` and `\`.
@@ -829,13 +1121,17 @@ mod tests {
     fn parses_credentials_with_escapes_and_case() {
         let h = br#"digest USERNAME="bo\"b", Realm = "atlanta.com" ,nonce="abc",uri="sip:a@b",response="0123456789abcdef0123456789ABCDEF",QOP=auth,nc=0000000a,cnonce="x",ALGORITHM=md5-SESS"#;
         let c = Credentials::parse(h).unwrap();
-        assert_eq!(c.username, "bo\"b");
-        assert!(matches!(c.username, Cow::Owned(_)));
-        assert_eq!(c.realm, "atlanta.com");
-        assert!(matches!(c.realm, Cow::Borrowed(_)));
-        assert_eq!(c.qop, Some(Ok(Qop::Auth)));
-        assert_eq!(c.nc, Some(10));
-        assert_eq!(c.algorithm, Some(Algorithm::Md5Sess));
+        assert_eq!(c.username(), "bo\"b");
+        assert!(matches!(c.username(), Cow::Owned(_)));
+        assert_eq!(c.realm(), "atlanta.com");
+        assert!(matches!(c.realm(), Cow::Borrowed(_)));
+        assert_eq!(c.qop(), Some(Ok(Qop::Auth)));
+        assert_eq!(c.nc(), Some(10));
+        assert_eq!(c.nc_raw().as_deref(), Some("0000000a"));
+        assert_eq!(c.algorithm(), Some(Algorithm::Md5Sess));
+        assert_eq!(c.cnonce().as_deref(), Some("x"));
+        assert_eq!(c.opaque(), None);
+        assert!(!c.userhash());
     }
 
     #[test]
@@ -874,6 +1170,91 @@ mod tests {
         assert_eq!(Credentials::parse(c), Err(ParseError::BadNonceCount));
         let c = br#"Digest username="a", realm="r", nonce="n", uri="u""#;
         assert_eq!(Credentials::parse(c), Err(ParseError::Missing("response")));
+    }
+
+    #[test]
+    fn username_ext_value() {
+        let h = "Digest username*=UTF-8''J%C3%A4s%C3%B8n%20Doe, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
+        let c = Credentials::parse_str(h).unwrap();
+        assert_eq!(c.username(), "J\u{e4}s\u{f8}n Doe");
+        let h = "Digest USERNAME* = iso-8859-1'en'J%E4s%F8n, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
+        assert_eq!(
+            Credentials::parse_str(h).unwrap().username(),
+            "J\u{e4}s\u{f8}n"
+        );
+        let h =
+            "Digest username*=UTF-8''plain, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
+        assert!(matches!(
+            Credentials::parse_str(h).unwrap().username(),
+            Cow::Borrowed("plain")
+        ));
+        for bad in [
+            "UTF-8''%C3",     // truncated UTF-8
+            "UTF-8''%G1",     // bad escape
+            "UTF-8''%4",      // short escape
+            "UTF-8'abc",      // one quote
+            "KOI8-R''abc",    // unknown charset
+            "UTF-8''a%2",     // short escape at the end
+            "\"UTF-8''a b\"", // space is not an attr-char
+        ] {
+            let h = format!(
+                "Digest username*={bad}, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\""
+            );
+            assert!(
+                matches!(
+                    Credentials::parse_str(&h),
+                    Err(ParseError::BadExtValue { offset: 17 | 18 })
+                ),
+                "{bad}: {:?}",
+                Credentials::parse_str(&h)
+            );
+        }
+        let h = "Digest username*=UTF-8''a, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\", username=\"a\"";
+        assert_eq!(
+            Credentials::parse_str(h),
+            Err(ParseError::Duplicate { offset: 72 })
+        );
+        let h = "Digest realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
+        assert_eq!(
+            Credentials::parse_str(h),
+            Err(ParseError::Missing("username"))
+        );
+    }
+
+    #[test]
+    fn names_with_whitespace_and_http_token_characters() {
+        let h = "Digest username = \"a\" ,\trealm\t=\t\"r\", nonce=\"n\", uri=\"u\", response=\"x\", x#$&^|=a#$&^|, algorithm = SHA-256 , qop = auth-int, nc = 0000000F, cnonce = c";
+        let c = Credentials::parse_str(h).unwrap();
+        assert_eq!(c.username(), "a");
+        assert_eq!(c.realm(), "r");
+        assert_eq!(c.algorithm(), Some(Algorithm::Sha256));
+        assert_eq!(c.qop(), Some(Ok(Qop::AuthInt)));
+        assert_eq!(c.nc(), Some(15));
+        assert_eq!(c.cnonce().as_deref(), Some("c"));
+        for bad in ["nc=0000000g", "nc=000000001", "nc=\"0000001\""] {
+            let h = format!(
+                "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\", {bad}"
+            );
+            assert_eq!(
+                Credentials::parse_str(&h),
+                Err(ParseError::BadNonceCount),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_nc(b"DeadBeef"), Some(0xdead_beef));
+        assert_eq!(parse_nc(b"0123abcd"), Some(0x0123_abcd));
+        assert_eq!(parse_nc(b"0123abc:"), None);
+        assert_eq!(Qop::parse("AUTH"), Some(Qop::Auth));
+        assert_eq!(Qop::parse("Auth-Int"), Some(Qop::AuthInt));
+        assert_eq!(Qop::parse("auth\rint"), None);
+        assert_eq!(Qop::parse("auth-in"), None);
+        // Unknown values keep their syntax checks.
+        for bad in ["algorithm=MD5\"x", "qop=au(th", "x=a/b", "x@=1"] {
+            let h = format!(
+                "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\", {bad}"
+            );
+            assert!(Credentials::parse_str(&h).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -389,24 +389,27 @@ impl DigestServer {
             Ok(c) => c,
             Err(e) => return Outcome::Failed(F::Malformed(e)),
         };
-        let Some(alg) = c.algorithm.filter(|a| self.cfg.algorithms.contains(a)) else {
+        let Some(alg) = c.algorithm().filter(|a| self.cfg.algorithms.contains(a)) else {
             return Outcome::Failed(F::UnsupportedAlgorithm);
         };
-        if c.realm != self.cfg.realm {
+        let realm_c = c.realm();
+        if *realm_c != *self.cfg.realm {
             return Outcome::Failed(F::RealmMismatch);
         }
-        if self.cfg.check_uri && c.uri != req.request_uri {
+        let uri_c = c.uri();
+        if self.cfg.check_uri && uri_c != req.request_uri {
             return Outcome::Failed(F::UriMismatch);
         }
-        let qop = match c.qop {
+        let qop = match c.qop() {
             Some(Ok(q)) if self.cfg.qop.contains(&q) => Some(q),
             Some(_) => return Outcome::Failed(F::UnsupportedQop),
             None if self.cfg.qop.is_empty() || self.cfg.allow_no_qop => None,
             None => return Outcome::Failed(F::UnsupportedQop),
         };
-        let (nc, nc_raw, cnonce) = match (qop, &c.nc, &c.nc_raw, &c.cnonce) {
-            (None, ..) => (None, "", c.cnonce.as_deref().unwrap_or("")),
-            (Some(_), Some(n), Some(raw), Some(cn)) => (Some(*n), raw.as_ref(), cn.as_ref()),
+        let (nc_c, cnonce_c) = (c.nc_raw(), c.cnonce());
+        let (nc, nc_raw, cnonce) = match (qop, c.nc(), &nc_c, &cnonce_c) {
+            (None, ..) => (None, "", cnonce_c.as_deref().unwrap_or("")),
+            (Some(_), Some(n), Some(raw), Some(cn)) => (Some(n), raw.as_ref(), cn.as_ref()),
             (Some(_), None, ..) => return Outcome::Failed(F::Malformed(ParseError::Missing("nc"))),
             (Some(_), _, _, _) => {
                 return Outcome::Failed(F::Malformed(ParseError::Missing("cnonce")));
@@ -416,13 +419,14 @@ impl DigestServer {
             return Outcome::Failed(F::Malformed(ParseError::Missing("cnonce")));
         }
         if let Some(o) = &self.cfg.opaque {
-            if c.opaque.as_deref() != Some(o.as_str()) {
+            if c.opaque().as_deref() != Some(o.as_str()) {
                 return Outcome::Failed(F::OpaqueMismatch);
             }
         }
+        let nonce_c = c.nonce();
         let (info, expired) = match nonce::check(
             &self.secrets,
-            &c.nonce,
+            &nonce_c,
             &self.cfg.realm,
             self.cfg.bindings,
             &req.bindings(),
@@ -434,23 +438,23 @@ impl DigestServer {
             NonceCheck::Invalid => return Outcome::Failed(F::InvalidNonce),
         };
         let hash = alg.hash();
-        let user_cow: Cow<'v, str> = if c.userhash {
-            match store.user_for_hash(&c.username, &self.cfg.realm, hash) {
+        let user_cow: Cow<'v, str> = if c.userhash() {
+            match store.user_for_hash(&c.username(), &self.cfg.realm, hash) {
                 Some(u) => Cow::Owned(u),
                 None => return Outcome::Failed(F::UnknownUser),
             }
         } else {
-            c.username
+            c.username()
         };
         let user: &str = &user_cow;
         let input = ResponseInput {
             algorithm: alg,
-            nonce: &c.nonce,
+            nonce: &nonce_c,
             nc: nc_raw,
             cnonce,
             qop,
             method: req.method,
-            uri: &c.uri,
+            uri: &uri_c,
             body: req.body,
         };
         let realm = self.cfg.realm.as_str();
@@ -468,7 +472,8 @@ impl DigestServer {
         let Some(mut ha1) = ha1.or_else(|| from_store(store)) else {
             return Outcome::Failed(F::UnknownUser);
         };
-        let mut ok = ct_eq_hex(c.response.as_bytes(), &digest::response(&ha1, &input));
+        let response_c = c.response();
+        let mut ok = ct_eq_hex(response_c.as_bytes(), &digest::response(&ha1, &input));
         if !ok && from_cache {
             from_cache = false;
             if let Some((cache, _)) = cache.as_mut() {
@@ -478,7 +483,7 @@ impl DigestServer {
                 Some(h) => ha1 = h,
                 None => return Outcome::Failed(F::UnknownUser),
             }
-            ok = ct_eq_hex(c.response.as_bytes(), &digest::response(&ha1, &input));
+            ok = ct_eq_hex(response_c.as_bytes(), &digest::response(&ha1, &input));
         }
         if !ok {
             return Outcome::Failed(F::BadResponse);
@@ -528,7 +533,7 @@ impl DigestServer {
         Outcome::Ok(Authenticated {
             user: user_cow,
             // Equal to the configured realm (checked above); borrowed from the header.
-            realm: c.realm,
+            realm: realm_c,
             algorithm: alg,
             authentication_info,
             from_cache,

@@ -7,10 +7,11 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use proptest::prelude::*;
+use sip_auth::ParseError;
 use sip_auth::header::DigestParams;
 use sip_auth::{
     Algorithm, Challenge, ClientRequest, Credentials, DigestClient, DigestServer, MemoryStore,
-    NonceSecrets, Outcome, ReplayTable, Request, ServerConfig,
+    NonceSecrets, Outcome, Qop, ReplayTable, Request, ServerConfig,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -159,6 +160,71 @@ proptest! {
         let mut v = b"Digest ".to_vec();
         v.extend_from_slice(&bytes);
         let _ = Credentials::parse(&v);
+    }
+
+    /// The credentials parser (word-compared names, values kept as ranges) reads every
+    /// field exactly as the general parameter parser does, whatever the case of the names,
+    /// the whitespace around `=` and `,`, the order, escapes and unknown parameters.
+    #[test]
+    fn credentials_agree_with_general_parser(
+        fields in prop::sample::subsequence(
+            vec!["username", "realm", "nonce", "uri", "response", "cnonce", "opaque", "qop", "nc", "algorithm", "x-extra", "stale"],
+            3..12,
+        ),
+        values in prop::collection::vec("[ -~]{0,20}", 12),
+        upper in prop::collection::vec(any::<bool>(), 12),
+        ws in prop::collection::vec(prop::sample::select(vec!["", " ", "\t", "  "]), 36),
+        quoted in prop::collection::vec(any::<bool>(), 12),
+        shuffle in any::<u64>(),
+    ) {
+        let mut order: Vec<usize> = (0..fields.len()).collect();
+        let mut x = shuffle | 1;
+        for i in (1..order.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let mut s = String::from("Digest ");
+        for (k, &i) in order.iter().enumerate() {
+            let name = if upper[i] { fields[i].to_uppercase() } else { fields[i].to_string() };
+            let v = match fields[i] {
+                "nc" => "0000001a".to_string(),
+                "qop" => "auth".to_string(),
+                "algorithm" => "SHA-256".to_string(),
+                _ => values[i].clone(),
+            };
+            if k > 0 { let _ = write!(s, "{},{}", ws[3 * i], ws[3 * i + 1]); }
+            let eq = ws[3 * i + 2];
+            if quoted[i] || v.is_empty() || !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+                let _ = write!(s, "{name}{eq}={eq}\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+            } else {
+                let _ = write!(s, "{name}{eq}={eq}{v}");
+            }
+        }
+        let general = DigestParams::parse_str(&s);
+        let creds = Credentials::parse_str(&s);
+        match (&general, &creds) {
+            (Ok(p), Ok(c)) => {
+                prop_assert_eq!(p.get("username"), Some(&*c.username()));
+                prop_assert_eq!(p.get("realm"), Some(&*c.realm()));
+                prop_assert_eq!(p.get("nonce"), Some(&*c.nonce()));
+                prop_assert_eq!(p.get("uri"), Some(&*c.uri()));
+                prop_assert_eq!(p.get("response"), Some(&*c.response()));
+                prop_assert_eq!(p.get("cnonce").map(str::to_owned), c.cnonce().map(std::borrow::Cow::into_owned));
+                prop_assert_eq!(p.get("opaque").map(str::to_owned), c.opaque().map(std::borrow::Cow::into_owned));
+                prop_assert_eq!(p.get("nc").map(str::to_owned), c.nc_raw().map(std::borrow::Cow::into_owned));
+                prop_assert_eq!(c.nc(), p.get("nc").map(|_| 0x1a));
+                prop_assert_eq!(c.qop(), p.get("qop").map(|_| Ok(Qop::Auth)));
+                let alg = if p.get("algorithm").is_some() { Algorithm::Sha256 } else { Algorithm::Md5 };
+                prop_assert_eq!(c.algorithm(), Some(alg));
+            }
+            (Ok(p), Err(e)) => {
+                let required = ["username", "realm", "nonce", "uri", "response"];
+                let missing = required.iter().find(|n| p.get(n).is_none());
+                let expected = missing.map(|n| ParseError::Missing(n));
+                prop_assert_eq!(Some(*e), expected, "{}", s);
+            }
+            (Err(e), _) => prop_assert!(creds.is_err(), "general parser refused {:?} ({:?}) but credentials parsed", s, e),
+        }
     }
 
     #[test]

@@ -316,6 +316,50 @@ fn userhash_is_resolved() {
     }
 }
 
+/// RFC 7616 §3.4.4: a user name sent as an RFC 8187 ext-value (`username*`) verifies like
+/// the same name sent plainly; sending both is an error.
+#[test]
+fn username_ext_value_is_decoded() {
+    let name = "J\u{e4}s\u{f8}n Doe";
+    let mut st = MemoryStore::new();
+    st.add_password(name, REALM, "Secret, or not?");
+    let mut s = server(|c| c.algorithms = vec![Algorithm::Sha256]);
+    let rq = req("REGISTER", "sip:biloxi.com", b"");
+    let ch = s.challenge(&rq, NOW, false);
+    let plain = DigestClient::new(name, "Secret, or not?")
+        .respond(
+            &bytes(&ch),
+            &ClientRequest {
+                method: "REGISTER",
+                uri: "sip:biloxi.com",
+                body: b"",
+            },
+            "x",
+        )
+        .unwrap();
+    let quoted = format!("username=\"{name}\"");
+    assert!(plain.contains(&quoted), "{plain}");
+    let ext = plain.replace(&quoted, "username*=UTF-8''J%C3%A4s%C3%B8n%20Doe");
+    match s.verify(ext.as_bytes(), &rq, &st, NOW) {
+        Outcome::Ok(ok) => assert_eq!(ok.user, name),
+        o => panic!("{o:?}"),
+    }
+    let both = format!("{ext}, {quoted}");
+    assert!(matches!(
+        s.verify(both.as_bytes(), &rq, &st, NOW),
+        Outcome::Failed(FailReason::Malformed(
+            sip_auth::ParseError::Duplicate { .. }
+        ))
+    ));
+    let bad = plain.replace(&quoted, "username*=KOI8-R''%C3%A4");
+    assert!(matches!(
+        s.verify(bad.as_bytes(), &rq, &st, NOW),
+        Outcome::Failed(FailReason::Malformed(
+            sip_auth::ParseError::BadExtValue { .. }
+        ))
+    ));
+}
+
 #[test]
 fn other_node_with_shared_secret_verifies_and_rotation_keeps_old_nonces() {
     let secret = b"shared-secret-shared-secret-0001";

@@ -11,9 +11,21 @@ use sip_auth::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    let _ = DigestParams::parse(data);
-    let _ = Credentials::parse(data);
+    let general = DigestParams::parse(data);
+    let creds = Credentials::parse(data);
     let _ = Challenge::parse(data);
+    // The credentials parser and the general one share a scanner but classify names
+    // differently: they must read the same values.
+    if let (Ok(p), Ok(c)) = (&general, &creds) {
+        assert_eq!(p.get("realm"), Some(&*c.realm()));
+        assert_eq!(p.get("nonce"), Some(&*c.nonce()));
+        assert_eq!(p.get("uri"), Some(&*c.uri()));
+        assert_eq!(p.get("response"), Some(&*c.response()));
+        assert_eq!(p.get("cnonce"), c.cnonce().as_deref());
+        if p.get("username*").is_none() {
+            assert_eq!(p.get("username"), Some(&*c.username()));
+        }
+    }
 
     let mut store = MemoryStore::new();
     store.add_password("alice", "atlanta.com", "secret");
