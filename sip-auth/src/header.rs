@@ -51,27 +51,14 @@ impl<'a> DigestParams<'a> {
 
     /// Parse a header value `Digest name=value, ...`.
     pub fn parse_str(s: &'a str) -> Result<Self, ParseError> {
-        let mut params: Vec<Param<'a>> = Vec::new();
-        scan(
-            s.as_bytes(),
-            |_, _| None::<((), usize)>,
-            |_| None,
-            |p| {
-                let name = &s[p.name.range()];
-                if params.iter().any(|q| q.name.eq_ignore_ascii_case(name)) {
-                    return Err(ParseError::Duplicate {
-                        offset: p.name.start(),
-                    });
-                }
-                params.push(Param {
-                    name,
-                    value: text(s, p.value, p.escaped),
-                    quoted: p.quoted,
-                });
-                Ok(())
-            },
-        )?;
-        Ok(DigestParams { params })
+        let mut sink = GeneralSink {
+            src: s,
+            params: Vec::new(),
+        };
+        scan(s.as_bytes(), &mut sink)?;
+        Ok(DigestParams {
+            params: sink.params,
+        })
     }
 
     /// The value of parameter `name` (case-insensitive), if present.
@@ -127,6 +114,56 @@ impl Span {
     }
 }
 
+/// What [`scan`] hands the parameters to.
+trait Sink {
+    /// What a recognised parameter name is told apart by.
+    type Key: Copy;
+    /// The name at `i` if it is one this sink cares about, written the usual way (followed
+    /// directly by `=`), with its length, having matched every byte of it.
+    fn known(b: &[u8], i: usize) -> Option<(Self::Key, usize)>;
+    /// The same for a name the general path delimited.
+    fn named(name: &[u8]) -> Option<Self::Key>;
+    /// Take one parameter (in order; an error ends the scan).
+    fn param(&mut self, p: RawParam<Self::Key>) -> Result<(), ParseError>;
+}
+
+/// The sink of [`DigestParams`]: every parameter, unescaped, names unique.
+struct GeneralSink<'a> {
+    src: &'a str,
+    params: Vec<Param<'a>>,
+}
+
+impl Sink for GeneralSink<'_> {
+    type Key = ();
+
+    fn known(_: &[u8], _: usize) -> Option<((), usize)> {
+        None
+    }
+
+    fn named(_: &[u8]) -> Option<()> {
+        None
+    }
+
+    fn param(&mut self, p: RawParam<()>) -> Result<(), ParseError> {
+        let name = &self.src[p.name.range()];
+        if self
+            .params
+            .iter()
+            .any(|q| q.name.eq_ignore_ascii_case(name))
+        {
+            return Err(ParseError::Duplicate {
+                offset: p.name.start(),
+            });
+        }
+        self.params.push(Param {
+            name,
+            value: text(self.src, p.value, p.escaped),
+            quoted: p.quoted,
+        });
+        Ok(())
+    }
+}
+
 /// One parameter as the scanner found it.
 #[derive(Clone, Copy)]
 struct RawParam<K> {
@@ -169,21 +206,12 @@ fn unescape(v: &str) -> String {
     out
 }
 
-/// Scan `Digest name=value, ...` once, handing each parameter to `f`. Allocates nothing;
+/// Scan `Digest name=value, ...`, handing each parameter to `sink`. Allocates nothing;
 /// checks the whole grammar (names and unquoted values are tokens, quoted-strings are
 /// closed and hold no CR, LF or NUL, escapes are valid, parameters are separated by
 /// commas), counts parameters against [`MAX_PARAMS`] and reports errors with their offset.
-///
-/// `known` recognises, at a position, the names the caller cares about in their usual form
-/// (returning a key and the name's length, having matched every byte of it); any other name
-/// is scanned as a token and handed to `named`, which may still know it.
 #[inline]
-fn scan<K: Copy>(
-    b: &[u8],
-    known: impl Fn(&[u8], usize) -> Option<(K, usize)>,
-    named: impl Fn(&[u8]) -> Option<K>,
-    mut f: impl FnMut(RawParam<K>) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
+fn scan<S: Sink>(b: &[u8], sink: &mut S) -> Result<(), ParseError> {
     if b.len() > MAX_HEADER_LEN {
         return Err(ParseError::TooLong);
     }
@@ -195,7 +223,7 @@ fn scan<K: Copy>(
             break;
         }
         let ns = i;
-        let known = if let Some((k, len)) = known(b, i) {
+        let known = if let Some((k, len)) = S::known(b, i) {
             i += len;
             Some(k)
         } else {
@@ -206,7 +234,7 @@ fn scan<K: Copy>(
                     offset: i,
                 });
             }
-            named(&b[ns..i])
+            S::named(&b[ns..i])
         };
         let name = Span::new(ns, i);
         i = skip_lws(b, i);
@@ -249,7 +277,7 @@ fn scan<K: Copy>(
             return Err(ParseError::TooManyParams);
         }
         count += 1;
-        f(p)?;
+        sink.param(p)?;
         i = skip_lws(b, i);
         if i >= b.len() {
             break;
@@ -367,7 +395,11 @@ impl Field {
 /// The known credentials parameter whose name starts at `i` (any case) and its length, or
 /// `None`. The name is read as one word and compared whole, not byte by byte; the byte
 /// after it must not continue the token.
-#[inline]
+#[allow(
+    clippy::inline_always,
+    reason = "two hot loops call it; out of line it costs a call and spills per parameter (callgrind)"
+)]
+#[inline(always)]
 fn field(b: &[u8], i: usize) -> Option<(Field, usize)> {
     // Folding with 0x20 lower-cases letters and maps no other token character onto a
     // letter, so a masked compare against a lower-case name is a case-insensitive match.
@@ -415,6 +447,124 @@ fn field(b: &[u8], i: usize) -> Option<(Field, usize)> {
         _ => return None,
     };
     Some((f, len))
+}
+
+/// The sink of [`Credentials`]: where each known field's value is.
+struct FieldSink {
+    spans: [Span; FIELDS],
+    /// [`Field::bit`]s of the fields seen.
+    present: u16,
+    /// [`Field::bit`]s of the values holding escapes.
+    escaped: u16,
+}
+
+impl FieldSink {
+    fn new() -> Self {
+        FieldSink {
+            spans: [Span::default(); FIELDS],
+            present: 0,
+            escaped: 0,
+        }
+    }
+}
+
+/// The fast path of [`Credentials::parse_str`], for a value as clients write it: parameters
+/// joined by `,` or `, `, each name followed directly by `=`, quoted values free of escapes
+/// and control characters. Fills `sink` and returns `true` when the value is exactly that
+/// and well-formed; `false` for anything else (other whitespace, a repeated field, any
+/// syntax error, too many parameters), and the general [`scan`] starts over, finding and
+/// reporting any error exactly. What this path accepts, the general one accepts with the
+/// same ranges; it only skips the checks and branches the usual form does not need.
+#[inline]
+fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
+    const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
+    let mut count = 0usize;
+    i = skip_lws(b, i);
+    loop {
+        // The name, then `=` right after it.
+        let (f, vs) = if let Some((f, len)) = field(b, i) {
+            (Some(f), i + len + 1)
+        } else {
+            let e = token_end(b, i);
+            if e == i || b.get(e) != Some(&b'=') {
+                return false;
+            }
+            (None, e + 1)
+        };
+        // The value, quoted or a token.
+        let (value, next) = if b.get(vs) == Some(&b'"') {
+            match quoted_stop(b, vs + 1) {
+                Some(close) if b[close] == b'"' => (Span::new(vs + 1, close), close + 1),
+                _ => return false,
+            }
+        } else {
+            let e = token_end(b, vs);
+            if e == vs {
+                return false;
+            }
+            (Span::new(vs, e), e)
+        };
+        count += 1;
+        if count > MAX_PARAMS {
+            return false;
+        }
+        if let Some(f) = f {
+            let bit = f.bit();
+            let clash = if bit & USER != 0 { USER } else { bit };
+            if sink.present & clash != 0 {
+                return false;
+            }
+            sink.present |= bit;
+            sink.spans[f as usize] = value;
+        }
+        // `,` or `, ` before the next parameter, or the end.
+        match b.get(next) {
+            None => return true,
+            Some(&b',') => {
+                i = next + 1;
+                if b.get(i) == Some(&b' ') {
+                    i += 1;
+                }
+                if i >= b.len() {
+                    return true;
+                }
+            }
+            Some(_) => return false,
+        }
+    }
+}
+
+impl Sink for FieldSink {
+    type Key = Field;
+
+    #[inline]
+    fn known(b: &[u8], i: usize) -> Option<(Field, usize)> {
+        field(b, i)
+    }
+
+    fn named(name: &[u8]) -> Option<Field> {
+        field_named(name)
+    }
+
+    #[inline]
+    fn param(&mut self, p: RawParam<Field>) -> Result<(), ParseError> {
+        const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
+        let Some(f) = p.known else {
+            return Ok(());
+        };
+        let bit = f.bit();
+        // `username` and `username*` exclude each other like a repeated name.
+        let clash = if bit & USER != 0 { USER } else { bit };
+        if self.present & clash != 0 {
+            return Err(ParseError::Duplicate {
+                offset: p.name.start(),
+            });
+        }
+        self.present |= bit;
+        self.escaped |= if p.escaped { bit } else { 0 };
+        self.spans[f as usize] = p.value;
+        Ok(())
+    }
 }
 
 /// [`field`] for a name found by the general path (one followed by whitespace).
@@ -498,40 +648,30 @@ fn quoted_specials(x: u64) -> u64 {
 
 /// Index of the first byte at or after `i` that ends a run of plain quoted-string text: `"`,
 /// `\`, or a byte below 14. Runs are tested 16 bytes at a time with a branch-free
-/// reduction the compiler vectorises, and the hit located in its chunk with two SWAR words;
-/// a run longer than 128 bytes goes to `memchr2` for the quote and backslash, then a
-/// vectorised minimum rules out control bytes before the hit.
-#[inline]
+/// reduction the compiler vectorises, and the hit located in its chunk with two SWAR words.
+#[allow(
+    clippy::inline_always,
+    reason = "two hot loops call it; out of line it costs a call and spills per parameter (callgrind)"
+)]
+#[inline(always)]
 fn quoted_stop(b: &[u8], mut i: usize) -> Option<usize> {
-    let limit = i + 128;
-    while i < limit {
-        let Some(c) = b.get(i..i + 16) else {
-            return quoted_stop_tail(b, i);
-        };
+    while let Some(c) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
         let mut any = 0u8;
         for &x in c {
             any |= u8::from(x == b'"') | u8::from(x == b'\\') | u8::from(x < 14);
         }
         if any != 0 {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&c[..8]);
-            let m = quoted_specials(u64::from_le_bytes(w));
+            let (lo, hi) = c.split_at(8);
+            let m = quoted_specials(u64::from_le_bytes(lo.try_into().unwrap_or_default()));
             if m != 0 {
                 return Some(i + (m.trailing_zeros() / 8) as usize);
             }
-            w.copy_from_slice(&c[8..]);
-            let m = quoted_specials(u64::from_le_bytes(w));
+            let m = quoted_specials(u64::from_le_bytes(hi.try_into().unwrap_or_default()));
             return Some(i + 8 + (m.trailing_zeros() / 8) as usize);
         }
         i += 16;
     }
-    let rest = &b[i..];
-    let hit = memchr::memchr2(b'"', b'\\', rest);
-    let run = &rest[..hit.unwrap_or(rest.len())];
-    if let Some(k) = first_control(run) {
-        return Some(i + k);
-    }
-    hit.map(|k| i + k)
+    quoted_stop_tail(b, i)
 }
 
 /// [`quoted_stop`] within the last 16 bytes of the input: SWAR words, then bytes.
@@ -549,26 +689,6 @@ fn quoted_stop_tail(b: &[u8], mut i: usize) -> Option<usize> {
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 14)
         .map(|k| i + k)
-}
-
-/// Offset of the first byte below 14 in `b`. The common case, none, is decided by a
-/// minimum the compiler vectorises.
-#[inline]
-fn first_control(b: &[u8]) -> Option<usize> {
-    let mut chunks = b.chunks_exact(16);
-    let mut min = u8::MAX;
-    for c in &mut chunks {
-        for &x in c {
-            min = min.min(x);
-        }
-    }
-    for &x in chunks.remainder() {
-        min = min.min(x);
-    }
-    if min >= 14 {
-        return None;
-    }
-    b.iter().position(|&c| c < 14)
 }
 
 #[inline]
@@ -618,7 +738,11 @@ static TOKEN: [bool; 256] = {
 /// whitespace or the end), the usual case: the delimiter is found in one or
 /// two words and the bytes before it checked against the table without a data-dependent
 /// loop.
-#[inline]
+#[allow(
+    clippy::inline_always,
+    reason = "two hot loops call it; out of line it costs a call and spills per parameter (callgrind)"
+)]
+#[inline(always)]
 fn token_end(b: &[u8], i: usize) -> usize {
     let w = load8(b, i);
     let delim = delimiters(w);
@@ -839,26 +963,19 @@ impl<'a> Credentials<'a> {
     pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
         const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
         let b = value.as_bytes();
-        let mut spans = [Span::default(); FIELDS];
-        let mut present = 0u16;
-        let mut escaped = 0u16;
-        scan(b, field, field_named, |p| {
-            let Some(f) = p.known else {
-                return Ok(());
-            };
-            let bit = f.bit();
-            // `username` and `username*` exclude each other like a repeated name.
-            let clash = if bit & USER != 0 { USER } else { bit };
-            if present & clash != 0 {
-                return Err(ParseError::Duplicate {
-                    offset: p.name.start(),
-                });
-            }
-            present |= bit;
-            escaped |= if p.escaped { bit } else { 0 };
-            spans[f as usize] = p.value;
-            Ok(())
-        })?;
+        if b.len() > MAX_HEADER_LEN {
+            return Err(ParseError::TooLong);
+        }
+        let mut sink = FieldSink::new();
+        if !scheme(b).is_ok_and(|i| fields_plain(b, i, &mut sink)) {
+            sink = FieldSink::new();
+            scan(b, &mut sink)?;
+        }
+        let FieldSink {
+            spans,
+            present,
+            escaped,
+        } = sink;
         let mut c = Credentials {
             src: value,
             spans,
