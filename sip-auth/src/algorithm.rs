@@ -91,6 +91,11 @@ impl Algorithm {
 
     /// Parse a wire token, case-insensitively. `None` for unknown algorithms.
     pub fn parse(token: &str) -> Option<Self> {
+        Self::from_bytes(token.as_bytes())
+    }
+
+    /// [`Algorithm::parse`] on bytes.
+    pub(crate) fn from_bytes(token: &[u8]) -> Option<Self> {
         /// The lower-cased token as a little-endian word, and the case bit of its letters.
         const fn key(s: &str) -> (u64, u64) {
             let b = s.as_bytes();
@@ -109,7 +114,7 @@ impl Algorithm {
         const MD5: (u64, u64) = key("MD5");
         const SHA256: (u64, u64) = key("SHA-256");
         const MD5_SESS: (u64, u64) = key("MD5-sess");
-        let b = token.as_bytes();
+        let b = token;
         // Tokens of up to 8 bytes: one word compare, case folded on letters only.
         let short = |k: (u64, u64), a: Algorithm| {
             let mut t = [0u8; 8];
@@ -135,7 +140,7 @@ impl Algorithm {
         candidates
             .iter()
             .copied()
-            .find(|a| a.as_str().eq_ignore_ascii_case(token))
+            .find(|a| a.as_str().as_bytes().eq_ignore_ascii_case(token))
     }
 
     /// The hash function.

@@ -130,12 +130,12 @@ impl DigestClient {
             &ha1,
             &ResponseInput {
                 algorithm: s.algorithm,
-                nonce: &s.nonce,
-                nc: &nc,
-                cnonce,
+                nonce: s.nonce.as_bytes(),
+                nc: nc.as_bytes(),
+                cnonce: cnonce.as_bytes(),
                 qop: s.qop,
-                method: req.method,
-                uri: req.uri,
+                method: req.method.as_bytes(),
+                uri: req.uri.as_bytes(),
                 body: req.body,
             },
         );

@@ -22,23 +22,23 @@ pub fn userhash(hash: HashKind, username: &str, realm: &str) -> HexDigest {
     hash.hex(&[username.as_bytes(), b":", realm.as_bytes()])
 }
 
-/// The parts of a request that enter the response.
+/// The parts of a request that enter the response, as the bytes that are hashed.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseInput<'a> {
     /// The algorithm.
     pub algorithm: Algorithm,
     /// Server nonce.
-    pub nonce: &'a str,
+    pub nonce: &'a [u8],
     /// Nonce count as written on the wire (8 hex digits); ignored without qop.
-    pub nc: &'a str,
+    pub nc: &'a [u8],
     /// Client nonce; used with qop and by `-sess` algorithms.
-    pub cnonce: &'a str,
+    pub cnonce: &'a [u8],
     /// qop, or `None` for the RFC 2069 form.
     pub qop: Option<Qop>,
     /// Request method (empty for `rspauth`).
-    pub method: &'a str,
+    pub method: &'a [u8],
     /// digest-uri.
-    pub uri: &'a str,
+    pub uri: &'a [u8],
     /// Message body (used by `auth-int` only).
     pub body: &'a [u8],
 }
@@ -93,17 +93,17 @@ fn response_with<D: Digest>(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> 
             D::new()
                 .chain_update(base_ha1.as_bytes())
                 .chain_update(b":")
-                .chain_update(input.nonce.as_bytes())
+                .chain_update(input.nonce)
                 .chain_update(b":")
-                .chain_update(input.cnonce.as_bytes()),
+                .chain_update(input.cnonce),
         )
     } else {
         *base_ha1
     };
     let mut h2 = D::new();
-    h2.update(input.method.as_bytes());
+    h2.update(input.method);
     h2.update(b":");
-    h2.update(input.uri.as_bytes());
+    h2.update(input.uri);
     if input.qop == Some(Qop::AuthInt) {
         h2.update(b":");
         h2.update(hex_of(D::new().chain_update(input.body)).as_bytes());
@@ -112,12 +112,12 @@ fn response_with<D: Digest>(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> 
     let mut h = D::new();
     h.update(ha1.as_bytes());
     h.update(b":");
-    h.update(input.nonce.as_bytes());
+    h.update(input.nonce);
     h.update(b":");
     if let Some(qop) = input.qop {
-        h.update(input.nc.as_bytes());
+        h.update(input.nc);
         h.update(b":");
-        h.update(input.cnonce.as_bytes());
+        h.update(input.cnonce);
         h.update(b":");
         h.update(qop.as_str().as_bytes());
         h.update(b":");
@@ -133,12 +133,12 @@ mod tests {
     fn input<'a>(alg: Algorithm, qop: Option<Qop>) -> ResponseInput<'a> {
         ResponseInput {
             algorithm: alg,
-            nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
-            nc: "00000001",
-            cnonce: "0a4f113b",
+            nonce: b"dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            nc: b"00000001",
+            cnonce: b"0a4f113b",
             qop,
-            method: "GET",
-            uri: "/dir/index.html",
+            method: b"GET",
+            uri: b"/dir/index.html",
             body: b"",
         }
     }
@@ -162,12 +162,12 @@ mod tests {
         let realm = "http-auth@example.org";
         let mk = |alg| ResponseInput {
             algorithm: alg,
-            nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
-            nc: "00000001",
-            cnonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+            nonce: b"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+            nc: b"00000001",
+            cnonce: b"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
             qop: Some(Qop::Auth),
-            method: "GET",
-            uri: "/dir/index.html",
+            method: b"GET",
+            uri: b"/dir/index.html",
             body: b"",
         };
         let h = ha1(HashKind::Md5, "Mufasa", realm, "Circle of Life");
@@ -197,12 +197,12 @@ mod tests {
         let h = ha1(HashKind::Sha512_256, user, realm, "Secret, or not?");
         let inp = ResponseInput {
             algorithm: Algorithm::Sha512_256,
-            nonce: "5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK",
-            nc: "00000001",
-            cnonce: "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v",
+            nonce: b"5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK",
+            nc: b"00000001",
+            cnonce: b"NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v",
             qop: Some(Qop::Auth),
-            method: "GET",
-            uri: "/doe.json",
+            method: b"GET",
+            uri: b"/doe.json",
             body: b"",
         };
         assert_eq!(
@@ -237,19 +237,13 @@ mod tests {
         let h = ha1(HashKind::Sha256, "alice", "atlanta.com", "pw");
         let mut inp = input(Algorithm::Sha256Sess, Some(Qop::AuthInt));
         inp.body = b"v=0\r\n";
-        let sess = HashKind::Sha256.hex(&[
-            h.as_bytes(),
-            b":",
-            inp.nonce.as_bytes(),
-            b":",
-            inp.cnonce.as_bytes(),
-        ]);
+        let sess = HashKind::Sha256.hex(&[h.as_bytes(), b":", inp.nonce, b":", inp.cnonce]);
         let hb = HashKind::Sha256.hex(&[b"v=0\r\n"]);
         let ha2 = HashKind::Sha256.hex(&[b"GET:/dir/index.html:", hb.as_bytes()]);
         let want = HashKind::Sha256.hex(&[
             sess.as_bytes(),
             b":",
-            inp.nonce.as_bytes(),
+            inp.nonce,
             b":00000001:0a4f113b:auth-int:",
             ha2.as_bytes(),
         ]);

@@ -190,6 +190,25 @@ fn text(s: &str, span: Span, escaped: bool) -> Cow<'_, str> {
     }
 }
 
+/// [`unescape`] on bytes (a quoted-pair escapes one ASCII byte, so bytes and characters
+/// agree).
+#[cold]
+#[inline(never)]
+fn unescape_bytes(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut it = v.iter();
+    while let Some(&c) = it.next() {
+        if c == b'\\' {
+            if let Some(&n) = it.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Resolve the quoted-pairs of a quoted-string's text (already checked by the scanner).
 fn unescape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -367,7 +386,7 @@ fn eq_bytes(w: u64, c: u8) -> u64 {
 
 /// The credentials parameters this crate reads, each with a bit in [`Credentials`]' masks.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(crate) enum Field {
     Nc,
     Uri,
     Qop,
@@ -478,6 +497,8 @@ impl FieldSink {
 #[inline]
 fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
     const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
+    const SPECIAL: u16 =
+        Field::Algorithm.bit() | Field::Qop.bit() | Field::Nc.bit() | Field::Userhash.bit();
     let mut count = 0usize;
     i = skip_lws(b, i);
     loop {
@@ -498,7 +519,14 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
                 _ => return false,
             }
         } else {
-            let e = token_end(b, vs);
+            // `algorithm`, `qop`, `nc` and `userhash` are read word by word later, which
+            // checks them (see `Credentials::finish`); other values are checked here.
+            let special = f.is_some_and(|f| f.bit() & SPECIAL != 0);
+            let e = if special {
+                delim_end(b, vs)
+            } else {
+                token_end(b, vs)
+            };
             if e == vs {
                 return false;
             }
@@ -521,10 +549,13 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
         match b.get(next) {
             None => return true,
             Some(&b',') => {
-                i = next + 1;
-                if b.get(i) == Some(&b' ') {
-                    i += 1;
-                }
+                // `, ` as a branch, not a select: the next name's position is then known
+                // before the space is loaded (the usual form predicts it).
+                i = if b.get(next + 1) == Some(&b' ') {
+                    next + 2
+                } else {
+                    after_comma(next)
+                };
                 if i >= b.len() {
                     return true;
                 }
@@ -532,6 +563,14 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
             Some(_) => return false,
         }
     }
+}
+
+/// The position after a `,` at `comma` that no space follows: out of line, so the usual
+/// `, ` stays a predicted branch.
+#[cold]
+#[inline(never)]
+fn after_comma(comma: usize) -> usize {
+    comma + 1
 }
 
 impl Sink for FieldSink {
@@ -609,9 +648,9 @@ fn quoted_end(b: &[u8], open: usize) -> Result<(usize, bool), ParseError> {
     }
 }
 
-/// Past the byte at `j` inside the quoted-string opening at `open`, which is `\` or a
-/// control character below 14 (not the closing quote): the index to go on from, or the
-/// error it is.
+/// Past the byte at `j` inside the quoted-string opening at `open`, which is `\`, a
+/// control character below 14 or a non-ASCII byte (not the closing quote): the index to go
+/// on from, or the error it is.
 #[cold]
 fn quoted_special(b: &[u8], open: usize, j: usize) -> Result<usize, ParseError> {
     let c = b[j];
@@ -627,7 +666,8 @@ fn quoted_special(b: &[u8], open: usize, j: usize) -> Result<usize, ParseError> 
     } else if c == 0 || c == b'\r' || c == b'\n' {
         Err(ParseError::BadCharacter { offset: j })
     } else {
-        // Another control character below 14 (e.g. HTAB): plain text.
+        // Another control character below 14 (e.g. HTAB), or a non-ASCII byte (the value was
+        // checked to be UTF-8 before this path): plain text.
         Ok(j + 1)
     }
 }
@@ -635,19 +675,20 @@ fn quoted_special(b: &[u8], open: usize, j: usize) -> Result<usize, ParseError> 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// High bit set in each byte of `x` that is `"`, `\` or below 14 (CR, LF, NUL and a few
-/// harmless controls). Borrows only run upward from a true match, so the lowest set bit is
-/// exact.
+/// High bit set in each byte of `x` that is `"`, `\`, below 14 (CR, LF, NUL and a few
+/// harmless controls) or not ASCII. Borrows only run upward from a true match, so the
+/// lowest set bit is exact.
 #[inline]
 fn quoted_specials(x: u64) -> u64 {
     let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
     zero(x ^ (LO * u64::from(b'"')))
         | zero(x ^ (LO * u64::from(b'\\')))
         | (x.wrapping_sub(LO * 14) & !x & HI)
+        | (x & HI)
 }
 
-/// Index of the first byte at or after `i` that ends a run of plain quoted-string text: `"`,
-/// `\`, or a byte below 14. Runs are tested 16 bytes at a time with a branch-free
+/// Index of the first byte at or after `i` that ends a run of plain (ASCII) quoted-string
+/// text: `"`, `\`, a byte below 14 or a non-ASCII byte. Runs are tested 16 bytes at a time with a branch-free
 /// reduction the compiler vectorises, and the hit located in its chunk with two SWAR words.
 #[allow(
     clippy::inline_always,
@@ -658,7 +699,9 @@ fn quoted_stop(b: &[u8], mut i: usize) -> Option<usize> {
     while let Some(c) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
         let mut any = 0u8;
         for &x in c {
-            any |= u8::from(x == b'"') | u8::from(x == b'\\') | u8::from(x < 14);
+            // Below 14, or 0x80 and above.
+            any |=
+                u8::from(x == b'"') | u8::from(x == b'\\') | u8::from(x.wrapping_add(0x80) < 0x8e);
         }
         if any != 0 {
             let (lo, hi) = c.split_at(8);
@@ -687,7 +730,7 @@ fn quoted_stop_tail(b: &[u8], mut i: usize) -> Option<usize> {
     }
     b.get(i..)?
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 14)
+        .position(|&c| c == b'"' || c == b'\\' || !(14..0x80).contains(&c))
         .map(|k| i + k)
 }
 
@@ -764,6 +807,26 @@ fn token_end(b: &[u8], i: usize) -> usize {
     skip_token(b, i)
 }
 
+/// Index of the first delimiter (`=`, `,`, whitespace, a control byte or the end) at or
+/// after `i`, a word at a time: where an unquoted value ends if it is well-formed.
+#[inline]
+fn delim_end(b: &[u8], mut i: usize) -> usize {
+    loop {
+        let d = delimiters(load8(b, i));
+        if d != 0 {
+            return (i + (d.trailing_zeros() / 8) as usize).min(b.len());
+        }
+        i += 8;
+    }
+}
+
+/// Whether every byte of `v` is a token character (byte by byte: for the rare values the
+/// word compares did not recognise).
+#[cold]
+fn is_token(v: &[u8]) -> bool {
+    !v.is_empty() && v.iter().all(|&c| TOKEN[c as usize])
+}
+
 /// High bit set in each byte of `w` that is whitespace, a control byte, `,` or `=` (exact
 /// up to the lowest one): what ends a parameter name or an unquoted value.
 #[inline]
@@ -836,10 +899,14 @@ impl Qop {
 
     /// Parse a token, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
+        Self::from_bytes(s.as_bytes())
+    }
+
+    /// [`Qop::parse`] on bytes.
+    pub(crate) fn from_bytes(b: &[u8]) -> Option<Self> {
         // One word compare each; only the letters are case-folded.
         const AUTH: u64 = word(b"auth");
         const AUTH_INT: u64 = word(b"auth-int");
-        let b = s.as_bytes();
         match b.len() {
             4 => (load8(b, 0) | 0x2020_2020 == AUTH).then_some(Qop::Auth),
             8 => (load8(b, 0) | 0x2020_2000_2020_2020 == AUTH_INT).then_some(Qop::AuthInt),
@@ -936,7 +1003,7 @@ impl<'a> Challenge<'a> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials<'a> {
     /// The whole header value.
-    src: &'a str,
+    src: &'a [u8],
     /// Where each known parameter's value is (the text between the quotes if quoted).
     spans: [Span; FIELDS],
     /// [`Field::bit`]s of the parameters present.
@@ -950,34 +1017,60 @@ pub struct Credentials<'a> {
 }
 
 impl<'a> Credentials<'a> {
-    /// Parse a credentials header value.
+    /// Parse a credentials header value. A known parameter given twice (or both `username`
+    /// and `username*`, RFC 7616 §3.4.4) is an error; unknown parameters are ignored.
+    ///
+    /// A value in the usual form (see [`fields_plain`]) is pure ASCII once parsed, so it
+    /// needs no UTF-8 pass; any other value is checked to be UTF-8 first.
     #[inline]
     pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
-        Self::parse_str(utf8(value)?)
-    }
-
-    /// Parse a credentials header value given as `&str`. A known parameter given twice (or
-    /// both `username` and `username*`, RFC 7616 §3.4.4) is an error; unknown parameters
-    /// are ignored.
-    #[inline]
-    pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
-        const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
-        let b = value.as_bytes();
-        if b.len() > MAX_HEADER_LEN {
+        if value.len() > MAX_HEADER_LEN {
             return Err(ParseError::TooLong);
         }
         let mut sink = FieldSink::new();
-        if !scheme(b).is_ok_and(|i| fields_plain(b, i, &mut sink)) {
-            sink = FieldSink::new();
-            scan(b, &mut sink)?;
+        if scheme(value).is_ok_and(|i| fields_plain(value, i, &mut sink)) {
+            if let Some(c) = Self::finish(value, &sink, true)? {
+                return Ok(c);
+            }
         }
-        let FieldSink {
+        utf8(value)?;
+        sink = FieldSink::new();
+        scan(value, &mut sink)?;
+        Self::finish(value, &sink, false)?.ok_or(ParseError::Expected {
+            what: "token",
+            offset: 0,
+        })
+    }
+
+    /// Parse a credentials header value given as `&str`.
+    #[inline]
+    pub fn parse_str(value: &'a str) -> Result<Self, ParseError> {
+        Self::parse(value.as_bytes())
+    }
+
+    /// The required fields, and the values read as more than text. With `check_tokens`
+    /// (after [`fields_plain`], which leaves the syntax of `algorithm`, `qop`, `nc` and
+    /// `userhash` to this step), a value not recognised here is checked to be a token, and
+    /// `Ok(None)` sends the header to the general path if it is not.
+    #[inline]
+    fn finish(
+        src: &'a [u8],
+        sink: &FieldSink,
+        check_tokens: bool,
+    ) -> Result<Option<Self>, ParseError> {
+        const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
+        const REQUIRED: u16 =
+            Field::Realm.bit() | Field::Nonce.bit() | Field::Uri.bit() | Field::Response.bit();
+        let &FieldSink {
             spans,
             present,
             escaped,
         } = sink;
+        if present & USER == 0 || present & REQUIRED != REQUIRED {
+            return Err(ParseError::Missing(Self::first_missing(present)));
+        }
         let mut c = Credentials {
-            src: value,
+            src,
             spans,
             present,
             escaped,
@@ -986,29 +1079,34 @@ impl<'a> Credentials<'a> {
             nc: None,
             userhash: false,
         };
-        for (f, name) in [
-            (Field::Username, "username"),
-            (Field::Realm, "realm"),
-            (Field::Nonce, "nonce"),
-            (Field::Uri, "uri"),
-            (Field::Response, "response"),
-        ] {
-            let bit = if f == Field::Username { USER } else { f.bit() };
-            if present & bit == 0 {
-                return Err(ParseError::Missing(name));
+        let unchecked = |v: &[u8]| check_tokens && !is_token(v);
+        if let Some(v) = c.bytes(Field::Algorithm) {
+            c.algorithm = Algorithm::from_bytes(&v);
+            if c.algorithm.is_none() && unchecked(&v) {
+                return Ok(None);
             }
         }
-        if let Some(v) = c.get(Field::Algorithm) {
-            c.algorithm = Algorithm::parse(&v);
+        if let Some(v) = c.bytes(Field::Qop) {
+            let q = Qop::from_bytes(&v);
+            if q.is_none() && unchecked(&v) {
+                return Ok(None);
+            }
+            c.qop = Some(q.ok_or(()));
         }
-        if let Some(v) = c.get(Field::Qop) {
-            c.qop = Some(Qop::parse(&v).ok_or(()));
+        if let Some(v) = c.bytes(Field::Nc) {
+            let Some(n) = parse_nc(&v) else {
+                if unchecked(&v) {
+                    return Ok(None);
+                }
+                return Err(ParseError::BadNonceCount);
+            };
+            c.nc = Some(n);
         }
-        if let Some(v) = c.get(Field::Nc) {
-            c.nc = Some(parse_nc(v.as_bytes()).ok_or(ParseError::BadNonceCount)?);
-        }
-        if let Some(v) = c.get(Field::Userhash) {
-            c.userhash = v.eq_ignore_ascii_case("true");
+        if let Some(v) = c.bytes(Field::Userhash) {
+            c.userhash = v.eq_ignore_ascii_case(b"true");
+            if !c.userhash && !v.eq_ignore_ascii_case(b"false") && unchecked(&v) {
+                return Ok(None);
+            }
         }
         if let Some(v) = c.get(Field::UsernameExt) {
             if ext_value(&v).is_none() {
@@ -1017,7 +1115,43 @@ impl<'a> Credentials<'a> {
                 });
             }
         }
-        Ok(c)
+        Ok(Some(c))
+    }
+
+    /// The first required field missing from `present`, in the order they are listed.
+    #[cold]
+    fn first_missing(present: u16) -> &'static str {
+        const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
+        [
+            (USER, "username"),
+            (Field::Realm.bit(), "realm"),
+            (Field::Nonce.bit(), "nonce"),
+            (Field::Uri.bit(), "uri"),
+            (Field::Response.bit(), "response"),
+        ]
+        .iter()
+        .find(|(bit, _)| present & bit == 0)
+        .map_or("username", |&(_, name)| name)
+    }
+
+    /// The bytes of `f` if present: borrowed, unless it held escapes.
+    #[inline]
+    pub(crate) fn bytes(&self, f: Field) -> Option<Cow<'a, [u8]>> {
+        (self.present & f.bit() != 0).then(|| self.required_bytes(f))
+    }
+
+    /// The bytes of a field that parsing guarantees.
+    #[inline]
+    pub(crate) fn required_bytes(&self, f: Field) -> Cow<'a, [u8]> {
+        let v = self
+            .src
+            .get(self.spans[f as usize].range())
+            .unwrap_or_default();
+        if self.escaped & f.bit() == 0 {
+            Cow::Borrowed(v)
+        } else {
+            Cow::Owned(unescape_bytes(v))
+        }
     }
 
     /// The value of `f` if present: borrowed, unless it held escapes.
@@ -1026,14 +1160,14 @@ impl<'a> Credentials<'a> {
         (self.present & f.bit() != 0).then(|| self.required(f))
     }
 
-    /// The value of a field that parsing guarantees.
+    /// The value of a field that parsing guarantees. Every value is UTF-8 (the parser
+    /// checked the header, or found it ASCII), so the fallback is never taken.
     #[inline]
     fn required(&self, f: Field) -> Cow<'a, str> {
-        text(
-            self.src,
-            self.spans[f as usize],
-            self.escaped & f.bit() != 0,
-        )
+        match self.required_bytes(f) {
+            Cow::Borrowed(v) => Cow::Borrowed(core::str::from_utf8(v).unwrap_or_default()),
+            Cow::Owned(v) => Cow::Owned(String::from_utf8(v).unwrap_or_default()),
+        }
     }
 
     /// The user name: `username`, or the decoded `username*` ext-value (RFC 7616 §3.4.4,
@@ -1051,6 +1185,31 @@ impl<'a> Credentials<'a> {
     /// `realm`.
     pub fn realm(&self) -> Cow<'a, str> {
         self.required(Field::Realm)
+    }
+
+    /// [`Credentials::username`] and [`Credentials::realm`] together: when both are plain
+    /// they are read as text with one UTF-8 check over the range holding both (usually
+    /// adjacent), which costs less than two checks of short strings.
+    pub(crate) fn username_and_realm(&self) -> (Cow<'a, str>, Cow<'a, str>) {
+        const PLAIN: u16 = Field::Username.bit() | Field::Realm.bit() | Field::UsernameExt.bit();
+        if self.escaped & PLAIN == 0 && self.present & Field::UsernameExt.bit() == 0 {
+            let (u, r) = (
+                self.spans[Field::Username as usize].range(),
+                self.spans[Field::Realm as usize].range(),
+            );
+            let lo = u.start.min(r.start);
+            let hi = u.end.max(r.end);
+            let text = self.src.get(lo..hi).map(core::str::from_utf8);
+            if let Some(Ok(t)) = text {
+                if let (Some(user), Some(realm)) = (
+                    t.get(u.start - lo..u.end - lo),
+                    t.get(r.start - lo..r.end - lo),
+                ) {
+                    return (Cow::Borrowed(user), Cow::Borrowed(realm));
+                }
+            }
+        }
+        (self.username(), self.realm())
     }
 
     /// `nonce`.
@@ -1290,6 +1449,25 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_values_are_checked_utf8() {
+        let h = "Digest username=\"J\u{e4}s\u{f8}n\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
+        let c = Credentials::parse(h.as_bytes()).unwrap();
+        assert_eq!(c.username(), "J\u{e4}s\u{f8}n");
+        assert!(matches!(c.username(), Cow::Borrowed(_)));
+        let bad =
+            b"Digest username=\"J\xe4s\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
+        assert_eq!(
+            Credentials::parse(bad),
+            Err(ParseError::NotUtf8 { offset: 18 })
+        );
+        let bad = b"Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\", x=\"\xc3(\"";
+        assert!(matches!(
+            Credentials::parse(bad),
+            Err(ParseError::NotUtf8 { .. })
+        ));
+    }
+
+    #[test]
     fn username_ext_value() {
         let h = "Digest username*=UTF-8''J%C3%A4s%C3%B8n%20Doe, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
         let c = Credentials::parse_str(h).unwrap();
@@ -1372,6 +1550,48 @@ mod tests {
             );
             assert!(Credentials::parse_str(&h).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn names_match_exactly() {
+        // Every known name in any case, followed by `=`, is recognised with its length.
+        for (name, f) in [
+            ("nc", Field::Nc),
+            ("uri", Field::Uri),
+            ("qop", Field::Qop),
+            ("realm", Field::Realm),
+            ("nonce", Field::Nonce),
+            ("cnonce", Field::Cnonce),
+            ("opaque", Field::Opaque),
+            ("username", Field::Username),
+            ("username*", Field::UsernameExt),
+            ("response", Field::Response),
+            ("userhash", Field::Userhash),
+            ("algorithm", Field::Algorithm),
+        ] {
+            for n in [name.to_string(), name.to_uppercase()] {
+                let h = format!("{n}=x");
+                assert!(field(h.as_bytes(), 0) == Some((f, name.len())), "{h}");
+                assert!(field_named(n.as_bytes()) == Some(f), "{n}");
+                // Not followed by `=`, or longer, or with a byte that only folds onto a
+                // letter or onto `=`: not a match.
+                for bad in [
+                    format!("{n} =x"),
+                    format!("{n}x=x"),
+                    format!("{n}\x1dx"),
+                    n.clone(),
+                    format!("{}@{}", &n[..1], &n[1..]),
+                ] {
+                    assert!(field(bad.as_bytes(), 0).is_none(), "{bad:?}");
+                }
+            }
+        }
+        assert!(field(b"usernamE*=", 0) == Some((Field::UsernameExt, 9)));
+        assert!(field(b"user=x", 0).is_none());
+        assert!(field(b"", 0).is_none());
+        // A control byte that folds onto `=` does not pass for one.
+        let h = b"Digest username=\"a\", realm\x1d\"r\", nonce=\"n\", uri=\"u\", response=\"x\"";
+        assert!(Credentials::parse(h).is_err());
     }
 
     #[test]

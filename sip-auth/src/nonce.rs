@@ -239,14 +239,14 @@ pub fn issue(
 /// Check a nonce received from a client.
 pub fn check(
     secrets: &NonceSecrets,
-    nonce: &str,
+    nonce: impl AsRef<[u8]>,
     realm: &str,
     bindings: Bindings,
     values: &BindingValues<'_>,
     lifetime: Lifetime,
     unix_now: u64,
 ) -> NonceCheck {
-    let Some(raw) = decode_hex(nonce) else {
+    let Some(raw) = decode_hex(nonce.as_ref()) else {
         return NonceCheck::Invalid;
     };
     if raw[0] != VERSION {
@@ -286,9 +286,9 @@ pub fn check(
 
 /// Decode the 64 lower-case hex digits of a nonce: a branch-free validity test that
 /// vectorises, then eight hex digits per word (SWAR), independent of each other.
-fn decode_hex(s: &str) -> Option<[u8; NONCE_BYTES]> {
+fn decode_hex(s: &[u8]) -> Option<[u8; NONCE_BYTES]> {
     const LO: u64 = 0x0101_0101_0101_0101;
-    let b: &[u8; NONCE_HEX_LEN] = s.as_bytes().try_into().ok()?;
+    let b: &[u8; NONCE_HEX_LEN] = s.try_into().ok()?;
     let mut bad = 0u8;
     for &c in b {
         let is_d = c.wrapping_sub(b'0') < 10;

@@ -11,7 +11,7 @@ use crate::cache::AuthCache;
 use crate::credentials::CredentialStore;
 use crate::digest::{self, ResponseInput};
 use crate::error::ParseError;
-use crate::header::{Credentials, Qop, push_param_quoted, push_param_token};
+use crate::header::{Credentials, Field, Qop, push_param_quoted, push_param_token};
 use crate::nonce::{
     self, BindingValues, Bindings, Lifetime, Nonce, NonceCheck, NonceInfo, NonceSecrets,
 };
@@ -392,12 +392,12 @@ impl DigestServer {
         let Some(alg) = c.algorithm().filter(|a| self.cfg.algorithms.contains(a)) else {
             return Outcome::Failed(F::UnsupportedAlgorithm);
         };
-        let realm_c = c.realm();
-        if *realm_c != *self.cfg.realm {
+        // Compared and hashed as the bytes sent: no text conversion on the way.
+        if *c.required_bytes(Field::Realm) != *self.cfg.realm.as_bytes() {
             return Outcome::Failed(F::RealmMismatch);
         }
-        let uri_c = c.uri();
-        if self.cfg.check_uri && uri_c != req.request_uri {
+        let uri_c = c.required_bytes(Field::Uri);
+        if self.cfg.check_uri && *uri_c != *req.request_uri.as_bytes() {
             return Outcome::Failed(F::UriMismatch);
         }
         let qop = match c.qop() {
@@ -406,9 +406,9 @@ impl DigestServer {
             None if self.cfg.qop.is_empty() || self.cfg.allow_no_qop => None,
             None => return Outcome::Failed(F::UnsupportedQop),
         };
-        let (nc_c, cnonce_c) = (c.nc_raw(), c.cnonce());
+        let (nc_c, cnonce_c) = (c.bytes(Field::Nc), c.bytes(Field::Cnonce));
         let (nc, nc_raw, cnonce) = match (qop, c.nc(), &nc_c, &cnonce_c) {
-            (None, ..) => (None, "", cnonce_c.as_deref().unwrap_or("")),
+            (None, ..) => (None, &b""[..], cnonce_c.as_deref().unwrap_or_default()),
             (Some(_), Some(n), Some(raw), Some(cn)) => (Some(n), raw.as_ref(), cn.as_ref()),
             (Some(_), None, ..) => return Outcome::Failed(F::Malformed(ParseError::Missing("nc"))),
             (Some(_), _, _, _) => {
@@ -419,11 +419,11 @@ impl DigestServer {
             return Outcome::Failed(F::Malformed(ParseError::Missing("cnonce")));
         }
         if let Some(o) = &self.cfg.opaque {
-            if c.opaque().as_deref() != Some(o.as_str()) {
+            if c.bytes(Field::Opaque).as_deref() != Some(o.as_bytes()) {
                 return Outcome::Failed(F::OpaqueMismatch);
             }
         }
-        let nonce_c = c.nonce();
+        let nonce_c = c.required_bytes(Field::Nonce);
         let (info, expired) = match nonce::check(
             &self.secrets,
             &nonce_c,
@@ -438,13 +438,14 @@ impl DigestServer {
             NonceCheck::Invalid => return Outcome::Failed(F::InvalidNonce),
         };
         let hash = alg.hash();
+        let (name, realm_c) = c.username_and_realm();
         let user_cow: Cow<'v, str> = if c.userhash() {
-            match store.user_for_hash(&c.username(), &self.cfg.realm, hash) {
+            match store.user_for_hash(&name, &self.cfg.realm, hash) {
                 Some(u) => Cow::Owned(u),
                 None => return Outcome::Failed(F::UnknownUser),
             }
         } else {
-            c.username()
+            name
         };
         let user: &str = &user_cow;
         let input = ResponseInput {
@@ -453,7 +454,7 @@ impl DigestServer {
             nc: nc_raw,
             cnonce,
             qop,
-            method: req.method,
+            method: req.method.as_bytes(),
             uri: &uri_c,
             body: req.body,
         };
@@ -472,8 +473,8 @@ impl DigestServer {
         let Some(mut ha1) = ha1.or_else(|| from_store(store)) else {
             return Outcome::Failed(F::UnknownUser);
         };
-        let response_c = c.response();
-        let mut ok = ct_eq_hex(response_c.as_bytes(), &digest::response(&ha1, &input));
+        let response_c = c.required_bytes(Field::Response);
+        let mut ok = ct_eq_hex(&response_c, &digest::response(&ha1, &input));
         if !ok && from_cache {
             from_cache = false;
             if let Some((cache, _)) = cache.as_mut() {
@@ -483,7 +484,7 @@ impl DigestServer {
                 Some(h) => ha1 = h,
                 None => return Outcome::Failed(F::UnknownUser),
             }
-            ok = ct_eq_hex(response_c.as_bytes(), &digest::response(&ha1, &input));
+            ok = ct_eq_hex(&response_c, &digest::response(&ha1, &input));
         }
         if !ok {
             return Outcome::Failed(F::BadResponse);
@@ -511,7 +512,7 @@ impl DigestServer {
             let rsp = digest::response(
                 &ha1,
                 &ResponseInput {
-                    method: "",
+                    method: b"",
                     ..input
                 },
             );
@@ -522,8 +523,8 @@ impl DigestServer {
             }
             push_param_quoted(&mut s, "rspauth", rsp.as_str());
             if qop.is_some() {
-                push_param_quoted(&mut s, "cnonce", cnonce);
-                push_param_token(&mut s, "nc", nc_raw);
+                push_param_quoted(&mut s, "cnonce", &c.cnonce().unwrap_or_default());
+                push_param_token(&mut s, "nc", &c.nc_raw().unwrap_or_default());
             }
             if let Some(n) = &next_nonce {
                 push_param_quoted(&mut s, "nextnonce", n.as_str());
