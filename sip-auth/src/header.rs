@@ -404,6 +404,9 @@ pub(crate) enum Field {
 /// Number of [`Field`]s.
 const FIELDS: usize = Field::Algorithm as usize + 1;
 
+/// Slots for field ranges: a power of two, so a masked index needs no bounds check.
+const SPANS: usize = FIELDS.next_power_of_two();
+
 impl Field {
     #[inline]
     const fn bit(self) -> u16 {
@@ -470,7 +473,7 @@ fn field(b: &[u8], i: usize) -> Option<(Field, usize)> {
 
 /// The sink of [`Credentials`]: where each known field's value is.
 struct FieldSink {
-    spans: [Span; FIELDS],
+    spans: [Span; SPANS],
     /// [`Field::bit`]s of the fields seen.
     present: u16,
     /// [`Field::bit`]s of the values holding escapes.
@@ -480,7 +483,7 @@ struct FieldSink {
 impl FieldSink {
     fn new() -> Self {
         FieldSink {
-            spans: [Span::default(); FIELDS],
+            spans: [Span::default(); SPANS],
             present: 0,
             escaped: 0,
         }
@@ -537,17 +540,18 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
             return false;
         }
         if let Some(f) = f {
+            // A repeat goes to the general path, which reports it (`username` with
+            // `username*` is checked once at the end).
             let bit = f.bit();
-            let clash = if bit & USER != 0 { USER } else { bit };
-            if sink.present & clash != 0 {
+            if sink.present & bit != 0 {
                 return false;
             }
             sink.present |= bit;
-            sink.spans[f as usize] = value;
+            sink.spans[f as usize & (SPANS - 1)] = value;
         }
         // `,` or `, ` before the next parameter, or the end.
         match b.get(next) {
-            None => return true,
+            None => return sink.present & USER != USER,
             Some(&b',') => {
                 // `, ` as a branch, not a select: the next name's position is then known
                 // before the space is loaded (the usual form predicts it).
@@ -557,7 +561,7 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
                     after_comma(next)
                 };
                 if i >= b.len() {
-                    return true;
+                    return sink.present & USER != USER;
                 }
             }
             Some(_) => return false,
@@ -1004,8 +1008,11 @@ impl<'a> Challenge<'a> {
 pub struct Credentials<'a> {
     /// The whole header value.
     src: &'a [u8],
+    /// The values that held escapes, unescaped, one after another (empty, and never
+    /// allocated, for a header without escapes). Their ranges point here.
+    unescaped: Vec<u8>,
     /// Where each known parameter's value is (the text between the quotes if quoted).
-    spans: [Span; FIELDS],
+    spans: [Span; SPANS],
     /// [`Field::bit`]s of the parameters present.
     present: u16,
     /// [`Field::bit`]s of the values that hold escapes.
@@ -1071,6 +1078,7 @@ impl<'a> Credentials<'a> {
         }
         let mut c = Credentials {
             src,
+            unescaped: Vec::new(),
             spans,
             present,
             escaped,
@@ -1079,23 +1087,27 @@ impl<'a> Credentials<'a> {
             nc: None,
             userhash: false,
         };
+        if escaped != 0 {
+            c.unescape_values();
+        }
         let unchecked = |v: &[u8]| check_tokens && !is_token(v);
         if let Some(v) = c.bytes(Field::Algorithm) {
-            c.algorithm = Algorithm::from_bytes(&v);
-            if c.algorithm.is_none() && unchecked(&v) {
+            let a = Algorithm::from_bytes(v);
+            if a.is_none() && unchecked(v) {
                 return Ok(None);
             }
+            c.algorithm = a;
         }
         if let Some(v) = c.bytes(Field::Qop) {
-            let q = Qop::from_bytes(&v);
-            if q.is_none() && unchecked(&v) {
+            let q = Qop::from_bytes(v);
+            if q.is_none() && unchecked(v) {
                 return Ok(None);
             }
             c.qop = Some(q.ok_or(()));
         }
         if let Some(v) = c.bytes(Field::Nc) {
-            let Some(n) = parse_nc(&v) else {
-                if unchecked(&v) {
+            let Some(n) = parse_nc(v) else {
+                if unchecked(v) {
                     return Ok(None);
                 }
                 return Err(ParseError::BadNonceCount);
@@ -1103,10 +1115,11 @@ impl<'a> Credentials<'a> {
             c.nc = Some(n);
         }
         if let Some(v) = c.bytes(Field::Userhash) {
-            c.userhash = v.eq_ignore_ascii_case(b"true");
-            if !c.userhash && !v.eq_ignore_ascii_case(b"false") && unchecked(&v) {
+            let yes = v.eq_ignore_ascii_case(b"true");
+            if !yes && !v.eq_ignore_ascii_case(b"false") && unchecked(v) {
                 return Ok(None);
             }
+            c.userhash = yes;
         }
         if let Some(v) = c.get(Field::UsernameExt) {
             if ext_value(&v).is_none() {
@@ -1134,24 +1147,36 @@ impl<'a> Credentials<'a> {
         .map_or("username", |&(_, name)| name)
     }
 
-    /// The bytes of `f` if present: borrowed, unless it held escapes.
-    #[inline]
-    pub(crate) fn bytes(&self, f: Field) -> Option<Cow<'a, [u8]>> {
-        (self.present & f.bit() != 0).then(|| self.required_bytes(f))
+    /// Resolve the escapes of every value that has some into [`Credentials::unescaped`],
+    /// pointing their ranges there (the rare path).
+    #[cold]
+    fn unescape_values(&mut self) {
+        for k in 0..FIELDS {
+            if self.escaped & (1 << k) != 0 {
+                let v = self.src.get(self.spans[k].range()).unwrap_or_default();
+                let start = self.unescaped.len();
+                self.unescaped.extend_from_slice(&unescape_bytes(v));
+                self.spans[k] = Span::new(start, self.unescaped.len());
+            }
+        }
     }
 
-    /// The bytes of a field that parsing guarantees.
+    /// The bytes of `f` if present, escapes resolved.
     #[inline]
-    pub(crate) fn required_bytes(&self, f: Field) -> Cow<'a, [u8]> {
-        let v = self
-            .src
-            .get(self.spans[f as usize].range())
-            .unwrap_or_default();
-        if self.escaped & f.bit() == 0 {
-            Cow::Borrowed(v)
+    pub(crate) fn bytes(&self, f: Field) -> Option<&[u8]> {
+        (self.present & f.bit() != 0).then(|| self.value(f))
+    }
+
+    /// The bytes of `f`, escapes resolved (empty if absent).
+    #[inline]
+    pub(crate) fn value(&self, f: Field) -> &[u8] {
+        let buf = if self.escaped & f.bit() == 0 {
+            self.src
         } else {
-            Cow::Owned(unescape_bytes(v))
-        }
+            &self.unescaped
+        };
+        buf.get(self.spans[f as usize & (SPANS - 1)].range())
+            .unwrap_or_default()
     }
 
     /// The value of `f` if present: borrowed, unless it held escapes.
@@ -1161,12 +1186,17 @@ impl<'a> Credentials<'a> {
     }
 
     /// The value of a field that parsing guarantees. Every value is UTF-8 (the parser
-    /// checked the header, or found it ASCII), so the fallback is never taken.
+    /// checked the header, or found it ASCII), so the fallbacks are never taken.
     #[inline]
     fn required(&self, f: Field) -> Cow<'a, str> {
-        match self.required_bytes(f) {
-            Cow::Borrowed(v) => Cow::Borrowed(core::str::from_utf8(v).unwrap_or_default()),
-            Cow::Owned(v) => Cow::Owned(String::from_utf8(v).unwrap_or_default()),
+        if self.escaped & f.bit() == 0 {
+            let v = self
+                .src
+                .get(self.spans[f as usize].range())
+                .unwrap_or_default();
+            Cow::Borrowed(core::str::from_utf8(v).unwrap_or_default())
+        } else {
+            Cow::Owned(String::from_utf8_lossy(self.value(f)).into_owned())
         }
     }
 

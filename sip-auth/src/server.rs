@@ -393,11 +393,11 @@ impl DigestServer {
             return Outcome::Failed(F::UnsupportedAlgorithm);
         };
         // Compared and hashed as the bytes sent: no text conversion on the way.
-        if *c.required_bytes(Field::Realm) != *self.cfg.realm.as_bytes() {
+        if c.value(Field::Realm) != self.cfg.realm.as_bytes() {
             return Outcome::Failed(F::RealmMismatch);
         }
-        let uri_c = c.required_bytes(Field::Uri);
-        if self.cfg.check_uri && *uri_c != *req.request_uri.as_bytes() {
+        let uri_c = c.value(Field::Uri);
+        if self.cfg.check_uri && uri_c != req.request_uri.as_bytes() {
             return Outcome::Failed(F::UriMismatch);
         }
         let qop = match c.qop() {
@@ -407,9 +407,9 @@ impl DigestServer {
             None => return Outcome::Failed(F::UnsupportedQop),
         };
         let (nc_c, cnonce_c) = (c.bytes(Field::Nc), c.bytes(Field::Cnonce));
-        let (nc, nc_raw, cnonce) = match (qop, c.nc(), &nc_c, &cnonce_c) {
-            (None, ..) => (None, &b""[..], cnonce_c.as_deref().unwrap_or_default()),
-            (Some(_), Some(n), Some(raw), Some(cn)) => (Some(n), raw.as_ref(), cn.as_ref()),
+        let (nc, nc_raw, cnonce) = match (qop, c.nc(), nc_c, cnonce_c) {
+            (None, ..) => (None, &b""[..], cnonce_c.unwrap_or_default()),
+            (Some(_), Some(n), Some(raw), Some(cn)) => (Some(n), raw, cn),
             (Some(_), None, ..) => return Outcome::Failed(F::Malformed(ParseError::Missing("nc"))),
             (Some(_), _, _, _) => {
                 return Outcome::Failed(F::Malformed(ParseError::Missing("cnonce")));
@@ -419,14 +419,14 @@ impl DigestServer {
             return Outcome::Failed(F::Malformed(ParseError::Missing("cnonce")));
         }
         if let Some(o) = &self.cfg.opaque {
-            if c.bytes(Field::Opaque).as_deref() != Some(o.as_bytes()) {
+            if c.bytes(Field::Opaque) != Some(o.as_bytes()) {
                 return Outcome::Failed(F::OpaqueMismatch);
             }
         }
-        let nonce_c = c.required_bytes(Field::Nonce);
+        let nonce_c = c.value(Field::Nonce);
         let (info, expired) = match nonce::check(
             &self.secrets,
-            &nonce_c,
+            nonce_c,
             &self.cfg.realm,
             self.cfg.bindings,
             &req.bindings(),
@@ -450,12 +450,12 @@ impl DigestServer {
         let user: &str = &user_cow;
         let input = ResponseInput {
             algorithm: alg,
-            nonce: &nonce_c,
+            nonce: nonce_c,
             nc: nc_raw,
             cnonce,
             qop,
             method: req.method.as_bytes(),
-            uri: &uri_c,
+            uri: uri_c,
             body: req.body,
         };
         let realm = self.cfg.realm.as_str();
@@ -473,8 +473,8 @@ impl DigestServer {
         let Some(mut ha1) = ha1.or_else(|| from_store(store)) else {
             return Outcome::Failed(F::UnknownUser);
         };
-        let response_c = c.required_bytes(Field::Response);
-        let mut ok = ct_eq_hex(&response_c, &digest::response(&ha1, &input));
+        let response_c = c.value(Field::Response);
+        let mut ok = ct_eq_hex(response_c, &digest::response(&ha1, &input));
         if !ok && from_cache {
             from_cache = false;
             if let Some((cache, _)) = cache.as_mut() {
@@ -484,7 +484,7 @@ impl DigestServer {
                 Some(h) => ha1 = h,
                 None => return Outcome::Failed(F::UnknownUser),
             }
-            ok = ct_eq_hex(&response_c, &digest::response(&ha1, &input));
+            ok = ct_eq_hex(response_c, &digest::response(&ha1, &input));
         }
         if !ok {
             return Outcome::Failed(F::BadResponse);
