@@ -34,6 +34,14 @@ pub trait CredentialStore {
     /// hash: MD5 and SHA-256 HA1 differ). `None` for an unknown user or no such HA1.
     fn lookup(&self, username: &str, realm: &str, hash: HashKind) -> Option<Secret>;
 
+    /// The HA1 of `username` in `realm` for `hash`: the stored one, or computed from a
+    /// stored password. The default goes through [`CredentialStore::lookup`]; a store
+    /// holding HA1 values can answer without building a [`Secret`].
+    fn ha1(&self, username: &str, realm: &str, hash: HashKind) -> Option<HexDigest> {
+        self.lookup(username, realm, hash)
+            .map(|s| s.ha1(hash, username, realm))
+    }
+
     /// The user whose `userhash` (H(user ":" realm), hex) is `userhash` (RFC 7616 §3.4.4).
     /// The default finds none, so `userhash=true` credentials fail as unknown users.
     fn user_for_hash(&self, userhash: &str, realm: &str, hash: HashKind) -> Option<String> {
@@ -45,6 +53,9 @@ pub trait CredentialStore {
 impl<T: CredentialStore + ?Sized> CredentialStore for &T {
     fn lookup(&self, username: &str, realm: &str, hash: HashKind) -> Option<Secret> {
         (**self).lookup(username, realm, hash)
+    }
+    fn ha1(&self, username: &str, realm: &str, hash: HashKind) -> Option<HexDigest> {
+        (**self).ha1(username, realm, hash)
     }
     fn user_for_hash(&self, userhash: &str, realm: &str, hash: HashKind) -> Option<String> {
         (**self).user_for_hash(userhash, realm, hash)
@@ -164,6 +175,15 @@ impl CredentialStore for MemoryStore {
             return Some(Secret::Ha1(h));
         }
         e.password.clone().map(Secret::Password)
+    }
+
+    fn ha1(&self, username: &str, realm: &str, hash: HashKind) -> Option<HexDigest> {
+        let e = self.users.get(realm)?.get(username)?;
+        match (&e.ha1[slot(hash)], &e.password) {
+            (Some(h), _) => Some(*h),
+            (None, Some(p)) => Some(digest::ha1(hash, username, realm, p)),
+            (None, None) => None,
+        }
     }
 
     fn user_for_hash(&self, userhash: &str, realm: &str, hash: HashKind) -> Option<String> {

@@ -345,13 +345,19 @@ fn scheme(b: &[u8]) -> Result<usize, ParseError> {
 /// Up to 8 bytes of `b` from `i`, little-endian, zero-padded past the end.
 #[inline]
 fn load8(b: &[u8], i: usize) -> u64 {
-    let mut t = [0u8; 8];
-    if let Some(w) = b.get(i..i + 8) {
-        t.copy_from_slice(w);
-    } else {
-        let rest = b.get(i..).unwrap_or_default();
-        t[..rest.len()].copy_from_slice(rest);
+    let rest = b.get(i..).unwrap_or_default();
+    if let Some(w) = rest.first_chunk::<8>() {
+        return u64::from_le_bytes(*w);
     }
+    load8_tail(rest)
+}
+
+/// [`load8`] of the last few bytes.
+#[cold]
+fn load8_tail(rest: &[u8]) -> u64 {
+    let mut t = [0u8; 8];
+    let n = rest.len().min(8);
+    t[..n].copy_from_slice(&rest[..n]);
     u64::from_le_bytes(t)
 }
 

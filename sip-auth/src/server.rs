@@ -459,11 +459,7 @@ impl DigestServer {
             body: req.body,
         };
         let realm = self.cfg.realm.as_str();
-        let from_store = |store: &S| -> Option<HexDigest> {
-            store
-                .lookup(user, realm, hash)
-                .map(|s| s.ha1(hash, user, realm))
-        };
+        let from_store = |store: &S| store.ha1(user, realm, hash);
         let mut from_cache = false;
         let mut ha1 = None;
         if let Some((cache, now)) = cache.as_mut() {
