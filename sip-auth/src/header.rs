@@ -1588,6 +1588,39 @@ mod tests {
         }
     }
 
+    /// The usual form goes through `fields_plain` (a regression there would still parse,
+    /// through the general path, only slower); anything else does not.
+    #[test]
+    fn usual_form_takes_the_fast_path() {
+        for h in [
+            &br#"Digest username="alice", realm="atlanta.com", nonce="01000000006553f10000000001000001675ecf5555f0634f721ec5c64ca6e1a0", uri="sip:atlanta.com", response="2069d5e6987505c91ab0c90b3e0b47551387a62957ce1aaf4d446862f250e58d", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="0a4f113b""#[..],
+            br#"Digest username="a",realm="b",nonce="c",uri="d",response="e",x-y=z,opaque="""#,
+            br#"digest USERNAME="a", Realm="b", NONCE="c", URI="d", RESPONSE="e""#,
+        ] {
+            let mut sink = FieldSink::new();
+            let i = scheme(h).unwrap();
+            assert!(fields_plain(h, i, &mut sink), "{}", String::from_utf8_lossy(h));
+        }
+        for h in [
+            &br#"Digest username="a\"b", realm="b", nonce="c", uri="d", response="e""#[..],
+            br#"Digest username="a",  realm="b", nonce="c", uri="d", response="e""#,
+            br#"Digest username = "a", realm="b", nonce="c", uri="d", response="e""#,
+            br#"Digest username="a", realm="b", nonce="c", uri="d", response="e", x="y"z""#,
+            b"Digest username=\"a\tb\", realm=\"b\", nonce=\"c\", uri=\"d\", response=\"e\"",
+            "Digest username=\"J\u{e4}s\", realm=\"b\", nonce=\"c\", uri=\"d\", response=\"e\""
+                .as_bytes(),
+            br#"Digest username="a", realm="b", realm="c", nonce="c", uri="d", response="e""#,
+        ] {
+            let mut sink = FieldSink::new();
+            let i = scheme(h).unwrap();
+            assert!(
+                !fields_plain(h, i, &mut sink),
+                "{}",
+                String::from_utf8_lossy(h)
+            );
+        }
+    }
+
     #[test]
     fn names_match_exactly() {
         // Every known name in any case, followed by `=`, is recognised with its length.
