@@ -4,92 +4,21 @@
 //!
 //! Run: `cargo bench -p sip-auth --bench auth`.
 
+mod common;
+
 use std::hint::black_box;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use common::{NOW, raw_hashing, setup};
 use criterion::{Criterion, criterion_main};
-use hmac::{Hmac, Mac};
 use md5::Md5;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sip_auth::nonce::{self, BindingValues, Bindings, Lifetime};
-use sip_auth::{
-    Algorithm, AuthCache, BanConfig, ClientRequest, DigestClient, DigestServer, FailureTracker,
-    HashKind, MemoryStore, NonceSecrets, Outcome, Request, ServerConfig,
-};
-
-const NOW: u64 = 1_700_000_000;
-const URI: &str = "sip:atlanta.com";
-
-fn setup(alg: Algorithm) -> (DigestServer, MemoryStore, String, Request<'static>) {
-    let mut cfg = ServerConfig::new("atlanta.com");
-    cfg.algorithms = vec![alg];
-    // The replay table would (rightly) refuse the same nc twice; measure the stateless path.
-    cfg.replay_table_size = 0;
-    let mut server = DigestServer::new(cfg, NonceSecrets::new(1, &[7u8; 32]));
-    let mut store = MemoryStore::new();
-    for h in HashKind::ALL {
-        store.add_ha1(
-            "alice",
-            "atlanta.com",
-            h,
-            sip_auth::digest::ha1(h, "alice", "atlanta.com", "secret"),
-        );
-    }
-    let req = Request {
-        method: "REGISTER",
-        request_uri: URI,
-        source: Some(IpAddr::from([192, 0, 2, 1])),
-        ..Request::default()
-    };
-    let ch = server.challenge(&req, NOW, false);
-    let mut client = DigestClient::new("alice", "secret");
-    let chb: Vec<&[u8]> = ch.iter().map(String::as_bytes).collect();
-    let creq = ClientRequest {
-        method: "REGISTER",
-        uri: URI,
-        body: b"",
-    };
-    let auth = client.respond(&chb, &creq, "0a4f113b").unwrap();
-    assert!(matches!(
-        server.verify(auth.as_bytes(), &req, &store, NOW),
-        Outcome::Ok(_)
-    ));
-    (server, store, auth, req)
-}
-
-/// The hashing a verification cannot avoid, done directly with the hash crates: the nonce
-/// MAC (HMAC-SHA-256 from a pre-keyed state), HA2 and the response.
-fn raw_hashing<D: Digest>(ha1: &str, nonce: &str, mac_key: &Hmac<Sha256>) -> u8 {
-    let mut m = mac_key.clone();
-    m.update(&nonce.as_bytes()[..16]);
-    m.update(&[0]);
-    m.update(&11u32.to_be_bytes());
-    m.update(b"atlanta.com");
-    let tag = m.finalize().into_bytes();
-    let ha2 = hex(&D::new()
-        .chain_update(b"REGISTER:")
-        .chain_update(URI)
-        .finalize());
-    let r = D::new()
-        .chain_update(ha1)
-        .chain_update(b":")
-        .chain_update(nonce)
-        .chain_update(b":00000001:0a4f113b:auth:")
-        .chain_update(&ha2)
-        .finalize();
-    tag[0] ^ r[0]
-}
-
-fn hex(b: &[u8]) -> Vec<u8> {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    b.iter()
-        .flat_map(|x| [H[(x >> 4) as usize], H[(x & 15) as usize]])
-        .collect()
-}
+use sip_auth::{Algorithm, AuthCache, BanConfig, FailureTracker, HashKind, NonceSecrets, Outcome};
 
 fn benches(c: &mut Criterion) {
-    let mac_key = <Hmac<Sha256> as Mac>::new_from_slice(&[7u8; 32]).unwrap();
+    let mac_key = common::mac_key();
     for (alg, name) in [(Algorithm::Md5, "md5"), (Algorithm::Sha256, "sha256")] {
         let (mut server, store, auth, req) = setup(alg);
         c.bench_function(&format!("verify_valid_{name}"), |b| {

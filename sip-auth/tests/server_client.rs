@@ -38,6 +38,13 @@ fn server(f: impl FnOnce(&mut ServerConfig)) -> DigestServer {
     )
 }
 
+/// `REGISTER sip:biloxi.com` as the client sends it.
+const REGISTER: ClientRequest<'static> = ClientRequest {
+    method: "REGISTER",
+    uri: "sip:biloxi.com",
+    body: b"",
+};
+
 fn bytes(v: &[String]) -> Vec<&[u8]> {
     v.iter().map(String::as_bytes).collect()
 }
@@ -299,15 +306,7 @@ fn userhash_is_resolved() {
     let ch = s.challenge(&rq, NOW, false);
     assert!(ch[0].contains("userhash=true"));
     let a = DigestClient::new("bob", "zanzibar")
-        .respond(
-            &bytes(&ch),
-            &ClientRequest {
-                method: "REGISTER",
-                uri: "sip:biloxi.com",
-                body: b"",
-            },
-            "x",
-        )
+        .respond(&bytes(&ch), &REGISTER, "x")
         .unwrap();
     assert!(!a.contains("\"bob\""));
     match s.verify(a.as_bytes(), &rq, &store(), NOW) {
@@ -327,15 +326,7 @@ fn username_ext_value_is_decoded() {
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let ch = s.challenge(&rq, NOW, false);
     let plain = DigestClient::new(name, "Secret, or not?")
-        .respond(
-            &bytes(&ch),
-            &ClientRequest {
-                method: "REGISTER",
-                uri: "sip:biloxi.com",
-                body: b"",
-            },
-            "x",
-        )
+        .respond(&bytes(&ch), &REGISTER, "x")
         .unwrap();
     let quoted = format!("username=\"{name}\"");
     assert!(plain.contains(&quoted), "{plain}");

@@ -8,18 +8,15 @@
 //! each answer typed once its prompt shows. Without `htdigest` or `script` the test fails
 //! (the test command installs `apache2-utils`); it never skips.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sip-proxy-htdigest-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{add, users, verifies};
 
 fn require(tool: &str) {
     let found = std::env::var_os("PATH")
@@ -101,54 +98,9 @@ fn htdigest(create: bool, file: &Path, realm: &str, user: &str, password: &str) 
     }
 }
 
-fn users(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sip-proxy"))
-        .arg("users")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let written = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    if let Err(e) = written {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// Whether `password` verifies for `user` against the credentials in `file`, with `alg`.
-fn verifies(file: &Path, user: &str, password: &str, alg: sip_auth::Algorithm) -> bool {
-    let store = sip_auth::MemoryStore::from_htdigest(&fs::read_to_string(file).unwrap()).unwrap();
-    let mut cfg = sip_auth::ServerConfig::new("atlanta.com");
-    cfg.algorithms = vec![alg];
-    let mut server = sip_auth::DigestServer::new(cfg, sip_auth::NonceSecrets::new(1, b"key"));
-    let req = sip_auth::Request {
-        method: "REGISTER",
-        request_uri: "sip:atlanta.com",
-        ..sip_auth::Request::default()
-    };
-    let ch = server.challenge(&req, 1_000, false);
-    let auth = sip_auth::DigestClient::new(user, password)
-        .respond(
-            &[ch[0].as_bytes()],
-            &sip_auth::ClientRequest {
-                method: "REGISTER",
-                uri: "sip:atlanta.com",
-                body: b"",
-            },
-            "c",
-        )
-        .unwrap();
-    matches!(
-        server.verify(auth.as_bytes(), &req, &store, 1_000),
-        sip_auth::Outcome::Ok(_)
-    )
-}
-
 #[test]
 fn apache_htdigest_and_sip_proxy_users_share_a_file() {
-    let d = dir("shared");
+    let d = common::dir("sip-proxy-htdigest", "shared");
     let f = d.join("users.htdigest");
     let fs_ = f.to_str().unwrap();
 
@@ -173,18 +125,7 @@ fn apache_htdigest_and_sip_proxy_users_share_a_file() {
 
     // We add bob with every hash; Apache then adds carol to the same file and keeps our
     // lines (comments to it).
-    let out = users(
-        &[
-            "add",
-            "--file",
-            fs_,
-            "--realm",
-            "atlanta.com",
-            "--password-stdin",
-            "bob",
-        ],
-        "pw-bob\n",
-    );
+    let out = add(&f, "atlanta.com", "bob", "pw-bob");
     assert!(
         out.status.success(),
         "{}",
@@ -223,18 +164,7 @@ fn apache_htdigest_and_sip_proxy_users_share_a_file() {
     );
 
     // And `sip-proxy users` rewriting the file keeps what Apache wrote.
-    let out = users(
-        &[
-            "add",
-            "--file",
-            fs_,
-            "--realm",
-            "atlanta.com",
-            "--password-stdin",
-            "bob",
-        ],
-        "pw-bob-2\n",
-    );
+    let out = add(&f, "atlanta.com", "bob", "pw-bob-2");
     assert!(out.status.success());
     assert!(verifies(&f, "bob", "pw-bob-2", sip_auth::Algorithm::Sha256));
     assert!(verifies(&f, "carol", "pw-carol", sip_auth::Algorithm::Md5));

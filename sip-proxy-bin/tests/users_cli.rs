@@ -2,49 +2,14 @@
 //! list, permissions kept, malformed lines reported with their number, and the written file
 //! verifying a Digest response through sip-auth.
 
+mod common;
+
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sip-proxy-users-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{add, users};
 
-fn users(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sip-proxy"))
-        .arg("users")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The command may exit (e.g. on a usage error) before reading its input: a broken pipe
-    // here is not a test failure, the exit status and stderr checked by the caller are.
-    let written = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    if let Err(e) = written {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn add(file: &Path, realm: &str, user: &str, password: &str) -> Output {
-    users(
-        &[
-            "add",
-            "--file",
-            file.to_str().unwrap(),
-            "--realm",
-            realm,
-            "--password-stdin",
-            user,
-        ],
-        &format!("{password}\n"),
-    )
+fn dir(name: &str) -> std::path::PathBuf {
+    common::dir("sip-proxy-users", name)
 }
 
 #[test]
@@ -95,30 +60,17 @@ fn add_replace_remove_list() {
     );
 
     // The file verifies a response made with the new password, with SHA-256.
-    let store = sip_auth::MemoryStore::from_htdigest(&fs::read_to_string(&f).unwrap()).unwrap();
-    let mut cfg = sip_auth::ServerConfig::new("atlanta.com");
-    cfg.algorithms = vec![sip_auth::Algorithm::Sha256];
-    let mut server = sip_auth::DigestServer::new(cfg, sip_auth::NonceSecrets::new(1, b"k"));
-    let req = sip_auth::Request {
-        method: "REGISTER",
-        request_uri: "sip:atlanta.com",
-        ..sip_auth::Request::default()
-    };
-    let ch = server.challenge(&req, 1_000, false);
-    let a = sip_auth::DigestClient::new("alice", "new-secret")
-        .respond(
-            &[ch[0].as_bytes()],
-            &sip_auth::ClientRequest {
-                method: "REGISTER",
-                uri: "sip:atlanta.com",
-                body: b"",
-            },
-            "c",
-        )
-        .unwrap();
-    assert!(matches!(
-        server.verify(a.as_bytes(), &req, &store, 1_000),
-        sip_auth::Outcome::Ok(_)
+    assert!(common::verifies(
+        &f,
+        "alice",
+        "new-secret",
+        sip_auth::Algorithm::Sha256
+    ));
+    assert!(!common::verifies(
+        &f,
+        "alice",
+        "secret",
+        sip_auth::Algorithm::Sha256
     ));
 
     let rm = |u: &str| {
