@@ -121,26 +121,25 @@ impl Algorithm {
             t[..b.len()].copy_from_slice(b);
             (u64::from_le_bytes(t) | k.1 == k.0).then_some(a)
         };
-        match b.len() {
-            3 => return short(MD5, Algorithm::Md5),
-            7 => return short(SHA256, Algorithm::Sha256),
-            8 => return short(MD5_SESS, Algorithm::Md5Sess),
-            _ => {}
-        }
-        // Only the candidates of the token's length are compared.
-        let candidates: &[Algorithm] = match token.len() {
-            3 => &[Algorithm::Md5],
-            7 => &[Algorithm::Sha256],
-            8 => &[Algorithm::Md5Sess],
-            11 => &[Algorithm::Sha512_256],
-            12 => &[Algorithm::Sha256Sess],
-            16 => &[Algorithm::Sha512_256Sess],
-            _ => &[],
-        };
-        candidates
-            .iter()
-            .copied()
+        // Conditional branches on the length, most used first (a `match` here becomes a
+        // jump table, whose indirect branch costs more on the hot path).
+        let n = b.len();
+        if n == 7 {
+            short(SHA256, Algorithm::Sha256)
+        } else if n == 3 {
+            short(MD5, Algorithm::Md5)
+        } else if n == 8 {
+            short(MD5_SESS, Algorithm::Md5Sess)
+        } else {
+            // The longer names: only the one of the token's length is compared.
+            [
+                Algorithm::Sha512_256,
+                Algorithm::Sha256Sess,
+                Algorithm::Sha512_256Sess,
+            ]
+            .into_iter()
             .find(|a| a.as_str().as_bytes().eq_ignore_ascii_case(token))
+        }
     }
 
     /// The hash function.

@@ -449,16 +449,11 @@ fn field(b: &[u8], i: usize) -> Option<(Field, usize)> {
     let w = raw | 0x2020_2020_2020_2020;
     let m = w & MASKS[len];
     let next = |k: usize| b.get(i + k).copied().unwrap_or(0);
-    let f = match len {
-        2 if m == NC => Field::Nc,
-        3 if m == URI => Field::Uri,
-        3 if m == QOP => Field::Qop,
-        5 if m == REALM => Field::Realm,
-        5 if m == NONCE => Field::Nonce,
-        6 if m == CNONCE => Field::Cnonce,
-        6 if m == OPAQUE => Field::Opaque,
-        // No delimiter in the word: an eight-byte name or a longer one.
-        8 => {
+    // Conditional branches, not a jump table: an if-chain in the usual order of the
+    // parameters.
+    let f = if len == 8 {
+        // No `=` in the word: an eight-byte name or a longer one.
+        {
             let (f, len) = match w {
                 USERNAME if next(8) == b'*' => (Field::UsernameExt, 9),
                 USERNAME => (Field::Username, 8),
@@ -472,7 +467,22 @@ fn field(b: &[u8], i: usize) -> Option<(Field, usize)> {
             }
             return Some((f, len));
         }
-        _ => return None,
+    } else if m == REALM && len == 5 {
+        Field::Realm
+    } else if m == NONCE && len == 5 {
+        Field::Nonce
+    } else if m == URI && len == 3 {
+        Field::Uri
+    } else if m == CNONCE && len == 6 {
+        Field::Cnonce
+    } else if m == QOP && len == 3 {
+        Field::Qop
+    } else if m == NC && len == 2 {
+        Field::Nc
+    } else if m == OPAQUE && len == 6 {
+        Field::Opaque
+    } else {
+        return None;
     };
     Some((f, len))
 }
