@@ -4,9 +4,12 @@
 //! Both parsers run on one scanner that walks the value once and hands out each parameter
 //! as byte ranges: names are matched case-insensitively, duplicates are rejected, quoted
 //! strings are checked (escapes, control characters) without being copied, and nothing
-//! panics. [`Credentials`] keeps only those ranges (it allocates nothing; a value is
-//! unescaped when it is read, and only if it held a `\` escape); [`DigestParams`] is the
-//! general form, for challenges and any parameter this crate does not know.
+//! panics. [`Credentials`] keeps only those ranges: it allocates nothing, except one
+//! buffer for the values that held `\` escapes, unescaped once. A header in the usual form
+//! (printable ASCII, `, ` between parameters, each name directly followed by `=`) takes a
+//! shorter path that accepts exactly that form and leaves anything else to the general
+//! scanner. [`DigestParams`] is the general form, for challenges and any parameter this
+//! crate does not know.
 //!
 //! Tokens are the union of RFC 3261 `token` and RFC 7230 `tchar` (which adds
 //! `#$&^|`), so nothing an HTTP-derived client sends is refused.
