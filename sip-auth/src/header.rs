@@ -1053,8 +1053,9 @@ impl<'a> Credentials<'a> {
     /// Parse a credentials header value. A known parameter given twice (or both `username`
     /// and `username*`, RFC 7616 §3.4.4) is an error; unknown parameters are ignored.
     ///
-    /// A value in the usual form (printable ASCII, `, ` separators) is checked as it is parsed, so it
-    /// needs no UTF-8 pass; any other value is checked to be UTF-8 first.
+    /// A value in the usual form (printable ASCII, `, ` separators) is checked byte by byte
+    /// as it is parsed, so it needs no UTF-8 pass; any other value is checked to be UTF-8
+    /// first.
     #[inline]
     pub fn parse(value: &'a [u8]) -> Result<Self, ParseError> {
         if value.len() > MAX_HEADER_LEN {
