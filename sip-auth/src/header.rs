@@ -528,6 +528,7 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
     const USER: u16 = Field::Username.bit() | Field::UsernameExt.bit();
     const SPECIAL: u16 =
         Field::Algorithm.bit() | Field::Qop.bit() | Field::Nc.bit() | Field::Userhash.bit();
+    const HEXLIKE: u16 = Field::Nonce.bit() | Field::Response.bit();
     let mut count = 0usize;
     i = skip_lws(b, i);
     loop {
@@ -543,7 +544,15 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
         };
         // The value, quoted or a token.
         let (value, next) = if b.get(vs) == Some(&b'"') {
-            match quoted_stop(b, vs + 1) {
+            // A nonce or response of the usual hex length is checked in one branch-free
+            // pass; any other value is scanned for its closing quote.
+            let hexlike = f.is_some_and(|f| f.bit() & HEXLIKE != 0);
+            let close = if hexlike {
+                fixed_close(b, vs + 1).or_else(|| quoted_stop(b, vs + 1))
+            } else {
+                quoted_stop(b, vs + 1)
+            };
+            match close {
                 Some(close) if b[close] == b'"' => (Span::new(vs + 1, close), close + 1),
                 _ => return false,
             }
@@ -593,6 +602,29 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
             Some(_) => return false,
         }
     }
+}
+
+/// The closing quote of a quoted value starting at `start` that is 64 or 32 bytes long (a
+/// SHA-256 or MD5 response, this crate's nonce) and plain text: checked without a branch
+/// per chunk. `None` for any other value.
+#[inline]
+fn fixed_close(b: &[u8], start: usize) -> Option<usize> {
+    fn plain<const N: usize>(v: &[u8; N]) -> bool {
+        let mut bad = 0u8;
+        for &x in v {
+            bad |=
+                u8::from(x == b'"') | u8::from(x == b'\\') | u8::from(x.wrapping_add(0x80) < 0x8e);
+        }
+        bad == 0
+    }
+    let rest = b.get(start..)?;
+    if rest.get(64) == Some(&b'"') && rest.first_chunk::<64>().is_some_and(plain) {
+        return Some(start + 64);
+    }
+    if rest.get(32) == Some(&b'"') && rest.first_chunk::<32>().is_some_and(plain) {
+        return Some(start + 32);
+    }
+    None
 }
 
 /// The position after a `,` at `comma` that no space follows: out of line, so the usual
@@ -1640,6 +1672,61 @@ mod tests {
                 String::from_utf8_lossy(h)
             );
         }
+    }
+
+    /// `fixed_close` never disagrees with the scan: when it finds a closing quote, it is the
+    /// first stop the scan finds too.
+    #[test]
+    fn fixed_length_close_agrees_with_the_scan() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut pick = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let alphabet = b"0123456789abcdef\"\\\t\x80 ,=";
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let len = match pick(3) {
+                0 => 64,
+                1 => 32,
+                _ => pick(80) as usize,
+            };
+            let mut v = vec![b'"'];
+            for _ in 0..len {
+                // Mostly hex, sometimes a byte that stops the scan.
+                let c = if pick(60) == 0 {
+                    alphabet[16 + pick((alphabet.len() - 16) as u64) as usize]
+                } else {
+                    alphabet[pick(16) as usize]
+                };
+                v.push(c);
+            }
+            if pick(2) == 0 {
+                v.push(b'"');
+            }
+            v.extend_from_slice(b", x=1");
+            if let Some(c) = fixed_close(&v, 1) {
+                assert_eq!(
+                    Some(c),
+                    quoted_stop(&v, 1),
+                    "{:?}",
+                    String::from_utf8_lossy(&v)
+                );
+                assert_eq!(v[c], b'"');
+                assert!(c == 33 || c == 65);
+                found += 1;
+            }
+        }
+        assert!(found > 1_000, "{found}");
+        let mut v = vec![b'"'];
+        v.extend_from_slice(&[b'a'; 64]);
+        v.push(b'"');
+        assert_eq!(fixed_close(&v, 1), Some(65));
+        v[10] = b'"';
+        assert_eq!(fixed_close(&v, 1), None);
+        assert_eq!(fixed_close(b"\"abc\"", 1), None);
     }
 
     #[test]
