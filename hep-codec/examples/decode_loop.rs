@@ -1,25 +1,20 @@
 //! Decodes the benchmark's 1 KB SIP packet in a loop, for `valgrind --tool=callgrind`
 //! (instruction counts) and `perf`: `decode_loop [iterations]`.
 
+#[path = "../benches/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 
-use hep_codec::{HepPacket, IpProto, Mode};
+use hep_codec::{HepPacket, Mode};
 
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let mut payload = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n".to_vec();
-    payload.resize(1024, b'a');
-    let packet = HepPacket::sip(
-        "192.0.2.1:5060".parse().unwrap(),
-        "192.0.2.2:5060".parse().unwrap(),
-        IpProto::UDP,
-        1_700_000_000,
-        123_456,
-        &payload,
-    );
+    let payload = common::sip_1k();
+    let packet = common::sip_packet(&payload);
     let mut wire = Vec::new();
     packet.encode(&mut wire).unwrap();
     let mut sum = 0usize;
