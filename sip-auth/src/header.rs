@@ -187,14 +187,14 @@ struct RawParam<K> {
 fn text(s: &str, span: Span, escaped: bool) -> Cow<'_, str> {
     let v = s.get(span.range()).unwrap_or_default();
     if escaped {
-        Cow::Owned(unescape(v))
+        Cow::Owned(String::from_utf8(unescape_bytes(v.as_bytes())).unwrap_or_default())
     } else {
         Cow::Borrowed(v)
     }
 }
 
-/// [`unescape`] on bytes (a quoted-pair escapes one ASCII byte, so bytes and characters
-/// agree).
+/// Resolve the quoted-pairs of a quoted-string's text (already checked by the scanner). A
+/// quoted-pair escapes one ASCII byte, so UTF-8 text stays UTF-8.
 #[cold]
 #[inline(never)]
 fn unescape_bytes(v: &[u8]) -> Vec<u8> {
@@ -203,22 +203,6 @@ fn unescape_bytes(v: &[u8]) -> Vec<u8> {
     while let Some(&c) = it.next() {
         if c == b'\\' {
             if let Some(&n) = it.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Resolve the quoted-pairs of a quoted-string's text (already checked by the scanner).
-fn unescape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
                 out.push(n);
             }
         } else {
@@ -604,18 +588,20 @@ fn fields_plain(b: &[u8], mut i: usize, sink: &mut FieldSink) -> bool {
     }
 }
 
+/// 1 if `x` ends a run of plain (ASCII) quoted-string text: `"`, `\\`, a byte below 14 or
+/// a non-ASCII byte; 0 otherwise. Branch-free, so loops over it vectorise.
+#[inline]
+fn ends_plain_text(x: u8) -> u8 {
+    u8::from(x == b'"') | u8::from(x == b'\\') | u8::from(x.wrapping_add(0x80) < 0x8e)
+}
+
 /// The closing quote of a quoted value starting at `start` that is 64 or 32 bytes long (a
 /// SHA-256 or MD5 response, this crate's nonce) and plain text: checked without a branch
 /// per chunk. `None` for any other value.
 #[inline]
 fn fixed_close(b: &[u8], start: usize) -> Option<usize> {
     fn plain<const N: usize>(v: &[u8; N]) -> bool {
-        let mut bad = 0u8;
-        for &x in v {
-            bad |=
-                u8::from(x == b'"') | u8::from(x == b'\\') | u8::from(x.wrapping_add(0x80) < 0x8e);
-        }
-        bad == 0
+        v.iter().fold(0, |bad, &x| bad | ends_plain_text(x)) == 0
     }
     let rest = b.get(start..)?;
     if rest.get(64) == Some(&b'"') && rest.first_chunk::<64>().is_some_and(plain) {
@@ -759,13 +745,7 @@ fn quoted_specials(x: u64) -> u64 {
 #[inline(always)]
 fn quoted_stop(b: &[u8], mut i: usize) -> Option<usize> {
     while let Some(c) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
-        let mut any = 0u8;
-        for &x in c {
-            // Below 14, or 0x80 and above.
-            any |=
-                u8::from(x == b'"') | u8::from(x == b'\\') | u8::from(x.wrapping_add(0x80) < 0x8e);
-        }
-        if any != 0 {
+        if c.iter().fold(0, |any, &x| any | ends_plain_text(x)) != 0 {
             let (lo, hi) = c.split_at(8);
             let m = quoted_specials(u64::from_le_bytes(lo.try_into().unwrap_or_default()));
             if m != 0 {
@@ -792,7 +772,7 @@ fn quoted_stop_tail(b: &[u8], mut i: usize) -> Option<usize> {
     }
     b.get(i..)?
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || !(14..0x80).contains(&c))
+        .position(|&c| ends_plain_text(c) != 0)
         .map(|k| i + k)
 }
 
@@ -886,7 +866,7 @@ fn delim_end(b: &[u8], mut i: usize) -> usize {
 /// word compares did not recognise).
 #[cold]
 fn is_token(v: &[u8]) -> bool {
-    !v.is_empty() && v.iter().all(|&c| TOKEN[c as usize])
+    !v.is_empty() && skip_token(v, 0) == v.len()
 }
 
 /// High bit set in each byte of `w` that is whitespace, a control byte, `,` or `=` (exact
