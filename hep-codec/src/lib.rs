@@ -23,6 +23,6 @@ pub use error::{DecodeError, EncodeError};
 pub use packet::{CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket, OrderEntry};
 #[cfg(feature = "std")]
 pub use sender::{Collector, HepConfig, HepSender, SinkStats, WriterSink};
-pub use sink::{CaptureEvent, CaptureSink, NullSink, Transport};
+pub use sink::{CaptureEvent, CaptureSink, NullSink, Transport, ip_proto_of};
 pub use stream::{StreamDecoder, frame_len};
 pub use types::{AddressFamily, IpProto, ProtoType, Version};

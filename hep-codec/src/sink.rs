@@ -7,32 +7,15 @@ use core::net::SocketAddr;
 use crate::packet::HepPacket;
 use crate::types::{AddressFamily, IpProto, ProtoType};
 
-/// SIP transport of a captured message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP.
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-    /// SCTP.
-    Sctp,
-    /// WebSocket.
-    Ws,
-    /// Secure WebSocket.
-    Wss,
-}
+pub use sip_parser::Transport;
 
-impl Transport {
-    /// The HEP IP protocol value, as Kamailio sends it (22 for TLS, WS and WSS).
-    pub const fn ip_proto(self) -> IpProto {
-        match self {
-            Self::Udp => IpProto::UDP,
-            Self::Tcp => IpProto::TCP,
-            Self::Sctp => IpProto::SCTP,
-            Self::Tls | Self::Ws | Self::Wss => IpProto::TLS,
-        }
+/// The HEP IP protocol value of a transport, as Kamailio sends it (22 for TLS, WS and WSS).
+pub const fn ip_proto_of(transport: Transport) -> IpProto {
+    match transport {
+        Transport::Udp => IpProto::UDP,
+        Transport::Tcp => IpProto::TCP,
+        Transport::Sctp => IpProto::SCTP,
+        Transport::Tls | Transport::Ws | Transport::Wss => IpProto::TLS,
     }
 }
 
@@ -92,7 +75,7 @@ impl<'a> CaptureEvent<'a> {
             } else {
                 AddressFamily::IPV6
             }),
-            ip_proto: Some(self.transport.ip_proto()),
+            ip_proto: Some(ip_proto_of(self.transport)),
             src_addr: Some(self.src.ip()),
             dst_addr: Some(self.dst.ip()),
             src_port: Some(self.src.port()),

@@ -17,6 +17,7 @@ mod name_addr;
 mod params;
 mod response;
 mod stream;
+mod transport;
 mod uri;
 mod validate;
 mod via;
@@ -32,6 +33,7 @@ pub use name_addr::{Contact, NameAddr};
 pub use params::{Param, ParamIter, Params, UriParam, UriParams};
 pub use response::ResponseBuilder;
 pub use stream::{StreamDecoder, StreamError, StreamItem};
+pub use transport::{Transport, UnknownTransport};
 pub use uri::{HostKind, Scheme, Uri, host_kind};
 pub use via::Via;
 

@@ -48,6 +48,11 @@ impl Via<'_> {
     pub fn has_rfc3261_branch(&self) -> bool {
         self.branch.is_some_and(|b| b.starts_with("z9hG4bK"))
     }
+
+    /// The transport, classified (`None` for a name this crate does not know).
+    pub fn transport_kind(&self) -> Option<crate::Transport> {
+        crate::Transport::parse(self.transport.as_bytes())
+    }
 }
 
 pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
