@@ -3,6 +3,7 @@
 
 extern crate alloc;
 
+mod aor;
 mod auth;
 mod chars;
 mod edit;
@@ -19,9 +20,11 @@ mod response;
 mod stream;
 mod transport;
 mod uri;
+mod uri_eq;
 mod validate;
 mod via;
 
+pub use aor::{Aor, NotSipUri, UserCase};
 pub use auth::{AuthParam, AuthValue};
 pub use edit::{Editor, MaxForwardsError};
 pub use error::{FieldError, FieldErrorKind, ParseError, ValidationError};
