@@ -3,6 +3,7 @@
 
 extern crate alloc;
 
+mod aor;
 mod auth;
 mod chars;
 mod edit;
@@ -15,13 +16,17 @@ mod message;
 mod name;
 mod name_addr;
 mod params;
+mod request;
 mod response;
 mod stream;
+mod target;
 mod transport;
 mod uri;
+mod uri_eq;
 mod validate;
 mod via;
 
+pub use aor::{Aor, NotSipUri, UserCase};
 pub use auth::{AuthParam, AuthValue};
 pub use edit::{Editor, MaxForwardsError};
 pub use error::{FieldError, FieldErrorKind, ParseError, ValidationError};
@@ -31,8 +36,10 @@ pub use message::{Header, Kind, Message};
 pub use name::HeaderName;
 pub use name_addr::{Contact, NameAddr};
 pub use params::{Param, ParamIter, Params, UriParam, UriParams};
+pub use request::RequestBuilder;
 pub use response::ResponseBuilder;
 pub use stream::{StreamDecoder, StreamError, StreamItem};
+pub use target::ResponseTarget;
 pub use transport::{Transport, UnknownTransport};
 pub use uri::{HostKind, Scheme, Uri, host_kind};
 pub use via::Via;

@@ -1,0 +1,217 @@
+//! Property tests for the builders: whatever well-formed values go in, the output parses,
+//! validates, and gives the same values back; CANCEL and ACK derived from any such INVITE
+//! keep what RFC 3261 §9.1 and §17.1.1.3 require.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use sip_parser::{Message, RequestBuilder};
+
+fn token() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9][A-Za-z0-9.!%*_+`'~-]{0,15}"
+}
+
+fn host() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]([a-z0-9-]{0,8}[a-z0-9])?(\\.[a-z][a-z0-9]{0,6}){0,3}",
+        (any::<[u8; 4]>()).prop_map(|o| format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3])),
+        (any::<[u16; 8]>()).prop_map(|s| format!(
+            "[{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}]",
+            s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+        )),
+    ]
+}
+
+fn sip_uri() -> impl Strategy<Value = String> {
+    (
+        proptest::option::of("[a-z0-9._+-]{1,12}"),
+        host(),
+        proptest::option::of(1u16..),
+    )
+        .prop_map(|(user, host, port)| {
+            let mut s = String::from("sip:");
+            if let Some(u) = user {
+                s += &u;
+                s.push('@');
+            }
+            s += &host;
+            if let Some(p) = port {
+                s.push(':');
+                s += &p.to_string();
+            }
+            s
+        })
+}
+
+fn address() -> impl Strategy<Value = String> {
+    (
+        proptest::option::of("[A-Za-z][A-Za-z ]{0,10}[A-Za-z]"),
+        sip_uri(),
+    )
+        .prop_map(|(name, uri)| match name {
+            Some(n) => format!("\"{n}\" <{uri}>"),
+            None => format!("<{uri}>"),
+        })
+}
+
+#[derive(Debug, Clone)]
+struct Inputs {
+    method: String,
+    uri: String,
+    vias: Vec<String>,
+    routes: Vec<String>,
+    max_forwards: u8,
+    from: String,
+    from_tag: String,
+    to: String,
+    to_tag: Option<String>,
+    call_id: String,
+    cseq: u32,
+    contact: Option<String>,
+    extra: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+fn inputs() -> impl Strategy<Value = Inputs> {
+    let method = prop_oneof![
+        Just("INVITE".to_string()),
+        Just("OPTIONS".to_string()),
+        Just("BYE".to_string()),
+        Just("REGISTER".to_string()),
+        "[A-Z]{1,10}",
+    ];
+    let via = (host(), proptest::option::of(1u16..), token()).prop_map(|(h, p, b)| match p {
+        Some(p) => format!("SIP/2.0/UDP {h}:{p};branch=z9hG4bK{b}"),
+        None => format!("SIP/2.0/TCP {h};branch=z9hG4bK{b};rport"),
+    });
+    let route = sip_uri().prop_map(|u| format!("<{u};lr>"));
+    (
+        (method, sip_uri(), proptest::collection::vec(via, 1..4)),
+        (
+            proptest::collection::vec(route, 0..4),
+            any::<u8>(),
+            address(),
+            token(),
+            address(),
+            proptest::option::of(token()),
+        ),
+        (
+            "[A-Za-z0-9.!%*_+`'~()<>:\\\\\"/?{}-]{1,20}(@[A-Za-z0-9.-]{1,12})?",
+            any::<u32>(),
+            proptest::option::of(address()),
+            proptest::collection::vec(("X-[A-Za-z0-9-]{1,10}", "[ -~]{0,20}[!-~]"), 0..3),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+        ),
+    )
+        .prop_map(
+            |(
+                (method, uri, vias),
+                (routes, max_forwards, from, from_tag, to, to_tag),
+                (call_id, cseq, contact, extra, body),
+            )| Inputs {
+                method,
+                uri,
+                vias,
+                routes,
+                max_forwards,
+                from,
+                from_tag,
+                to,
+                to_tag,
+                call_id,
+                cseq,
+                contact,
+                extra,
+                body,
+            },
+        )
+}
+
+fn build(i: &Inputs) -> Bytes {
+    let mut b = RequestBuilder::new(&i.method, &i.uri);
+    for v in &i.vias {
+        b.via(v);
+    }
+    for r in &i.routes {
+        b.route(r);
+    }
+    b.max_forwards(i.max_forwards)
+        .from(&i.from, Some(&i.from_tag))
+        .to(&i.to, i.to_tag.as_deref())
+        .call_id(&i.call_id)
+        .cseq(i.cseq);
+    if let Some(c) = &i.contact {
+        b.contact(c);
+    }
+    for (n, v) in &i.extra {
+        b.header(n, v);
+    }
+    if let Some(body) = &i.body {
+        b.body("application/octet-stream", body);
+    }
+    let out = b.build();
+    assert_eq!(out.len(), b.len());
+    out
+}
+
+proptest! {
+    #[test]
+    fn built_requests_parse_validate_and_round_trip(i in inputs()) {
+        let m = Message::parse(build(&i)).unwrap();
+        prop_assert_eq!(m.validate(), Ok(()));
+        prop_assert_eq!(m.method(), Some(i.method.as_str()));
+        prop_assert_eq!(m.request_uri(), Some(i.uri.as_bytes()));
+        let vias: Vec<_> = m.via().map(|v| v.unwrap().branch.unwrap().to_string()).collect();
+        let want: Vec<_> = i.vias.iter().map(|v| v[v.find("z9hG4bK").unwrap()..].trim_end_matches(";rport").to_string()).collect();
+        prop_assert_eq!(vias, want);
+        let routes: Vec<_> = m.routes().map(|r| r.unwrap().raw_uri.to_vec()).collect();
+        let want: Vec<_> = i.routes.iter().map(|r| r.as_bytes()[1..r.len() - 1].to_vec()).collect();
+        prop_assert_eq!(routes, want);
+        prop_assert_eq!(m.max_forwards().unwrap(), Some(i.max_forwards));
+        let from = m.from().unwrap();
+        prop_assert_eq!(from.tag(), Some(i.from_tag.as_str()));
+        prop_assert_eq!(from.raw_uri, &i.from.as_bytes()[i.from.find('<').unwrap() + 1..i.from.len() - 1]);
+        let to = m.to().unwrap();
+        prop_assert_eq!(to.tag(), i.to_tag.as_deref());
+        prop_assert_eq!(m.call_id(), Some(i.call_id.as_str()));
+        let cseq = m.cseq().unwrap();
+        prop_assert_eq!((cseq.seq, cseq.method), (i.cseq, i.method.as_str()));
+        prop_assert_eq!(m.contacts().count(), usize::from(i.contact.is_some()));
+        for (n, v) in &i.extra {
+            prop_assert!(m.headers_named(n).any(|h| h.value == v.trim_start().as_bytes()));
+        }
+        prop_assert_eq!(m.body(), i.body.as_deref().unwrap_or_default());
+    }
+
+    /// A CANCEL and an ACK derived from any built INVITE keep what §9.1 and §17.1.1.3 ask.
+    #[test]
+    fn cancel_and_ack_of_any_invite(mut i in inputs(), resp_tag in token()) {
+        i.method = "INVITE".into();
+        i.to_tag = None;
+        let invite = Message::parse(build(&i)).unwrap();
+        let resp = Message::parse(Bytes::from(format!(
+            "SIP/2.0 486 Busy Here\r\nVia: {}\r\nTo: {};tag={resp_tag}\r\nFrom: {};tag={}\r\nCall-ID: {}\r\nCSeq: {} INVITE\r\n\r\n",
+            i.vias[0], i.to, i.from, i.from_tag, i.call_id, i.cseq
+        ))).unwrap();
+        for (method, wire) in [
+            ("CANCEL", RequestBuilder::cancel(&invite).unwrap().build()),
+            ("ACK", RequestBuilder::ack(&invite, &resp).unwrap().build()),
+        ] {
+            let m = Message::parse(wire).unwrap();
+            prop_assert_eq!(m.validate(), Ok(()));
+            prop_assert_eq!(m.method(), Some(method));
+            prop_assert_eq!(m.request_uri(), invite.request_uri());
+            prop_assert_eq!(m.call_id(), invite.call_id());
+            prop_assert_eq!(m.from().unwrap(), invite.from().unwrap());
+            prop_assert_eq!(m.cseq().unwrap().seq, i.cseq);
+            prop_assert_eq!(m.cseq().unwrap().method, method);
+            let vias: Vec<_> = m.via().map(Result::unwrap).collect();
+            prop_assert_eq!(vias, vec![invite.top_via().unwrap().unwrap()]);
+            let routes: Vec<_> = m.routes().map(Result::unwrap).collect();
+            let want: Vec<_> = invite.routes().map(Result::unwrap).collect();
+            prop_assert_eq!(routes, want);
+            prop_assert!(m.body().is_empty());
+            let to_tag = m.to().unwrap().tag();
+            prop_assert_eq!(to_tag, (method == "ACK").then_some(resp_tag.as_str()));
+        }
+    }
+}
