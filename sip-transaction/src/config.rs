@@ -182,6 +182,11 @@ impl Locals {
             })
     }
 
+    /// The first listener of `transport`.
+    pub(crate) fn first_of(&self, transport: Transport) -> Option<&Local> {
+        self.locals.iter().find(|l| l.listener.transport == transport)
+    }
+
     /// Whether `host:port` names us (a listener's address or advertised name, or an alias).
     pub(crate) fn is_us(&self, host: &str, port: Option<u16>, transport: Transport) -> bool {
         let port = port.unwrap_or(transport.default_port());

@@ -193,6 +193,11 @@ impl StoredKey {
         }
     }
 
+    /// An RFC 2543 key (no magic cookie).
+    pub(crate) fn is_legacy(&self) -> bool {
+        self.branch.is_none()
+    }
+
     /// Whether a request with probe `p`, looked up as class `class` (ACK looks for INVITE,
     /// CANCEL for its own class or for the INVITE it cancels), matches.
     ///

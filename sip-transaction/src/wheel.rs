@@ -62,6 +62,13 @@ impl Wheel {
         }
     }
 
+    /// Makes room for owners below `owners`.
+    pub(crate) fn grow(&mut self, owners: usize) {
+        if self.pos.len() < owners {
+            self.pos.resize(owners, NONE);
+        }
+    }
+
     /// Entries held.
     pub(crate) fn len(&self) -> usize {
         self.len
