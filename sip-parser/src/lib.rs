@@ -26,6 +26,7 @@ mod transport;
 mod uri;
 mod validate;
 mod via;
+mod via_stamp;
 
 pub use auth::{AuthParam, AuthValue};
 pub use edit::{Editor, MaxForwardsError};
