@@ -3,14 +3,19 @@
 //! replace / remove headers, set the body. Edits are recorded against the original buffer and
 //! applied when serialising, in one allocation; untouched header lines are copied byte-exact.
 
+use core::net::{IpAddr, SocketAddr};
+
 use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
+
+use crate::error::{FieldError, FieldErrorKind};
 
 use crate::frame::Start;
 use crate::headers::parse_uint;
 use crate::list::Split;
 use crate::message::Message;
 use crate::name::HeaderName;
+use crate::via_stamp::ViaStamp;
 
 /// A piece of output: borrowed from the original message, owned, or a short inline number.
 #[derive(Debug, Clone)]
@@ -87,6 +92,7 @@ pub struct Editor<'m, B> {
     before: SmallVec<[(u16, HeaderName, Val<'m>, Val<'m>); 4]>,
     append: SmallVec<[(Val<'m>, Val<'m>); 2]>,
     body: Option<Bytes>,
+    via_stamp: Option<ViaStamp>,
 }
 
 impl<B: AsRef<[u8]>> Message<B> {
@@ -99,6 +105,7 @@ impl<B: AsRef<[u8]>> Message<B> {
             before: SmallVec::new(),
             append: SmallVec::new(),
             body: None,
+            via_stamp: None,
         }
     }
 }
@@ -112,6 +119,14 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             .map(|(_, o)| o)
     }
     fn set_op(&mut self, i: usize, op: Op<'m>) {
+        // A stamp planned against the field's previous value no longer applies.
+        if self
+            .via_stamp
+            .as_ref()
+            .is_some_and(|v| v.field as usize == i)
+        {
+            self.via_stamp = None;
+        }
         self.ops.retain(|(k, _)| *k as usize != i);
         self.ops.push((i as u16, op));
     }
@@ -200,6 +215,97 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             return true;
         }
         self.shift_entry(HeaderName::Via).is_some()
+    }
+
+    /// Fills in the top Via of a received request as the server transport must (RFC 3261
+    /// §18.2.1, RFC 3581 §4), `source` being where the packet came from: adds (or replaces)
+    /// `received=<source IP>` when the sent-by host is a domain name or another IP, or when
+    /// the Via has `rport`; and sets `rport=<source port>` when the Via has `rport`. Returns
+    /// whether anything was set.
+    ///
+    /// The top Via is the first entry of the original message's Via fields (not one added
+    /// by [`prepend_via`](Self::prepend_via)); the rest of the field is copied byte-exact and
+    /// nothing is allocated. Fails when that entry is missing or does not parse.
+    ///
+    /// ```
+    /// use sip_parser::Message;
+    /// // The example of RFC 3581 §4: a request from 192.0.2.1:9988.
+    /// let req = Message::parse_slice(
+    ///     b"INVITE sip:user@domain.com SIP/2.0\r\n\
+    ///       Via: SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bKkjshdyff\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = req.edit();
+    /// assert_eq!(e.fill_via_received("192.0.2.1:9988".parse().unwrap()), Ok(true));
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// assert_eq!(
+    ///     out.header("Via"),
+    ///     Some(&b"SIP/2.0/UDP 10.1.1.1:4540;rport=9988;branch=z9hG4bKkjshdyff;received=192.0.2.1"[..])
+    /// );
+    /// ```
+    pub fn fill_via_received(&mut self, source: SocketAddr) -> Result<bool, FieldError> {
+        let (i, value) = self.top_via_field()?;
+        let via =
+            crate::via::parse_via(Split::new(value.as_slice()).next().map_or(&[][..], |e| e.1))
+                .map_err(|(o, kind)| self.via_error(i, o, kind))?;
+        let received = via.needs_received(source.ip()).then(|| source.ip());
+        let rport = via.rport.map(|_| source.port());
+        if received.is_none() && rport.is_none() {
+            return Ok(false);
+        }
+        self.set_via_received(received, rport)?;
+        Ok(true)
+    }
+
+    /// Sets `received` and / or `rport` on the top Via (see
+    /// [`fill_via_received`](Self::fill_via_received) for which entry), whatever its sent-by:
+    /// each `Some` replaces the parameter's value, fills a valueless one, or appends it. What
+    /// a proxy uses to force `rport` for a client that did not ask (NAT traversal). Earlier
+    /// values set this way are kept unless replaced.
+    ///
+    /// ```
+    /// use sip_parser::Message;
+    /// let req = Message::parse_slice(
+    ///     b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7;branch=z9hG4bK1\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = req.edit();
+    /// e.set_via_received(Some("203.0.113.9".parse().unwrap()), Some(40312)).unwrap();
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// let via = out.top_via().unwrap().unwrap();
+    /// assert_eq!((via.received, via.rport), (Some("203.0.113.9"), Some(Some(40312))));
+    /// ```
+    pub fn set_via_received(
+        &mut self,
+        received: Option<IpAddr>,
+        rport: Option<u16>,
+    ) -> Result<(), FieldError> {
+        let (i, value) = self.top_via_field()?;
+        let (received, rport) = match &self.via_stamp {
+            Some(old) if old.field as usize == i => {
+                (received.or(old.received), rport.or(old.rport))
+            }
+            _ => (received, rport),
+        };
+        let stamp = ViaStamp::new(i as u16, value.as_slice(), received, rport)
+            .map_err(|(o, kind)| self.via_error(i, o, kind))?;
+        self.via_stamp = Some(stamp);
+        Ok(())
+    }
+
+    /// The first live Via field of the original message and its current value.
+    fn top_via_field(&self) -> Result<(usize, Val<'m>), FieldError> {
+        self.first_live(HeaderName::Via).ok_or(FieldError {
+            header: "Via",
+            offset: self.msg.layout.headers_end as usize,
+            kind: FieldErrorKind::Missing,
+        })
+    }
+
+    fn via_error(&self, i: usize, o: usize, kind: FieldErrorKind) -> FieldError {
+        FieldError {
+            header: "Via",
+            offset: self.msg.layout.headers[i].value.start as usize + o,
+            kind,
+        }
     }
 
     /// Removes the topmost Route entry of the original message and returns it as written
@@ -352,7 +458,21 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             }
             match self.op(i) {
                 Some(Op::Remove) => {}
-                Some(Op::Replace(v)) => line(&mut f, m.at(h.name), v.as_slice()),
+                Some(Op::Replace(v)) => match &self.via_stamp {
+                    Some(st) if st.field as usize == i => {
+                        stamped(&mut f, m.at(h.name), v.as_slice(), st);
+                    }
+                    _ => line(&mut f, m.at(h.name), v.as_slice()),
+                },
+                None if self
+                    .via_stamp
+                    .as_ref()
+                    .is_some_and(|st| st.field as usize == i) =>
+                {
+                    if let Some(st) = &self.via_stamp {
+                        stamped(&mut f, m.at(h.name), m.at(h.value), st);
+                    }
+                }
                 None => {
                     let end = hs.get(i + 1).map_or(m.layout.headers_end, |n| n.name.start) as usize;
                     f(&buf[h.name.start as usize..end]);
@@ -401,6 +521,13 @@ fn line(f: &mut impl FnMut(&[u8]), name: &[u8], value: &[u8]) {
     f(b"\r\n");
 }
 
+fn stamped(f: &mut impl FnMut(&[u8]), name: &[u8], value: &[u8], stamp: &ViaStamp) {
+    f(name);
+    f(b": ");
+    stamp.pieces(value, f);
+    f(b"\r\n");
+}
+
 fn sub<'m>(v: &Val<'m>, r: core::ops::Range<usize>) -> Val<'m> {
     match v {
         Val::Borrowed(s) => Val::Borrowed(&s[r]),
@@ -411,5 +538,93 @@ fn sub<'m>(v: &Val<'m>, r: core::ops::Range<usize>) -> Val<'m> {
             out[..len].copy_from_slice(&a[r]);
             Val::Inline(out, len as u8)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Message;
+
+    const REQ: &[u8] = b"INVITE sip:bob@example.com SIP/2.0\r\n\
+        Via:  SIP/2.0/UDP pc33.example.com;rport;branch=z9hG4bK1 ,\r\n SIP/2.0/UDP p0;branch=z9hG4bK0\r\n\
+        Via: SIP/2.0/UDP p9;branch=z9hG4bK9\r\n\
+        To: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=1\r\n\
+        Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    fn vias(wire: bytes::Bytes) -> Vec<String> {
+        let m = Message::parse(wire).unwrap();
+        m.validate().unwrap();
+        m.via()
+            .map(|v| String::from_utf8(v.unwrap().raw.to_vec()).unwrap())
+            .collect()
+    }
+
+    /// RFC 3261 §18.2.1 / RFC 3581 §4 on the first entry only; every other Via byte-exact.
+    #[test]
+    fn via_received_touches_the_top_entry_only() {
+        let m = Message::parse_slice(REQ).unwrap();
+        let mut e = m.edit();
+        assert_eq!(
+            e.fill_via_received("192.0.2.4:5066".parse().unwrap()),
+            Ok(true)
+        );
+        assert_eq!(
+            vias(e.to_bytes()),
+            [
+                "SIP/2.0/UDP pc33.example.com;rport=5066;branch=z9hG4bK1;received=192.0.2.4",
+                "SIP/2.0/UDP p0;branch=z9hG4bK0",
+                "SIP/2.0/UDP p9;branch=z9hG4bK9"
+            ]
+        );
+        assert_eq!(e.len(), e.to_bytes().len());
+        // A Via prepended afterwards goes on top; the stamp stays on the received one.
+        e.prepend_via("SIP/2.0/UDP proxy;branch=z9hG4bKp");
+        let v = vias(e.to_bytes());
+        assert_eq!(v[0], "SIP/2.0/UDP proxy;branch=z9hG4bKp");
+        assert!(v[1].ends_with(";received=192.0.2.4"));
+        // Removing the prepended Via, then the stamped one: the stamp goes with it.
+        assert!(e.remove_top_via());
+        assert!(e.remove_top_via());
+        assert_eq!(
+            vias(e.to_bytes()),
+            [
+                "SIP/2.0/UDP p0;branch=z9hG4bK0",
+                "SIP/2.0/UDP p9;branch=z9hG4bK9"
+            ]
+        );
+        // Now the top Via is p0: stamping works on the edited field value.
+        e.set_via_received(None, Some(1)).unwrap();
+        assert_eq!(
+            vias(e.to_bytes())[0],
+            "SIP/2.0/UDP p0;branch=z9hG4bK0;rport=1"
+        );
+        e.set_via_received(Some("2001:db8::7".parse().unwrap()), None)
+            .unwrap();
+        assert_eq!(
+            vias(e.to_bytes())[0],
+            "SIP/2.0/UDP p0;branch=z9hG4bK0;received=2001:db8::7;rport=1"
+        );
+    }
+
+    #[test]
+    fn via_received_when_nothing_is_needed_or_possible() {
+        let m = Message::parse_slice(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK1\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        assert_eq!(
+            e.fill_via_received("192.0.2.4:5060".parse().unwrap()),
+            Ok(false)
+        );
+        assert_eq!(&e.to_bytes()[..], m.as_wire());
+        let m = Message::parse_slice(b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0 h\r\n\r\n").unwrap();
+        let err = m
+            .edit()
+            .fill_via_received("192.0.2.4:5060".parse().unwrap());
+        assert_eq!(err.unwrap_err().offset, 38); // the "h" where "/" belongs
+        let m = Message::parse_slice(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n").unwrap();
+        let err = m.edit().set_via_received(None, Some(1)).unwrap_err();
+        assert_eq!(err.kind, crate::FieldErrorKind::Missing);
     }
 }

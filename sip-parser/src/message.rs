@@ -137,6 +137,20 @@ impl<B: AsRef<[u8]>> Message<B> {
         &self.b()[self.layout.msg_start as usize..self.layout.body.end as usize]
     }
 
+    /// Byte offset in the buffer of a slice that an accessor of this message returned (a
+    /// header value, [`Via::raw`], a URI part…); `None` when `part` is not inside the buffer.
+    ///
+    /// ```
+    /// let m = sip_parser::Message::parse_slice(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x1\r\n\r\n").unwrap();
+    /// assert_eq!(m.offset_of(m.call_id().unwrap().as_bytes()), Some(34));
+    /// assert_eq!(m.offset_of(b"x1"), None);
+    /// ```
+    pub fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        let buf = self.b().as_ptr_range();
+        let p = part.as_ptr_range();
+        (buf.start <= p.start && p.end <= buf.end).then(|| p.start as usize - buf.start as usize)
+    }
+
     /// Request or response.
     pub fn kind(&self) -> Kind {
         match self.layout.start {

@@ -36,8 +36,8 @@ impl<'a> Via<'a> {
     /// default port). `source` is the address it came from, or `None` when that is not known
     /// — a stateless proxy forwarding a response — or, on a reliable transport, when the
     /// connection it came over has closed; the Via's `received` and `rport` parameters (as
-    /// the server filled them in on receipt, RFC 3261 §18.2.1, RFC 3581 §4) then stand in
-    /// for it.
+    /// [`Editor::fill_via_received`](crate::Editor::fill_via_received) wrote them on
+    /// receipt, RFC 3261 §18.2.1, RFC 3581 §4) then stand in for it.
     ///
     /// 1. Reliable transport with a source: [`ResponseTarget::Connection`].
     /// 2. `maddr` (unreliable): the maddr at the sent-by port (default per transport).
@@ -132,7 +132,6 @@ impl<'a> Via<'a> {
     /// True when a server receiving this Via from `source` must add `received` (RFC 3261
     /// §18.2.1: the sent-by host is a name or another IP; RFC 3581 §4: always when `rport`
     /// is present).
-    #[allow(dead_code)] // the Via edit that fills `received` comes next
     pub(crate) fn needs_received(&self, source: IpAddr) -> bool {
         self.rport.is_some() || parse_ip(self.host).is_none_or(|ip| !same_ip(ip, source))
     }

@@ -215,3 +215,76 @@ proptest! {
         }
     }
 }
+
+fn via_value() -> impl Strategy<Value = String> {
+    (
+        host(),
+        proptest::option::of(1u16..),
+        token(),
+        any::<bool>(),
+        proptest::option::of(Just("received=10.9.8.7")),
+        proptest::option::of(host().prop_filter("maddr", |h| !h.starts_with('['))),
+    )
+        .prop_map(|(h, port, branch, rport, received, maddr)| {
+            let mut v = format!("SIP/2.0/UDP {h}");
+            if let Some(p) = port {
+                v.push(':');
+                v += &p.to_string();
+            }
+            v += ";branch=z9hG4bK";
+            v += &branch;
+            if rport {
+                v += ";rport";
+            }
+            if let Some(r) = received {
+                v.push(';');
+                v += r;
+            }
+            if let Some(m) = maddr {
+                v += ";maddr=";
+                v += &m;
+            }
+            v
+        })
+}
+
+fn source() -> impl Strategy<Value = std::net::SocketAddr> {
+    prop_oneof![
+        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| (ip, p).into()),
+        (any::<[u16; 8]>(), any::<u16>()).prop_map(|(ip, p)| (
+            std::net::Ipv6Addr::from(ip).to_canonical(),
+            p
+        )
+            .into()),
+    ]
+}
+
+proptest! {
+    /// Filling received/rport on receipt (RFC 3261 §18.2.1, RFC 3581 §4) records exactly what
+    /// routing the response needs: the Via alone then leads where the Via plus the source
+    /// would (§18.2.2, RFC 3581 §5), and the other Vias stay byte-exact.
+    #[test]
+    fn filled_via_routes_like_the_source(top in via_value(), second in via_value(), src in source()) {
+        use sip_parser::Transport;
+        let raw = format!(
+            "OPTIONS sip:a@example.com SIP/2.0\r\nVia: {top}, {second}\r\nTo: <sip:a@example.com>\r\n\
+             From: <sip:b@example.com>;tag=1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+        );
+        let m = Message::parse(Bytes::from(raw)).unwrap();
+        let before = m.top_via().unwrap().unwrap();
+        let want = before.response_target(Transport::Udp, Some(src));
+        let mut e = m.edit();
+        let changed = e.fill_via_received(src).unwrap();
+        let out = Message::parse(e.to_bytes()).unwrap();
+        prop_assert_eq!(out.validate(), Ok(()));
+        let vias: Vec<_> = out.via().map(Result::unwrap).collect();
+        prop_assert_eq!(vias.len(), 2);
+        prop_assert_eq!(vias[1].raw, second.as_bytes());
+        prop_assert_eq!(vias[0].response_target(Transport::Udp, None), want);
+        prop_assert_eq!(changed, vias[0].raw != top.as_bytes());
+        prop_assert_eq!(vias[0].branch, before.branch);
+        if before.rport.is_some() {
+            prop_assert_eq!(vias[0].rport, Some(Some(src.port())));
+        }
+    }
+}
