@@ -178,13 +178,19 @@ impl Locals {
                 self.locals
                     .iter()
                     .find(|l| l.listener.local == addr)
-                    .or_else(|| self.locals.iter().find(|l| l.listener.transport == transport))
+                    .or_else(|| {
+                        self.locals
+                            .iter()
+                            .find(|l| l.listener.transport == transport)
+                    })
             })
     }
 
     /// The first listener of `transport`.
     pub(crate) fn first_of(&self, transport: Transport) -> Option<&Local> {
-        self.locals.iter().find(|l| l.listener.transport == transport)
+        self.locals
+            .iter()
+            .find(|l| l.listener.transport == transport)
     }
 
     /// Whether `host:port` names us (a listener's address or advertised name, or an alias).
@@ -195,9 +201,10 @@ impl Locals {
             (l.port == port && host.eq_ignore_ascii_case(&l.host))
                 || (l.listener.local.port() == port
                     && bare.parse::<core::net::IpAddr>() == Ok(l.listener.local.ip()))
-        }) || self.aliases.iter().any(|(h, p)| {
-            host.eq_ignore_ascii_case(h) && p.is_none_or(|p| p == port)
-        })
+        }) || self
+            .aliases
+            .iter()
+            .any(|(h, p)| host.eq_ignore_ascii_case(h) && p.is_none_or(|p| p == port))
     }
 
     /// Whether a URI (Route entry, Request-URI) names us.
@@ -248,9 +255,6 @@ mod tests {
             &l.locals[1].via_prefix[..],
             b"SIP/2.0/TCP proxy.example.com:5070;branch="
         );
-        assert_eq!(
-            &l.locals[0].record_route[..],
-            b"<sip:127.0.0.1:5060;lr>"
-        );
+        assert_eq!(&l.locals[0].record_route[..], b"<sip:127.0.0.1:5060;lr>");
     }
 }

@@ -16,8 +16,9 @@
 use core::hash::Hasher;
 
 use bytes::Bytes;
-use siphasher::sip::SipHasher13;
 use sip_parser::{Message, Uri};
+use siphasher::sip::SipHasher13;
+use smallvec::SmallVec;
 
 /// Method classes for matching: ACK matches INVITE (§17.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,7 +151,9 @@ impl<'a> Probe<'a> {
 pub(crate) struct StoredKey {
     pub(crate) hash: u64,
     pub(crate) class: Class,
-    method: Bytes,
+    /// The method (compared for non-INVITE classes); copied, since the parser may hand out
+    /// a static string for well-known methods.
+    method: SmallVec<[u8; 16]>,
     branch: Option<Bytes>,
     host: Bytes,
     port: Option<u16>,
@@ -174,7 +177,7 @@ impl StoredKey {
         StoredKey {
             hash: p.hash,
             class: p.class,
-            method: b(p.method),
+            method: SmallVec::from_slice(p.method.as_bytes()),
             branch: p.branch.map(b),
             host: b(p.host),
             port: p.port,
@@ -212,7 +215,7 @@ impl StoredKey {
         if self.hash != p.hash || self.class != class {
             return false;
         }
-        if class == Class::Other && self.method != p.method.as_bytes() {
+        if class == Class::Other && self.method.as_slice() != p.method.as_bytes() {
             return false;
         }
         if !self.host.eq_ignore_ascii_case(p.host.as_bytes()) || self.port != p.port {
@@ -324,8 +327,7 @@ impl Branch {
 
     /// The transaction id in a branch of ours, `None` for anyone else's.
     pub(crate) fn decode_id(branch: &[u8]) -> Option<u64> {
-        if !(branch.len() == BASE_LEN || branch.len() == MAX_BRANCH)
-            || !branch.starts_with(COOKIE)
+        if !(branch.len() == BASE_LEN || branch.len() == MAX_BRANCH) || !branch.starts_with(COOKIE)
         {
             return None;
         }
@@ -334,8 +336,7 @@ impl Branch {
 
     /// The loop hash carried by a branch of ours.
     pub(crate) fn loop_hash(branch: &[u8]) -> Option<u64> {
-        if branch.len() != MAX_BRANCH || !branch.starts_with(COOKIE) || branch[BASE_LEN] != b'.'
-        {
+        if branch.len() != MAX_BRANCH || !branch.starts_with(COOKIE) || branch[BASE_LEN] != b'.' {
             return None;
         }
         unhex16(&branch[BASE_LEN + 1..])
@@ -362,22 +363,38 @@ mod tests {
         let inv = msg(INVITE);
         let p = Probe::of_request(&inv, &KEY).unwrap();
         let k = StoredKey::new(&p, &inv);
-        let ack = msg(&INVITE.replace("INVITE sip", "ACK sip").replace("314159 INVITE", "314159 ACK"));
+        let ack = msg(&INVITE
+            .replace("INVITE sip", "ACK sip")
+            .replace("314159 INVITE", "314159 ACK"));
         let pa = Probe::of_request(&ack, &KEY).unwrap();
         assert_eq!(pa.hash, p.hash);
         assert!(k.matches(&pa, Class::Invite, None));
-        let cancel = msg(&INVITE.replace("INVITE sip", "CANCEL sip").replace("314159 INVITE", "314159 CANCEL"));
+        let cancel = msg(&INVITE
+            .replace("INVITE sip", "CANCEL sip")
+            .replace("314159 INVITE", "314159 CANCEL"));
         let pc = Probe::of_request(&cancel, &KEY).unwrap();
         assert!(k.matches(&pc, Class::Invite, None)); // the INVITE it cancels
         assert!(!k.matches(&pc, Class::Cancel, None));
         // Another sent-by or branch: another transaction.
         let other = msg(&INVITE.replace("pc33.example.com;", "pc34.example.com;"));
-        assert!(!k.matches(&Probe::of_request(&other, &KEY).unwrap(), Class::Invite, None));
+        assert!(!k.matches(
+            &Probe::of_request(&other, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
         let other = msg(&INVITE.replace("nashds8", "nashds9"));
-        assert!(!k.matches(&Probe::of_request(&other, &KEY).unwrap(), Class::Invite, None));
+        assert!(!k.matches(
+            &Probe::of_request(&other, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
         // Host compared case-insensitively.
         let upper = msg(&INVITE.replace("pc33.example.com;", "PC33.example.com;"));
-        assert!(k.matches(&Probe::of_request(&upper, &KEY).unwrap(), Class::Invite, None));
+        assert!(k.matches(
+            &Probe::of_request(&upper, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
     }
 
     #[test]
@@ -391,17 +408,23 @@ mod tests {
         let re = msg(&old.replace("INVITE sip:bob@example.com", "INVITE sip:bob@EXAMPLE.com"));
         assert!(k.matches(&Probe::of_request(&re, &KEY).unwrap(), Class::Invite, None));
         // Its ACK carries the To tag of our response.
-        let ack = msg(
-            &old.replace("INVITE sip", "ACK sip")
-                .replace("314159 INVITE", "314159 ACK")
-                .replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=ours"),
-        );
+        let ack = msg(&old
+            .replace("INVITE sip", "ACK sip")
+            .replace("314159 INVITE", "314159 ACK")
+            .replace(
+                "To: <sip:bob@example.com>",
+                "To: <sip:bob@example.com>;tag=ours",
+            ));
         let pa = Probe::of_request(&ack, &KEY).unwrap();
         assert!(k.matches(&pa, Class::Invite, Some(b"ours")));
         assert!(!k.matches(&pa, Class::Invite, Some(b"theirs")));
         // Another CSeq: another transaction.
         let next = msg(&old.replace("314159 INVITE", "314160 INVITE"));
-        assert!(!k.matches(&Probe::of_request(&next, &KEY).unwrap(), Class::Invite, None));
+        assert!(!k.matches(
+            &Probe::of_request(&next, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
     }
 
     #[test]
@@ -415,6 +438,9 @@ mod tests {
         assert_eq!(Branch::decode_id(l.as_bytes()), Some(7));
         assert_eq!(Branch::loop_hash(l.as_bytes()), Some(0x1234));
         assert_eq!(Branch::decode_id(b"z9hG4bKnashds8"), None);
-        assert_eq!(Branch::decode_id(b"z9hG4bK0123456789ABCDEF0123456789abcdef"), None);
+        assert_eq!(
+            Branch::decode_id(b"z9hG4bK0123456789ABCDEF0123456789abcdef"),
+            None
+        );
     }
 }

@@ -171,7 +171,7 @@ impl Shard {
         }
     }
 
-    fn alloc(&mut self) -> Option<u32> {
+    pub(crate) fn alloc(&mut self) -> Option<u32> {
         if let Some(s) = self.free.pop() {
             self.live += 1;
             return Some(s);
@@ -204,7 +204,9 @@ impl Shard {
     }
 
     pub(crate) fn id(&self, slot: u32) -> u64 {
-        u64::from(self.index) << 48 | u64::from(self.slots[slot as usize].epoch) << 32 | u64::from(slot)
+        u64::from(self.index) << 48
+            | u64::from(self.slots[slot as usize].epoch) << 32
+            | u64::from(slot)
     }
 
     pub(crate) fn epoch(&self, slot: u32) -> u16 {
@@ -473,7 +475,8 @@ impl TransactionLayer {
         out: &mut Output,
     ) -> Result<(), ReceiveError> {
         if msg.is_request() {
-            let probe = Probe::of_request(&msg, &self.key).map_err(|_| ReceiveError::Unmatchable)?;
+            let probe =
+                Probe::of_request(&msg, &self.key).map_err(|_| ReceiveError::Unmatchable)?;
             let index = (probe.hash % self.shard_count()) as usize;
             self.with_shard(index, now, out, |core| core.request(&msg, &probe, flow))
         } else {
@@ -483,7 +486,10 @@ impl TransactionLayer {
             };
             match id.and_then(|id| self.shard_of_id(id).map(|s| (id, s))) {
                 Some((id, s)) => self.with_shard(s, now, out, |core| core.response(id, msg, flow)),
-                None => out.events.push(Event::StrayResponse { response: msg, flow }),
+                None => out.events.push(Event::StrayResponse {
+                    response: msg,
+                    flow,
+                }),
             }
             Ok(())
         }
@@ -508,7 +514,11 @@ impl TransactionLayer {
             if core.shard.server(slot).is_some_and(|s| s.proxy.is_some()) {
                 return Err(TxError::WrongState);
             }
-            core.server_respond(slot, response.buffer().slice_ref(response.as_wire()), status)
+            core.server_respond(
+                slot,
+                response.buffer().slice_ref(response.as_wire()),
+                status,
+            )
         })
     }
 
@@ -609,7 +619,7 @@ impl TransactionLayer {
     /// says (it is fine to call it more often).
     pub fn handle_timeout(&self, now: Duration, out: &mut Output) {
         for i in 0..self.shards.len() {
-            self.with_shard(i, now, out, Core::expire);
+            self.with_shard(i, now, out, |core| core.expire());
         }
     }
 
@@ -781,10 +791,12 @@ impl Core<'_> {
             proxy: None,
         })));
         let slots = &self.shard.slots;
-        self.shard.servers.insert_unique(hash, slot, |&i| match &slots[i as usize].tx {
-            Some(Tx::Server(s)) => s.key.hash,
-            _ => 0,
-        });
+        self.shard
+            .servers
+            .insert_unique(hash, slot, |&i| match &slots[i as usize].tx {
+                Some(Tx::Server(s)) => s.key.hash,
+                _ => 0,
+            });
         self.shard.reschedule(slot);
         Ok(slot)
     }
@@ -825,9 +837,11 @@ impl Core<'_> {
             return Err(TxError::WrongState);
         }
         if status >= 200 && s.key_is_legacy() {
-            s.last_to_tag = Message::parse(response.clone())
-                .ok()
-                .and_then(|m| m.to().ok().and_then(|t| t.tag().map(|t| m.bytes_of(t.as_bytes()))));
+            s.last_to_tag = Message::parse(response.clone()).ok().and_then(|m| {
+                m.to()
+                    .ok()
+                    .and_then(|t| t.tag().map(|t| m.bytes_of(t.as_bytes())))
+            });
         }
         s.last = Some(response.clone());
         self.transmit_server(slot, response);
@@ -849,7 +863,9 @@ impl Core<'_> {
             e.remove();
         }
         self.shard.release(slot);
-        self.out.events.push(Event::ServerTerminated { tx: id, acked });
+        self.out
+            .events
+            .push(Event::ServerTerminated { tx: id, acked });
     }
 
     /// A CANCEL matched INVITE server transaction `slot`.
@@ -924,7 +940,10 @@ impl Core<'_> {
             return;
         };
         let Some(slot) = self.shard.slot_of(id) else {
-            self.out.events.push(Event::StrayResponse { response: msg, flow });
+            self.out.events.push(Event::StrayResponse {
+                response: msg,
+                flow,
+            });
             return;
         };
         let branch_ok = {
@@ -936,7 +955,10 @@ impl Core<'_> {
         };
         let method = msg.cseq().ok().map(|c| c.method);
         if !branch_ok || method.is_none() {
-            self.out.events.push(Event::StrayResponse { response: msg, flow });
+            self.out.events.push(Event::StrayResponse {
+                response: msg,
+                flow,
+            });
             return;
         }
         let now = self.now;
@@ -956,7 +978,10 @@ impl Core<'_> {
             return;
         }
         if method != c.request.method() {
-            self.out.events.push(Event::StrayResponse { response: msg, flow });
+            self.out.events.push(Event::StrayResponse {
+                response: msg,
+                flow,
+            });
             return;
         }
         let fx = match &mut c.machine {
@@ -965,7 +990,9 @@ impl Core<'_> {
         };
         if fx.send == Send::Ack {
             if c.ack.is_none() {
-                c.ack = RequestBuilder::ack(&c.request, &msg).ok().map(|b| b.build());
+                c.ack = RequestBuilder::ack(&c.request, &msg)
+                    .ok()
+                    .map(|b| b.build());
             }
             if let Some(ack) = c.ack.clone() {
                 self.transmit_client(slot, ack);
@@ -973,10 +1000,7 @@ impl Core<'_> {
         }
         let owner = self.shard.client(slot).map(|c| c.owner);
         if (101..200).contains(&status) {
-            let wanted = self
-                .shard
-                .client(slot)
-                .and_then(|c| c.cancel_wanted.take());
+            let wanted = self.shard.client(slot).and_then(|c| c.cancel_wanted.take());
             if let Some(reason) = wanted {
                 self.send_cancel(slot, reason);
             }
@@ -987,7 +1011,11 @@ impl Core<'_> {
                     let tx = self.client_id(slot);
                     self.out.events.push(Event::Response { tx, response: msg });
                 }
-                Some(Owner::Proxy { slot: s, epoch, index }) => {
+                Some(Owner::Proxy {
+                    slot: s,
+                    epoch,
+                    index,
+                }) => {
                     self.proxy_response((s, epoch, index), status, msg, flow);
                 }
                 None => {}
@@ -1029,13 +1057,15 @@ impl Core<'_> {
         if c.cancel.is_some() || c.is_final() {
             return;
         }
-        let Ok(mut b) = RequestBuilder::cancel(&c.request) else {
-            return;
+        let bytes = {
+            let Ok(mut b) = RequestBuilder::cancel(&c.request) else {
+                return;
+            };
+            if let Some(r) = reason {
+                b.header("Reason", r);
+            }
+            b.build()
         };
-        if let Some(r) = reason {
-            b.header("Reason", r);
-        }
-        let bytes = b.build();
         c.cancel = Some(Box::new(CancelTx {
             machine: NonInviteClient::new(now, c.flow.is_reliable(), &t),
             request: bytes.clone(),
@@ -1063,7 +1093,11 @@ impl Core<'_> {
                 }
                 self.out.events.push(Event::ClientTerminated { tx: id });
             }
-            Owner::Proxy { slot: s, epoch, index } => {
+            Owner::Proxy {
+                slot: s,
+                epoch,
+                index,
+            } => {
                 if let Some(status) = failed {
                     self.proxy_branch_failed(s, epoch, index, status);
                 }
@@ -1092,7 +1126,10 @@ impl Core<'_> {
                 Some(Tx::Client(c)) => match c.timers_mut().pop_due(now) {
                     Some(t) => Some((false, t)),
                     None => {
-                        let cancel_due = c.cancel.as_mut().and_then(|x| x.machine.timers.pop_due(now));
+                        let cancel_due = c
+                            .cancel
+                            .as_mut()
+                            .and_then(|x| x.machine.timers.pop_due(now));
                         if let Some(t) = cancel_due {
                             self.cancel_timer(slot, t);
                             continue;
@@ -1218,11 +1255,8 @@ impl ServerTx {
 
 /// Where responses to a request that arrived over `flow` go (§18.2.2, RFC 3581).
 fn response_route(msg: &Message, flow: Flow) -> (Flow, Destination) {
-    let target = msg
-        .top_via()
-        .ok()
-        .flatten()
-        .map(|v| match v.response_target(flow.transport, Some(flow.remote)) {
+    let target = msg.top_via().ok().flatten().map(|v| {
+        match v.response_target(flow.transport, Some(flow.remote)) {
             ResponseTarget::Connection(a) => (a, None),
             ResponseTarget::Addr(a) => (a, None),
             ResponseTarget::Host { host, port } => (
@@ -1232,12 +1266,17 @@ fn response_route(msg: &Message, flow: Flow) -> (Flow, Destination) {
                     port: port.unwrap_or(flow.transport.default_port()),
                 }),
             ),
-        });
+        }
+    });
     match target {
         Some((remote, dest)) => (
             Flow {
                 remote,
-                conn: if remote == flow.remote { flow.conn } else { None },
+                conn: if remote == flow.remote {
+                    flow.conn
+                } else {
+                    None
+                },
                 ..flow
             },
             dest.unwrap_or(Destination::Addr),

@@ -16,6 +16,8 @@ mod wheel;
 pub use config::{Config, Listener};
 pub use io::{ClientTxId, ConnId, Destination, Event, Flow, Output, ServerTxId, Transmit, TxRef};
 pub use layer::{ReceiveError, TransactionLayer, TxError};
-pub use machine::{InviteClientState, InviteServerState, NonInviteClientState, NonInviteServerState};
-pub use proxy::{ForwardError, ForwardPlan, Forking, NextHop, Target};
+pub use machine::{
+    InviteClientState, InviteServerState, NonInviteClientState, NonInviteServerState,
+};
+pub use proxy::{Forking, ForwardError, ForwardPlan, NextHop, Target};
 pub use timer::{Timer, Timers};

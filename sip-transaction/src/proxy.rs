@@ -16,8 +16,8 @@ use core::hash::Hasher;
 use core::time::Duration;
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 use sip_parser::{HeaderName, Message, ResponseBuilder, Uri};
+use smallvec::SmallVec;
 
 use crate::config::Locals;
 use crate::io::{Destination, Event, Flow, Output, ServerTxId, Transmit};
@@ -155,7 +155,11 @@ struct RouteEdits {
 }
 
 fn route_edits(locals: &Locals, msg: &Message) -> RouteEdits {
-    let routes: SmallVec<[&[u8]; 4]> = msg.routes().filter_map(Result::ok).map(|r| r.raw_uri).collect();
+    let routes: SmallVec<[&[u8]; 4]> = msg
+        .routes()
+        .filter_map(Result::ok)
+        .map(|r| r.raw_uri)
+        .collect();
     let ours = |raw: &[u8]| Uri::parse(raw).is_ok_and(|u| locals.is_our_uri(&u));
     // Our Record-Route URIs carry `lr`: one of them as the Request-URI means the previous
     // hop routed strictly and moved the next hop into the last Route entry.
@@ -164,7 +168,11 @@ fn route_edits(locals: &Locals, msg: &Message) -> RouteEdits {
             .request_uri_parsed()
             .and_then(Result::ok)
             .is_some_and(|u| u.params.has("lr") && locals.is_our_uri(&u));
-    let usable = if strict { routes.len() - 1 } else { routes.len() };
+    let usable = if strict {
+        routes.len() - 1
+    } else {
+        routes.len()
+    };
     let pop = routes[..usable].iter().take_while(|r| ours(r)).count();
     RouteEdits { strict, pop }
 }
@@ -181,7 +189,11 @@ impl TransactionLayer {
             .filter_map(Result::ok)
             .map(|r| r.raw_uri)
             .collect();
-        let usable = if edits.strict { routes.len() - 1 } else { routes.len() };
+        let usable = if edits.strict {
+            routes.len() - 1
+        } else {
+            routes.len()
+        };
         if edits.pop < usable {
             return NextHop::Route(routes[edits.pop]);
         }
@@ -251,7 +263,14 @@ impl TransactionLayer {
             _ => {}
         }
         let branch = self.stateless_branch(request);
-        let bytes = build_branch(self, request, arrived, target, branch.as_bytes(), record_route)?;
+        let bytes = build_branch(
+            self,
+            request,
+            arrived,
+            target,
+            branch.as_bytes(),
+            record_route,
+        )?;
         out.transmits.push(Transmit {
             flow: target.flow,
             destination: Destination::Addr,
@@ -266,12 +285,18 @@ impl TransactionLayer {
     /// says (its `received`/`rport`, else its sent-by).
     pub fn relay_response(&self, response: &Message, out: &mut Output) -> Result<(), ForwardError> {
         let mut vias = response.via();
-        let top = vias.next().and_then(Result::ok).ok_or(ForwardError::NotOurs)?;
+        let top = vias
+            .next()
+            .and_then(Result::ok)
+            .ok_or(ForwardError::NotOurs)?;
         let transport = top.transport_kind().ok_or(ForwardError::NotOurs)?;
         if !self.locals.is_us(top.host, top.port, transport) {
             return Err(ForwardError::NotOurs);
         }
-        let next = vias.next().and_then(Result::ok).ok_or(ForwardError::NotOurs)?;
+        let next = vias
+            .next()
+            .and_then(Result::ok)
+            .ok_or(ForwardError::NotOurs)?;
         let next_transport = next.transport_kind().ok_or(ForwardError::NotOurs)?;
         let local = self
             .locals
@@ -316,10 +341,22 @@ impl TransactionLayer {
             h.write(v.host.as_bytes());
             h.write_u16(v.port.unwrap_or(0));
         }
-        if !request.top_via().ok().flatten().is_some_and(|v| v.has_rfc3261_branch()) {
+        if !request
+            .top_via()
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.has_rfc3261_branch())
+        {
             h.write(request.call_id().unwrap_or_default().as_bytes());
             h.write_u32(request.cseq().map(|c| c.seq).unwrap_or(0));
-            h.write(request.from().ok().and_then(|f| f.tag()).unwrap_or_default().as_bytes());
+            h.write(
+                request
+                    .from()
+                    .ok()
+                    .and_then(|f| f.tag())
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
         }
         let a = h.finish();
         h.write_u8(1);
@@ -484,7 +521,11 @@ impl Core<'_> {
                 // §16.3 step 4: our Via with this request's loop hash means it came back
                 // unchanged.
                 let refuse = refuse.or_else(|| {
-                    is_loop(locals, &s.request).then_some((482, "Loop Detected", ForwardError::Loop))
+                    is_loop(locals, &s.request).then_some((
+                        482,
+                        "Loop Detected",
+                        ForwardError::Loop,
+                    ))
                 });
                 if let Some((status, reason, err)) = refuse {
                     let r = ResponseBuilder::new(&s.request, status, reason).build();
@@ -535,9 +576,16 @@ impl Core<'_> {
             };
             let id = self.shard.id(cslot);
             let branch = Branch::new(id, self.shard.unguessable(&self.layer.prf), loop_hash);
-            let built = build_branch(self.layer, &request, arrived, &target, branch.as_bytes(), record_route)
-                .ok()
-                .and_then(|b| Message::parse(b).ok());
+            let built = build_branch(
+                self.layer,
+                &request,
+                arrived,
+                &target,
+                branch.as_bytes(),
+                record_route,
+            )
+            .ok()
+            .and_then(|b| Message::parse(b).ok());
             let Some(msg) = built else {
                 self.shard.free_unused(cslot);
                 self.push_failed_branch(slot, 500);
@@ -551,7 +599,13 @@ impl Core<'_> {
                     status: None,
                 });
             }
-            self.start_client(cslot, msg, target.flow, branch, Owner::Proxy { slot, epoch, index });
+            self.start_client(
+                cslot,
+                msg,
+                target.flow,
+                branch,
+                Owner::Proxy { slot, epoch, index },
+            );
         }
         self.check_complete(slot);
     }
@@ -575,11 +629,19 @@ impl Core<'_> {
         msg: Message,
         flow: Flow,
     ) {
-        if self.shard.server_at(slot, epoch).and_then(|s| s.proxy.as_ref()).is_none() {
+        if self
+            .shard
+            .server_at(slot, epoch)
+            .and_then(|s| s.proxy.as_ref())
+            .is_none()
+        {
             // The server transaction is gone: the TU relays a late 2xx statelessly
             // (`relay_response`).
             if (200..300).contains(&status) {
-                self.out.events.push(Event::StrayResponse { response: msg, flow });
+                self.out.events.push(Event::StrayResponse {
+                    response: msg,
+                    flow,
+                });
             }
             return;
         }
@@ -607,7 +669,12 @@ impl Core<'_> {
     }
 
     pub(crate) fn proxy_branch_failed(&mut self, slot: u32, epoch: u16, index: u16, status: u16) {
-        if self.shard.server_at(slot, epoch).and_then(|s| s.proxy.as_ref()).is_some() {
+        if self
+            .shard
+            .server_at(slot, epoch)
+            .and_then(|s| s.proxy.as_ref())
+            .is_some()
+        {
             self.branch_final(slot, index, status, None);
         }
     }
@@ -656,8 +723,12 @@ impl Core<'_> {
     /// Sends the chosen final response upstream (§16.7 steps 6–8).
     pub(crate) fn send_best(&mut self, slot: u32) {
         let tx = self.server_id(slot);
-        let Some(s) = self.shard.server(slot) else { return };
-        let Some(c) = s.proxy.as_deref_mut() else { return };
+        let Some(s) = self.shard.server(slot) else {
+            return;
+        };
+        let Some(c) = s.proxy.as_deref_mut() else {
+            return;
+        };
         if c.sent_final {
             return;
         }
@@ -680,7 +751,11 @@ impl Core<'_> {
                 response: None,
                 ..
             }) => {
-                let st = if cancelled && status == 408 { 487 } else { status };
+                let st = if cancelled && status == 408 {
+                    487
+                } else {
+                    status
+                };
                 (st, built(st))
             }
             Some(Best {
@@ -713,9 +788,11 @@ impl Core<'_> {
 
     fn forward_upstream(&mut self, slot: u32, status: u16, msg: Message) {
         let tx = self.server_id(slot);
-        let mut e = msg.edit();
-        e.remove_top_via();
-        let bytes = e.to_bytes();
+        let bytes = {
+            let mut e = msg.edit();
+            e.remove_top_via();
+            e.to_bytes()
+        };
         if self.server_respond(slot, bytes, status).is_ok() {
             self.out.events.push(Event::Forwarded {
                 tx,
@@ -834,7 +911,6 @@ fn is_loop(locals: &Locals, request: &Message) -> bool {
     })
 }
 
-
 /// Reason phrases of the responses the proxy core builds itself.
 fn reason_phrase(status: u16) -> &'static str {
     match status {
@@ -854,7 +930,11 @@ mod shim {
     pub(super) fn pop_last_route<'m, B: AsRef<[u8]>>(_e: &mut Editor<'m, B>) -> Option<&'m [u8]> {
         None
     }
-    pub(super) fn prepend_header<B: AsRef<[u8]>>(e: &mut Editor<'_, B>, name: &'static str, v: Bytes) {
+    pub(super) fn prepend_header<B: AsRef<[u8]>>(
+        e: &mut Editor<'_, B>,
+        name: &'static str,
+        v: Bytes,
+    ) {
         e.add_header(name, v);
     }
 }

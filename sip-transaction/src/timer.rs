@@ -122,7 +122,11 @@ pub(crate) struct Running {
 impl Running {
     /// Starts (or restarts) `timer` to fire at `at`.
     pub(crate) fn set(&mut self, timer: Timer, at: Duration) {
-        if let Some(s) = self.slots.iter_mut().find(|s| s.is_some_and(|(t, _)| t == timer)) {
+        if let Some(s) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.is_some_and(|(t, _)| t == timer))
+        {
             *s = Some((timer, at));
             return;
         }
