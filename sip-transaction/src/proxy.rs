@@ -348,7 +348,7 @@ impl TransactionLayer {
             .is_some_and(|v| v.has_rfc3261_branch())
         {
             h.write(request.call_id().unwrap_or_default().as_bytes());
-            h.write_u32(request.cseq().map(|c| c.seq).unwrap_or(0));
+            h.write_u32(request.cseq().map_or(0, |c| c.seq));
             h.write(
                 request
                     .from()
@@ -646,10 +646,8 @@ impl Core<'_> {
             return;
         }
         match status {
-            101..=199 => {
-                if self.ctx(slot).is_some_and(|c| !c.sent_final) {
-                    self.forward_upstream(slot, status, msg);
-                }
+            101..=199 if self.ctx(slot).is_some_and(|c| !c.sent_final) => {
+                self.forward_upstream(slot, status, msg);
             }
             200..=299 => {
                 if let Some(c) = self.ctx(slot) {
@@ -881,7 +879,7 @@ fn group(mut targets: Vec<Target>, forking: Forking) -> VecDeque<Vec<Target>> {
     match forking {
         Forking::Parallel => groups.push_back(targets),
         Forking::Sequential => {
-            targets.sort_by(|a, b| b.q.cmp(&a.q));
+            targets.sort_by_key(|t| core::cmp::Reverse(t.q));
             let mut cur: Vec<Target> = Vec::new();
             for t in targets {
                 if cur.last().is_some_and(|l| l.q != t.q) {

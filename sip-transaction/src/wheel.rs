@@ -51,7 +51,7 @@ pub(crate) fn tick_of(t: Duration) -> u64 {
 fn level_for(elapsed: u64, when: u64) -> usize {
     let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
     let masked = masked.min(MAX_AHEAD - 1);
-    let significant = 63 - masked.leading_zeros();
+    let significant = masked.ilog2();
     (significant / BITS) as usize
 }
 

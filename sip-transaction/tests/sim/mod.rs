@@ -5,17 +5,26 @@
 //! Everything is driven from one thread by a seeded generator, so a failing seed replays
 //! exactly.
 
-#![allow(dead_code, clippy::too_many_lines, clippy::missing_panics_doc)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::too_many_lines,
+    clippy::missing_panics_doc,
+    clippy::cast_precision_loss,
+    clippy::needless_pass_by_value,
+    clippy::format_collect,
+    clippy::map_unwrap_or
+)]
 
-use std::collections::{BTreeMap, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport};
 use sip_transaction::{
-    ClientTxId, Config, Event, Flow, ForwardPlan, Forking, Listener, NextHop, Output, ServerTxId,
+    ClientTxId, Config, Event, Flow, Forking, ForwardPlan, Listener, NextHop, Output, ServerTxId,
     Target, Timers, TransactionLayer,
 };
 
@@ -69,7 +78,13 @@ pub struct Drop {
 
 impl Drop {
     pub fn new(from: SocketAddr, to: SocketAddr, prefix: &'static str, nth: usize) -> Self {
-        Drop { from, to, prefix, nth, seen: 0 }
+        Drop {
+            from,
+            to,
+            prefix,
+            nth,
+            seen: 0,
+        }
     }
 }
 
@@ -84,7 +99,11 @@ pub struct Packet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     /// 180 after `ring`, then `status` after `after` (from arrival).
-    After { ring: Option<Duration>, status: u16, after: Duration },
+    After {
+        ring: Option<Duration>,
+        status: u16,
+        after: Duration,
+    },
     /// 180 then nothing (Timer C).
     RingForever,
     /// Nothing at all (the layer sends 100 after 200 ms).
@@ -155,8 +174,9 @@ pub struct ProxyTu {
     pub targets: Vec<(SocketAddr, u16)>,
     pub forking: Forking,
     pub record_route: bool,
-    /// Rewrites the Request-URI on the first pass (a spiral test).
-    pub rewrite: Option<String>,
+    /// A spiral: a request whose Request-URI is not `.0` is retargeted to `.0` and sent to
+    /// ourselves; one whose Request-URI is `.0` goes to `.1`.
+    pub rewrite: Option<(String, SocketAddr)>,
     pub forwarded_errors: Vec<sip_transaction::ForwardError>,
     pub on_failure: bool,
     pub failovers: Vec<SocketAddr>,
@@ -315,7 +335,10 @@ pub struct World {
 }
 
 fn first_line(b: &[u8]) -> String {
-    let end = b.iter().position(|&c| c == b'\r').unwrap_or(b.len().min(60));
+    let end = b
+        .iter()
+        .position(|&c| c == b'\r')
+        .unwrap_or(b.len().min(60));
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
@@ -362,21 +385,34 @@ impl World {
             self.lost += 1;
             return;
         }
-        let copies = if self.rng.chance(self.faults.dup) { 2 } else { 1 };
+        let copies = if self.rng.chance(self.faults.dup) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let jitter = self.faults.jitter.as_micros() as u64;
-            let at = self.now
-                + self.faults.delay
-                + Duration::from_micros(self.rng.below(jitter + 1));
+            let at =
+                self.now + self.faults.delay + Duration::from_micros(self.rng.below(jitter + 1));
             self.seq += 1;
             self.queue.push(Reverse((at, self.seq)));
-            self.packets.insert(self.seq, Packet { from, to, payload: payload.clone() });
+            self.packets.insert(
+                self.seq,
+                Packet {
+                    from,
+                    to,
+                    payload: payload.clone(),
+                },
+            );
         }
     }
 
     fn flush(&mut self, from: SocketAddr, out: &mut Output) {
         for t in out.transmits.drain(..) {
-            assert_eq!(t.flow.local, from, "sent from a socket the node does not have");
+            assert_eq!(
+                t.flow.local, from,
+                "sent from a socket the node does not have"
+            );
             self.send_packet(from, t.flow.remote, t.payload);
         }
     }
@@ -438,7 +474,9 @@ impl World {
             return; // nobody there
         };
         self.delivered += 1;
-        let Ok(msg) = Message::parse(p.payload) else { return };
+        let Ok(msg) = Message::parse(p.payload) else {
+            return;
+        };
         let mut out = Output::new();
         let flow = Flow::udp(p.to, p.from);
         if let Err(e) = self.nodes[i].layer.receive(self.now, msg, flow, &mut out) {
@@ -477,18 +515,26 @@ impl World {
                     let target = u.target.clone();
                     let method = u.method;
                     let tx = layer
-                        .send_request(now, Flow::udp(me, u.proxy), |via| {
-                            let (tag, call, contact) =
-                                (format!("a{n}"), format!("call-{n}"), format!("<sip:alice@{me}>"));
-                            let mut b = RequestBuilder::new(method, target.as_str());
-                            b.via(via)
-                                .from("<sip:alice@127.0.0.1>", Some(tag.as_str()))
-                                .to("<sip:bob@example.com>", None)
-                                .call_id(call.as_str())
-                                .cseq(1)
-                                .contact(contact.as_str());
-                            b.build()
-                        }, out)
+                        .send_request(
+                            now,
+                            Flow::udp(me, u.proxy),
+                            |via| {
+                                let (tag, call, contact) = (
+                                    format!("a{n}"),
+                                    format!("call-{n}"),
+                                    format!("<sip:alice@{me}>"),
+                                );
+                                let mut b = RequestBuilder::new(method, target.as_str());
+                                b.via(via)
+                                    .from("<sip:alice@127.0.0.1>", Some(tag.as_str()))
+                                    .to("<sip:bob@example.com>", None)
+                                    .call_id(call.as_str())
+                                    .cseq(1)
+                                    .contact(contact.as_str());
+                                b.build()
+                            },
+                            out,
+                        )
                         .expect("send");
                     u.calls.insert(tx, CallLog::default());
                     u.started.push((tx, now));
@@ -496,7 +542,12 @@ impl World {
                         u.pending_cancels.push((now + c, tx));
                     }
                 }
-                let due: Vec<_> = u.pending_cancels.iter().filter(|c| c.0 <= now).map(|c| c.1).collect();
+                let due: Vec<_> = u
+                    .pending_cancels
+                    .iter()
+                    .filter(|c| c.0 <= now)
+                    .map(|c| c.1)
+                    .collect();
                 u.pending_cancels.retain(|c| c.0 > now);
                 for tx in due {
                     if layer.cancel(now, tx, out).is_ok() {
@@ -505,7 +556,12 @@ impl World {
                         }
                     }
                 }
-                let due: Vec<_> = u.pending_byes.iter().filter(|b| b.0 <= now).cloned().collect();
+                let due: Vec<_> = u
+                    .pending_byes
+                    .iter()
+                    .filter(|b| b.0 <= now)
+                    .cloned()
+                    .collect();
                 u.pending_byes.retain(|b| b.0 > now);
                 for (_, inv, ok) in due {
                     let bye = uac_bye(layer, now, me, &ok, out);
@@ -560,7 +616,9 @@ impl World {
                         }
                         return;
                     }
-                    let Some(log) = u.calls.get_mut(&tx) else { return };
+                    let Some(log) = u.calls.get_mut(&tx) else {
+                        return;
+                    };
                     if status < 200 {
                         log.provisional.push(status);
                         return;
@@ -588,7 +646,11 @@ impl World {
                     Some("INVITE") => {
                         u.invites += 1;
                         match u.answer {
-                            Answer::After { ring, status, after } => {
+                            Answer::After {
+                                ring,
+                                status,
+                                after,
+                            } => {
                                 if let Some(r) = ring {
                                     u.pending.push((now + r, tx, request.clone(), 180));
                                 }
@@ -618,7 +680,8 @@ impl World {
                 },
                 Event::Ack { request, .. } => {
                     u.acks += 1;
-                    u.acked_calls.push(request.call_id().unwrap_or_default().to_owned());
+                    u.acked_calls
+                        .push(request.call_id().unwrap_or_default().to_owned());
                 }
                 Event::Cancelled { tx } => {
                     u.cancels += 1;
@@ -638,18 +701,21 @@ impl World {
                             None => vec![],
                         }
                     } else {
-                        p.targets
-                            .iter()
-                            .map(|(a, q)| {
-                                let mut t = Target::to(Flow::udp(me, *a)).with_q(*q);
-                                if let Some(r) = &p.rewrite {
-                                    if request.request_uri() != Some(r.as_bytes()) {
-                                        t = t.with_uri(Bytes::from(r.clone()));
-                                    }
-                                }
-                                (t, true)
-                            })
-                            .collect()
+                        match &p.rewrite {
+                            Some((uri, _)) if request.request_uri() != Some(uri.as_bytes()) => {
+                                vec![(
+                                    Target::to(Flow::udp(me, me))
+                                        .with_uri(Bytes::from(uri.clone())),
+                                    true,
+                                )]
+                            }
+                            Some((_, dest)) => vec![(Target::to(Flow::udp(me, *dest)), true)],
+                            None => p
+                                .targets
+                                .iter()
+                                .map(|(a, q)| (Target::to(Flow::udp(me, *a)).with_q(*q), true))
+                                .collect(),
+                        }
                     };
                     let _ = flow;
                     let plan = ForwardPlan {
@@ -667,7 +733,8 @@ impl World {
                         NextHop::Route(r) | NextHop::RequestUri(r) => resolve(r),
                     };
                     if let Some(a) = hop {
-                        let _ = layer.relay(&request, flow, &Target::to(Flow::udp(me, a)), false, out);
+                        let _ =
+                            layer.relay(&request, flow, &Target::to(Flow::udp(me, a)), false, out);
                     }
                 }
                 Event::StrayResponse { response, .. } => {
@@ -703,13 +770,22 @@ impl World {
 
     /// Every node's table is empty.
     pub fn all_empty(&self) -> bool {
-        self.nodes.iter().all(|n| n.layer.is_empty() && n.layer.timer_entries() == 0)
+        self.nodes
+            .iter()
+            .all(|n| n.layer.is_empty() && n.layer.timer_entries() == 0)
     }
 
     pub fn dump_trace(&self) -> String {
         self.trace
             .iter()
-            .map(|(t, f, to, l)| format!("{:>9.3} {} -> {} {l}\n", t.as_secs_f64(), f.port(), to.port()))
+            .map(|(t, f, to, l)| {
+                format!(
+                    "{:>9.3} {} -> {} {l}\n",
+                    t.as_secs_f64(),
+                    f.port(),
+                    to.port()
+                )
+            })
             .collect()
     }
 }
@@ -771,14 +847,20 @@ fn next_hop_of(routes: &[Bytes], contact: &[u8]) -> Option<SocketAddr> {
 pub fn uac_ack(layer: &TransactionLayer, me: SocketAddr, ok: &Message, out: &mut Output) {
     let _ = layer;
     let (routes, contact) = dialog_of(ok);
-    let Some(hop) = next_hop_of(&routes, &contact) else { return };
+    let Some(hop) = next_hop_of(&routes, &contact) else {
+        return;
+    };
     let from = ok.header("From").unwrap_or_default();
     let to = ok.header("To").unwrap_or_default();
     let call_id = ok.call_id().unwrap_or_default();
     let seq = ok.cseq().map(|c| c.seq).unwrap_or(1);
     let via = format!("SIP/2.0/UDP {me};branch=z9hG4bKack{seq}{}", call_id.len());
     let mut b = RequestBuilder::new("ACK", &contact[..]);
-    b.via(via.as_str()).from(from, None).to(to, None).call_id(call_id).cseq(seq);
+    b.via(via.as_str())
+        .from(from, None)
+        .to(to, None)
+        .call_id(call_id)
+        .cseq(seq);
     for r in &routes {
         b.route(&r[..]);
     }
@@ -804,13 +886,22 @@ pub fn uac_bye(
     let to = ok.header("To").unwrap_or_default().to_vec();
     let call_id = ok.call_id().unwrap_or_default().to_owned();
     layer
-        .send_request(now, Flow::udp(me, hop), |via| {
-            let mut b = RequestBuilder::new("BYE", &contact[..]);
-            b.via(via).from(&from[..], None).to(&to[..], None).call_id(call_id.as_str()).cseq(2);
-            for r in &routes {
-                b.route(&r[..]);
-            }
-            b.build()
-        }, out)
+        .send_request(
+            now,
+            Flow::udp(me, hop),
+            |via| {
+                let mut b = RequestBuilder::new("BYE", &contact[..]);
+                b.via(via)
+                    .from(&from[..], None)
+                    .to(&to[..], None)
+                    .call_id(call_id.as_str())
+                    .cseq(2);
+                for r in &routes {
+                    b.route(&r[..]);
+                }
+                b.build()
+            },
+            out,
+        )
         .ok()
 }
