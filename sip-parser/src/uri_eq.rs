@@ -235,15 +235,13 @@ fn host_eq(a: &str, b: &str) -> bool {
         return true;
     }
     match (host_kind(a), host_kind(b)) {
-        (HostKind::Domain, HostKind::Domain) => a.eq_ignore_ascii_case(b),
         (HostKind::Ipv4, HostKind::Ipv4) => ipv4(a) == ipv4(b),
-        (HostKind::Ipv6, HostKind::Ipv6) => match (ipv6(a), ipv6(b)) {
-            (Some(x), Some(y)) => x == y,
-            // A reference the grammar check let through but that is no address (`[1:::2]`):
-            // compared as text, and never equal to a real address.
-            (None, None) => a.eq_ignore_ascii_case(b),
-            _ => false,
-        },
+        // A reference the grammar check let through but that is no address (`[1:::2]`) only
+        // equals its own text.
+        (HostKind::Ipv6, HostKind::Ipv6) => {
+            matches!((ipv6(a), ipv6(b)), (Some(x), Some(y)) if x == y)
+        }
+        // Domain names whose text differs, or hosts of different kinds.
         _ => false,
     }
 }
