@@ -171,21 +171,49 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
 
     /// Inserts `Via: value` above every existing Via.
     pub fn prepend_via(&mut self, value: impl Into<Bytes>) -> &mut Self {
-        self.insert_first(HeaderName::Via, "Via", value.into());
+        self.insert_first(Val::Borrowed(b"Via"), value.into(), true);
         self
     }
 
     /// Inserts `Record-Route: value` above every existing Record-Route (or at the end of the
     /// header section when there is none).
     pub fn prepend_record_route(&mut self, value: impl Into<Bytes>) -> &mut Self {
-        self.insert_first(HeaderName::RecordRoute, "Record-Route", value.into());
+        self.insert_first(Val::Borrowed(b"Record-Route"), value.into(), false);
         self
     }
 
-    fn insert_first(&mut self, kind: HeaderName, name: &'static str, value: Bytes) {
+    /// Inserts `name: value` above every existing field of that name (compact forms
+    /// included), or at the top of the header section when there is none: what RFC 3327
+    /// §5.2 asks of a proxy adding its Path (and what any list header whose first value
+    /// matters needs). Later prepends go above earlier ones.
+    ///
+    /// ```
+    /// use sip_parser::Message;
+    /// let reg = Message::parse_slice(
+    ///     b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+    ///       Path: <sip:edge2.example.com;lr>\r\nSupported: path\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = reg.edit();
+    /// e.prepend_header("Path", "<sip:edge1.example.com;lr>");
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// let paths: Vec<_> = out.paths().map(|p| p.unwrap().raw_uri).collect();
+    /// assert_eq!(paths, [&b"sip:edge1.example.com;lr"[..], b"sip:edge2.example.com;lr"]);
+    /// ```
+    pub fn prepend_header(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
+        self.insert_first(Val::Owned(name.into()), value.into(), true);
+        self
+    }
+
+    /// Inserts above the first field named `name`; when there is none, at the top of the
+    /// header section (`top`) or at its end.
+    fn insert_first(&mut self, name: Val<'m>, value: Bytes, top: bool) {
         let hs = &self.msg.layout.headers;
-        let name = Val::Borrowed(name.as_bytes());
-        match hs.iter().position(|h| h.kind == kind) {
+        let n = name.as_slice();
+        let kind = HeaderName::classify(n);
+        let found = hs
+            .iter()
+            .position(|h| HeaderName::names_field(kind, n, h.kind, self.msg.at(h.name)));
+        match found {
             Some(i) => {
                 // Later prepends go above earlier ones.
                 let at = self
@@ -196,7 +224,7 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
                 self.before
                     .insert(at, (i as u16, kind, name, Val::Owned(value)));
             }
-            None if kind == HeaderName::Via && !hs.is_empty() => {
+            None if top && !hs.is_empty() => {
                 self.before.insert(0, (0, kind, name, Val::Owned(value)));
             }
             None => self.append.push((name, Val::Owned(value))),
@@ -318,6 +346,55 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         }
     }
 
+    /// Removes the last Route entry of the original message and returns it as written: the
+    /// strict-router rewrite of RFC 3261 §16.4 ("replace the Request-URI in the request with
+    /// the last value from the Route header field, and remove that value"), done when the
+    /// Request-URI is one this proxy put in a Record-Route. `None` when no Route entry is
+    /// left.
+    ///
+    /// ```
+    /// use sip_parser::{Message, NameAddr};
+    /// // From a strict router: the Request-URI is our Record-Route URI.
+    /// let req = Message::parse(bytes::Bytes::from_static(
+    ///     b"BYE sip:proxy.example.com;lr SIP/2.0\r\nVia: SIP/2.0/UDP sr.example.net;branch=z9hG4bK1\r\n\
+    ///       Route: <sip:p2.example.com;lr>, <sip:bob@192.0.2.4>\r\n\r\n",
+    /// )).unwrap();
+    /// let mut e = req.edit();
+    /// let last = e.pop_last_route().unwrap();
+    /// let uri = NameAddr::parse(last).unwrap().raw_uri;
+    /// e.set_request_uri(req.bytes_of(uri)); // zero-copy
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// assert_eq!(out.request_uri(), Some(&b"sip:bob@192.0.2.4"[..]));
+    /// assert_eq!(out.routes().count(), 1);
+    /// ```
+    pub fn pop_last_route(&mut self) -> Option<&'m [u8]> {
+        let hs = &self.msg.layout.headers;
+        let (i, v) = (0..hs.len())
+            .rev()
+            .filter(|&i| hs[i].kind == HeaderName::Route)
+            .find_map(|i| self.current(i).map(|v| (i, v)))?;
+        let s = v.as_slice();
+        let mut prev_end = None;
+        let mut last: Option<(usize, &[u8])> = None;
+        for (o, item) in Split::new(s) {
+            if let Some((lo, litem)) = last {
+                prev_end = Some(lo + litem.len());
+            }
+            last = Some((o, item));
+        }
+        let (o, item) = last?;
+        let taken = sub(&v, o..o + item.len());
+        match prev_end {
+            Some(e) => self.set_op(i, Op::Replace(sub(&v, 0..e))),
+            None => self.set_op(i, Op::Remove),
+        }
+        match taken {
+            Val::Borrowed(s) => Some(s),
+            // Route values are only ever original or slices of them.
+            Val::Owned(_) | Val::Inline(..) => Some(&[]),
+        }
+    }
+
     /// Decrements Max-Forwards, or inserts `Max-Forwards: 70` when absent (RFC 3261 §16.6
     /// step 3). Returns the new value.
     pub fn decrement_max_forwards(&mut self) -> Result<u8, MaxForwardsError> {
@@ -379,6 +456,38 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             }
         }
         self
+    }
+
+    /// Removes every field named `name` whose current value satisfies `remove`, and returns
+    /// how many: one credential out of several (RFC 3261 §22.3: a proxy removes the
+    /// Proxy-Authorization for its own realm and forwards the others), one header value
+    /// chosen by content or, counting calls, by position. Fields added by this editor are
+    /// not visited.
+    ///
+    /// ```
+    /// use sip_parser::{AuthValue, Message};
+    /// let req = Message::parse_slice(
+    ///     b"INVITE sip:bob@example.com SIP/2.0\r\n\
+    ///       Proxy-Authorization: Digest username=\"a\", realm=\"upstream.example.net\"\r\n\
+    ///       Proxy-Authorization: Digest username=\"a\", realm=\"example.com\"\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = req.edit();
+    /// let ours = |v: &[u8]| AuthValue::parse(v).is_ok_and(|a| a.param("realm") == Some("example.com"));
+    /// assert_eq!(e.remove_header_if("Proxy-Authorization", ours), 1);
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// let left: Vec<_> = out.proxy_authorization().map(|a| a.unwrap().param("realm")).collect();
+    /// assert_eq!(left, [Some("upstream.example.net")]);
+    /// ```
+    pub fn remove_header_if(&mut self, name: &str, mut remove: impl FnMut(&[u8]) -> bool) -> usize {
+        let idx: SmallVec<[usize; 4]> = self.matching(name).collect();
+        let mut n = 0;
+        for i in idx {
+            if self.current(i).is_some_and(|v| remove(v.as_slice())) {
+                self.set_op(i, Op::Remove);
+                n += 1;
+            }
+        }
+        n
     }
 
     fn matching<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
@@ -626,5 +735,66 @@ mod tests {
         let m = Message::parse_slice(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n").unwrap();
         let err = m.edit().set_via_received(None, Some(1)).unwrap_err();
         assert_eq!(err.kind, crate::FieldErrorKind::Missing);
+    }
+
+    #[test]
+    fn prepend_header_goes_above_its_name_or_on_top() {
+        let m = Message::parse_slice(REQ).unwrap();
+        let mut e = m.edit();
+        e.prepend_header("Path", "<sip:p2;lr>")
+            .prepend_header("Path", "<sip:p1;lr>")
+            .prepend_header("t", "<sip:x@y>");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let names: Vec<_> = out.headers().map(|h| h.name).take(4).collect();
+        assert_eq!(names, [&b"Path"[..], b"Path", b"Via", b"Via"]);
+        let paths: Vec<_> = out.paths().map(|p| p.unwrap().raw_uri).collect();
+        assert_eq!(paths, [&b"sip:p1;lr"[..], b"sip:p2;lr"]);
+        // Above the existing To (written `To`), so To is now repeated: validate says so.
+        let to: Vec<_> = out.headers_named("To").map(|h| h.value).collect();
+        assert_eq!(to, [&b"<sip:x@y>"[..], b"<sip:bob@example.com>"]);
+        assert!(out.validate().is_err());
+    }
+
+    /// RFC 3261 §16.4: the last Route value goes, whichever field it is in.
+    #[test]
+    fn pop_last_route_takes_entries_from_the_end() {
+        let m = Message::parse_slice(
+            b"ACK sip:p SIP/2.0\r\nRoute: <sip:a;lr>, <sip:b;lr>\r\nX: 1\r\nroute: <sip:c;lr> ,<sip:d>\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        assert_eq!(e.pop_last_route(), Some(&b"<sip:d>"[..]));
+        assert_eq!(e.pop_route(), Some(&b"<sip:a;lr>"[..]));
+        assert_eq!(e.pop_last_route(), Some(&b"<sip:c;lr>"[..]));
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let left: Vec<_> = out.routes().map(|r| r.unwrap().raw_uri).collect();
+        assert_eq!(left, [&b"sip:b;lr"[..]]);
+        assert_eq!(e.pop_last_route(), Some(&b"<sip:b;lr>"[..]));
+        assert_eq!(e.pop_last_route(), None);
+        assert_eq!(e.pop_route(), None);
+        let out = Message::parse(e.to_bytes()).unwrap();
+        assert_eq!(out.header_count(), 1);
+    }
+
+    #[test]
+    fn remove_header_if_sees_current_values() {
+        let m = Message::parse_slice(
+            b"OPTIONS sip:a SIP/2.0\r\nX-A: 1\r\nx-a: 2\r\nX-B: 2\r\nX-A: 3\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        assert_eq!(e.remove_header_if("X-A", |v| v == b"2"), 1);
+        let mut nth = 0;
+        assert_eq!(
+            e.remove_header_if("x-a", |_| {
+                nth += 1;
+                nth == 2
+            }),
+            1
+        );
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let vals: Vec<_> = out.headers().map(|h| h.value).collect();
+        assert_eq!(vals, [&b"1"[..], b"2"]);
+        assert_eq!(out.header("X-B"), Some(&b"2"[..]));
     }
 }

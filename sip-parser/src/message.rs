@@ -265,7 +265,7 @@ impl<B: AsRef<[u8]>> Message<B> {
     }
 
     /// Index of the first field named `name` (O(1) for well-known names).
-    fn first_index(&self, name: HeaderName) -> Option<usize> {
+    pub(crate) fn first_index(&self, name: HeaderName) -> Option<usize> {
         let hs = &self.layout.headers;
         match self.layout.first.get(name as usize) {
             Some(&i) if i != NOT_SEEN => Some(i as usize),
