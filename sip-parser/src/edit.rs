@@ -93,6 +93,9 @@ pub struct Editor<'m, B> {
     append: SmallVec<[(Val<'m>, Val<'m>); 2]>,
     body: Option<Bytes>,
     via_stamp: Option<ViaStamp>,
+    /// A new request method, and the CSeq field rewritten with it (index, number).
+    method: Option<Bytes>,
+    cseq: Option<(u16, u32)>,
 }
 
 impl<B: AsRef<[u8]>> Message<B> {
@@ -106,6 +109,8 @@ impl<B: AsRef<[u8]>> Message<B> {
             append: SmallVec::new(),
             body: None,
             via_stamp: None,
+            method: None,
+            cseq: None,
         }
     }
 }
@@ -126,6 +131,9 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             .is_some_and(|v| v.field as usize == i)
         {
             self.via_stamp = None;
+        }
+        if self.cseq.is_some_and(|(k, _)| k as usize == i) {
+            self.cseq = None;
         }
         self.ops.retain(|(k, _)| *k as usize != i);
         self.ops.push((i as u16, op));
@@ -166,6 +174,43 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
     /// Rewrites the Request-URI (requests only; ignored for responses).
     pub fn set_request_uri(&mut self, uri: impl Into<Bytes>) -> &mut Self {
         self.uri = Some(Val::Owned(uri.into()));
+        self
+    }
+
+    /// Changes the request method (requests only; ignored for responses), and the method of
+    /// CSeq with it, keeping the sequence number, since the two must agree (RFC 3261
+    /// §8.1.1.5; `validate()` refuses a mismatch). `method` must be a token. A CSeq that does
+    /// not parse is left alone; to change the number too, call
+    /// [`replace_header`](Self::replace_header)`("CSeq", …)` afterwards.
+    ///
+    /// For the CANCEL and ACK of an INVITE, which must also drop headers, use
+    /// [`RequestBuilder::cancel`](crate::RequestBuilder::cancel) and
+    /// [`RequestBuilder::ack`](crate::RequestBuilder::ack) instead.
+    ///
+    /// ```
+    /// use sip_parser::Message;
+    /// let req = Message::parse_slice(
+    ///     b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\n\
+    ///       To: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=1\r\n\
+    ///       Call-ID: c\r\nCSeq: 4711 INVITE\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = req.edit();
+    /// e.set_method("OPTIONS");
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// assert_eq!(out.method(), Some("OPTIONS"));
+    /// assert_eq!((out.cseq().unwrap().seq, out.cseq().unwrap().method), (4711, "OPTIONS"));
+    /// assert!(out.validate().is_ok());
+    /// ```
+    pub fn set_method(&mut self, method: impl Into<Bytes>) -> &mut Self {
+        if !self.msg.is_request() {
+            return self;
+        }
+        self.method = Some(method.into());
+        self.cseq = self.first_live(HeaderName::CSeq).and_then(|(i, v)| {
+            crate::headers::parse_cseq(v.as_slice())
+                .ok()
+                .map(|c| (i as u16, c.seq))
+        });
         self
     }
 
@@ -519,20 +564,29 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         self
     }
 
-    #[allow(clippy::type_complexity)]
-    fn start_line(&self) -> (&'m [u8], Option<(&'m [u8], &'m [u8])>) {
-        let m = self.msg;
-        let original =
-            &m.buf.as_ref()[m.layout.msg_start as usize..m.layout.headers_start as usize];
-        match (m.layout.start, &self.uri) {
-            (
-                Start::Request {
-                    method, version, ..
-                },
-                Some(_),
-            ) => (original, Some((m.at(method), m.at(version)))),
-            _ => (original, None),
+    /// True when field `i` is written from a Via stamp or a CSeq method change.
+    fn rewrites(&self, i: usize) -> bool {
+        self.via_stamp
+            .as_ref()
+            .is_some_and(|st| st.field as usize == i)
+            || self.cseq.is_some_and(|(k, _)| k as usize == i)
+    }
+
+    /// Writes field `i` with its current `value`, applying a Via stamp or CSeq rewrite.
+    fn field_line(&self, f: &mut impl FnMut(&[u8]), i: usize, name: &[u8], value: &[u8]) {
+        f(name);
+        f(b": ");
+        match (&self.via_stamp, self.cseq) {
+            (Some(st), _) if st.field as usize == i => st.pieces(value, f),
+            (_, Some((k, seq))) if k as usize == i => {
+                let mut digits = [0u8; 20];
+                f(crate::chars::decimal(u64::from(seq), &mut digits));
+                f(b" ");
+                f(self.method.as_deref().unwrap_or_default());
+            }
+            _ => f(value),
         }
+        f(b"\r\n");
     }
 
     /// Visits every output piece in order.
@@ -540,16 +594,21 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         let m = self.msg;
         let buf = m.buf.as_ref();
         let body: &[u8] = self.body.as_deref().unwrap_or_else(|| m.body());
-        match self.start_line() {
-            (_, Some((method, version))) => {
-                f(method);
+        match m.layout.start {
+            Start::Request {
+                method,
+                uri,
+                version,
+                ..
+            } if self.uri.is_some() || self.method.is_some() => {
+                f(self.method.as_deref().unwrap_or_else(|| m.at(method)));
                 f(b" ");
-                f(self.uri.as_ref().map_or(&[][..], Val::as_slice));
+                f(self.uri.as_ref().map_or_else(|| m.at(uri), Val::as_slice));
                 f(b" ");
-                f(version);
+                f(m.at(version));
                 f(b"\r\n");
             }
-            (orig, None) => f(orig),
+            _ => f(&buf[m.layout.msg_start as usize..m.layout.headers_start as usize]),
         }
         let hs = &m.layout.headers;
         let mut cl_written = false;
@@ -567,20 +626,9 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             }
             match self.op(i) {
                 Some(Op::Remove) => {}
-                Some(Op::Replace(v)) => match &self.via_stamp {
-                    Some(st) if st.field as usize == i => {
-                        stamped(&mut f, m.at(h.name), v.as_slice(), st);
-                    }
-                    _ => line(&mut f, m.at(h.name), v.as_slice()),
-                },
-                None if self
-                    .via_stamp
-                    .as_ref()
-                    .is_some_and(|st| st.field as usize == i) =>
-                {
-                    if let Some(st) = &self.via_stamp {
-                        stamped(&mut f, m.at(h.name), m.at(h.value), st);
-                    }
+                Some(Op::Replace(v)) => self.field_line(&mut f, i, m.at(h.name), v.as_slice()),
+                None if self.rewrites(i) => {
+                    self.field_line(&mut f, i, m.at(h.name), m.at(h.value));
                 }
                 None => {
                     let end = hs.get(i + 1).map_or(m.layout.headers_end, |n| n.name.start) as usize;
@@ -627,13 +675,6 @@ fn line(f: &mut impl FnMut(&[u8]), name: &[u8], value: &[u8]) {
     f(name);
     f(b": ");
     f(value);
-    f(b"\r\n");
-}
-
-fn stamped(f: &mut impl FnMut(&[u8]), name: &[u8], value: &[u8], stamp: &ViaStamp) {
-    f(name);
-    f(b": ");
-    stamp.pieces(value, f);
     f(b"\r\n");
 }
 
@@ -796,5 +837,35 @@ mod tests {
         let vals: Vec<_> = out.headers().map(|h| h.value).collect();
         assert_eq!(vals, [&b"1"[..], b"2"]);
         assert_eq!(out.header("X-B"), Some(&b"2"[..]));
+    }
+
+    /// RFC 3261 §8.1.1.5: "The method MUST match that of the request."
+    #[test]
+    fn set_method_keeps_the_request_line_and_cseq_in_step() {
+        let m = Message::parse_slice(REQ).unwrap();
+        let mut e = m.edit();
+        e.set_method("MESSAGE").set_request_uri("sip:bob@192.0.2.4");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        out.validate().unwrap();
+        assert_eq!(out.method(), Some("MESSAGE"));
+        assert_eq!(out.request_uri(), Some(&b"sip:bob@192.0.2.4"[..]));
+        assert_eq!(out.cseq().unwrap().seq, 1);
+        assert_eq!(out.cseq().unwrap().method, "MESSAGE");
+        assert_eq!(e.len(), e.to_bytes().len());
+        // A CSeq replaced afterwards wins (and must then agree by itself).
+        e.replace_header("CSeq", "2 MESSAGE");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        assert_eq!(out.cseq().unwrap().seq, 2);
+        out.validate().unwrap();
+        // Responses keep their status line.
+        let r = Message::parse_slice(b"SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n").unwrap();
+        let mut e = r.edit();
+        e.set_method("BYE");
+        assert_eq!(&e.to_bytes()[..], r.as_wire());
+        // An unparsable CSeq is left as written.
+        let bad = Message::parse_slice(b"INVITE sip:a SIP/2.0\r\nCSeq: x\r\n\r\n").unwrap();
+        let mut e = bad.edit();
+        e.set_method("BYE");
+        assert_eq!(&e.to_bytes()[..], b"BYE sip:a SIP/2.0\r\nCSeq: x\r\n\r\n");
     }
 }
