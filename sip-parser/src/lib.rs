@@ -3,6 +3,10 @@
 
 extern crate alloc;
 
+/// The `bytes` crate, whose [`Bytes`](bytes::Bytes) [`Message::parse`] takes and the
+/// builders return: use it from here to stay on the same version.
+pub use bytes;
+
 mod auth;
 mod chars;
 mod date;
