@@ -316,17 +316,10 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
     /// );
     /// ```
     pub fn fill_via_received(&mut self, source: SocketAddr) -> Result<bool, FieldError> {
-        let (i, value) = self.top_via_field()?;
-        let via =
-            crate::via::parse_via(Split::new(value.as_slice()).next().map_or(&[][..], |e| e.1))
-                .map_err(|(o, kind)| self.via_error(i, o, kind))?;
-        let received = via.needs_received(source.ip()).then(|| source.ip());
-        let rport = via.rport.map(|_| source.port());
-        if received.is_none() && rport.is_none() {
-            return Ok(false);
-        }
-        self.set_via_received(received, rport)?;
-        Ok(true)
+        self.stamp_via(|via| {
+            let received = via.needs_received(source.ip()).then(|| source.ip());
+            (received, via.rport.map(|_| source.port()))
+        })
     }
 
     /// Sets `received` and / or `rport` on the top Via (see
@@ -351,17 +344,31 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         received: Option<IpAddr>,
         rport: Option<u16>,
     ) -> Result<(), FieldError> {
+        self.stamp_via(|_| (received, rport)).map(|_| ())
+    }
+
+    /// Plans a Via stamp on the top Via: `decide` says what to set from the parsed entry;
+    /// values of an earlier stamp on the same field are kept unless replaced.
+    fn stamp_via(
+        &mut self,
+        decide: impl FnOnce(&crate::Via<'_>) -> (Option<IpAddr>, Option<u16>),
+    ) -> Result<bool, FieldError> {
         let (i, value) = self.top_via_field()?;
-        let (received, rport) = match &self.via_stamp {
-            Some(old) if old.field as usize == i => {
-                (received.or(old.received), rport.or(old.rport))
-            }
-            _ => (received, rport),
+        let old = match &self.via_stamp {
+            Some(old) if old.field as usize == i => (old.received, old.rport),
+            _ => (None, None),
         };
-        let stamp = ViaStamp::new(i as u16, value.as_slice(), received, rport)
-            .map_err(|(o, kind)| self.via_error(i, o, kind))?;
-        self.via_stamp = Some(stamp);
-        Ok(())
+        let mut changed = false;
+        let stamp = ViaStamp::new(i as u16, value.as_slice(), |via| {
+            let (received, rport) = decide(via);
+            changed = received.is_some() || rport.is_some();
+            (received.or(old.0), rport.or(old.1))
+        })
+        .map_err(|(o, kind)| self.via_error(i, o, kind))?;
+        if stamp.is_some() {
+            self.via_stamp = stamp;
+        }
+        Ok(changed)
     }
 
     /// The first live Via field of the original message and its current value.

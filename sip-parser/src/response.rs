@@ -6,7 +6,6 @@ use core::net::SocketAddr;
 use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use crate::list::Split;
 use crate::message::Message;
 use crate::name::HeaderName;
 use crate::via_stamp::ViaStamp;
@@ -132,14 +131,11 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
     pub fn fill_via_received(&mut self, source: SocketAddr) -> &mut Self {
         self.via_stamp = self.req.first_index(HeaderName::Via).and_then(|i| {
             let value = self.req.at(self.req.layout.headers[i].value);
-            let (_, entry) = Split::new(value).next()?;
-            let via = crate::via::parse_via(entry).ok()?;
-            let received = via.needs_received(source.ip()).then(|| source.ip());
-            let rport = via.rport.map(|_| source.port());
-            if received.is_none() && rport.is_none() {
-                return None;
-            }
-            ViaStamp::new(i as u16, value, received, rport).ok()
+            let decide = |via: &crate::Via<'_>| {
+                let received = via.needs_received(source.ip()).then(|| source.ip());
+                (received, via.rport.map(|_| source.port()))
+            };
+            ViaStamp::new(i as u16, value, decide).ok().flatten()
         });
         self
     }
