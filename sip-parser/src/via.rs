@@ -16,6 +16,8 @@ use crate::uri::parse_hostport;
 /// assert_eq!((via.host, via.port), ("192.0.2.1", Some(5060)));
 /// assert_eq!(via.branch, Some("z9hG4bK1"));
 /// assert_eq!(via.rport, Some(None));
+/// assert_eq!(via.raw, b"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport");
+/// assert_eq!(msg.offset_of(via.raw), Some(40));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Via<'a> {
@@ -41,6 +43,10 @@ pub struct Via<'a> {
     pub ttl: Option<u8>,
     /// Every parameter, known ones included, in order.
     pub params: Params<'a>,
+    /// The whole entry as written (LWS around it trimmed): what to copy to keep this Via
+    /// byte-exact. [`Message::offset_of`](crate::Message::offset_of) gives its place in
+    /// the buffer.
+    pub raw: &'a [u8],
 }
 
 impl Via<'_> {
@@ -98,6 +104,7 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         maddr: None,
         ttl: None,
         params: crate::params::Params::default(),
+        raw: s,
     };
     let str_of = |v: &[u8]| {
         let at = v.as_ptr() as usize - s.as_ptr() as usize;
