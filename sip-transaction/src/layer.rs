@@ -406,17 +406,17 @@ impl TransactionLayer {
         }
     }
 
-    /// A layer seeded from the operating system's random source.
+    /// A layer keyed from `rng` (the workspace's randomness seam, [`sip_parser::Random`]).
+    pub fn from_rng(cfg: &Config, rng: &mut (impl sip_parser::Random + ?Sized)) -> Self {
+        let mut seed = [0u8; 32];
+        rng.fill(&mut seed);
+        Self::new(cfg, seed)
+    }
+
+    /// A layer keyed from the operating system's random source.
     #[cfg(feature = "std")]
     pub fn with_random_seed(cfg: &Config) -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let mut seed = [0u8; 32];
-        for (i, chunk) in seed.chunks_mut(8).enumerate() {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(i);
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
-        Self::new(cfg, seed)
+        Self::from_rng(cfg, &mut sip_parser::SystemRandom::new())
     }
 
     /// Live transactions (server and client).

@@ -798,21 +798,15 @@ pub fn uas_response(
     me: SocketAddr,
     extra: &[(&'static str, &'static str)],
 ) -> Message {
-    let reason = match status {
-        180 => "Ringing",
-        200 => "OK",
-        _ => "Failed",
-    };
-    let mut b = ResponseBuilder::new(req, status, reason).to_tag(tag.to_owned());
+    let reason = sip_parser::reason_phrase(status);
+    let mut b = ResponseBuilder::new(req, status, reason);
+    b.to_tag(tag.to_owned()).copy_record_route();
     if status < 300 && status > 100 {
-        for rr in req.headers_named("Record-Route") {
-            b = b.header("Record-Route", Bytes::copy_from_slice(rr.value));
-        }
-        b = b.header("Contact", format!("<sip:bob@{me}>"));
+        b.header("Contact", format!("<sip:bob@{me}>"));
     }
     if status >= 300 {
         for (n, v) in extra {
-            b = b.header(*n, *v);
+            b.header(*n, *v);
         }
     }
     Message::parse(b.build()).unwrap()
