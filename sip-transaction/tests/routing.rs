@@ -87,10 +87,7 @@ fn after_a_strict_router_the_last_route_becomes_the_request_uri() {
     // §16.4: the Request-URI is our Record-Route URI; the last Route entry replaces it.
     let l = layer();
     let req = request("sip:127.0.0.1:5060;lr", "Route: <sip:bob@192.0.2.4>\n");
-    assert_eq!(
-        l.next_hop(&req),
-        NextHop::RequestUri(b"sip:bob@192.0.2.4")
-    );
+    assert_eq!(l.next_hop(&req), NextHop::RequestUri(b"sip:bob@192.0.2.4"));
     let out = forward(&l, req, to(A, "192.0.2.4:5060"), false);
     assert_eq!(out.request_uri(), Some(&b"sip:bob@192.0.2.4"[..]));
     assert_eq!(out.routes().count(), 0);
