@@ -19,7 +19,7 @@ mod types;
 pub use chunk::{ChunkIter, RawChunk};
 pub use decode::Mode;
 pub use encode::{CANONICAL_ORDER, MAX_PACKET_LEN};
-pub use error::{DecodeError, EncodeError};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use packet::{CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket, OrderEntry};
 #[cfg(feature = "std")]
 pub use sender::{Collector, HepConfig, HepSender, SinkStats, WriterSink};

@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::DecodeError;
+use crate::error::{DecodeError, DecodeErrorKind};
 
 /// Length of the HEPv3 packet at the start of `buf`: `Ok(Some(n))` when `buf` holds at least
 /// the 6-byte header (the packet is complete once `buf.len() >= n`), `Ok(None)` when more
@@ -10,10 +10,10 @@ use crate::DecodeError;
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     for (i, (&got, &want)) in buf.iter().zip(b"HEP3").enumerate() {
         if got != want {
-            return Err(DecodeError::UnknownVersion {
-                offset: i,
-                found: got,
-            });
+            return Err(DecodeError::new(
+                i,
+                DecodeErrorKind::UnknownVersion { found: got },
+            ));
         }
     }
     let [_, _, _, _, l0, l1, ..] = *buf else {
@@ -21,11 +21,13 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     };
     let total = usize::from(u16::from_be_bytes([l0, l1]));
     if total < 6 {
-        return Err(DecodeError::LengthMismatch {
-            offset: 4,
-            declared: total,
-            actual: buf.len(),
-        });
+        return Err(DecodeError::new(
+            4,
+            DecodeErrorKind::LengthMismatch {
+                declared: total,
+                actual: buf.len(),
+            },
+        ));
     }
     Ok(Some(total))
 }

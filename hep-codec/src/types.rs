@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::error::{DecodeError, DecodeErrorKind};
+
 /// HEP wire version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Version {
@@ -23,6 +25,65 @@ impl Version {
             Self::V3 => 3,
         }
     }
+
+    /// The version for its number: 1, 2 or 3.
+    pub const fn from_number(n: u8) -> Option<Self> {
+        match n {
+            1 => Some(Self::V1),
+            2 => Some(Self::V2),
+            3 => Some(Self::V3),
+            _ => None,
+        }
+    }
+
+    /// The version of the HEP packet that starts `buf`, from its first bytes: `HEP3` (HEPv3),
+    /// or the version byte 1 or 2 (HEPv1/v2). Only the version is looked at, not whether
+    /// the rest is well formed.
+    ///
+    /// An error says where `buf` departs from every version (`UnknownVersion`), or that it
+    /// is too short to tell (`Truncated`: empty, or a beginning of `HEP3`).
+    ///
+    /// ```
+    /// use hep_codec::{DecodeErrorKind, Version};
+    ///
+    /// assert_eq!(Version::sniff(b"HEP3\x00\x06"), Ok(Version::V3));
+    /// assert_eq!(Version::sniff(&[2, 16, 2, 17]), Ok(Version::V2));
+    /// let err = Version::sniff(b"HEX3").unwrap_err();
+    /// assert_eq!((err.offset(), err.kind()), (2, DecodeErrorKind::UnknownVersion { found: b'X' }));
+    /// assert_eq!(
+    ///     Version::sniff(b"HE").unwrap_err().kind(),
+    ///     DecodeErrorKind::Truncated { needed: 4, available: 2 }
+    /// );
+    /// ```
+    #[inline]
+    pub fn sniff(buf: &[u8]) -> Result<Self, DecodeError> {
+        match buf {
+            [b'H', b'E', b'P', b'3', ..] => Ok(Self::V3),
+            [1, ..] => Ok(Self::V1),
+            [2, ..] => Ok(Self::V2),
+            _ => Err(not_a_version(buf)),
+        }
+    }
+}
+
+/// The error of [`Version::sniff`] for a buffer that starts no version.
+#[cold]
+#[inline(never)]
+fn not_a_version(buf: &[u8]) -> DecodeError {
+    for (offset, (&found, &want)) in buf.iter().zip(b"HEP3").enumerate() {
+        if found != want {
+            return DecodeError::new(offset, DecodeErrorKind::UnknownVersion { found });
+        }
+    }
+    // Empty (one byte tells v1/v2), or a beginning of "HEP3".
+    let needed = if buf.is_empty() { 1 } else { 4 };
+    DecodeError::new(
+        0,
+        DecodeErrorKind::Truncated {
+            needed,
+            available: buf.len(),
+        },
+    )
 }
 
 /// Address family byte (chunk 0x0001, HEPv1/v2 header byte 2). Linux `AF_*` numbers.
