@@ -1,8 +1,8 @@
 //! Every malformed case is a typed error with its offset.
 
 use hep_codec::{
-    DecodeError, DecodeErrorKind as Kind, EncodeError, HepPacket, IpProto, Mode, StreamDecoder,
-    Version, chunk,
+    DecodeError, DecodeErrorKind as Kind, EncodeError, HepPacket, Mode, StreamDecoder, Timestamp,
+    Transport, Version, chunk,
 };
 
 /// Offset and kind of an error, to compare in one assertion.
@@ -15,9 +15,8 @@ fn sample() -> Vec<u8> {
     HepPacket::sip(
         "10.0.0.1:5060".parse().unwrap(),
         "10.0.0.2:5062".parse().unwrap(),
-        IpProto::UDP,
-        1,
-        2,
+        Transport::Udp,
+        Timestamp::new(1, 2),
         b"OPTIONS sip:x SIP/2.0\r\n\r\n",
     )
     .encode(&mut buf)
@@ -345,9 +344,8 @@ fn encode_errors() {
     let p = HepPacket::sip(
         "10.0.0.1:1".parse().unwrap(),
         "10.0.0.2:2".parse().unwrap(),
-        IpProto::UDP,
-        0,
-        0,
+        Transport::Udp,
+        Timestamp::new(0, 0),
         &big,
     );
     assert!(matches!(
@@ -357,9 +355,8 @@ fn encode_errors() {
     let small = HepPacket::sip(
         "10.0.0.1:1".parse().unwrap(),
         "10.0.0.2:2".parse().unwrap(),
-        IpProto::UDP,
-        0,
-        0,
+        Transport::Udp,
+        Timestamp::new(0, 0),
         b"x",
     );
     let mut tiny = [0u8; 10];
@@ -432,4 +429,90 @@ fn stream_errors_carry_the_stream_offset() {
     let mut s = StreamDecoder::new();
     s.push(b"HE");
     assert_eq!(s.next_frame().unwrap(), None);
+}
+
+#[test]
+fn packets_in_a_buffer() {
+    let one = sample();
+    let n = one.len();
+    // A packet that is framed right but does not decode (capture id chunk 2 bytes short of
+    // its fixed size, refused in strict mode) is an error, and the next packet follows.
+    let mut bad = one.clone();
+    let cap = hep_codec::ChunkIter::new(&one)
+        .map(Result::unwrap)
+        .find(|(_, c)| c.chunk_type == chunk::CAPTURE_ID)
+        .unwrap()
+        .0;
+    bad[cap + 4..cap + 6].copy_from_slice(&8u16.to_be_bytes());
+    bad.drain(cap + 8..cap + 10);
+    set_total(&mut bad);
+    let file = [one.as_slice(), &bad, &one].concat();
+    let items: Vec<_> = hep_codec::Packets::new(&file, Mode::Strict).collect();
+    assert_eq!(items.len(), 3);
+    assert!(items[0].is_ok() && items[2].is_ok());
+    assert_eq!(
+        at(items[1].clone().unwrap_err()),
+        (
+            n + cap,
+            Kind::BadChunkSize {
+                chunk_type: chunk::CAPTURE_ID,
+                expected: 4,
+                found: 2
+            }
+        )
+    );
+    // Broken framing is the last item, at its offset in the buffer. (The 5-byte tail is
+    // last in its buffer; the others have a good packet after them.)
+    for (tail, kind) in [
+        (
+            &b"HEP3\x00\x03"[..],
+            Kind::LengthMismatch {
+                declared: 3,
+                actual: 6 + n,
+            },
+        ),
+        (
+            b"HEP3\x00",
+            Kind::Truncated {
+                needed: 6,
+                available: 5,
+            },
+        ),
+        (
+            b"HEP3\x01\x00",
+            Kind::Truncated {
+                needed: 256,
+                available: 6 + n,
+            },
+        ),
+        (b"GET", Kind::UnknownVersion { found: b'G' }),
+    ] {
+        let after: &[u8] = if tail.len() == 5 { &[] } else { &one };
+        let file = [one.as_slice(), tail, after].concat();
+        let mut it = hep_codec::Packets::new(&file, Mode::Lenient);
+        assert!(it.next().unwrap().is_ok());
+        assert_eq!(it.offset(), n);
+        let e = it.next().unwrap().unwrap_err();
+        let off = if matches!(kind, Kind::LengthMismatch { .. }) {
+            n + 4
+        } else {
+            n
+        };
+        assert_eq!(at(e), (off, kind), "{tail:?}");
+        assert!(it.next().is_none());
+        assert_eq!(it.offset(), file.len());
+    }
+    // A HEPv1/v2 packet has no length: it runs to the end of the buffer.
+    let mut v2 = Vec::new();
+    HepPacket::decode(&one)
+        .unwrap()
+        .with_version(Version::V2)
+        .encode(&mut v2)
+        .unwrap();
+    let file = [one.as_slice(), &v2].concat();
+    let got: Vec<_> = hep_codec::Packets::new(&file, Mode::Strict)
+        .map(|p| p.unwrap().version)
+        .collect();
+    assert_eq!(got, [Version::V3, Version::V2]);
+    assert_eq!(hep_codec::Packets::new(&[], Mode::Strict).count(), 0);
 }
