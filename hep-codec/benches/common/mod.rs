@@ -1,5 +1,5 @@
 //! The 1 KB SIP packet shared by the criterion benchmark (`benches/codec.rs`) and the
-//! callgrind loop (`examples/decode_loop.rs`).
+//! callgrind loops (`examples/decode_loop.rs`, `examples/encode_loop.rs`).
 
 use hep_codec::{HepPacket, Timestamp, Transport};
 
