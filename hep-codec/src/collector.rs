@@ -80,7 +80,7 @@ impl fmt::Display for Collector {
 }
 
 #[cfg(feature = "std")]
-pub use socket::CollectorSocket;
+pub use socket::{CollectorAddrError, CollectorSocket};
 
 #[cfg(feature = "std")]
 mod socket {
@@ -88,7 +88,7 @@ mod socket {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
     use std::time::Duration;
 
-    use super::{Collector, Transport};
+    use super::{Collector, Transport, UnsupportedCollectorTransport};
 
     /// An open way to a [`Collector`]: a UDP socket, or a TCP connection.
     #[derive(Debug)]
@@ -102,7 +102,42 @@ mod socket {
         Tcp(TcpStream),
     }
 
+    /// Why `udp:HOST:PORT` / `tcp:HOST:PORT` names no collector.
+    #[derive(Debug, thiserror::Error)]
+    pub enum CollectorAddrError {
+        /// Not `TRANSPORT:HOST:PORT`.
+        #[error("`{0}`: expected udp:HOST:PORT or tcp:HOST:PORT")]
+        Syntax(String),
+        /// The host did not resolve.
+        #[error("`{0}`: {1}")]
+        Resolve(String, io::Error),
+        /// TLS, SCTP …
+        #[error("`{0}`: {1}")]
+        Transport(String, UnsupportedCollectorTransport),
+    }
+
     impl Collector {
+        /// Reads `udp:HOST:PORT` or `tcp:HOST:PORT`; HOST may be a name, its first address
+        /// is taken (the system resolver).
+        ///
+        /// ```
+        /// let c = hep_codec::Collector::resolve("udp:127.0.0.1:9060").unwrap();
+        /// assert_eq!(c.to_string(), "udp:127.0.0.1:9060");
+        /// assert!(hep_codec::Collector::resolve("tls:127.0.0.1:9060").is_err());
+        /// ```
+        pub fn resolve(s: &str) -> Result<Self, CollectorAddrError> {
+            use std::net::ToSocketAddrs;
+            let syntax = || CollectorAddrError::Syntax(s.to_owned());
+            let (transport, host_port) = s.split_once(':').ok_or_else(syntax)?;
+            let transport = transport.parse::<Transport>().map_err(|_| syntax())?;
+            let addr = host_port
+                .to_socket_addrs()
+                .map_err(|e| CollectorAddrError::Resolve(s.to_owned(), e))?
+                .next()
+                .ok_or_else(syntax)?;
+            Collector::new(transport, addr).map_err(|e| CollectorAddrError::Transport(s.to_owned(), e))
+        }
+
         /// Opens the way to the collector. UDP: a socket bound to an ephemeral port on the
         /// unspecified address of the collector's family (`0.0.0.0` or `::`). TCP: a
         /// connection (Nagle off), waiting at most `timeout` for it.

@@ -22,7 +22,7 @@ pub use sip_parser::Transport;
 
 pub use chunk::{ChunkIter, RawChunk};
 #[cfg(feature = "std")]
-pub use collector::CollectorSocket;
+pub use collector::{CollectorAddrError, CollectorSocket};
 pub use collector::{Collector, UnsupportedCollectorTransport};
 pub use decode::Mode;
 pub use encode::{CANONICAL_ORDER, MAX_PACKET_LEN};

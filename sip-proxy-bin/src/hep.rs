@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -141,15 +141,7 @@ fn transport_arg() -> impl TypedValueParser<Value = Transport> {
 
 /// `udp:HOST:PORT` / `tcp:HOST:PORT`; HOST may be a name (its first address is taken).
 fn collector_arg(s: &str) -> Result<Collector, String> {
-    let syntax = || format!("{s}: expected udp:HOST:PORT or tcp:HOST:PORT");
-    let (transport, host_port) = s.split_once(':').ok_or_else(syntax)?;
-    let transport = transport.parse::<Transport>().map_err(|_| syntax())?;
-    let addr = host_port
-        .to_socket_addrs()
-        .map_err(|e| format!("{s}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{s}: no address"))?;
-    Collector::new(transport, addr).map_err(|e| format!("{s}: {e}"))
+    Collector::resolve(s).map_err(|e| e.to_string())
 }
 
 fn encode(a: &EncodeArgs) -> io::Result<bool> {

@@ -25,6 +25,10 @@ struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the registrar and proxy (on embedded defaults when given no configuration).
+    Run(Box<sip_proxy::run::RunArgs>),
+    /// Check a configuration file (unknown keys and bad values with line and column).
+    Check(sip_proxy::run::CheckArgs),
     /// Parse SIP messages from files (or stdin) and print one JSON object per message.
     Parse(parse::ParseArgs),
     /// Encode, decode and receive HEP (Homer) capture packets.
@@ -36,6 +40,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => sip_proxy::run::run(&args),
+        Command::Check(args) => sip_proxy::run::check(&args),
         Command::Parse(args) => parse::run(&args),
         Command::Hep(args) => hep::run(&args),
         Command::Users(args) => users::run(&args),

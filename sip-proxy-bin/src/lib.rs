@@ -1,0 +1,10 @@
+//! The `sip_proxy` library: the parts of the `sip-proxy` binary that tests drive directly.
+//!
+//! * [`config`]: the TOML file and flags, with their defaults and checks;
+//! * [`proxy`]: the request pipeline, sans-IO (bytes and time in, datagrams out);
+//! * [`net`]: sockets and threads around it.
+
+pub mod config;
+pub mod net;
+pub mod proxy;
+pub mod run;

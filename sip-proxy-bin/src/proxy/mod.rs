@@ -1,0 +1,374 @@
+//! The proxy pipeline, sans-IO: bytes, where they came from and the time go in; datagrams
+//! to send and the next timer come out. The socket and thread loop (`net`) is thin around
+//! it, and the whole proxy runs the same way inside the deterministic simulator
+//! (`tests/sim_proxy.rs`).
+//!
+//! Everything here is policy: which request goes where. Every protocol rule it relies on
+//! lives in a crate (`sip-parser`, `sip-transaction`, `sip-auth`, `sip-location`,
+//! `sip-dialog`, `hep-codec`).
+
+pub mod dispatch;
+mod route;
+pub mod stats;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hep_codec::{CaptureEvent, CaptureSink};
+use sip_auth::IpNet;
+use sip_parser::{Limits, Message, ParseError, ResponseBuilder, Transport};
+use sip_transaction::{
+    Config as TxConfig, Destination, Event, Flow, Listener, Output, ReceiveError, Timers,
+    TransactionLayer, Transmit,
+};
+
+use crate::config::{Config, Mode};
+use dispatch::Dispatcher;
+pub use stats::Stats;
+
+/// The two clocks: monotonic for timers, wall-clock for what is persisted or shared (nonces,
+/// registrations, dialogs, capture timestamps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time since any fixed instant.
+    pub mono: Duration,
+    /// Time since the Unix epoch.
+    pub wall: Duration,
+}
+
+/// Name resolution for next hops given as host names (the simulator passes a table; the
+/// binary the system resolver).
+pub trait Resolve: Send + Sync {
+    /// Addresses of `host` (no port).
+    fn resolve(&self, host: &str) -> Vec<IpAddr>;
+}
+
+/// The system resolver (blocking `getaddrinfo`).
+#[derive(Debug, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve(&self, host: &str) -> Vec<IpAddr> {
+        use std::net::ToSocketAddrs;
+        (host, 0)
+            .to_socket_addrs()
+            .map(|it| it.map(|a| a.ip()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What the proxy is built from besides its configuration.
+pub struct Parts {
+    /// 32 random bytes keying the transaction table and branches.
+    pub seed: [u8; 32],
+    /// Where captured messages go (HEP sender, or nothing).
+    pub capture: Option<Arc<dyn CaptureSink + Send + Sync>>,
+    /// Name resolution.
+    pub resolver: Arc<dyn Resolve>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts").finish_non_exhaustive()
+    }
+}
+
+/// The proxy. Shared by every worker thread by reference.
+pub struct Proxy {
+    pub(crate) cfg: Config,
+    pub(crate) layer: TransactionLayer,
+    pub(crate) dispatcher: Dispatcher,
+    /// Counters (also the metrics).
+    pub stats: Stats,
+    capture: Option<Arc<dyn CaptureSink + Send + Sync>>,
+    pub(crate) resolver: Arc<dyn Resolve>,
+    relay_to: Vec<IpNet>,
+    pub(crate) trusted: Vec<IpNet>,
+    pub(crate) domains: Vec<String>,
+    limits: Limits,
+    pub(crate) pending: route::Pending,
+    draining: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy").field("mode", &self.cfg.mode).finish_non_exhaustive()
+    }
+}
+
+/// One call's working state.
+pub(crate) struct Work<'a> {
+    pub(crate) now: Now,
+    pub(crate) out: &'a mut Vec<Transmit>,
+    pub(crate) scratch: Output,
+}
+
+impl Proxy {
+    /// A proxy for a finished configuration (`Config::finish`).
+    pub fn new(cfg: Config, parts: Parts) -> Self {
+        let listeners = cfg
+            .listen
+            .iter()
+            .map(|l| {
+                let mut x = Listener::new(l.address.transport, l.address.addr);
+                if let Some(a) = &l.advertise {
+                    x = x.advertise(&a.host, a.port);
+                }
+                x
+            })
+            .collect();
+        let t = &cfg.timers;
+        let tx_cfg = TxConfig {
+            timers: Timers {
+                t1: Duration::from_millis(t.t1_ms),
+                t2: Duration::from_millis(t.t2_ms),
+                t4: Duration::from_millis(t.t4_ms),
+                timer_c: Duration::from_millis(t.timer_c_ms),
+                ..Timers::default()
+            },
+            max_transactions: cfg.limits.max_transactions,
+            listeners,
+            aliases: cfg.domains.iter().map(|d| (d.clone(), None)).collect(),
+            ..TxConfig::default()
+        };
+        let nets = |v: &[String]| v.iter().filter_map(|n| IpNet::parse(n)).collect::<Vec<_>>();
+        Proxy {
+            layer: TransactionLayer::new(&tx_cfg, parts.seed),
+            dispatcher: Dispatcher::new(&cfg.upstream, &cfg.dispatch),
+            stats: Stats::default(),
+            capture: parts.capture,
+            resolver: parts.resolver,
+            relay_to: nets(&cfg.limits.relay_to),
+            trusted: nets(&cfg.auth.trusted),
+            domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            limits: Limits {
+                max_message_size: cfg.limits.max_message_size,
+                ..Limits::DEFAULT
+            },
+            pending: route::Pending::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            cfg,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Live transactions.
+    pub fn transactions(&self) -> usize {
+        self.layer.len()
+    }
+
+    /// A datagram (or a stream frame) arrived over `flow`. What to send is appended to `out`.
+    pub fn on_datagram(&self, now: Now, data: Bytes, flow: Flow, out: &mut Vec<Transmit>) {
+        self.stats.received.inc();
+        let msg = match Message::parse_with(data.clone(), &self.limits) {
+            Ok(m) => m,
+            Err(ParseError::KeepAlive) => {
+                // RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF.
+                if data.len() >= 4 {
+                    out.push(Transmit {
+                        flow,
+                        destination: Destination::Addr,
+                        payload: Bytes::from_static(b"\r\n"),
+                        tx: None,
+                    });
+                }
+                return;
+            }
+            Err(e) => {
+                self.stats.parse_errors.inc();
+                tracing::debug!(from = %flow.remote, error = %e, "unparseable datagram dropped");
+                return;
+            }
+        };
+        self.on_message(now, msg, flow, out);
+    }
+
+    /// A framed message arrived over `flow`.
+    pub fn on_message(&self, now: Now, msg: Message, flow: Flow, out: &mut Vec<Transmit>) {
+        self.capture_event(now, flow.remote, flow.local, flow.transport, msg.as_wire(), &msg);
+        let mut w = Work {
+            now,
+            out,
+            scratch: Output::new(),
+        };
+        if msg.is_request() {
+            self.stats.requests.inc();
+            if self.drop_source(&w, flow.remote.ip()) {
+                return;
+            }
+            if let Err(e) = msg.validate() {
+                self.stats.invalid.inc();
+                tracing::debug!(from = %flow.remote, error = %e, "invalid request answered");
+                if msg.method() != Some("ACK") {
+                    let r = ResponseBuilder::new(&msg, e.status(), e.reason_phrase()).build();
+                    self.send_stateless(&mut w, &msg, flow, r);
+                }
+                return;
+            }
+        } else {
+            self.stats.responses.inc();
+            if msg.validate().is_err() {
+                self.stats.invalid.inc();
+                return;
+            }
+        }
+        if self.cfg.mode == Mode::Stateless {
+            self.stateless(&mut w, &msg, flow);
+            self.emit(&mut w);
+            return;
+        }
+        match self.layer.receive(now.mono, msg.clone(), flow, &mut w.scratch) {
+            Ok(()) => {}
+            Err(ReceiveError::TableFull) => {
+                self.stats.table_full.inc();
+                let r = ResponseBuilder::new(&msg, 503, "Service Unavailable").build();
+                self.send_stateless(&mut w, &msg, flow, r);
+            }
+            Err(ReceiveError::Unmatchable) => {
+                self.stats.invalid.inc();
+            }
+            Err(_) => {}
+        }
+        self.pump(&mut w);
+    }
+
+    /// Fires due timers (transactions, probes, registrations, dialogs).
+    pub fn on_timer(&self, now: Now, out: &mut Vec<Transmit>) {
+        let mut w = Work {
+            now,
+            out,
+            scratch: Output::new(),
+        };
+        self.layer.handle_timeout(now.mono, &mut w.scratch);
+        self.probe(&mut w);
+        self.pump(&mut w);
+    }
+
+    /// When [`on_timer`](Self::on_timer) should run next.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        [self.layer.next_timeout(), self.dispatcher.next_probe()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn drop_source(&self, _w: &Work<'_>, _ip: IpAddr) -> bool {
+        false
+    }
+
+    /// Shutting down: new requests are answered 503 while transactions in flight finish.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The caller could not send a transmit: its transaction learns it (§17.1.4).
+    pub fn transport_error(&self, now: Now, tx: sip_transaction::TxRef, out: &mut Vec<Transmit>) {
+        let mut w = Work {
+            now,
+            out,
+            scratch: Output::new(),
+        };
+        self.layer.transport_error(now.mono, tx, &mut w.scratch);
+        self.pump(&mut w);
+    }
+
+    /// Hands the layer's events to the routing logic until none are left.
+    pub(crate) fn pump(&self, w: &mut Work<'_>) {
+        for _ in 0..64 {
+            self.emit(w);
+            if w.scratch.events.is_empty() {
+                return;
+            }
+            let events = std::mem::take(&mut w.scratch.events);
+            for e in events {
+                self.on_event(w, e);
+            }
+        }
+        self.emit(w);
+    }
+
+    /// Moves the layer's transmits to the output: allow-list, capture.
+    pub(crate) fn emit(&self, w: &mut Work<'_>) {
+        for t in w.scratch.transmits.drain(..) {
+            if !self.relay_to.is_empty()
+                && !self.relay_to.iter().any(|n| n.contains(t.flow.remote.ip()))
+            {
+                self.stats.relay_denied.inc();
+                tracing::debug!(to = %t.flow.remote, "not sent: outside relay_to");
+                continue;
+            }
+            if let Ok(m) = Message::parse(t.payload.clone()) {
+                self.capture_event(w.now, t.flow.local, t.flow.remote, t.flow.transport, &t.payload, &m);
+            }
+            self.stats.sent.inc();
+            w.out.push(t);
+        }
+    }
+
+    fn capture_event(
+        &self,
+        now: Now,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        payload: &[u8],
+        msg: &Message,
+    ) {
+        let Some(sink) = &self.capture else { return };
+        let mut ev = CaptureEvent::sip(src, dst, transport, now.wall, payload);
+        if let Some(cid) = msg.call_id() {
+            ev = ev.with_correlation_id(cid.as_bytes());
+        }
+        sink.capture(&ev);
+    }
+
+    /// A response built without a transaction (400, 503 …), sent where the Via says.
+    pub(crate) fn send_stateless(&self, w: &mut Work<'_>, req: &Message, flow: Flow, resp: Bytes) {
+        let remote = match req.top_via() {
+            Ok(Some(v)) => match v.response_target(flow.transport, Some(flow.remote)) {
+                sip_parser::ResponseTarget::Connection(a) | sip_parser::ResponseTarget::Addr(a) => a,
+                sip_parser::ResponseTarget::Host { .. } => flow.remote,
+            },
+            _ => return,
+        };
+        w.scratch.transmits.push(Transmit {
+            flow: Flow { remote, ..flow },
+            destination: Destination::Addr,
+            payload: resp,
+            tx: None,
+        });
+        self.emit(w);
+    }
+
+    fn on_event(&self, w: &mut Work<'_>, e: Event) {
+        match e {
+            Event::Request { tx, request, flow } => self.route_request(w, tx, &request, flow),
+            Event::Ack { request, flow } => self.route_ack(w, &request, flow),
+            Event::StrayResponse { response, .. } => {
+                if self.layer.relay_response(&response, &mut w.scratch).is_err() {
+                    self.stats.stray_dropped.inc();
+                }
+            }
+            Event::Forwarded { status, .. } => {
+                if status >= 200 {
+                    self.stats.finals_forwarded.inc();
+                }
+            }
+            Event::BranchesFailed { tx, best } => self.failover(w, tx, best),
+            Event::ServerTerminated { tx, .. } => self.forget(tx),
+            Event::Response { tx, response } => self.own_response(w, tx, &response),
+            Event::Timeout { tx } | Event::TransportError { tx } => self.own_failure(w, tx),
+            _ => {}
+        }
+    }
+}

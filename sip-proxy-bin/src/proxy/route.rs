@@ -1,0 +1,433 @@
+//! The routing decision for each request (the fixed pipeline of `docs/pipeline.md`, modelled
+//! on Kamailio's default script): sanity answers, in-dialog routing, local users, upstream
+//! sets with failover and health probes, relaying.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport, Uri};
+use sip_transaction::{ClientTxId, Flow, ForwardPlan, Forking, NextHop, ServerTxId, Target};
+
+use super::dispatch::{Change, Key};
+use super::{Proxy, Work};
+use crate::config::Mode;
+
+/// Per-transaction memory of the routing logic: the upstream destinations still to try
+/// (failover), and which OPTIONS probe went where.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    /// The destination being tried, and those left.
+    failover: Mutex<HashMap<ServerTxId, (SocketAddr, Vec<SocketAddr>)>>,
+    probes: Mutex<HashMap<ClientTxId, SocketAddr>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Proxy {
+    /// Answers server transaction `tx` with `status`.
+    pub(crate) fn respond(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        status: u16,
+        headers: &[(&str, &str)],
+    ) {
+        let mut b = ResponseBuilder::new(req, status, sip_parser::reason_phrase(status));
+        for (n, v) in headers {
+            b.header(n.to_string(), v.to_string());
+        }
+        if let Ok(m) = Message::parse(b.build()) {
+            if self.layer.respond(w.now.mono, tx, &m, &mut w.scratch).is_err() {
+                tracing::debug!(status, "response refused by the transaction");
+            }
+        }
+    }
+
+    /// Where a URI points: transport and address (literal IP, or resolved).
+    pub(crate) fn resolve_uri(&self, raw: &[u8]) -> Option<(Transport, SocketAddr)> {
+        let raw = sip_parser::NameAddr::parse(raw).map_or(raw, |n| n.raw_uri);
+        let u = Uri::parse(raw).ok()?;
+        if !u.is_sip() {
+            return None;
+        }
+        let transport = u
+            .params
+            .get("transport")
+            .flatten()
+            .and_then(Transport::parse)
+            .unwrap_or(if u.scheme == sip_parser::Scheme::Sips {
+                Transport::Tls
+            } else {
+                Transport::Udp
+            });
+        let host = u.host.trim_start_matches('[').trim_end_matches(']');
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => *self.resolver.resolve(host).first()?,
+        };
+        Some((transport, SocketAddr::new(ip, u.port.unwrap_or(transport.default_port()))))
+    }
+
+    /// A flow to `remote` over `transport`, from our listener of that transport (same address
+    /// family first).
+    pub(crate) fn flow_to(&self, transport: Transport, remote: SocketAddr) -> Option<Flow> {
+        let ls = &self.cfg.listen;
+        let pick = ls
+            .iter()
+            .find(|l| l.address.transport == transport && l.address.addr.is_ipv4() == remote.is_ipv4())
+            .or_else(|| ls.iter().find(|l| l.address.transport == transport))?;
+        Some(Flow {
+            transport,
+            local: pick.address.addr,
+            remote,
+            conn: None,
+        })
+    }
+
+    fn target_uri(&self, raw: &[u8]) -> Option<Target> {
+        let (t, a) = self.resolve_uri(raw)?;
+        Some(Target::to(self.flow_to(t, a)?))
+    }
+
+    /// Whether a host names this proxy (a domain served, or a listener).
+    pub(crate) fn is_our_host(&self, host: &str, port: Option<u16>) -> bool {
+        let h = host.to_ascii_lowercase();
+        if self.domains.iter().any(|d| *d == h) {
+            return true;
+        }
+        let bare = h.trim_start_matches('[').trim_end_matches(']');
+        self.cfg.listen.iter().any(|l| {
+            let a = l.address.addr;
+            let port_ok = port.is_none_or(|p| p == a.port());
+            let addr_ok = bare.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip())
+                || l.advertise.as_ref().is_some_and(|ad| ad.host.eq_ignore_ascii_case(host));
+            addr_ok && port_ok
+        })
+    }
+
+    fn forward_to(&self, w: &mut Work<'_>, tx: ServerTxId, targets: Vec<Target>, rr: bool, failover: bool) {
+        let plan = ForwardPlan {
+            targets,
+            record_route: rr,
+            forking: if self.cfg.sequential_forking {
+                Forking::Sequential
+            } else {
+                Forking::Parallel
+            },
+            on_failure: failover,
+        };
+        if let Err(e) = self.layer.forward(w.now.mono, tx, plan, &mut w.scratch) {
+            tracing::debug!(error = %e, "not forwarded");
+        }
+    }
+
+    /// Dialog-creating methods get our Record-Route.
+    fn creates_dialog(req: &Message) -> bool {
+        matches!(req.method(), Some("INVITE" | "SUBSCRIBE" | "REFER" | "NOTIFY"))
+    }
+
+    pub(crate) fn route_request(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
+        // §16.3 step 3 first, even for OPTIONS to us.
+        if let Ok(Some(0)) = req.max_forwards() {
+            return self.respond(w, tx, req, 483, &[]);
+        }
+        match req.request_uri_parsed() {
+            Some(Ok(u)) if u.is_sip() || u.scheme == sip_parser::Scheme::Tel => {}
+            _ => return self.respond(w, tx, req, 416, &[]),
+        }
+        let unsupported: Vec<&str> = req.proxy_require().filter_map(Result::ok).collect();
+        if !unsupported.is_empty() {
+            let list = unsupported.join(", ");
+            return self.respond(w, tx, req, 420, &[("Unsupported", &list)]);
+        }
+        let in_dialog = req.to().ok().and_then(|t| t.tag()).is_some();
+        if self.draining() && !in_dialog {
+            return self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
+        }
+        if in_dialog || req.routes().next().is_some() {
+            return self.route_in_dialog(w, tx, req, in_dialog);
+        }
+        if req.method() == Some("CANCEL") {
+            // A CANCEL matching no transaction (§16.10 says forward statelessly; we have
+            // nothing to cancel it against).
+            return self.respond(w, tx, req, 481, &[]);
+        }
+        match self.cfg.mode {
+            Mode::Stateful => self.route_stateful(w, tx, req),
+            _ => self.route_initial(w, tx, req, flow),
+        }
+    }
+
+    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, in_dialog: bool) {
+        let hop = self.layer.next_hop(req);
+        let uri = match hop {
+            NextHop::Route(r) => r,
+            NextHop::RequestUri(r) => {
+                let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
+                if ours && !matches!(hop, NextHop::Route(_)) {
+                    // Addressed to us within a dialog we do not hold (§12.2.2: 481).
+                    if !in_dialog {
+                        return self.route_initial_after_routes(w, tx, req);
+                    }
+                    self.stats.not_routed.inc();
+                    return self.respond(w, tx, req, 481, &[]);
+                }
+                r
+            }
+        };
+        match self.target_uri(uri) {
+            Some(t) => self.forward_to(w, tx, vec![t], false, false),
+            None => {
+                self.stats.not_routed.inc();
+                self.respond(w, tx, req, 404, &[])
+            }
+        }
+    }
+
+    /// An initial request whose Route entries were all ours (pre-loaded route to us).
+    fn route_initial_after_routes(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message) {
+        match self.cfg.mode {
+            Mode::Stateful => self.route_stateful(w, tx, req),
+            _ => self.route_initial(w, tx, req, Flow::udp(
+                SocketAddr::from(([0, 0, 0, 0], 0)),
+                SocketAddr::from(([0, 0, 0, 0], 0)),
+            )),
+        }
+    }
+
+    /// The load harness's `stateful` role: every initial request to the default set (or by
+    /// its Request-URI), Record-Routed.
+    fn route_stateful(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message) {
+        let set = self.dispatcher.index("default").or(if self.dispatcher.sets().is_empty() { None } else { Some(0) });
+        if let Some(set) = set {
+            return self.dispatch(w, tx, req, set);
+        }
+        match req.request_uri().and_then(|u| self.target_uri(u)) {
+            Some(t) => self.forward_to(w, tx, vec![t], self.cfg.record_route, false),
+            None => self.respond(w, tx, req, 404, &[]),
+        }
+    }
+
+    fn route_initial(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, _flow: Flow) {
+        let Some(Ok(uri)) = req.request_uri_parsed() else {
+            return self.respond(w, tx, req, 416, &[]);
+        };
+        let ours = self.is_our_host(uri.host, uri.port);
+        // OPTIONS to the proxy itself: a health answer.
+        if ours && req.method() == Some("OPTIONS") && uri.user.is_none() {
+            return self.respond(
+                w,
+                tx,
+                req,
+                200,
+                &[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK")],
+            );
+        }
+        if let Some(set) = self.dispatcher.set_for(uri.user, uri.host) {
+            return self.dispatch(w, tx, req, set);
+        }
+        if ours {
+            if let Some(set) = self.dispatcher.index("default") {
+                return self.dispatch(w, tx, req, set);
+            }
+            self.stats.not_routed.inc();
+            return self.respond(w, tx, req, 404, &[]);
+        }
+        if !self.cfg.limits.allow_relay {
+            self.stats.not_routed.inc();
+            return self.respond(w, tx, req, 403, &[]);
+        }
+        match req.request_uri().and_then(|u| self.target_uri(u)) {
+            Some(t) => self.forward_to(w, tx, vec![t], self.cfg.record_route && Self::creates_dialog(req), false),
+            None => {
+                self.stats.not_routed.inc();
+                self.respond(w, tx, req, 404, &[]);
+            }
+        }
+    }
+
+    /// Sends to the set's first choice; the others wait for a failover.
+    fn dispatch(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, set: usize) {
+        let from_user = req
+            .from()
+            .ok()
+            .and_then(|f| f.uri().ok().and_then(|u| u.user))
+            .unwrap_or_default();
+        let key = Key {
+            call_id: req.call_id().unwrap_or_default(),
+            from_user,
+        };
+        let mut order = self.dispatcher.order(set, key);
+        if order.is_empty() {
+            return self.respond(w, tx, req, 503, &[]);
+        }
+        let first = order.remove(0);
+        let Some(flow) = self.flow_to(Transport::Udp, first) else {
+            return self.respond(w, tx, req, 500, &[]);
+        };
+        let failover = !order.is_empty();
+        if failover {
+            lock(&self.pending.failover).insert(tx, (first, order));
+        }
+        self.stats.dispatched.inc();
+        let rr = self.cfg.record_route && Self::creates_dialog(req);
+        self.forward_to(w, tx, vec![Target::to(flow)], rr, failover);
+    }
+
+    /// Every branch failed: on a timeout or a 5xx, mark the destination down and try the
+    /// next of the set (Kamailio's `failure_route` with `ds_next_dst`); otherwise (486,
+    /// 404 …) the answer stands.
+    pub(crate) fn failover(&self, w: &mut Work<'_>, tx: ServerTxId, best: u16) {
+        let retry = best == 408 || (500..600).contains(&best);
+        let next = {
+            let mut m = lock(&self.pending.failover);
+            match m.get_mut(&tx) {
+                Some((current, rest)) if retry && !rest.is_empty() => {
+                    let failed = *current;
+                    *current = rest.remove(0);
+                    let next = *current;
+                    if rest.is_empty() {
+                        m.remove(&tx);
+                    }
+                    Some((failed, next))
+                }
+                _ => {
+                    m.remove(&tx);
+                    None
+                }
+            }
+        };
+        let Some((failed, next)) = next else {
+            let _ = self.layer.finish(w.now.mono, tx, &mut w.scratch);
+            return;
+        };
+        if best == 408 || best == 503 {
+            self.log_changes(&self.dispatcher.failure(failed));
+        }
+        let Some(flow) = self.flow_to(Transport::Udp, next) else {
+            let _ = self.layer.finish(w.now.mono, tx, &mut w.scratch);
+            return;
+        };
+        self.stats.failovers.inc();
+        let more = lock(&self.pending.failover).contains_key(&tx);
+        let plan = ForwardPlan {
+            targets: vec![Target::to(flow)],
+            record_route: self.cfg.record_route,
+            forking: Forking::Parallel,
+            on_failure: more,
+        };
+        if self.layer.forward(w.now.mono, tx, plan, &mut w.scratch).is_err() {
+            let _ = self.layer.finish(w.now.mono, tx, &mut w.scratch);
+        }
+    }
+
+    /// A server transaction ended: drop what routing kept for it.
+    pub(crate) fn forget(&self, tx: ServerTxId) {
+        lock(&self.pending.failover).remove(&tx);
+    }
+
+    /// The ACK of a 2xx: forwarded statelessly along the route (§16.7 … §13.2.2.4).
+    pub(crate) fn route_ack(&self, w: &mut Work<'_>, req: &Message, flow: Flow) {
+        let uri = match self.layer.next_hop(req) {
+            NextHop::Route(r) | NextHop::RequestUri(r) => r,
+        };
+        let ours = Uri::parse(uri).is_ok_and(|u| self.is_our_host(u.host, u.port));
+        if ours {
+            return; // an ACK for a 2xx we sent ourselves (none today): absorbed
+        }
+        if let Some(t) = self.target_uri(uri) {
+            let _ = self.layer.relay(req, flow, &t, false, &mut w.scratch);
+        }
+    }
+
+    /// The load harness's `stateless` role (Kamailio `forward()`): requests along their Route
+    /// or to the default set / Request-URI, responses by Via.
+    pub(crate) fn stateless(&self, w: &mut Work<'_>, msg: &Message, flow: Flow) {
+        if !msg.is_request() {
+            if self.layer.relay_response(msg, &mut w.scratch).is_err() {
+                self.stats.stray_dropped.inc();
+            }
+            return;
+        }
+        let target = match self.layer.next_hop(msg) {
+            NextHop::Route(r) => self.target_uri(r),
+            NextHop::RequestUri(r) => {
+                let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
+                if ours {
+                    let set = self.dispatcher.index("default").or(if self.dispatcher.sets().is_empty() { None } else { Some(0) });
+                    set.and_then(|s| {
+                        let key = Key { call_id: msg.call_id().unwrap_or_default(), from_user: b"" };
+                        self.dispatcher.order(s, key).first().copied()
+                    })
+                    .and_then(|a| self.flow_to(Transport::Udp, a))
+                    .map(Target::to)
+                } else {
+                    self.target_uri(r)
+                }
+            }
+        };
+        match target {
+            Some(t) => {
+                if let Err(e) = self.layer.relay(msg, flow, &t, false, &mut w.scratch) {
+                    tracing::debug!(error = %e, "not relayed");
+                }
+            }
+            None => self.stats.not_routed.inc(),
+        }
+    }
+
+    /// OPTIONS probes due now.
+    pub(crate) fn probe(&self, w: &mut Work<'_>) {
+        for addr in self.dispatcher.due_probes(w.now.mono) {
+            let Some(flow) = self.flow_to(Transport::Udp, addr) else { continue };
+            let target = format!("sip:{addr}");
+            let from = format!("<sip:probe@{}>", flow.local);
+            let call_id = format!("probe-{}-{}", w.now.mono.as_millis(), addr.port());
+            let r = self.layer.send_request(
+                w.now.mono,
+                flow,
+                |via| {
+                    let mut b = RequestBuilder::new("OPTIONS", target.as_str());
+                    b.via(via)
+                        .from(from.as_str(), Some("probe"))
+                        .to(target.as_str(), None)
+                        .call_id(call_id.as_str())
+                        .cseq(1);
+                    b.build()
+                },
+                &mut w.scratch,
+            );
+            if let Ok(tx) = r {
+                lock(&self.pending.probes).insert(tx, addr);
+            }
+        }
+    }
+
+    pub(crate) fn own_response(&self, _w: &mut Work<'_>, tx: ClientTxId, resp: &Message) {
+        if resp.status().unwrap_or(0) < 200 {
+            return;
+        }
+        if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
+            self.log_changes(&self.dispatcher.success(addr));
+        }
+    }
+
+    pub(crate) fn own_failure(&self, _w: &mut Work<'_>, tx: ClientTxId) {
+        if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
+            self.log_changes(&self.dispatcher.failure(addr));
+        }
+    }
+
+    fn log_changes(&self, changes: &[(String, SocketAddr, Change)]) {
+        for (set, addr, c) in changes {
+            match c {
+                Change::Down => tracing::warn!(target: "dispatcher", set = %set, dst = %addr, "dispatcher:dst-down"),
+                Change::Up => tracing::info!(target: "dispatcher", set = %set, dst = %addr, "dispatcher:dst-up"),
+            }
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! `sip-proxy run` and `sip-proxy check`: the configuration from file and flags, logging,
+//! the capture sink, the server, and a graceful stop on SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use hep_codec::{CaptureSink, Collector, HepSender, Version};
+
+use crate::config::{
+    Advertise, Config, DispatchRule, ListenAddr, ListenerConfig, Mode, RegistrationConfig,
+    UpstreamConfig,
+};
+use crate::net::{Clock, Server};
+use crate::proxy::{Parts, Proxy, SystemResolver};
+
+/// Flags of `sip-proxy run` (each overrides its key in the file).
+#[derive(Debug, Args, Default, Clone)]
+pub struct RunArgs {
+    /// TOML configuration file (see docs/configuration.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listening socket, `udp:IP:PORT` or `tcp:IP:PORT` (repeatable; replaces the file's).
+    #[arg(long, value_name = "TRANSPORT:IP:PORT")]
+    pub listen: Vec<ListenAddr>,
+    /// Address to advertise in Via and Record-Route, `HOST[:PORT]`: the Nth applies to the
+    /// Nth --listen.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub advertise: Vec<Advertise>,
+    /// Domain served (repeatable; the first is the digest realm unless --realm).
+    #[arg(long, value_name = "D")]
+    pub domain: Vec<String>,
+    /// Digest realm.
+    #[arg(long, value_name = "R")]
+    pub realm: Option<String>,
+    /// htdigest credentials file (`sip-proxy users`); authentication is on when given.
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    /// A source IP with more than N failed authentications in a row is banned.
+    #[arg(long, value_name = "N")]
+    pub ban_after: Option<u32>,
+    /// Ban duration in seconds (a banned source gets no answer at all).
+    #[arg(long, value_name = "S")]
+    pub ban_seconds: Option<u64>,
+    /// Shortest registration accepted (below: 423 with Min-Expires).
+    #[arg(long, value_name = "S")]
+    pub min_expires: Option<u32>,
+    /// Longest registration granted (longer ones are shortened).
+    #[arg(long, value_name = "S")]
+    pub max_expires: Option<u32>,
+    /// Registration length when the REGISTER gives none.
+    #[arg(long, value_name = "S")]
+    pub default_expires: Option<u32>,
+    /// Upstream set: `NAME=udp:IP:PORT[,udp:IP:PORT...]` (repeatable).
+    #[arg(long, value_name = "NAME=udp:IP:PORT[,...]")]
+    pub upstream: Vec<String>,
+    /// Which requests an upstream set takes: `MATCH=NAME`, MATCH a Request-URI user prefix
+    /// or a domain (repeatable).
+    #[arg(long, value_name = "MATCH=NAME")]
+    pub dispatch: Vec<DispatchRule>,
+    /// Register with a provider as `sip:USER@HOST[:PORT]`.
+    #[arg(long, value_name = "URI", requires = "register_password_file")]
+    pub register_to: Option<String>,
+    /// File with the provider password (first line).
+    #[arg(long, value_name = "F")]
+    pub register_password_file: Option<PathBuf>,
+    /// Mirror every message to a HEP collector, `udp:HOST:PORT` or `tcp:HOST:PORT`.
+    #[arg(long, value_name = "udp:HOST:PORT")]
+    pub hep: Option<String>,
+    /// Worker threads per UDP listener (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Send only to these networks (CIDR, repeatable): every other destination is a counted
+    /// drop.
+    #[arg(long, value_name = "CIDR")]
+    pub relay_to: Vec<String>,
+    /// full (default), stateful or stateless.
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<Mode>,
+    /// Seconds to let transactions finish on SIGINT/SIGTERM.
+    #[arg(long, value_name = "S", default_value_t = 5)]
+    pub shutdown_grace: u64,
+    /// More log output (repeatable).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (repeatable).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+/// Flags of `sip-proxy check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file to check.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+fn parse_upstream(s: &str) -> Result<UpstreamConfig, String> {
+    let (name, targets) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--upstream `{s}`: expected NAME=udp:IP:PORT[,udp:IP:PORT...]"))?;
+    let targets = targets
+        .split(',')
+        .map(|t| t.parse::<ListenAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--upstream {name}: {e}"))?;
+    Ok(UpstreamConfig {
+        name: name.to_owned(),
+        targets,
+        algorithm: crate::config::Algorithm::RoundRobin,
+        weights: Vec::new(),
+        probe_interval: 10,
+    })
+}
+
+impl RunArgs {
+    /// The configuration: the file (if any), the flags over it, then defaults and checks.
+    pub fn config(&self) -> Result<Config, String> {
+        let mut c = match &self.config {
+            Some(p) => Config::from_file(p).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        if !self.listen.is_empty() {
+            c.listen = self
+                .listen
+                .iter()
+                .enumerate()
+                .map(|(i, a)| ListenerConfig {
+                    address: *a,
+                    advertise: self.advertise.get(i).cloned(),
+                })
+                .collect();
+        } else if !self.advertise.is_empty() {
+            return Err("--advertise needs --listen (the Nth applies to the Nth listener)".into());
+        }
+        if self.advertise.len() > self.listen.len() {
+            return Err(format!(
+                "{} --advertise for {} --listen",
+                self.advertise.len(),
+                self.listen.len()
+            ));
+        }
+        if !self.domain.is_empty() {
+            c.domains.clone_from(&self.domain);
+        }
+        if let Some(r) = &self.realm {
+            c.auth.realm = Some(r.clone());
+        }
+        if let Some(u) = &self.users {
+            c.auth.users_file = Some(u.clone());
+        }
+        if let Some(n) = self.ban_after {
+            c.auth.ban_after = n;
+        }
+        if let Some(s) = self.ban_seconds {
+            c.auth.ban_seconds = s;
+        }
+        if let Some(s) = self.min_expires {
+            c.registrar.min_expires = s;
+        }
+        if let Some(s) = self.max_expires {
+            c.registrar.max_expires = s;
+        }
+        if let Some(s) = self.default_expires {
+            c.registrar.default_expires = s;
+        } else if self.max_expires.is_some() || self.min_expires.is_some() {
+            let r = &mut c.registrar;
+            r.default_expires = r.default_expires.clamp(r.min_expires, r.max_expires.max(r.min_expires));
+        }
+        for u in &self.upstream {
+            let set = parse_upstream(u)?;
+            c.upstream.retain(|x| x.name != set.name);
+            c.upstream.push(set);
+        }
+        c.dispatch.extend(self.dispatch.iter().cloned());
+        if let Some(uri) = &self.register_to {
+            c.registration.push(RegistrationConfig {
+                uri: uri.clone(),
+                password_file: self.register_password_file.clone().unwrap_or_default(),
+                auth_user: None,
+                expires: 3600,
+            });
+        }
+        if let Some(h) = &self.hep {
+            c.hep.collector = Some(h.clone());
+        }
+        if let Some(n) = self.workers {
+            c.workers = n;
+        }
+        if !self.relay_to.is_empty() {
+            c.limits.relay_to.clone_from(&self.relay_to);
+        }
+        if let Some(m) = self.mode {
+            c.mode = m;
+        }
+        c.finish().map_err(|e| e.to_string())
+    }
+
+    fn log_filter(&self, cfg: &Config) -> String {
+        let levels = ["error", "warn", "info", "debug", "trace"];
+        let base = levels.iter().position(|l| *l == cfg.log).unwrap_or(2) as i32;
+        if levels.contains(&cfg.log.as_str()) || self.verbose > 0 || self.quiet > 0 {
+            let i = (base + i32::from(self.verbose) - i32::from(self.quiet)).clamp(0, 4) as usize;
+            levels[i].to_owned()
+        } else {
+            cfg.log.clone()
+        }
+    }
+}
+
+/// `sip-proxy check --config FILE`.
+pub fn check(args: &CheckArgs) -> ExitCode {
+    let run = RunArgs {
+        config: Some(args.config.clone()),
+        ..RunArgs::default()
+    };
+    match run.config() {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} listeners, domains {}, {} upstream sets)",
+                args.config.display(),
+                c.listen.len(),
+                c.domains.join(", "),
+                c.upstream.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sip-proxy run`.
+pub fn run(args: &RunArgs) -> ExitCode {
+    let cfg = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sip-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = args.log_filter(&cfg);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    match start(cfg, args.shutdown_grace) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("sip-proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cfg: Config, grace: u64) -> Result<(), String> {
+    if cfg.mode == Mode::Full && cfg.auth.users_file.is_none() && cfg.registrar.open_on_loopback {
+        tracing::warn!(
+            "NO AUTHENTICATION: anyone on loopback may register and call (give --users FILE to require digest authentication)"
+        );
+    }
+    let capture: Option<Arc<dyn CaptureSink + Send + Sync>> = match &cfg.hep.collector {
+        Some(c) => {
+            let collector = Collector::resolve(c).map_err(|e| e.to_string())?;
+            let hc = hep_codec::HepConfig {
+                capture_id: cfg.hep.capture_id,
+                auth_key: cfg.hep.auth_key.clone().map(String::into_bytes),
+                node_name: cfg.hep.node_name.clone().map(String::into_bytes),
+                version: if cfg.hep.version == 2 { Version::V2 } else { Version::V3 },
+            };
+            let s = HepSender::start(collector, hc, cfg.hep.queue)
+                .map_err(|e| format!("hep collector {c}: {e}"))?;
+            tracing::info!(collector = %c, "mirroring to HEP collector");
+            Some(Arc::new(s))
+        }
+        None => None,
+    };
+    let workers = if cfg.workers == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        cfg.workers
+    };
+    let mut seed = [0u8; 32];
+    sip_parser::Random::fill(&mut sip_parser::SystemRandom::new(), &mut seed);
+    let proxy = Arc::new(Proxy::new(
+        cfg,
+        Parts {
+            seed,
+            capture,
+            resolver: Arc::new(SystemResolver),
+        },
+    ));
+    let server = Server::start(proxy, Clock::new(), workers).map_err(|e| e.to_string())?;
+    for (t, a) in &server.bound {
+        tracing::info!(listen = %format!("{}:{a}", t.param_value()), "listening");
+    }
+    tracing::info!(workers, "sip-proxy running");
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| e.to_string())?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tracing::info!("stopping: finishing transactions in flight");
+    server.shutdown(Duration::from_secs(grace));
+    tracing::info!("stopped");
+    Ok(())
+}
