@@ -77,6 +77,9 @@ pub struct RunArgs {
     /// drop.
     #[arg(long, value_name = "CIDR")]
     pub relay_to: Vec<String>,
+    /// OPTIONS probe interval of the --upstream sets, seconds (0: no probing).
+    #[arg(long, value_name = "S", default_value_t = 10)]
+    pub probe_interval: u64,
     /// full (default), stateful or stateless.
     #[arg(long, value_name = "MODE")]
     pub mode: Option<Mode>,
@@ -99,7 +102,7 @@ pub struct CheckArgs {
     pub config: PathBuf,
 }
 
-fn parse_upstream(s: &str) -> Result<UpstreamConfig, String> {
+fn parse_upstream(s: &str, probe_interval: u64) -> Result<UpstreamConfig, String> {
     let (name, targets) = s
         .split_once('=')
         .ok_or_else(|| format!("--upstream `{s}`: expected NAME=udp:IP:PORT[,udp:IP:PORT...]"))?;
@@ -113,7 +116,7 @@ fn parse_upstream(s: &str) -> Result<UpstreamConfig, String> {
         targets,
         algorithm: crate::config::Algorithm::RoundRobin,
         weights: Vec::new(),
-        probe_interval: 10,
+        probe_interval,
     })
 }
 
@@ -172,7 +175,7 @@ impl RunArgs {
             r.default_expires = r.default_expires.clamp(r.min_expires, r.max_expires.max(r.min_expires));
         }
         for u in &self.upstream {
-            let set = parse_upstream(u)?;
+            let set = parse_upstream(u, self.probe_interval)?;
             c.upstream.retain(|x| x.name != set.name);
             c.upstream.push(set);
         }
