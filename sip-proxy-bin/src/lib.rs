@@ -8,3 +8,4 @@ pub mod config;
 pub mod net;
 pub mod proxy;
 pub mod run;
+pub mod trace;

@@ -83,6 +83,9 @@ pub struct RunArgs {
     /// full (default), stateful or stateless.
     #[arg(long, value_name = "MODE")]
     pub mode: Option<Mode>,
+    /// Write every message to this `sip_trace` JSON-lines file.
+    #[arg(long, value_name = "FILE")]
+    pub trace_file: Option<PathBuf>,
     /// Seconds to let transactions finish on SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_grace: u64,
@@ -197,6 +200,9 @@ impl RunArgs {
         if !self.relay_to.is_empty() {
             c.limits.relay_to.clone_from(&self.relay_to);
         }
+        if let Some(t) = &self.trace_file {
+            c.trace_file = Some(t.clone());
+        }
         if let Some(m) = self.mode {
             c.mode = m;
         }
@@ -272,7 +278,14 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
             "NO AUTHENTICATION: anyone on loopback may register and call (give --users FILE to require digest authentication)"
         );
     }
-    let capture: Option<Arc<dyn CaptureSink + Send + Sync>> = match &cfg.hep.collector {
+    let mut sinks: Vec<Arc<dyn CaptureSink + Send + Sync>> = Vec::new();
+    if let Some(path) = &cfg.trace_file {
+        let locals = cfg.listen.iter().map(|l| l.address.addr).collect();
+        let t = crate::trace::TraceFile::open(path, locals, 10_000).map_err(|e| e.to_string())?;
+        tracing::info!(file = %path.display(), "writing sip_trace");
+        sinks.push(Arc::new(t));
+    }
+    let hep: Option<Arc<dyn CaptureSink + Send + Sync>> = match &cfg.hep.collector {
         Some(c) => {
             let collector = Collector::resolve(c).map_err(|e| e.to_string())?;
             let hc = hep_codec::HepConfig {
@@ -287,6 +300,12 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
             Some(Arc::new(s))
         }
         None => None,
+    };
+    sinks.extend(hep);
+    let capture: Option<Arc<dyn CaptureSink + Send + Sync>> = match sinks.len() {
+        0 => None,
+        1 => sinks.pop(),
+        _ => Some(Arc::new(crate::trace::Fanout(sinks))),
     };
     let workers = if cfg.workers == 0 {
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
