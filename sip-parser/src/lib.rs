@@ -22,7 +22,7 @@ mod uri;
 mod validate;
 mod via;
 
-pub use auth::{AuthParam, AuthValue};
+pub use auth::{AuthParam, AuthScanner, AuthValue};
 pub use edit::{Editor, MaxForwardsError};
 pub use error::{FieldError, FieldErrorKind, ParseError, ValidationError};
 pub use headers::{CSeq, MediaType, TokenParams};
