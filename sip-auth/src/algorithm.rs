@@ -329,7 +329,7 @@ impl fmt::Display for HexDigest {
 }
 
 /// Constant-time equality of two byte strings (the length is not secret).
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

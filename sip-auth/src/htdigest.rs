@@ -21,9 +21,9 @@ use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use crate::algorithm::{Algorithm, HashKind, HexDigest};
-use crate::credentials::MemoryStore;
 use crate::digest;
 use crate::error::FileError;
+use crate::store::MemoryStore;
 
 const EXT_PREFIX: &str = "#sip-auth:";
 
@@ -293,7 +293,7 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::{CredentialStore, Secret};
+    use crate::store::{CredentialStore, Secret};
 
     #[test]
     fn apache_line_and_extensions() {
