@@ -6,32 +6,8 @@
 //! through [`AuthScanner`], so what a proxy's parser accepts is exactly what its verifier
 //! checks.
 //!
-//! # Grammar
-//!
-//! ```text
-//! value       = [LWS] auth-scheme [ 1*LWS ( token68 / auth-params ) ] [LWS]
-//! auth-params = auth-param *( LWS* "," LWS* [ auth-param ] )     ; empty elements ignored
-//! auth-param  = tchar-token LWS* "=" LWS* ( tchar-token / quoted-string )
-//! ```
-//!
-//! Where RFC 3261 and the HTTP grammar it was taken from differ, these are the decisions:
-//!
-//! | case | decision | why |
-//! |------|----------|-----|
-//! | `#` `$` `&` `^` `\|` in a scheme, name or unquoted value | accepted | tokens are RFC 7230 §3.2.6 `tchar`, a superset of RFC 3261 `token`: HTTP-derived Digest stacks send them and RFC 7616 (§3.4) defines Digest over `tchar` |
-//! | unquoted `/` `=` `:` `@` `;` in a value (`uri=sip:a@b`) | refused, with the offset | RFC 3261 §25.1 and RFC 7235 §2.1: an unquoted value is a token; `digest-uri` is quoted (`LDQUOT … RDQUOT`). Clients get quoting wrong the other way (`qop="auth"`, `cnonce=abc`), which is accepted: either form is read for every parameter, as RFC 7235 §2.2 advises recipients |
-//! | a fold (CRLF followed by SP/HTAB) inside a quoted-string | accepted, read as one SP | RFC 3261 §25.1 `qdtext = LWS / …` with `LWS = [*WSP CRLF] 1*WSP`; §7.3.1 reads a fold as a single SP. A message's header values keep their folds, so this is where one can appear |
-//! | a bare CR or LF, or another control byte but HTAB, inside a quoted-string | refused, with the offset | not `qdtext`; a bare CR/LF would be a header injection |
-//! | non-ASCII bytes inside a quoted-string | accepted when UTF-8 | RFC 3261 `UTF8-NONASCII`; the whole value is then UTF-8 |
-//! | `\` escapes (`quoted-pair`) | kept in [`AuthParam::value`], resolved by [`AuthParam::decoded`] | RFC 3261 §25.1 `quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)`; `\` before CR, LF or a non-ASCII byte is refused |
-//! | empty list elements (`a=1,,b=2`, a trailing `,`) | ignored | RFC 7230 §7 asks recipients to accept them |
-//! | a repeated parameter name | left to the reader | RFC 7235 §2.2 forbids it; the typed views refuse a repeat of a parameter they read |
-//! | `scheme token68` (`Bearer mF_9.B5f-4.1JqM`) | accepted, as [`AuthValue::token68`] | RFC 7235 §2.1; the rest of a value is a token68 when it is nothing else |
-//!
-//! Every parameter keeps the byte offsets of its name and value, relative to the value given
-//! to the parser (the accessors of [`Message`](crate::Message) report errors as message
-//! offsets). Scanning allocates nothing; [`AuthParam::decoded`] copies a value only when it
-//! holds escapes or folds.
+//! The grammar and the decisions taken where RFC 3261 and HTTP differ are documented on
+//! [`AuthScanner`].
 
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
@@ -220,6 +196,33 @@ impl<'a> AuthValue<'a> {
 /// assert_eq!(sc.next().unwrap().unwrap_err().offset, 46); // unquoted `/`
 /// assert!(sc.next().is_none());
 /// ```
+///
+/// # Grammar
+///
+/// ```text
+/// value       = [LWS] auth-scheme [ 1*LWS ( token68 / auth-params ) ] [LWS]
+/// auth-params = auth-param *( LWS* "," LWS* [ auth-param ] )     ; empty elements ignored
+/// auth-param  = tchar-token LWS* "=" LWS* ( tchar-token / quoted-string )
+/// ```
+///
+/// Where RFC 3261 and the HTTP grammar it was taken from differ, these are the decisions:
+///
+/// | case | decision | why |
+/// |------|----------|-----|
+/// | `#` `$` `&` `^` `\|` in a scheme, name or unquoted value | accepted | tokens are RFC 7230 §3.2.6 `tchar`, a superset of RFC 3261 `token`: HTTP-derived Digest stacks send them, and RFC 7616 takes its `token` from RFC 7230 |
+/// | unquoted `/` `=` `:` `@` `;` in a value (`uri=sip:a@b`) | refused, with the offset | RFC 3261 §25.1 and RFC 7235 §2.1: an unquoted value is a token; `digest-uri` is quoted (`LDQUOT … RDQUOT`). Clients get quoting wrong the other way (`qop="auth"`, `cnonce=abc`), which is accepted: RFC 7235 §2.1 `auth-param` allows either form, and RFC 7235 §2.2 / RFC 7616 §3.4 ask recipients to read both where senders must use one |
+/// | a fold (CRLF followed by SP/HTAB) inside a quoted-string | accepted, read as one SP | RFC 3261 §25.1 `qdtext = LWS / …` with `LWS = [*WSP CRLF] 1*WSP`; §7.3.1 reads a fold as a single SP. A message's header values keep their folds, so this is where one can appear |
+/// | a bare CR or LF, or another control byte but HTAB, inside a quoted-string | refused, with the offset | not `qdtext`; a bare CR/LF would be a header injection |
+/// | non-ASCII bytes inside a quoted-string | accepted when UTF-8 | RFC 3261 `UTF8-NONASCII`; the whole value is then UTF-8 |
+/// | `\` escapes (`quoted-pair`) | kept in [`AuthParam::value`], resolved by [`AuthParam::decoded`] | RFC 3261 §25.1 `quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)`; `\` before CR, LF or a non-ASCII byte is refused |
+/// | empty list elements (`a=1,,b=2`, a trailing `,`) | ignored | RFC 7230 §7 asks recipients to accept them |
+/// | a repeated parameter name | left to the reader | RFC 7235 §2.1 forbids it; the typed views refuse a repeat of a parameter they read |
+/// | `scheme token68` (`Bearer mF_9.B5f-4.1JqM`) | accepted, as [`AuthValue::token68`] | RFC 7235 §2.1; the rest of a value is a token68 when it is nothing else |
+///
+/// Every parameter keeps the byte offsets of its name and value, relative to the value given
+/// to the parser (the accessors of [`Message`](crate::Message) report errors as message
+/// offsets). Scanning allocates nothing; [`AuthParam::decoded`] copies a value only when it
+/// holds escapes or folds.
 #[derive(Debug, Clone)]
 pub struct AuthScanner<'a> {
     src: &'a [u8],
@@ -490,7 +493,8 @@ mod tests {
         let v = params(br#"Digest uri="sip:a@b.com;lr", nonce="abc==", x="a/b""#);
         assert_eq!(v[0].1, b"sip:a@b.com;lr");
         assert_eq!(v[1].1, b"abc==");
-        // Either form for any parameter (RFC 7235 §2.2): quoted tokens, unquoted cnonce.
+        // Either form for any parameter (RFC 7235 §2.1 auth-param): quoted tokens, unquoted
+        // cnonce.
         let v = params(br#"Digest qop="auth", algorithm="MD5", cnonce=n5uldz1r"#);
         assert_eq!(v[0].1, b"auth");
         assert_eq!(v[2].1, b"n5uldz1r");
