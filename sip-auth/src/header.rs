@@ -62,7 +62,7 @@ fn read<'a>(
     mut each: impl FnMut(AuthParam<'a>) -> Result<(), DigestHeaderError>,
 ) -> Result<(), DigestHeaderError> {
     let sc = sc.map_err(syntax)?;
-    if !sc.scheme().eq_ignore_ascii_case("Digest") {
+    if !sc.is_digest() {
         return Err(DigestHeaderError::NotDigest);
     }
     for p in sc {
@@ -172,7 +172,7 @@ impl<'a> TryFrom<AuthValue<'a>> for Challenge<'a> {
     }
 }
 
-/// The credentials parameters this crate reads, in the order of [`FIELDS`].
+/// The credentials parameters this crate reads; each indexes [`FIELDS`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Field {
     Username,
@@ -189,6 +189,39 @@ pub(crate) enum Field {
     Userhash,
 }
 
+impl Field {
+    /// The field called `name` (any case): told apart by length and first letter, then
+    /// compared once.
+    #[inline]
+    fn of(name: &[u8]) -> Option<Field> {
+        use Field::{
+            Algorithm, Cnonce, Nc, Nonce, Opaque, Qop, Realm, Response, Uri, Userhash, Username,
+            UsernameExt,
+        };
+        let f = match (name.len(), name.first()? | 0x20) {
+            (2, b'n') => Nc,
+            (3, b'u') => Uri,
+            (3, b'q') => Qop,
+            (5, b'r') => Realm,
+            (5, b'n') => Nonce,
+            (6, b'c') => Cnonce,
+            (6, b'o') => Opaque,
+            (8, b'r') => Response,
+            (8, b'u') if name[4] | 0x20 == b'h' => Userhash,
+            (8, b'u') => Username,
+            (9, b'a') => Algorithm,
+            (9, b'u') => UsernameExt,
+            _ => return None,
+        };
+        // The names are lower-case letters and `*`, and `name` is a token (checked by the
+        // scanner): setting the case bit matches exactly the two cases of each letter.
+        let want = FIELDS[f as usize].0.as_bytes();
+        (want.len() == name.len() && name.iter().zip(want).all(|(&c, &w)| c | 0x20 == w))
+            .then_some(f)
+    }
+}
+
+/// The name of each [`Field`], in its order.
 const FIELDS: [(&str, Field); 12] = [
     ("username", Field::Username),
     ("username*", Field::UsernameExt),
@@ -241,7 +274,7 @@ impl<'a> Credentials<'a> {
             nc: None,
         };
         read(sc, |p| {
-            let Some(&(_, f)) = FIELDS.iter().find(|(n, _)| p.is(n)) else {
+            let Some(f) = Field::of(p.name) else {
                 return Ok(());
             };
             // `username` and `username*` exclude each other like a repeated name.
@@ -276,9 +309,8 @@ impl<'a> Credentials<'a> {
             Field::Algorithm => self.algorithm = Algorithm::from_bytes(v),
             Field::Qop => self.qop = Some(Qop::from_bytes(v).ok_or(())),
             Field::Nc => {
-                let n = (v.len() == 8 && v.iter().all(u8::is_ascii_hexdigit))
-                    .then(|| u32::from_str_radix(core::str::from_utf8(v).ok()?, 16).ok())
-                    .flatten();
+                let hex = |n: u32, &c: &u8| Some(n << 4 | char::from(c).to_digit(16)?);
+                let n = (v.len() == 8).then(|| v.iter().try_fold(0, hex)).flatten();
                 self.nc = Some(n.ok_or(DigestHeaderError::BadNonceCount { offset })?);
             }
             Field::UsernameExt if ext_value(&self.text(f)).is_none() => {
@@ -511,6 +543,19 @@ mod tests {
         // A fold inside quotes reads as one SP (RFC 3261 §7.3.1).
         let c = creds(", cnonce=\"a\r\n b\"").unwrap();
         assert_eq!(c.cnonce().as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn field_names() {
+        for (i, (name, f)) in FIELDS.iter().enumerate() {
+            assert_eq!(*f as usize, i);
+            assert!(Field::of(name.as_bytes()) == Some(*f));
+            assert!(Field::of(name.to_uppercase().as_bytes()) == Some(*f));
+            assert!(Field::of(format!("{name}x").as_bytes()).is_none());
+        }
+        for other in ["", "x", "ncc", "nonc3", "usernamf", "userhasx", "algorith*"] {
+            assert!(Field::of(other.as_bytes()).is_none(), "{other}");
+        }
     }
 
     #[test]

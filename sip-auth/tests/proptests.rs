@@ -283,7 +283,7 @@ proptest! {
         let got: Vec<(String, String)> = p
             .unwrap()
             .params()
-            .map(|q| (q.name.to_string(), String::from_utf8(q.decoded().into_owned()).unwrap()))
+            .map(|q| (String::from_utf8(q.name.to_vec()).unwrap(), String::from_utf8(q.decoded().into_owned()).unwrap()))
             .collect();
         prop_assert_eq!(got, expected);
         let c = format!(r#"Digest username="a", realm="r", nonce="n", uri="u", response="x"{tail}"#);

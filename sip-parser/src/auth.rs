@@ -9,30 +9,68 @@
 //! The grammar and the decisions taken where RFC 3261 and HTTP differ are documented on
 //! [`AuthScanner`].
 
+mod plain;
+
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
-use crate::chars::{as_str, is_token, is_ws, skip_ws};
+use crate::chars::{as_str, is_ws, skip_ws};
 use crate::error::{FieldError, FieldErrorKind, PResult, syntax};
 
-/// RFC 7230 §3.2.6 `tchar`: RFC 3261 `token` characters plus `#$&^|`.
-#[inline]
-fn is_tchar(b: u8) -> bool {
-    is_token(b) || matches!(b, b'#' | b'$' | b'&' | b'^' | b'|')
-}
+/// [`CLASS`] bit of RFC 7230 §3.2.6 `tchar`: the RFC 3261 `token` characters plus `#$&^|`.
+const TCHAR: u8 = 1;
+/// [`CLASS`] bit of RFC 7235 §2.1 `token68` characters (the `=` padding apart).
+const TOKEN68: u8 = 2;
 
-/// Index just past the `tchar` run starting at `i`.
+/// The character classes of the auth grammar, by byte.
+static CLASS: [u8; 256] = {
+    let mut t = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        if alnum
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            )
+        {
+            t[i] |= TCHAR;
+        }
+        if alnum || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/') {
+            t[i] |= TOKEN68;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Index of the first byte at or after `i` not of class `class`.
 #[inline]
-fn tchar_end(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && is_tchar(s[i]) {
+fn run_end(s: &[u8], mut i: usize, class: u8) -> usize {
+    while i < s.len() && CLASS[s[i] as usize] & class != 0 {
         i += 1;
     }
     i
 }
 
-/// RFC 7235 §2.1 `token68` characters (the `=` padding is counted apart).
-fn is_token68(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+/// Index just past the `tchar` run starting at `i`.
+#[inline]
+fn tchar_end(s: &[u8], i: usize) -> usize {
+    run_end(s, i, TCHAR)
 }
 
 /// A credentials or challenge value: scheme plus auth-params (or a token68), checked once by
@@ -62,8 +100,8 @@ pub struct AuthValue<'a> {
 /// One auth-param, as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthParam<'a> {
-    /// Parameter name (a `tchar` token, compared case-insensitively).
-    pub name: &'a str,
+    /// Parameter name (a `tchar` token, ASCII, compared case-insensitively).
+    pub name: &'a [u8],
     /// The value: a token, or the text between the quotes of a quoted-string with its
     /// escapes and folds as written (see [`AuthParam::decoded`]).
     pub value: &'a [u8],
@@ -82,41 +120,48 @@ impl<'a> AuthParam<'a> {
     /// Whether this parameter is called `name` (case-insensitive).
     #[inline]
     pub fn is(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name)
+        self.name.eq_ignore_ascii_case(name.as_bytes())
     }
 
     /// The value with escapes resolved and each fold read as one SP (RFC 3261 §7.3.1):
     /// borrowed unless [`AuthParam::escaped`].
+    #[inline]
     pub fn decoded(&self) -> Cow<'a, [u8]> {
-        if !self.escaped {
-            return Cow::Borrowed(self.value);
+        if self.escaped {
+            Cow::Owned(decode(self.value))
+        } else {
+            Cow::Borrowed(self.value)
         }
-        let v = self.value;
-        let mut out = Vec::with_capacity(v.len());
-        let mut i = 0;
-        while i < v.len() {
-            match v[i] {
-                b'\\' if i + 1 < v.len() => {
-                    out.push(v[i + 1]);
-                    i += 2;
-                }
-                b'\r' => {
-                    // A fold (the scanner let no other CR through): CRLF and the white
-                    // space after it become one SP.
-                    out.push(b' ');
-                    i += 2;
-                    while i < v.len() && matches!(v[i], b' ' | b'\t') {
-                        i += 1;
-                    }
-                }
-                c => {
-                    out.push(c);
+    }
+}
+
+/// [`AuthParam::decoded`] of a value with escapes or folds.
+#[cold]
+fn decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'\\' if i + 1 < v.len() => {
+                out.push(v[i + 1]);
+                i += 2;
+            }
+            b'\r' => {
+                // A fold (the scanner let no other CR through): CRLF and the white space
+                // after it become one SP.
+                out.push(b' ');
+                i += 2;
+                while i < v.len() && matches!(v[i], b' ' | b'\t') {
                     i += 1;
                 }
             }
+            c => {
+                out.push(c);
+                i += 1;
+            }
         }
-        Cow::Owned(out)
     }
+    out
 }
 
 impl<'a> AuthValue<'a> {
@@ -148,7 +193,7 @@ impl<'a> AuthValue<'a> {
             } else {
                 self.rest
             },
-            scheme: self.scheme,
+            scheme: self.scheme.as_bytes(),
             token68: self.token68,
             failed: false,
         }
@@ -191,7 +236,7 @@ impl<'a> AuthValue<'a> {
 /// let mut sc = AuthScanner::new(br#"Digest realm="a.com", qop="auth,auth-int", x=y/z"#).unwrap();
 /// assert_eq!(sc.scheme(), "Digest");
 /// let p = sc.next().unwrap().unwrap();
-/// assert_eq!((p.name, p.value, p.quoted, p.name_offset, p.value_offset), ("realm", &b"a.com"[..], true, 7, 14));
+/// assert_eq!((p.name, p.value, p.quoted, p.name_offset, p.value_offset), (&b"realm"[..], &b"a.com"[..], true, 7, 14));
 /// assert_eq!(sc.next().unwrap().unwrap().value, b"auth,auth-int");
 /// assert_eq!(sc.next().unwrap().unwrap_err().offset, 46); // unquoted `/`
 /// assert!(sc.next().is_none());
@@ -227,7 +272,7 @@ impl<'a> AuthValue<'a> {
 pub struct AuthScanner<'a> {
     src: &'a [u8],
     pos: usize,
-    scheme: &'a str,
+    scheme: &'a [u8],
     token68: Option<&'a str>,
     failed: bool,
 }
@@ -256,12 +301,11 @@ impl<'a> AuthScanner<'a> {
         if e < s.len() && !is_ws(s[e]) {
             return syntax(e, "auth scheme (white space expected after it)");
         }
-        let scheme = as_str(&s[i..e]).unwrap_or_default();
         let rest = skip_ws(s, e);
         Ok(AuthScanner {
             src: s,
             pos: rest,
-            scheme,
+            scheme: &s[i..e],
             token68: token68(s, rest),
             failed: false,
         })
@@ -269,7 +313,12 @@ impl<'a> AuthScanner<'a> {
 
     /// The scheme as written.
     pub fn scheme(&self) -> &'a str {
-        self.scheme
+        as_str(self.scheme).unwrap_or_default()
+    }
+
+    /// True for the Digest scheme.
+    pub fn is_digest(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case(b"Digest")
     }
 
     /// The token68 after the scheme, when the value is one (then there are no parameters).
@@ -278,6 +327,7 @@ impl<'a> AuthScanner<'a> {
     }
 
     /// The next parameter, `Ok(None)` at the end.
+    #[inline]
     fn next_param(&mut self) -> PResult<Option<AuthParam<'a>>> {
         let s = self.src;
         if self.token68.is_some() {
@@ -319,7 +369,7 @@ impl<'a> AuthScanner<'a> {
         }
         self.pos = j;
         Ok(Some(AuthParam {
-            name: as_str(&s[name_offset..ne]).unwrap_or_default(),
+            name: &s[name_offset..ne],
             value: &s[value_offset..value_end],
             quoted,
             escaped,
@@ -353,10 +403,7 @@ impl<'a> Iterator for AuthScanner<'a> {
 
 /// The token68 starting at `i` when it is all that is left of `s` (but white space).
 fn token68(s: &[u8], i: usize) -> Option<&str> {
-    let mut e = i;
-    while e < s.len() && is_token68(s[e]) {
-        e += 1;
-    }
+    let mut e = run_end(s, i, TOKEN68);
     if e == i {
         return None;
     }
@@ -376,6 +423,7 @@ fn quoted_end(s: &[u8], open: usize) -> PResult<(usize, bool)> {
     let mut escaped = false;
     let mut non_ascii = false;
     loop {
+        j = plain::plain_end(s, j);
         let Some(&c) = s.get(j) else {
             return syntax(open, "quoted-string (not closed)");
         };
@@ -389,15 +437,12 @@ fn quoted_end(s: &[u8], open: usize) -> PResult<(usize, bool)> {
                 Some(_) => return syntax(j, "quoted-pair"),
                 None => return syntax(open, "quoted-string (not closed)"),
             },
-            b'\r' => {
-                if s.get(j + 1) == Some(&b'\n') && matches!(s.get(j + 2), Some(b' ' | b'\t')) {
-                    escaped = true;
-                    j += 3;
-                } else {
-                    return syntax(j, "quoted-string (CR or LF outside a fold)");
-                }
+            b'\r' if s.get(j + 1) == Some(&b'\n') && matches!(s.get(j + 2), Some(b' ' | b'\t')) => {
+                escaped = true;
+                j += 3;
             }
-            b'\t' | b' '..=b'~' => j += 1,
+            b'\r' | b'\n' => return syntax(j, "quoted-string (CR or LF outside a fold)"),
+            b'\t' => j += 1,
             0x80.. => {
                 non_ascii = true;
                 j += 1;
@@ -420,8 +465,8 @@ pub(crate) fn parse_auth(s: &[u8]) -> PResult<AuthValue<'_>> {
     let rest = sc.pos;
     while sc.next_param()?.is_some() {}
     Ok(AuthValue {
-        scheme: sc.scheme,
-        src: s,
+        scheme: sc.scheme(),
+        src: sc.src,
         rest,
         token68: sc.token68,
     })
@@ -432,7 +477,7 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    fn params(s: &[u8]) -> Vec<(&str, Vec<u8>)> {
+    fn params(s: &[u8]) -> Vec<(&[u8], Vec<u8>)> {
         parse_auth(s)
             .unwrap()
             .params()
@@ -470,7 +515,13 @@ mod tests {
     #[test]
     fn http_token_characters() {
         let v = params(b"X#$&^|-Scheme a#$&^|=b#$&^|, c=d");
-        assert_eq!(v, [("a#$&^|", b"b#$&^|".to_vec()), ("c", b"d".to_vec())]);
+        assert_eq!(
+            v,
+            [
+                (&b"a#$&^|"[..], b"b#$&^|".to_vec()),
+                (&b"c"[..], b"d".to_vec())
+            ]
+        );
         assert_eq!(parse_auth(b"X#$&^| a=b").unwrap().scheme, "X#$&^|");
         // Still not token characters: separators of RFC 7230 §3.2.6.
         for bad in [

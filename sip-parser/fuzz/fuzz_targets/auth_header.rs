@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
                 let d = p.decoded();
                 assert!(d.len() <= p.value.len());
                 assert_eq!(&data[p.value_offset..p.value_offset + p.value.len()], p.value);
-                assert!(data[p.name_offset..].starts_with(p.name.as_bytes()));
+                assert!(data[p.name_offset..].starts_with(p.name));
             }
             // An accepted value is UTF-8 as a whole.
             assert!(core::str::from_utf8(data).is_ok());
