@@ -218,8 +218,9 @@ impl Authenticated<'_> {
 ///
 /// A nonce this server can no longer verify is not a failure: a restart with a new secret,
 /// a rotation past the previous secret or a changed binding leaves honest clients holding
-/// such nonces, and [`DigestServer::verify`] answers [`Outcome::Stale`] for them (see
-/// there). `InvalidNonce` is left for nonces that are not in this crate's format at all.
+/// such nonces, and [`DigestServer::verify`] answers [`Outcome::Stale`] for them (why that
+/// is safe is said there). `InvalidNonce` is left for nonces that are not in this crate's
+/// format at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailReason {
