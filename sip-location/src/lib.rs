@@ -1,4 +1,19 @@
-//! SIP registrar bindings and the location store (RFC 3261 section 10).
-//!
-//! This crate is a placeholder: its implementation lands with its own issue.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+mod binding;
+mod change;
+pub mod gruu;
+mod heap;
+mod memory;
+mod store;
+mod sync;
+
+pub use binding::{
+    Binding, BindingError, BindingFields, FORMAT_VERSION, Flags, Source, same_contact,
+};
+pub use change::{Applied, Changes, Event, EventKind, Op, Snapshot, Version, order};
+pub use memory::{MemoryConfig, MemoryStore};
+pub use store::{BackendError, Counts, Cursor, LocationStore, StoreError};
