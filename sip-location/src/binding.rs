@@ -445,6 +445,24 @@ impl Binding {
     pub fn same_contact(&self, contact: &str) -> bool {
         same_contact(self.contact(), contact)
     }
+    /// The RFC 5626 flow this binding is (`+sip.instance`, `reg-id`), when it is one
+    /// ([`Flags::OUTBOUND`]).
+    pub fn flow_key(&self) -> Option<(&str, u32)> {
+        if !self.flags().contains(Flags::OUTBOUND) {
+            return None;
+        }
+        Some((self.instance()?, self.reg_id()?))
+    }
+    /// True when `other` is the same binding of an AOR, i.e. a write of `other` replaces
+    /// this one: the same RFC 5626 flow (instance and reg-id, RFC 5626 §6), or, for two
+    /// bindings that are not flows, the same contact URI (RFC 3261 §10.3 step 7, §19.1.4).
+    pub fn same_binding(&self, other: &Binding) -> bool {
+        match (self.flow_key(), other.flow_key()) {
+            (Some((i, r)), Some((j, s))) => r == s && i.eq_ignore_ascii_case(j),
+            (None, None) => self.same_contact(other.contact()),
+            _ => false,
+        }
+    }
 }
 
 /// Whether two contact URIs name the same binding: RFC 3261 §10.3 step 7 "searches the list

@@ -81,12 +81,16 @@ pub fn order(a: &Binding, b: &Binding) -> Ordering {
 /// One write to an AOR's binding set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// Adds the binding, or replaces the binding with the same contact
-    /// ([`same_contact`](crate::same_contact)): a [`EventKind::Saved`] or
-    /// [`EventKind::Refreshed`] event.
+    /// Adds the binding, or replaces the one it is the same as
+    /// ([`Binding::same_binding`]): a [`EventKind::Saved`] or [`EventKind::Refreshed`]
+    /// event.
     Put(Binding),
-    /// Removes the binding with this contact (if any): a [`EventKind::Removed`] event.
-    Remove(String),
+    /// Removes the binding this one is the same as ([`Binding::same_binding`]), if any: a
+    /// [`EventKind::Removed`] event.
+    Remove(Binding),
+    /// Removes every binding whose contact is this URI ([`same_contact`](crate::same_contact),
+    /// flows included): administration (`sip-proxy ctl location remove AOR CONTACT`).
+    RemoveContact(String),
     /// Removes every binding of the AOR (`Contact: *`, `ctl location remove AOR`).
     Clear,
 }

@@ -8,6 +8,8 @@ mod change;
 pub mod gruu;
 mod heap;
 mod memory;
+mod policy;
+pub mod registrar;
 mod store;
 mod sync;
 
@@ -16,4 +18,6 @@ pub use binding::{
 };
 pub use change::{Applied, Changes, Event, EventKind, Op, Snapshot, Version, order};
 pub use memory::{MemoryConfig, MemoryStore};
+pub use policy::{Keepalive, MaxContacts, PathMode, Policy, WhenFull};
+pub use registrar::{Outcome, Registration, Reply};
 pub use store::{BackendError, Counts, Cursor, LocationStore, StoreError};

@@ -321,7 +321,7 @@ impl MemoryStore {
         }
         for op in &changes.ops {
             match op {
-                Op::Put(b) => match live.iter().position(|x| x.same_contact(b.contact())) {
+                Op::Put(b) => match live.iter().position(|x| x.same_binding(b)) {
                     Some(i) => {
                         live[i] = b.clone();
                         events.push(event(EventKind::Refreshed, b));
@@ -331,11 +331,20 @@ impl MemoryStore {
                         events.push(event(EventKind::Saved, b));
                     }
                 },
-                Op::Remove(c) => {
-                    if let Some(i) = live.iter().position(|x| x.same_contact(c)) {
+                Op::Remove(b) => {
+                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
                         let b = live.remove(i);
                         events.push(event(EventKind::Removed, &b));
                     }
+                }
+                Op::RemoveContact(c) => {
+                    live.retain(|x| {
+                        let gone = x.same_contact(c);
+                        if gone {
+                            events.push(event(EventKind::Removed, x));
+                        }
+                        !gone
+                    });
                 }
                 Op::Clear => {
                     for b in live.drain(..) {
@@ -589,7 +598,7 @@ mod tests {
             .apply(
                 &Changes::new("sip:a@x")
                     .with(Op::Put(b("sip:2@h", T0 + 20)))
-                    .with(Op::Remove("sip:1@h".into())),
+                    .with(Op::Remove(b("sip:1@h", 0))),
                 now,
             )
             .unwrap();

@@ -144,7 +144,7 @@ pub trait LocationStore {
         now: Duration,
     ) -> Result<Vec<Event>, StoreError> {
         let op = match contact {
-            Some(c) => Op::Remove(c.into()),
+            Some(c) => Op::RemoveContact(c.into()),
             None => Op::Clear,
         };
         Ok(self.apply(&Changes::new(aor).with(op), now)?.events)
