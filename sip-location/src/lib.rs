@@ -7,11 +7,13 @@ mod binding;
 mod change;
 pub mod gruu;
 mod heap;
+pub mod keepalive;
 mod memory;
 mod policy;
 pub mod registrar;
 mod store;
 mod sync;
+mod tiered;
 
 pub use binding::{
     Binding, BindingError, BindingFields, FORMAT_VERSION, Flags, Source, same_contact,
@@ -21,3 +23,4 @@ pub use memory::{MemoryConfig, MemoryStore};
 pub use policy::{Keepalive, MaxContacts, PathMode, Policy, WhenFull};
 pub use registrar::{Outcome, Registration, Reply};
 pub use store::{BackendError, Counts, Cursor, LocationStore, StoreError};
+pub use tiered::{Mode, Tiered};
