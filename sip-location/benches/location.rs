@@ -125,7 +125,9 @@ fn bench(c: &mut Criterion) {
                 })
             });
         });
-        sent.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+        for c in &sent {
+            c.store(0, Ordering::Relaxed);
+        }
     }
     assert_eq!(
         not_ok.load(Ordering::Relaxed),

@@ -4,6 +4,7 @@
 //!
 //! `cargo bench -p sip-location --bench memory` (kept out of the criterion bench so that the
 //! counting allocator never slows a timed run; `tests/memory.rs` asserts the 400-byte target).
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)] // byte counts as ratios
 
 #[path = "../tests/support/typical.rs"]
 mod typical;

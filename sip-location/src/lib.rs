@@ -21,6 +21,6 @@ pub use binding::{
 pub use change::{Applied, Changes, Event, EventKind, Op, Snapshot, Version, order};
 pub use memory::{MemoryConfig, MemoryStore};
 pub use policy::{Keepalive, MaxContacts, PathMode, Policy, WhenFull};
-pub use registrar::{Outcome, Registration, Reply};
+pub use registrar::{Outcome, Refusal, Registration, Reply};
 pub use store::{BackendError, Counts, Cursor, LocationStore, StoreError};
 pub use tiered::{Mode, Tiered};

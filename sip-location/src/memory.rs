@@ -321,16 +321,15 @@ impl MemoryStore {
         }
         for op in &changes.ops {
             match op {
-                Op::Put(b) => match live.iter().position(|x| x.same_binding(b)) {
-                    Some(i) => {
+                Op::Put(b) => {
+                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
                         live[i] = b.clone();
                         events.push(event(EventKind::Refreshed, b));
-                    }
-                    None => {
+                    } else {
                         live.push(b.clone());
                         events.push(event(EventKind::Saved, b));
                     }
-                },
+                }
                 Op::Remove(b) => {
                     if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
                         let b = live.remove(i);
@@ -539,7 +538,8 @@ impl LocationStore for MemoryStore {
                 visit(aor, snap.bindings());
             }
         }
-        Ok((shard_i < self.shards.len()).then(|| Cursor(((shard_i as u64) << 32) | slot_i as u64)))
+        Ok((shard_i < self.shards.len())
+            .then_some(Cursor(((shard_i as u64) << 32) | slot_i as u64)))
     }
 }
 

@@ -72,11 +72,28 @@ impl Outcome {
     }
 }
 
+/// Why [`aor_of`] found no AOR to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The Request-URI names a domain this registrar does not serve (§10.3 step 1).
+    NotResponsible,
+    /// Answer this (405, 400, 420, 404).
+    Reply(Reply),
+}
+
+impl From<Refusal> for Outcome {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotResponsible => Outcome::NotResponsible,
+            Refusal::Reply(r) => Outcome::Reply(r),
+        }
+    }
+}
+
 /// The canonical AOR a REGISTER is about: §10.3 steps 1, 2 and 5 (Request-URI domain,
-/// `Require`, To → AOR), done before the store is read. `Err` is the outcome to return
-/// without reading the store.
-pub fn aor_of<B: AsRef<[u8]>>(request: &Message<B>, policy: &Policy) -> Result<Aor, Outcome> {
-    let fail = |status, reason| Err(Outcome::Reply(reply(request, status, reason, |_| {})));
+/// `Require`, To → AOR), done before the store is read.
+pub fn aor_of<B: AsRef<[u8]>>(request: &Message<B>, policy: &Policy) -> Result<Aor, Refusal> {
+    let fail = |status, reason| Err(Refusal::Reply(reply(request, status, reason, |_| {})));
     if request.method() != Some("REGISTER") {
         return fail(405, reason_phrase(405));
     }
@@ -86,7 +103,7 @@ pub fn aor_of<B: AsRef<[u8]>>(request: &Message<B>, policy: &Policy) -> Result<A
         return fail(400, "Bad Request-URI");
     };
     if !policy.is_local_domain(ruri.host) {
-        return Err(Outcome::NotResponsible);
+        return Err(Refusal::NotResponsible);
     }
     // Step 2: "the registrar MUST process the Require header field values as described for
     // UASs in Section 8.2.2" (420 Bad Extension listing what it does not support).
@@ -106,12 +123,12 @@ pub fn aor_of<B: AsRef<[u8]>>(request: &Message<B>, policy: &Policy) -> Result<A
         }
     }
     if !unsupported.is_empty() {
-        return Err(Outcome::Reply(reply(
+        return Err(Refusal::Reply(reply(
             request,
             420,
             reason_phrase(420),
             |b| {
-                b.header("Unsupported", unsupported.clone());
+                b.header("Unsupported", unsupported);
             },
         )));
     }
@@ -153,7 +170,7 @@ pub fn process<B: AsRef<[u8]>>(
 ) -> Outcome {
     let aor = match aor_of(request, policy) {
         Ok(aor) => aor,
-        Err(outcome) => return outcome,
+        Err(refusal) => return refusal.into(),
     };
     let fail =
         |status, reason: &'static str| Outcome::Reply(reply(request, status, reason, |_| {}));
@@ -184,7 +201,7 @@ pub fn process<B: AsRef<[u8]>>(
     // and copies the Path header field values into the 200.
     let (path, echo_path) = match path_of(request, policy, supported("path")) {
         Ok(p) => p,
-        Err(outcome) => return outcome,
+        Err(r) => return Outcome::Reply(r),
     };
 
     // RFC 5626 §6: a flow registered through a proxy needs that first hop to support
@@ -423,8 +440,8 @@ fn path_of<B: AsRef<[u8]>>(
     request: &Message<B>,
     policy: &Policy,
     supported: bool,
-) -> Result<(String, bool), Outcome> {
-    let fail = |status, reason| Err(Outcome::Reply(reply(request, status, reason, |_| {})));
+) -> Result<(String, bool), Reply> {
+    let fail = |status, reason| Err(reply(request, status, reason, |_| {}));
     let mut path = String::new();
     if policy.path == PathMode::Ignore {
         return Ok((path, false));
@@ -448,14 +465,9 @@ fn path_of<B: AsRef<[u8]>>(
         return fail(400, "Path Too Long");
     }
     match policy.path {
-        PathMode::Strict if !supported => Err(Outcome::Reply(reply(
-            request,
-            421,
-            reason_phrase(421),
-            |b| {
-                b.header("Require", "path");
-            },
-        ))),
+        PathMode::Strict if !supported => Err(reply(request, 421, reason_phrase(421), |b| {
+            b.header("Require", "path");
+        })),
         PathMode::Lenient => Ok((path, supported)),
         _ => Ok((path, true)),
     }
@@ -641,8 +653,8 @@ pub fn register<S: LocationStore + ?Sized, B: AsRef<[u8]>>(
     };
     let aor = match aor_of(request, policy) {
         Ok(aor) => aor,
-        Err(Outcome::Reply(r)) => return done(Some(r), Vec::new(), None),
-        Err(_) => return done(None, Vec::new(), None),
+        Err(Refusal::Reply(r)) => return done(Some(r), Vec::new(), None),
+        Err(Refusal::NotResponsible) => return done(None, Vec::new(), None),
     };
     let mut last = None;
     for _ in 0..MAX_ATTEMPTS {

@@ -3,6 +3,7 @@
 //! included, and 1 000 000 of them fit in less than 500 MB. Measured with a counting global
 //! allocator (`stats_alloc`): the net bytes the store holds after `fill`, divided by the
 //! bindings. One test in this binary, so nothing else allocates meanwhile.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)] // byte counts as ratios
 
 #[path = "support/typical.rs"]
 mod typical;

@@ -2,12 +2,13 @@
 //! status answered, the Contact values of the response (URI and `expires`) and the bindings
 //! left in the store.
 
+use core::fmt::Write as _;
 use core::time::Duration;
 
 use sip_location::registrar::{self, Outcome};
 use sip_location::{
     Binding, EventKind, Flags, Keepalive, LocationStore, MaxContacts, MemoryStore, PathMode,
-    Policy, Source, WhenFull,
+    Policy, Snapshot, Source, WhenFull,
 };
 use sip_parser::{Message, Transport};
 
@@ -37,7 +38,7 @@ fn register_msg(call_id: &str, cseq: u32, lines: &[&str]) -> Message {
         s.push_str("To: Alice <sip:alice@example.com>\r\n");
     }
     if !overrides("CSeq:") {
-        s.push_str(&format!("CSeq: {cseq} REGISTER\r\n"));
+        let _ = write!(s, "CSeq: {cseq} REGISTER\r\n");
     }
     for l in lines {
         s.push_str(l);
@@ -455,7 +456,7 @@ fn cases() -> Vec<Case> {
                 p.max_contacts = Some(MaxContacts {
                     limit: 1,
                     when_full: WhenFull::ReplaceOldest,
-                })
+                });
             },
             before: &[("c1", 1, PHONE)],
             request: ("c2", 1, &["Contact: <sip:alice@198.51.100.7>"]),
@@ -471,7 +472,7 @@ fn cases() -> Vec<Case> {
                 p.max_contacts = Some(MaxContacts {
                     limit: 1,
                     when_full: WhenFull::ReplaceOldest,
-                })
+                });
             },
             request: ("c1", 1, PHONE_AND_LAPTOP),
             status: 503,
@@ -564,7 +565,7 @@ fn step_1_foreign_domain_is_not_ours() {
     let r = registrar::register(&store, &msg, &source(), at(T0), &policy);
     assert!(r.reply.is_none());
     assert_eq!(
-        registrar::process(&msg, &source(), &Default::default(), at(T0), &policy),
+        registrar::process(&msg, &source(), &Snapshot::default(), at(T0), &policy),
         Outcome::NotResponsible
     );
     assert_eq!(store.counts().unwrap().bindings, 0);
