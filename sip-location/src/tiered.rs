@@ -57,6 +57,22 @@ impl Mode {
 }
 
 /// A cache store in front of a backing store (see the module docs).
+///
+/// Write-back over a second memory store standing for SQLite or Redis:
+///
+/// ```
+/// use core::time::Duration;
+/// use sip_location::{Binding, BindingFields, Changes, LocationStore, MemoryStore, Mode, Op, Tiered};
+///
+/// let now = Duration::from_secs(1_700_000_000);
+/// let store = Tiered::new(MemoryStore::default(), MemoryStore::default(), Mode::WriteBack);
+/// let b = Binding::new(&BindingFields::new("sip:alice@192.0.2.4", 1_700_003_600)).unwrap();
+/// store.apply(&Changes::new("sip:alice@example.com").with(Op::Put(b)), now).unwrap();
+/// assert_eq!(store.lookup("sip:alice@example.com", now).unwrap().len(), 1);
+/// assert_eq!(store.backing().counts().unwrap().bindings, 0); // not yet written
+/// assert_eq!(store.flush(now).unwrap(), 1);                   // the periodic flush
+/// assert_eq!(store.backing().counts().unwrap().bindings, 1);
+/// ```
 #[derive(Debug)]
 pub struct Tiered<C, B> {
     cache: C,
