@@ -20,6 +20,8 @@
 //! * `proxy/invite`: a server and a client transaction: INVITE received and forwarded with
 //!   Record-Route (100 Trying upstream, our Via and a new branch downstream), the downstream
 //!   180 and 200 forwarded upstream, Timers L and M.
+//! * `server/non_invite_step/*` and `proxy/invite_step/*`: the same lives run one step at a
+//!   time over a whole batch, each step timed alone (where the time goes).
 //!
 //! `cargo bench -p sip-transaction --bench transactions`
 
@@ -154,6 +156,51 @@ fn server(c: &mut Criterion) {
         });
     });
 
+    // The same, one step at a time over the whole batch, each step timed on its own.
+    for (step, name) in ["create", "retransmission", "respond", "terminate"]
+        .into_iter()
+        .enumerate()
+    {
+        g.bench_function(format!("non_invite_step/{name}"), |b| {
+            let l = layer(PROXY);
+            let mut out = Output::new();
+            let mut now = Duration::from_secs(1);
+            let mut txs = Vec::with_capacity(BATCH);
+            b.iter_custom(|iters| {
+                batches(iters, &l, &mut now, |l, now, n| {
+                    let mut t = [Duration::ZERO; 4];
+                    let start = Instant::now();
+                    for (req, _) in &options[..n] {
+                        l.receive(now, req.clone(), flow, &mut out).unwrap();
+                    }
+                    t[0] = start.elapsed();
+                    txs.clear();
+                    txs.extend(out.events.drain(..).map(|e| match e {
+                        Event::Request { tx, .. } => tx,
+                        _ => panic!("no new transaction"),
+                    }));
+                    let start = Instant::now();
+                    for (req, _) in &options[..n] {
+                        l.receive(now, req.clone(), flow, &mut out).unwrap();
+                    }
+                    t[1] = start.elapsed();
+                    let start = Instant::now();
+                    for ((_, ok), tx) in options[..n].iter().zip(&txs) {
+                        l.respond(now, *tx, ok, &mut out).unwrap();
+                    }
+                    out.clear();
+                    t[2] = start.elapsed();
+                    let start = Instant::now();
+                    l.handle_timeout(now + LATER, &mut out);
+                    out.clear();
+                    t[3] = start.elapsed();
+                    assert!(l.is_empty());
+                    t[step]
+                })
+            });
+        });
+    }
+
     let invites: Vec<(Message, Message, Message)> = (0..BATCH)
         .map(|i| {
             let r = request("INVITE", i);
@@ -273,58 +320,68 @@ fn proxy(c: &mut Criterion) {
     let up = Flow::udp(PROXY.parse().unwrap(), UAC.parse().unwrap());
     let down = Flow::udp(PROXY.parse().unwrap(), UAS.parse().unwrap());
     let invites: Vec<Message> = (0..BATCH).map(|i| request("INVITE", i)).collect();
-    g.bench_function("invite", |b| {
-        let l = layer(PROXY);
-        let mut out = Output::new();
-        let mut now = Duration::from_secs(1);
-        let mut responses: Vec<Message> = Vec::with_capacity(2 * BATCH);
-        b.iter_custom(|iters| {
-            batches(iters, &l, &mut now, |l, now, n| {
-                // Timed: receive and forward.
-                let mut forwarded = Vec::with_capacity(n);
-                let start = Instant::now();
-                for req in &invites[..n] {
-                    l.receive(now, req.clone(), up, &mut out).unwrap();
-                    let Some(Event::Request { tx, .. }) = out.events.pop() else {
-                        panic!("no new transaction")
-                    };
-                    let plan = ForwardPlan {
-                        targets: vec![Target::to(down)],
-                        record_route: true,
-                        ..ForwardPlan::default()
-                    };
-                    l.forward(now, tx, plan, &mut out).unwrap();
-                    // [100 Trying upstream, INVITE downstream]
-                    forwarded.push(out.transmits.pop().unwrap().payload);
+    // Steps: [receive + forward, 180 and 200 forwarded, terminate]; `None` times them all.
+    for (step, name) in [
+        (None, "invite"),
+        (Some(0), "invite_step/forward"),
+        (Some(1), "invite_step/responses"),
+        (Some(2), "invite_step/terminate"),
+    ] {
+        g.bench_function(name, |b| {
+            let l = layer(PROXY);
+            let mut out = Output::new();
+            let mut now = Duration::from_secs(1);
+            let mut responses: Vec<Message> = Vec::with_capacity(2 * BATCH);
+            let mut forwarded = Vec::with_capacity(BATCH);
+            b.iter_custom(|iters| {
+                batches(iters, &l, &mut now, |l, now, n| {
+                    let mut t = [Duration::ZERO; 3];
+                    forwarded.clear();
+                    let start = Instant::now();
+                    for req in &invites[..n] {
+                        l.receive(now, req.clone(), up, &mut out).unwrap();
+                        let Some(Event::Request { tx, .. }) = out.events.pop() else {
+                            panic!("no new transaction")
+                        };
+                        let plan = ForwardPlan {
+                            targets: vec![Target::to(down)],
+                            record_route: true,
+                            ..ForwardPlan::default()
+                        };
+                        l.forward(now, tx, plan, &mut out).unwrap();
+                        // [100 Trying upstream, INVITE downstream]
+                        forwarded.push(out.transmits.pop().unwrap().payload);
+                        out.clear();
+                    }
+                    t[0] = start.elapsed();
+                    // Not timed: the UAS answers.
+                    responses.clear();
+                    for f in forwarded.drain(..) {
+                        let req = Message::parse(f).unwrap();
+                        responses.push(response(&req, 180, "Ringing"));
+                        let ok = ResponseBuilder::new(&req, 200, "OK")
+                            .to_tag("uas1")
+                            .body("application/sdp", SDP)
+                            .build();
+                        responses.push(Message::parse(ok).unwrap());
+                    }
+                    let start = Instant::now();
+                    for r in &responses {
+                        l.receive(now, r.clone(), down, &mut out).unwrap();
+                        out.clear();
+                    }
+                    t[1] = start.elapsed();
+                    let start = Instant::now();
+                    l.handle_timeout(now + LATER, &mut out);
+                    black_box(&out);
                     out.clear();
-                }
-                let mut t = start.elapsed();
-                // Not timed: the UAS answers.
-                responses.clear();
-                for f in forwarded {
-                    let req = Message::parse(f).unwrap();
-                    responses.push(response(&req, 180, "Ringing"));
-                    let ok = ResponseBuilder::new(&req, 200, "OK")
-                        .to_tag("uas1")
-                        .body("application/sdp", SDP)
-                        .build();
-                    responses.push(Message::parse(ok).unwrap());
-                }
-                // Timed: responses forwarded upstream, both transactions end.
-                let start = Instant::now();
-                for r in &responses {
-                    l.receive(now, r.clone(), down, &mut out).unwrap();
-                    out.clear();
-                }
-                l.handle_timeout(now + LATER, &mut out);
-                black_box(&out);
-                out.clear();
-                t += start.elapsed();
-                assert!(l.is_empty());
-                t
-            })
+                    t[2] = start.elapsed();
+                    assert!(l.is_empty());
+                    step.map_or(t.iter().sum(), |i| t[i])
+                })
+            });
         });
-    });
+    }
     g.finish();
 }
 
