@@ -93,6 +93,9 @@ pub struct Editor<'m, B> {
     append: SmallVec<[(Val<'m>, Val<'m>); 2]>,
     body: Option<Bytes>,
     via_stamp: Option<ViaStamp>,
+    /// A new request method, and the CSeq field rewritten with it (index, number).
+    method: Option<Bytes>,
+    cseq: Option<(u16, u32)>,
 }
 
 impl<B: AsRef<[u8]>> Message<B> {
@@ -106,6 +109,8 @@ impl<B: AsRef<[u8]>> Message<B> {
             append: SmallVec::new(),
             body: None,
             via_stamp: None,
+            method: None,
+            cseq: None,
         }
     }
 }
@@ -126,6 +131,9 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             .is_some_and(|v| v.field as usize == i)
         {
             self.via_stamp = None;
+        }
+        if self.cseq.is_some_and(|(k, _)| k as usize == i) {
+            self.cseq = None;
         }
         self.ops.retain(|(k, _)| *k as usize != i);
         self.ops.push((i as u16, op));
@@ -169,23 +177,88 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         self
     }
 
+    /// Changes the request method (requests only; ignored for responses), and the method of
+    /// CSeq with it, keeping the sequence number, since the two must agree (RFC 3261
+    /// §8.1.1.5; `validate()` refuses a mismatch). `method` must be a token. A CSeq that does
+    /// not parse is left alone; to change the number too, call
+    /// [`replace_header`](Self::replace_header)`("CSeq", …)` afterwards.
+    ///
+    /// For the CANCEL and ACK of an INVITE, which must also drop headers, use
+    /// [`RequestBuilder::cancel`](crate::RequestBuilder::cancel) and
+    /// [`RequestBuilder::ack`](crate::RequestBuilder::ack) instead.
+    ///
+    /// ```
+    /// use sip_parser::Message;
+    /// let req = Message::parse_slice(
+    ///     b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\n\
+    ///       To: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=1\r\n\
+    ///       Call-ID: c\r\nCSeq: 4711 INVITE\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = req.edit();
+    /// e.set_method("OPTIONS");
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// assert_eq!(out.method(), Some("OPTIONS"));
+    /// assert_eq!((out.cseq().unwrap().seq, out.cseq().unwrap().method), (4711, "OPTIONS"));
+    /// assert!(out.validate().is_ok());
+    /// ```
+    pub fn set_method(&mut self, method: impl Into<Bytes>) -> &mut Self {
+        if !self.msg.is_request() {
+            return self;
+        }
+        self.method = Some(method.into());
+        self.cseq = self.first_live(HeaderName::CSeq).and_then(|(i, v)| {
+            crate::headers::parse_cseq(v.as_slice())
+                .ok()
+                .map(|c| (i as u16, c.seq))
+        });
+        self
+    }
+
     /// Inserts `Via: value` above every existing Via.
     pub fn prepend_via(&mut self, value: impl Into<Bytes>) -> &mut Self {
-        self.insert_first(HeaderName::Via, "Via", value.into());
+        self.insert_first(Val::Borrowed(b"Via"), value.into(), true);
         self
     }
 
     /// Inserts `Record-Route: value` above every existing Record-Route (or at the end of the
     /// header section when there is none).
     pub fn prepend_record_route(&mut self, value: impl Into<Bytes>) -> &mut Self {
-        self.insert_first(HeaderName::RecordRoute, "Record-Route", value.into());
+        self.insert_first(Val::Borrowed(b"Record-Route"), value.into(), false);
         self
     }
 
-    fn insert_first(&mut self, kind: HeaderName, name: &'static str, value: Bytes) {
+    /// Inserts `name: value` above every existing field of that name (compact forms
+    /// included), or at the top of the header section when there is none: what RFC 3327
+    /// §5.2 asks of a proxy adding its Path (and what any list header whose first value
+    /// matters needs). Later prepends go above earlier ones.
+    ///
+    /// ```
+    /// use sip_parser::Message;
+    /// let reg = Message::parse_slice(
+    ///     b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+    ///       Path: <sip:edge2.example.com;lr>\r\nSupported: path\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = reg.edit();
+    /// e.prepend_header("Path", "<sip:edge1.example.com;lr>");
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// let paths: Vec<_> = out.paths().map(|p| p.unwrap().raw_uri).collect();
+    /// assert_eq!(paths, [&b"sip:edge1.example.com;lr"[..], b"sip:edge2.example.com;lr"]);
+    /// ```
+    pub fn prepend_header(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
+        self.insert_first(Val::Owned(name.into()), value.into(), true);
+        self
+    }
+
+    /// Inserts above the first field named `name`; when there is none, at the top of the
+    /// header section (`top`) or at its end.
+    fn insert_first(&mut self, name: Val<'m>, value: Bytes, top: bool) {
         let hs = &self.msg.layout.headers;
-        let name = Val::Borrowed(name.as_bytes());
-        match hs.iter().position(|h| h.kind == kind) {
+        let n = name.as_slice();
+        let kind = HeaderName::classify(n);
+        let found = hs
+            .iter()
+            .position(|h| HeaderName::names_field(kind, n, h.kind, self.msg.at(h.name)));
+        match found {
             Some(i) => {
                 // Later prepends go above earlier ones.
                 let at = self
@@ -196,10 +269,21 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
                 self.before
                     .insert(at, (i as u16, kind, name, Val::Owned(value)));
             }
-            None if kind == HeaderName::Via && !hs.is_empty() => {
+            None if top && !hs.is_empty() => {
                 self.before.insert(0, (0, kind, name, Val::Owned(value)));
             }
-            None => self.append.push((name, Val::Owned(value))),
+            None => {
+                // Appended at the end, but later prepends still go above earlier ones.
+                let at = self
+                    .append
+                    .iter()
+                    .position(|(m, _)| {
+                        let m = m.as_slice();
+                        HeaderName::names_field(kind, n, HeaderName::classify(m), m)
+                    })
+                    .unwrap_or(self.append.len());
+                self.append.insert(at, (name, Val::Owned(value)));
+            }
         }
     }
 
@@ -243,17 +327,10 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
     /// );
     /// ```
     pub fn fill_via_received(&mut self, source: SocketAddr) -> Result<bool, FieldError> {
-        let (i, value) = self.top_via_field()?;
-        let via =
-            crate::via::parse_via(Split::new(value.as_slice()).next().map_or(&[][..], |e| e.1))
-                .map_err(|(o, kind)| self.via_error(i, o, kind))?;
-        let received = via.needs_received(source.ip()).then(|| source.ip());
-        let rport = via.rport.map(|_| source.port());
-        if received.is_none() && rport.is_none() {
-            return Ok(false);
-        }
-        self.set_via_received(received, rport)?;
-        Ok(true)
+        self.stamp_via(|via| {
+            let received = via.needs_received(source.ip()).then(|| source.ip());
+            (received, via.rport.map(|_| source.port()))
+        })
     }
 
     /// Sets `received` and / or `rport` on the top Via (see
@@ -278,17 +355,31 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         received: Option<IpAddr>,
         rport: Option<u16>,
     ) -> Result<(), FieldError> {
+        self.stamp_via(|_| (received, rport)).map(|_| ())
+    }
+
+    /// Plans a Via stamp on the top Via: `decide` says what to set from the parsed entry;
+    /// values of an earlier stamp on the same field are kept unless replaced.
+    fn stamp_via(
+        &mut self,
+        decide: impl FnOnce(&crate::Via<'_>) -> (Option<IpAddr>, Option<u16>),
+    ) -> Result<bool, FieldError> {
         let (i, value) = self.top_via_field()?;
-        let (received, rport) = match &self.via_stamp {
-            Some(old) if old.field as usize == i => {
-                (received.or(old.received), rport.or(old.rport))
-            }
-            _ => (received, rport),
+        let old = match &self.via_stamp {
+            Some(old) if old.field as usize == i => (old.received, old.rport),
+            _ => (None, None),
         };
-        let stamp = ViaStamp::new(i as u16, value.as_slice(), received, rport)
-            .map_err(|(o, kind)| self.via_error(i, o, kind))?;
-        self.via_stamp = Some(stamp);
-        Ok(())
+        let mut changed = false;
+        let stamp = ViaStamp::new(i as u16, value.as_slice(), |via| {
+            let (received, rport) = decide(via);
+            changed = received.is_some() || rport.is_some();
+            (received.or(old.0), rport.or(old.1))
+        })
+        .map_err(|(o, kind)| self.via_error(i, o, kind))?;
+        if stamp.is_some() {
+            self.via_stamp = stamp;
+        }
+        Ok(changed)
     }
 
     /// The first live Via field of the original message and its current value.
@@ -312,6 +403,55 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
     /// (loose routing, §16.4); `None` when no Route entry is left.
     pub fn pop_route(&mut self) -> Option<&'m [u8]> {
         match self.shift_entry(HeaderName::Route)? {
+            Val::Borrowed(s) => Some(s),
+            // Route values are only ever original or slices of them.
+            Val::Owned(_) | Val::Inline(..) => Some(&[]),
+        }
+    }
+
+    /// Removes the last Route entry of the original message and returns it as written: the
+    /// strict-router rewrite of RFC 3261 §16.4 ("replace the Request-URI in the request with
+    /// the last value from the Route header field, and remove that value"), done when the
+    /// Request-URI is one this proxy put in a Record-Route. `None` when no Route entry is
+    /// left.
+    ///
+    /// ```
+    /// use sip_parser::{Message, NameAddr};
+    /// // From a strict router: the Request-URI is our Record-Route URI.
+    /// let req = Message::parse(bytes::Bytes::from_static(
+    ///     b"BYE sip:proxy.example.com;lr SIP/2.0\r\nVia: SIP/2.0/UDP sr.example.net;branch=z9hG4bK1\r\n\
+    ///       Route: <sip:p2.example.com;lr>, <sip:bob@192.0.2.4>\r\n\r\n",
+    /// )).unwrap();
+    /// let mut e = req.edit();
+    /// let last = e.pop_last_route().unwrap();
+    /// let uri = NameAddr::parse(last).unwrap().raw_uri;
+    /// e.set_request_uri(req.bytes_of(uri)); // zero-copy
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// assert_eq!(out.request_uri(), Some(&b"sip:bob@192.0.2.4"[..]));
+    /// assert_eq!(out.routes().count(), 1);
+    /// ```
+    pub fn pop_last_route(&mut self) -> Option<&'m [u8]> {
+        let hs = &self.msg.layout.headers;
+        let (i, v) = (0..hs.len())
+            .rev()
+            .filter(|&i| hs[i].kind == HeaderName::Route)
+            .find_map(|i| self.current(i).map(|v| (i, v)))?;
+        let s = v.as_slice();
+        let mut prev_end = None;
+        let mut last: Option<(usize, &[u8])> = None;
+        for (o, item) in Split::new(s) {
+            if let Some((lo, litem)) = last {
+                prev_end = Some(lo + litem.len());
+            }
+            last = Some((o, item));
+        }
+        let (o, item) = last?;
+        let taken = sub(&v, o..o + item.len());
+        match prev_end {
+            Some(e) => self.set_op(i, Op::Replace(sub(&v, 0..e))),
+            None => self.set_op(i, Op::Remove),
+        }
+        match taken {
             Val::Borrowed(s) => Some(s),
             // Route values are only ever original or slices of them.
             Val::Owned(_) | Val::Inline(..) => Some(&[]),
@@ -381,6 +521,38 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         self
     }
 
+    /// Removes every field named `name` whose current value satisfies `remove`, and returns
+    /// how many: one credential out of several (RFC 3261 §22.3: a proxy removes the
+    /// Proxy-Authorization for its own realm and forwards the others), one header value
+    /// chosen by content or, counting calls, by position. Fields added by this editor are
+    /// not visited.
+    ///
+    /// ```
+    /// use sip_parser::{AuthValue, Message};
+    /// let req = Message::parse_slice(
+    ///     b"INVITE sip:bob@example.com SIP/2.0\r\n\
+    ///       Proxy-Authorization: Digest username=\"a\", realm=\"upstream.example.net\"\r\n\
+    ///       Proxy-Authorization: Digest username=\"a\", realm=\"example.com\"\r\n\r\n",
+    /// ).unwrap();
+    /// let mut e = req.edit();
+    /// let ours = |v: &[u8]| AuthValue::parse(v).is_ok_and(|a| a.param("realm") == Some("example.com"));
+    /// assert_eq!(e.remove_header_if("Proxy-Authorization", ours), 1);
+    /// let out = Message::parse(e.to_bytes()).unwrap();
+    /// let left: Vec<_> = out.proxy_authorization().map(|a| a.unwrap().param("realm")).collect();
+    /// assert_eq!(left, [Some("upstream.example.net")]);
+    /// ```
+    pub fn remove_header_if(&mut self, name: &str, mut remove: impl FnMut(&[u8]) -> bool) -> usize {
+        let idx: SmallVec<[usize; 4]> = self.matching(name).collect();
+        let mut n = 0;
+        for i in idx {
+            if self.current(i).is_some_and(|v| remove(v.as_slice())) {
+                self.set_op(i, Op::Remove);
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn matching<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
         let kind = HeaderName::classify(name.as_bytes());
         let hs = &self.msg.layout.headers;
@@ -410,20 +582,29 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         self
     }
 
-    #[allow(clippy::type_complexity)]
-    fn start_line(&self) -> (&'m [u8], Option<(&'m [u8], &'m [u8])>) {
-        let m = self.msg;
-        let original =
-            &m.buf.as_ref()[m.layout.msg_start as usize..m.layout.headers_start as usize];
-        match (m.layout.start, &self.uri) {
-            (
-                Start::Request {
-                    method, version, ..
-                },
-                Some(_),
-            ) => (original, Some((m.at(method), m.at(version)))),
-            _ => (original, None),
+    /// True when field `i` is written from a Via stamp or a CSeq method change.
+    fn rewrites(&self, i: usize) -> bool {
+        self.via_stamp
+            .as_ref()
+            .is_some_and(|st| st.field as usize == i)
+            || self.cseq.is_some_and(|(k, _)| k as usize == i)
+    }
+
+    /// Writes field `i` with its current `value`, applying a Via stamp or CSeq rewrite.
+    fn field_line(&self, f: &mut impl FnMut(&[u8]), i: usize, name: &[u8], value: &[u8]) {
+        f(name);
+        f(b": ");
+        match (&self.via_stamp, self.cseq) {
+            (Some(st), _) if st.field as usize == i => st.pieces(value, f),
+            (_, Some((k, seq))) if k as usize == i => {
+                let mut digits = [0u8; 20];
+                f(crate::chars::decimal(u64::from(seq), &mut digits));
+                f(b" ");
+                f(self.method.as_deref().unwrap_or_default());
+            }
+            _ => f(value),
         }
+        f(b"\r\n");
     }
 
     /// Visits every output piece in order.
@@ -431,16 +612,21 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         let m = self.msg;
         let buf = m.buf.as_ref();
         let body: &[u8] = self.body.as_deref().unwrap_or_else(|| m.body());
-        match self.start_line() {
-            (_, Some((method, version))) => {
-                f(method);
+        match m.layout.start {
+            Start::Request {
+                method,
+                uri,
+                version,
+                ..
+            } if self.uri.is_some() || self.method.is_some() => {
+                f(self.method.as_deref().unwrap_or_else(|| m.at(method)));
                 f(b" ");
-                f(self.uri.as_ref().map_or(&[][..], Val::as_slice));
+                f(self.uri.as_ref().map_or_else(|| m.at(uri), Val::as_slice));
                 f(b" ");
-                f(version);
+                f(m.at(version));
                 f(b"\r\n");
             }
-            (orig, None) => f(orig),
+            _ => f(&buf[m.layout.msg_start as usize..m.layout.headers_start as usize]),
         }
         let hs = &m.layout.headers;
         let mut cl_written = false;
@@ -458,20 +644,9 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             }
             match self.op(i) {
                 Some(Op::Remove) => {}
-                Some(Op::Replace(v)) => match &self.via_stamp {
-                    Some(st) if st.field as usize == i => {
-                        stamped(&mut f, m.at(h.name), v.as_slice(), st);
-                    }
-                    _ => line(&mut f, m.at(h.name), v.as_slice()),
-                },
-                None if self
-                    .via_stamp
-                    .as_ref()
-                    .is_some_and(|st| st.field as usize == i) =>
-                {
-                    if let Some(st) = &self.via_stamp {
-                        stamped(&mut f, m.at(h.name), m.at(h.value), st);
-                    }
+                Some(Op::Replace(v)) => self.field_line(&mut f, i, m.at(h.name), v.as_slice()),
+                None if self.rewrites(i) => {
+                    self.field_line(&mut f, i, m.at(h.name), m.at(h.value));
                 }
                 None => {
                     let end = hs.get(i + 1).map_or(m.layout.headers_end, |n| n.name.start) as usize;
@@ -521,13 +696,6 @@ fn line(f: &mut impl FnMut(&[u8]), name: &[u8], value: &[u8]) {
     f(b"\r\n");
 }
 
-fn stamped(f: &mut impl FnMut(&[u8]), name: &[u8], value: &[u8], stamp: &ViaStamp) {
-    f(name);
-    f(b": ");
-    stamp.pieces(value, f);
-    f(b"\r\n");
-}
-
 fn sub<'m>(v: &Val<'m>, r: core::ops::Range<usize>) -> Val<'m> {
     match v {
         Val::Borrowed(s) => Val::Borrowed(&s[r]),
@@ -560,6 +728,23 @@ mod tests {
     }
 
     /// RFC 3261 §18.2.1 / RFC 3581 §4 on the first entry only; every other Via byte-exact.
+    #[test]
+    fn later_prepends_go_on_top_even_without_an_existing_field() {
+        // A proxy with two interfaces adds two Record-Route values to a request that had
+        // none: the one added last must be the topmost (RFC 3261 §16.6 step 4).
+        let m = Message::parse_slice(
+            b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        e.prepend_record_route("<sip:first;lr>");
+        e.prepend_record_route("<sip:second;lr>");
+        e.add_header("X-After", "1");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let rr: alloc::vec::Vec<_> = out.record_routes().map(|r| r.unwrap().raw_uri).collect();
+        assert_eq!(rr, [&b"sip:second;lr"[..], b"sip:first;lr"]);
+    }
+
     #[test]
     fn via_received_touches_the_top_entry_only() {
         let m = Message::parse_slice(REQ).unwrap();
@@ -626,5 +811,96 @@ mod tests {
         let m = Message::parse_slice(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n").unwrap();
         let err = m.edit().set_via_received(None, Some(1)).unwrap_err();
         assert_eq!(err.kind, crate::FieldErrorKind::Missing);
+    }
+
+    #[test]
+    fn prepend_header_goes_above_its_name_or_on_top() {
+        let m = Message::parse_slice(REQ).unwrap();
+        let mut e = m.edit();
+        e.prepend_header("Path", "<sip:p2;lr>")
+            .prepend_header("Path", "<sip:p1;lr>")
+            .prepend_header("t", "<sip:x@y>");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let names: Vec<_> = out.headers().map(|h| h.name).take(4).collect();
+        assert_eq!(names, [&b"Path"[..], b"Path", b"Via", b"Via"]);
+        let paths: Vec<_> = out.paths().map(|p| p.unwrap().raw_uri).collect();
+        assert_eq!(paths, [&b"sip:p1;lr"[..], b"sip:p2;lr"]);
+        // Above the existing To (written `To`), so To is now repeated: validate says so.
+        let to: Vec<_> = out.headers_named("To").map(|h| h.value).collect();
+        assert_eq!(to, [&b"<sip:x@y>"[..], b"<sip:bob@example.com>"]);
+        assert!(out.validate().is_err());
+    }
+
+    /// RFC 3261 §16.4: the last Route value goes, whichever field it is in.
+    #[test]
+    fn pop_last_route_takes_entries_from_the_end() {
+        let m = Message::parse_slice(
+            b"ACK sip:p SIP/2.0\r\nRoute: <sip:a;lr>, <sip:b;lr>\r\nX: 1\r\nroute: <sip:c;lr> ,<sip:d>\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        assert_eq!(e.pop_last_route(), Some(&b"<sip:d>"[..]));
+        assert_eq!(e.pop_route(), Some(&b"<sip:a;lr>"[..]));
+        assert_eq!(e.pop_last_route(), Some(&b"<sip:c;lr>"[..]));
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let left: Vec<_> = out.routes().map(|r| r.unwrap().raw_uri).collect();
+        assert_eq!(left, [&b"sip:b;lr"[..]]);
+        assert_eq!(e.pop_last_route(), Some(&b"<sip:b;lr>"[..]));
+        assert_eq!(e.pop_last_route(), None);
+        assert_eq!(e.pop_route(), None);
+        let out = Message::parse(e.to_bytes()).unwrap();
+        assert_eq!(out.header_count(), 1);
+    }
+
+    #[test]
+    fn remove_header_if_sees_current_values() {
+        let m = Message::parse_slice(
+            b"OPTIONS sip:a SIP/2.0\r\nX-A: 1\r\nx-a: 2\r\nX-B: 2\r\nX-A: 3\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        assert_eq!(e.remove_header_if("X-A", |v| v == b"2"), 1);
+        let mut nth = 0;
+        assert_eq!(
+            e.remove_header_if("x-a", |_| {
+                nth += 1;
+                nth == 2
+            }),
+            1
+        );
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let vals: Vec<_> = out.headers().map(|h| h.value).collect();
+        assert_eq!(vals, [&b"1"[..], b"2"]);
+        assert_eq!(out.header("X-B"), Some(&b"2"[..]));
+    }
+
+    /// RFC 3261 §8.1.1.5: "The method MUST match that of the request."
+    #[test]
+    fn set_method_keeps_the_request_line_and_cseq_in_step() {
+        let m = Message::parse_slice(REQ).unwrap();
+        let mut e = m.edit();
+        e.set_method("MESSAGE").set_request_uri("sip:bob@192.0.2.4");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        out.validate().unwrap();
+        assert_eq!(out.method(), Some("MESSAGE"));
+        assert_eq!(out.request_uri(), Some(&b"sip:bob@192.0.2.4"[..]));
+        assert_eq!(out.cseq().unwrap().seq, 1);
+        assert_eq!(out.cseq().unwrap().method, "MESSAGE");
+        assert_eq!(e.len(), e.to_bytes().len());
+        // A CSeq replaced afterwards wins (and must then agree by itself).
+        e.replace_header("CSeq", "2 MESSAGE");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        assert_eq!(out.cseq().unwrap().seq, 2);
+        out.validate().unwrap();
+        // Responses keep their status line.
+        let r = Message::parse_slice(b"SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n").unwrap();
+        let mut e = r.edit();
+        e.set_method("BYE");
+        assert_eq!(&e.to_bytes()[..], r.as_wire());
+        // An unparsable CSeq is left as written.
+        let bad = Message::parse_slice(b"INVITE sip:a SIP/2.0\r\nCSeq: x\r\n\r\n").unwrap();
+        let mut e = bad.edit();
+        e.set_method("BYE");
+        assert_eq!(&e.to_bytes()[..], b"BYE sip:a SIP/2.0\r\nCSeq: x\r\n\r\n");
     }
 }

@@ -6,9 +6,14 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
-    /// The buffer holds nothing but (optional) CRLFs.
+    /// The buffer is empty.
     #[error("empty message")]
     Empty,
+    /// The buffer holds nothing but CR and LF octets: a keep-alive (RFC 5626 §4.4.1 CRLF
+    /// "ping" or "pong", which clients also send over UDP), not a message. Drop it silently;
+    /// on a stream, [`StreamDecoder`](crate::StreamDecoder) answers pings itself.
+    #[error("keep-alive (CRLF only), not a message")]
+    KeepAlive,
     /// The message is larger than [`Limits::max_message_size`](crate::Limits).
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
@@ -79,7 +84,7 @@ impl ParseError {
     /// Byte offset the error refers to, when it has one.
     pub fn offset(&self) -> Option<usize> {
         match *self {
-            Self::Empty | Self::TooLarge { .. } => None,
+            Self::Empty | Self::KeepAlive | Self::TooLarge { .. } => None,
             Self::StartLine { offset, .. }
             | Self::HeaderLine { offset, .. }
             | Self::TooManyHeaders { offset, .. }
@@ -91,11 +96,22 @@ impl ParseError {
     }
 
     /// The status a server should answer when it can still build a response (it rarely can:
-    /// an unframed message has no reliable Via). `513` for oversize messages, `400` otherwise.
-    pub fn status(&self) -> u16 {
+    /// an unframed message has no reliable Via): `513` for oversize messages, `400` for a
+    /// malformed one, and `None` for an empty buffer or a keep-alive, which get no answer.
+    ///
+    /// ```
+    /// use sip_parser::{Message, ParseError};
+    /// let ping = Message::parse(bytes::Bytes::from_static(b"\r\n\r\n")).unwrap_err();
+    /// assert_eq!(ping, ParseError::KeepAlive);
+    /// assert_eq!(ping.status(), None); // drop it silently
+    /// let junk = Message::parse(bytes::Bytes::from_static(b"garbage\r\n\r\n")).unwrap_err();
+    /// assert_eq!(junk.status(), Some(400));
+    /// ```
+    pub fn status(&self) -> Option<u16> {
         match self {
-            Self::TooLarge { .. } => 513,
-            _ => 400,
+            Self::Empty | Self::KeepAlive => None,
+            Self::TooLarge { .. } => Some(513),
+            _ => Some(400),
         }
     }
 }

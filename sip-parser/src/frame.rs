@@ -131,7 +131,11 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
         pos += 1;
     }
     if pos == buf.len() {
-        return Err(ParseError::Empty);
+        return Err(if pos == 0 {
+            ParseError::Empty
+        } else {
+            ParseError::KeepAlive
+        });
     }
     let msg_start = pos;
     let Some((sl_end, next)) = line_end(buf, pos) else {
@@ -515,5 +519,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// RFC 5626 §4.4.1 keep-alives (CRLFCRLF ping, CRLF pong) are not messages; RFC 3261
+    /// §7.5 CRLFs before a start line are skipped.
+    #[test]
+    fn crlf_only_is_a_keep_alive() {
+        let l = &Limits::DEFAULT;
+        assert_eq!(frame(b"", l, Mode::Datagram), Err(ParseError::Empty));
+        for ka in [&b"\r\n\r\n"[..], b"\r\n", b"\n", b"\r"] {
+            assert_eq!(frame(ka, l, Mode::Datagram), Err(ParseError::KeepAlive));
+        }
+        assert!(frame(b"\r\nOPTIONS sip:a SIP/2.0\r\n\r\n", l, Mode::Datagram).is_ok());
     }
 }

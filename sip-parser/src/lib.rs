@@ -3,9 +3,14 @@
 
 extern crate alloc;
 
+/// The `bytes` crate, whose [`Bytes`](bytes::Bytes) [`Message::parse`] takes and the
+/// builders return: use it from here to stay on the same version.
+pub use bytes;
+
 mod aor;
 mod auth;
 mod chars;
+mod date;
 mod edit;
 mod error;
 mod frame;
@@ -21,6 +26,7 @@ mod params;
 mod random;
 mod request;
 mod response;
+mod status;
 mod stream;
 mod target;
 mod transport;
@@ -32,6 +38,7 @@ mod via_stamp;
 
 pub use aor::{Aor, NotSipUri, UserCase};
 pub use auth::{AuthParam, AuthValue};
+pub use date::SipDate;
 pub use edit::{Editor, MaxForwardsError};
 pub use error::{FieldError, FieldErrorKind, ParseError, ValidationError};
 pub use headers::{CSeq, MediaType, TokenParams};
@@ -47,6 +54,7 @@ pub use random::Random;
 pub use random::SystemRandom;
 pub use request::RequestBuilder;
 pub use response::ResponseBuilder;
+pub use status::reason_phrase;
 pub use stream::{StreamDecoder, StreamError, StreamItem};
 pub use target::ResponseTarget;
 pub use transport::{Transport, UnknownTransport};

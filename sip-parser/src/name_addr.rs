@@ -186,11 +186,35 @@ impl<'a> Contact<'a> {
             Self::Addr(a) => Some(a),
         }
     }
-    /// The `expires` parameter in seconds, saturating at `u32::MAX` (RFC 3261 §10.2.1.1).
-    /// `None` when absent or not a number.
-    pub fn expires(&self) -> Option<u32> {
-        let v = self.addr()?.params.get("expires")??;
-        crate::chars::parse_digits(v).map(|n| n.min(u64::from(u32::MAX)) as u32)
+    /// The `expires` parameter in seconds, saturating at `u32::MAX` (RFC 3261 §10.2.1.1):
+    /// `Ok(None)` when absent (and for `*`), an error when present but not `1*DIGIT` (no
+    /// value, empty, quoted, signed…), which a registrar answers with 400. The error's offset
+    /// is relative to the contact's parameters ([`Params::as_bytes`]);
+    /// [`Message::contact_expiry`](crate::Message::contact_expiry) reports it in the message.
+    ///
+    /// ```
+    /// use sip_parser::{Contact, NameAddr};
+    /// let c = |s: &'static [u8]| Contact::Addr(NameAddr::parse(s).unwrap());
+    /// assert_eq!(c(b"<sip:a@192.0.2.1>;expires=3600").expires(), Ok(Some(3600)));
+    /// assert_eq!(c(b"<sip:a@192.0.2.1>").expires(), Ok(None));
+    /// assert!(c(b"<sip:a@192.0.2.1>;expires=soon").expires().is_err());
+    /// ```
+    pub fn expires(&self) -> Result<Option<u32>, crate::FieldError> {
+        let Some(addr) = self.addr() else {
+            return Ok(None);
+        };
+        let Some(value) = addr.params.get("expires") else {
+            return Ok(None);
+        };
+        let raw = addr.params.as_bytes();
+        match value.and_then(crate::chars::parse_digits) {
+            Some(n) => Ok(Some(n.min(u64::from(u32::MAX)) as u32)),
+            None => Err(crate::FieldError {
+                header: "Contact",
+                offset: value.map_or(0, |v| v.as_ptr() as usize - raw.as_ptr() as usize),
+                kind: FieldErrorKind::Syntax("Contact expires (delta-seconds expected)"),
+            }),
+        }
     }
     /// The `q` parameter in thousandths (`q=0.7` → 700), `None` when absent or malformed.
     pub fn q(&self) -> Option<u16> {
@@ -280,11 +304,25 @@ mod tests {
             b"<sip:a@b>;expires=280297596632815;q=0.33;+sip.instance=\"<urn:uuid:1>\";reg-id=2",
         )
         .unwrap();
-        assert_eq!(c.expires(), Some(u32::MAX));
+        assert_eq!(c.expires(), Ok(Some(u32::MAX)));
         assert_eq!(c.q(), Some(330));
         assert_eq!(c.sip_instance(), Some("<urn:uuid:1>"));
         assert_eq!(c.reg_id(), Some(2));
         assert_eq!(parse_contact(b" * ").unwrap(), Contact::Star);
+        assert_eq!(Contact::Star.expires(), Ok(None));
+        for bad in [
+            &b"<sip:a@b>;expires"[..],
+            b"<sip:a@b>;expires=\"60\"",
+            b"<sip:a@b>;expires=-1",
+        ] {
+            let e = parse_contact(bad).unwrap().expires().unwrap_err();
+            assert_eq!(e.header, "Contact", "{}", String::from_utf8_lossy(bad));
+        }
+        let e = parse_contact(b"<sip:a@b>;q=1;expires=1x")
+            .unwrap()
+            .expires()
+            .unwrap_err();
+        assert_eq!(e.offset, 13); // in ";q=1;expires=1x"
         assert_eq!(parse_qvalue(b"1.000"), Some(1000));
         assert_eq!(parse_qvalue(b"1.1"), None);
     }

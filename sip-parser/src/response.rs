@@ -1,18 +1,26 @@
 //! Building a response to a request (RFC 3261 §8.2.6): what a proxy or registrar needs to
 //! answer 100, 400, 401/407, 483, 2xx… without a full UA stack.
 
+use core::net::SocketAddr;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use crate::message::Message;
 use crate::name::HeaderName;
+use crate::via_stamp::ViaStamp;
 
 /// Builds a response from a request: copies every Via, From, To, Call-ID and CSeq field as
 /// written (and Timestamp for 100), adds a To tag to non-100 responses whose To has none,
-/// and sets Content-Length.
+/// and sets Content-Length. [`reason_phrase`](crate::reason_phrase) gives the usual phrase
+/// for a status.
 ///
 /// Without [`to_tag`](Self::to_tag), the tag is derived from the request (Call-ID, From tag,
 /// top Via branch), so retransmissions of the same request get the same tag.
+///
+/// Setters take `&mut self`: chain them on a temporary, or keep a builder in a variable and
+/// set it in a loop; [`build`](Self::build) borrows it, so one builder can serialise
+/// several times.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -22,7 +30,7 @@ use crate::name::HeaderName;
 ///       To: <sip:bob@example.com>\r\nFrom: <sip:bob@example.com>;tag=77\r\nCall-ID: r1\r\n\
 ///       CSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n",
 /// )).unwrap();
-/// let resp = ResponseBuilder::new(&req, 401, "Unauthorized")
+/// let resp = ResponseBuilder::new(&req, 401, sip_parser::reason_phrase(401))
 ///     .header("WWW-Authenticate", r#"Digest realm="example.com", nonce="abc""#)
 ///     .build();
 /// let resp = Message::parse(resp).unwrap();
@@ -40,6 +48,8 @@ pub struct ResponseBuilder<'m, B> {
     to_tag: Option<Bytes>,
     extra: SmallVec<[(Bytes, Bytes); 4]>,
     body: Option<(Bytes, Bytes)>,
+    record_route: bool,
+    via_stamp: Option<ViaStamp>,
 }
 
 impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
@@ -52,21 +62,81 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
             to_tag: None,
             extra: SmallVec::new(),
             body: None,
+            record_route: false,
+            via_stamp: None,
         }
     }
     /// Uses this To tag (when the request's To has none and status > 100).
-    pub fn to_tag(mut self, tag: impl Into<Bytes>) -> Self {
+    pub fn to_tag(&mut self, tag: impl Into<Bytes>) -> &mut Self {
         self.to_tag = Some(tag.into());
         self
     }
     /// Adds a header field.
-    pub fn header(mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+    pub fn header(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
         self.extra.push((name.into(), value.into()));
         self
     }
     /// Sets a body and its Content-Type.
-    pub fn body(mut self, content_type: impl Into<Bytes>, body: impl Into<Bytes>) -> Self {
+    pub fn body(&mut self, content_type: impl Into<Bytes>, body: impl Into<Bytes>) -> &mut Self {
         self.body = Some((content_type.into(), body.into()));
+        self
+    }
+
+    /// Copies the request's Record-Route fields, in order and as written, into a 101–299
+    /// response: what a UAS does for a response that establishes a dialog (RFC 3261
+    /// §12.1.1: it "MUST copy all Record-Route header field values from the request into
+    /// the response [...] and MUST maintain the order of those values"). Ignored for other
+    /// statuses.
+    ///
+    /// ```
+    /// use sip_parser::{Message, ResponseBuilder};
+    /// let invite = Message::parse_slice(
+    ///     b"INVITE sip:bob@192.0.2.4 SIP/2.0\r\nVia: SIP/2.0/UDP p1.example.com;branch=z9hG4bK2\r\n\
+    ///       Record-Route: <sip:p2.example.com;lr>\r\nRecord-Route: <sip:p1.example.com;lr>\r\n\
+    ///       To: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=9f\r\nCall-ID: c3\r\n\
+    ///       CSeq: 1 INVITE\r\n\r\n",
+    /// ).unwrap();
+    /// let ok = ResponseBuilder::new(&invite, 200, "OK")
+    ///     .copy_record_route()
+    ///     .header("Contact", "<sip:bob@192.0.2.4>")
+    ///     .build();
+    /// let ok = Message::parse(ok).unwrap();
+    /// let rr: Vec<_> = ok.record_routes().map(|r| r.unwrap().raw_uri).collect();
+    /// assert_eq!(rr, [&b"sip:p2.example.com;lr"[..], b"sip:p1.example.com;lr"]);
+    /// ```
+    pub fn copy_record_route(&mut self) -> &mut Self {
+        self.record_route = true;
+        self
+    }
+
+    /// Fills in the copied top Via as the server transport does on receipt (RFC 3261
+    /// §18.2.1, RFC 3581 §4; see [`Editor::fill_via_received`](crate::Editor::fill_via_received)),
+    /// for a server that answers without editing the request: the client learns its public
+    /// address and port from `received` / `rport`. A top Via that does not parse is copied
+    /// as written.
+    ///
+    /// ```
+    /// use sip_parser::{Message, ResponseBuilder};
+    /// let reg = Message::parse_slice(
+    ///     b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;rport;branch=z9hG4bK5\r\n\
+    ///       To: <sip:a@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\nCall-ID: r\r\nCSeq: 9 REGISTER\r\n\r\n",
+    /// ).unwrap();
+    /// let ok = ResponseBuilder::new(&reg, 200, "OK")
+    ///     .fill_via_received("203.0.113.9:40312".parse().unwrap())
+    ///     .build();
+    /// let via = Message::parse(ok).unwrap();
+    /// let via = via.top_via().unwrap().unwrap();
+    /// assert_eq!((via.received, via.rport), (Some("203.0.113.9"), Some(Some(40312))));
+    /// ```
+    pub fn fill_via_received(&mut self, source: SocketAddr) -> &mut Self {
+        self.via_stamp = self.req.first_index(HeaderName::Via).and_then(|i| {
+            let value = self.req.at(self.req.layout.headers[i].value);
+            let decide = |via: &crate::Via<'_>| {
+                let received = via.needs_received(source.ip()).then(|| source.ip());
+                (received, via.rport.map(|_| source.port()))
+            };
+            ViaStamp::new(i as u16, value, decide).ok().flatten()
+        });
         self
     }
 
@@ -111,9 +181,21 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
         f(b"\r\n");
         let derived = self.derived_tag();
         let needs_tag = self.status > 100 && req.to().is_ok_and(|t| t.tag().is_none());
+        let record_route = self.record_route && (101..300).contains(&self.status);
         for (i, h) in hs.iter().enumerate() {
             let copy = match h.kind {
-                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => true,
+                HeaderName::Via => {
+                    if let Some(st) = self.via_stamp.as_ref().filter(|s| s.field as usize == i) {
+                        f(req.at(h.name));
+                        f(b": ");
+                        st.pieces(req.at(h.value), &mut f);
+                        f(b"\r\n");
+                        continue;
+                    }
+                    true
+                }
+                HeaderName::From | HeaderName::CallId | HeaderName::CSeq => true,
+                HeaderName::RecordRoute => record_route,
                 HeaderName::Timestamp => self.status == 100,
                 HeaderName::To => {
                     if needs_tag {
@@ -171,5 +253,74 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
         let mut out = BytesMut::with_capacity(len);
         self.write_to(&mut out);
         out.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &[u8] = b"INVITE sip:bob@192.0.2.4 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1;rport, SIP/2.0/UDP p0;branch=z9hG4bK0\r\n\
+        Record-Route: <sip:p1.example.com;lr>, <sip:p0.example.com;lr>\r\n\
+        To: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=9f\r\nCall-ID: c3\r\n\
+        CSeq: 1 INVITE\r\nTimestamp: 54\r\n\r\n";
+
+    /// RFC 3261 §12.1.1: Record-Route copied, in order, into dialog-establishing responses
+    /// (101–299) only.
+    #[test]
+    fn record_route_only_where_a_dialog_can_be_established() {
+        let req = Message::parse_slice(REQ).unwrap();
+        for (status, copied) in [
+            (100, false),
+            (180, true),
+            (200, true),
+            (299, true),
+            (486, false),
+        ] {
+            let mut b = ResponseBuilder::new(&req, status, crate::reason_phrase(status));
+            b.copy_record_route();
+            let m = Message::parse(b.build()).unwrap();
+            m.validate().unwrap();
+            let rr: Vec<_> = m.record_routes().map(|r| r.unwrap().raw_uri).collect();
+            if copied {
+                assert_eq!(
+                    rr,
+                    [&b"sip:p1.example.com;lr"[..], b"sip:p0.example.com;lr"]
+                );
+            } else {
+                assert!(rr.is_empty(), "{status}");
+            }
+            assert_eq!(m.header("Timestamp").is_some(), status == 100);
+        }
+        let m = Message::parse(ResponseBuilder::new(&req, 200, "OK").build()).unwrap();
+        assert_eq!(m.record_routes().count(), 0);
+    }
+
+    #[test]
+    fn via_received_in_the_response_and_a_reused_builder() {
+        let req = Message::parse_slice(REQ).unwrap();
+        let mut b = ResponseBuilder::new(&req, 100, "Trying");
+        b.fill_via_received("198.51.100.2:7000".parse().unwrap());
+        let first = b.build();
+        assert_eq!(first, b.build());
+        let m = Message::parse(first).unwrap();
+        let vias: Vec<_> = m.via().map(|v| v.unwrap().raw).collect();
+        assert_eq!(
+            vias,
+            [
+                &b"SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1;rport=7000;received=198.51.100.2"[..],
+                b"SIP/2.0/UDP p0;branch=z9hG4bK0"
+            ]
+        );
+        // Nothing to fill: the Via is copied as written.
+        let plain = Message::parse_slice(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\r\n",
+        )
+        .unwrap();
+        let mut b = ResponseBuilder::new(&plain, 200, "OK");
+        b.fill_via_received("192.0.2.1:5060".parse().unwrap());
+        let m = Message::parse(b.build()).unwrap();
+        assert_eq!(m.header("Via"), plain.header("Via"));
     }
 }

@@ -6,6 +6,8 @@
 use core::cmp::Ordering;
 use core::net::Ipv6Addr;
 
+use smallvec::SmallVec;
+
 use crate::chars::is_hex;
 use crate::name::HeaderName;
 use crate::uri::{HostKind, Scheme, Uri, host_kind};
@@ -95,14 +97,19 @@ fn equivalent<'x>(a: &Uri<'x>, b: &Uri<'x>) -> bool {
         (Scheme::Sip, Scheme::Sip) | (Scheme::Sips, Scheme::Sips) => {
             a.port == b.port
                 && host_eq(a.host, b.host)
-                && opt_text_eq(a.user, b.user, false)
-                && opt_text_eq(a.password, b.password, false)
-                && lists_match(Rules::SipParam, params(a), params(b))
-                && lists_match(Rules::Header, headers(a), headers(b))
+                && userinfo_eq(a.user, b.user)
+                && userinfo_eq(a.password, b.password)
+                && lists_match(Rules::SipParam, a.params.as_bytes(), b.params.as_bytes())
+                && lists_match(
+                    Rules::Header,
+                    a.headers.unwrap_or_default(),
+                    b.headers.unwrap_or_default(),
+                )
         }
         (Scheme::Tel, Scheme::Tel) => {
             let number = |u: &Uri<'x>| Units::new(u.user.unwrap_or_default(), true).visual(true);
-            number(a).eq(number(b)) && lists_match(Rules::TelParam, params(a), params(b))
+            number(a).eq(number(b))
+                && lists_match(Rules::TelParam, a.params.as_bytes(), b.params.as_bytes())
         }
         (Scheme::Other, Scheme::Other) => {
             let rest = |u: &Uri<'x>| u.raw.get(u.scheme_str.len() + 1..);
@@ -205,37 +212,36 @@ fn hex(b: u8) -> u8 {
     }
 }
 
-/// Two components equal under §19.1.4 (`fold`: case-insensitively). No escape in either: a
-/// plain comparison.
-fn text_eq(a: &[u8], b: &[u8], fold: bool) -> bool {
-    let plain = crate::chars::find(b'%', a).is_none() && crate::chars::find(b'%', b).is_none();
-    match (plain, fold) {
-        (true, true) => a.eq_ignore_ascii_case(b),
-        (true, false) => a == b,
-        (false, _) => Units::new(a, fold).eq(Units::new(b, fold)),
-    }
-}
-
-fn opt_text_eq(a: Option<&[u8]>, b: Option<&[u8]>, fold: bool) -> bool {
+/// User or password equal under §19.1.4: case-sensitive, escapes decoded. No escape in
+/// either: a plain comparison.
+fn userinfo_eq(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some(a), Some(b)) => text_eq(a, b, fold),
+        (Some(a), Some(b)) => {
+            if crate::chars::find(b'%', a).is_none() && crate::chars::find(b'%', b).is_none() {
+                a == b
+            } else {
+                Units::new(a, false).eq(Units::new(b, false))
+            }
+        }
         _ => false,
     }
 }
 
 /// Hosts equal: domain names case-insensitively, IP addresses by value, never across kinds.
 fn host_eq(a: &str, b: &str) -> bool {
+    // The same text is the same host, address or not: no parse needed.
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
     match (host_kind(a), host_kind(b)) {
-        (HostKind::Domain, HostKind::Domain) => a.eq_ignore_ascii_case(b),
         (HostKind::Ipv4, HostKind::Ipv4) => ipv4(a) == ipv4(b),
-        (HostKind::Ipv6, HostKind::Ipv6) => match (ipv6(a), ipv6(b)) {
-            (Some(x), Some(y)) => x == y,
-            // A reference the grammar check let through but that is no address (`[1:::2]`):
-            // compared as text, and never equal to a real address.
-            (None, None) => a.eq_ignore_ascii_case(b),
-            _ => false,
-        },
+        // A reference the grammar check let through but that is no address (`[1:::2]`) only
+        // equals its own text.
+        (HostKind::Ipv6, HostKind::Ipv6) => {
+            matches!((ipv6(a), ipv6(b)), (Some(x), Some(y)) if x == y)
+        }
+        // Domain names whose text differs, or hosts of different kinds.
         _ => false,
     }
 }
@@ -274,55 +280,66 @@ enum Rules {
 struct Entry<'a> {
     name: &'a [u8],
     value: Option<&'a [u8]>,
+    /// A `%` somewhere in the entry: compare through [`Units`], not byte slices.
+    escaped: bool,
 }
 
-fn entries(raw: &[u8], sep: u8, skip: usize) -> impl Iterator<Item = Entry<'_>> + Clone {
-    raw.split(move |&b| b == sep)
-        .skip(skip)
-        .map(|e| match crate::chars::find(b'=', e) {
+/// A parameter or header list, split once; on the stack up to [`PAIRWISE_MAX`] entries.
+type List<'a> = SmallVec<[Entry<'a>; PAIRWISE_MAX]>;
+
+/// Splits a raw list into `out`: URI parameters (the raw text starts with `;`) or header
+/// components (the raw text after `?`, `&`-separated).
+fn split_into<'a>(rules: Rules, raw: &'a [u8], out: &mut List<'a>) {
+    if raw.is_empty() {
+        return;
+    }
+    let (sep, skip) = if rules == Rules::Header {
+        (b'&', 0)
+    } else {
+        (b';', 1)
+    };
+    out.extend(raw.split(|&b| b == sep).skip(skip).map(|e| {
+        let escaped = crate::chars::find(b'%', e).is_some();
+        match crate::chars::find(b'=', e) {
             Some(eq) => Entry {
                 name: &e[..eq],
                 value: Some(&e[eq + 1..]),
+                escaped,
             },
             None => Entry {
                 name: e,
                 value: None,
+                escaped,
             },
-        })
-}
-
-/// The URI parameters (the raw text starts with `;`).
-fn params<'x>(u: &Uri<'x>) -> impl Iterator<Item = Entry<'x>> + Clone {
-    entries(u.params.as_bytes(), b';', 1)
-}
-
-/// The header components (the raw text after `?`, `&`-separated).
-fn headers<'x>(u: &Uri<'x>) -> impl Iterator<Item = Entry<'x>> + Clone {
-    let raw = u.headers.unwrap_or_default();
-    entries(raw, b'&', usize::from(raw.is_empty()))
+        }
+    }));
 }
 
 impl Rules {
     /// The name as compared: header names through [`HeaderName`] so that compact and long
     /// forms meet.
-    fn name_units(self, name: &[u8]) -> Units<'_> {
+    fn name_units<'a>(self, e: &Entry<'a>) -> Units<'a> {
         if self == Self::Header {
-            if let Some(canonical) = known_header(name).as_str() {
+            if let Some(canonical) = known_header(e).as_str() {
                 return Units::new(canonical.as_bytes(), true);
             }
         }
-        Units::new(name, true)
+        Units::new(e.name, true)
+    }
+
+    /// Does `value` (of a parameter called `name`) compare without visual separators?
+    fn visual(self, name: &[u8], value: &[u8]) -> bool {
+        self == Self::TelParam
+            && (named(name, b"ext")
+                || (named(name, b"phone-context") && value.first() == Some(&b'+')))
     }
 
     fn value_units<'a>(self, name: &[u8], value: &'a [u8]) -> Units<'a> {
-        let visual = self == Self::TelParam
-            && (named(name, b"ext")
-                || (named(name, b"phone-context") && value.first() == Some(&b'+')));
-        Units::new(value, true).visual(visual)
+        Units::new(value, true).visual(self.visual(name, value))
     }
 
     fn name_cmp(self, a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
-        self.name_units(a.name).cmp(self.name_units(b.name))
+        self.name_units(a).cmp(self.name_units(b))
     }
 
     fn entry_cmp(self, a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
@@ -335,10 +352,42 @@ impl Rules {
         })
     }
 
+    /// `name_cmp(a, b).is_eq()`, on byte slices when neither entry holds an escape.
+    fn name_eq(self, a: &Entry<'_>, b: &Entry<'_>) -> bool {
+        if self == Self::Header {
+            let kind = known_header(a);
+            if kind != known_header(b) {
+                return false;
+            }
+            if kind != HeaderName::Other {
+                return true;
+            }
+        }
+        if a.escaped || b.escaped {
+            Units::new(a.name, true).eq(Units::new(b.name, true))
+        } else {
+            a.name.eq_ignore_ascii_case(b.name)
+        }
+    }
+
+    /// `entry_cmp(a, b).is_eq()`, on byte slices when neither entry holds an escape.
+    fn entry_eq(self, a: &Entry<'_>, b: &Entry<'_>) -> bool {
+        self.name_eq(a, b)
+            && match (a.value, b.value) {
+                (None, None) => true,
+                (Some(x), Some(y)) if a.escaped || b.escaped || self == Self::TelParam => {
+                    self.value_units(a.name, x).eq(self.value_units(a.name, y))
+                }
+                (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+                _ => false,
+            }
+    }
+
     /// Must an entry with this name be present in both lists?
     fn must_match(self, e: &Entry<'_>) -> bool {
         match self {
-            Self::SipParam => MUST_MATCH.iter().any(|n| named(e.name, n)),
+            Self::SipParam if e.escaped => MUST_MATCH.iter().any(|n| named(e.name, n)),
+            Self::SipParam => MUST_MATCH.iter().any(|n| e.name.eq_ignore_ascii_case(n)),
             Self::Header | Self::TelParam => true,
         }
     }
@@ -349,14 +398,14 @@ fn named(name: &[u8], want: &[u8]) -> bool {
     Units::new(name, true).eq(want.iter().map(|&b| Unit::Char(b)))
 }
 
-/// Classifies a header name written with escapes (`%53ubject`).
-fn known_header(name: &[u8]) -> HeaderName {
-    if crate::chars::find(b'%', name).is_none() {
-        return HeaderName::classify(name);
+/// Classifies a header name, written with escapes or not (`%53ubject`).
+fn known_header(e: &Entry<'_>) -> HeaderName {
+    if !e.escaped {
+        return HeaderName::classify(e.name);
     }
     let mut buf = [0u8; 24];
     let mut n = 0;
-    for u in Units::new(name, false) {
+    for u in Units::new(e.name, false) {
         match (u, buf.get_mut(n)) {
             (Unit::Char(c), Some(slot)) => {
                 *slot = c;
@@ -368,42 +417,52 @@ fn known_header(name: &[u8]) -> HeaderName {
     HeaderName::classify(&buf[..n])
 }
 
-/// Do two parameter or header lists match under `rules`? Pairwise in place for short lists,
-/// sorted in a vector for long ones; both decide the same thing: for every name present in
-/// both lists or required by the rules, the two lists carry the same values the same number
-/// of times.
-fn lists_match<'x, I>(rules: Rules, a: I, b: I) -> bool
-where
-    I: Iterator<Item = Entry<'x>> + Clone,
-{
-    let (na, nb) = (a.clone().count(), b.clone().count());
-    if na == 0 && nb == 0 {
+/// Do two parameter or header lists (raw text) match under `rules`? For every name present
+/// in both lists or required by the rules, the two lists must carry the same values the same
+/// number of times. Short lists are compared where they lie (on the stack); longer ones
+/// (spilled to the heap) are sorted first, so that no input is quadratic.
+fn lists_match(rules: Rules, a: &[u8], b: &[u8]) -> bool {
+    if a.is_empty() && b.is_empty() {
         return true;
     }
-    if na <= PAIRWISE_MAX && nb <= PAIRWISE_MAX {
-        side_matches(rules, &a, &b) && side_matches(rules, &b, &a)
-    } else {
-        sorted_match(rules, a.collect(), b.collect())
+    let (mut la, mut lb) = (List::new(), List::new());
+    split_into(rules, a, &mut la);
+    split_into(rules, b, &mut lb);
+    if la.len() > PAIRWISE_MAX || lb.len() > PAIRWISE_MAX {
+        return sorted_match(rules, &mut la, &mut lb);
     }
+    if distinct_names(rules, &la) && distinct_names(rules, &lb) {
+        // The usual case: each name at most once per list, so "the same values the same
+        // number of times" is "the same value".
+        la.iter()
+            .all(|p| match lb.iter().find(|q| rules.name_eq(p, q)) {
+                Some(q) => rules.entry_eq(p, q),
+                None => !rules.must_match(p),
+            })
+            && lb
+                .iter()
+                .all(|q| !rules.must_match(q) || la.iter().any(|p| rules.name_eq(p, q)))
+    } else {
+        side_matches(rules, &la, &lb) && side_matches(rules, &lb, &la)
+    }
+}
+
+fn distinct_names(rules: Rules, list: &[Entry<'_>]) -> bool {
+    list.iter()
+        .enumerate()
+        .all(|(i, p)| !list[i + 1..].iter().any(|q| rules.name_eq(p, q)))
 }
 
 /// Every entry of `a` that must be compared occurs as often in `a` as in `b`.
-fn side_matches<'x, I>(rules: Rules, a: &I, b: &I) -> bool
-where
-    I: Iterator<Item = Entry<'x>> + Clone,
-{
-    a.clone().all(|p| {
-        let compared = rules.must_match(&p) || b.clone().any(|q| rules.name_cmp(&p, &q).is_eq());
-        let count = |list: I| list.filter(|q| rules.entry_cmp(&p, q).is_eq()).count();
-        !compared || count(a.clone()) == count(b.clone())
+fn side_matches(rules: Rules, a: &[Entry<'_>], b: &[Entry<'_>]) -> bool {
+    a.iter().all(|p| {
+        let compared = rules.must_match(p) || b.iter().any(|q| rules.name_eq(p, q));
+        let count = |list: &[Entry<'_>]| list.iter().filter(|q| rules.entry_eq(p, q)).count();
+        !compared || count(a) == count(b)
     })
 }
 
-fn sorted_match(
-    rules: Rules,
-    mut a: alloc::vec::Vec<Entry<'_>>,
-    mut b: alloc::vec::Vec<Entry<'_>>,
-) -> bool {
+fn sorted_match(rules: Rules, a: &mut [Entry<'_>], b: &mut [Entry<'_>]) -> bool {
     a.sort_unstable_by(|x, y| rules.entry_cmp(x, y));
     b.sort_unstable_by(|x, y| rules.entry_cmp(x, y));
     let group_end = |list: &[Entry<'_>], i: usize| {
@@ -425,16 +484,16 @@ fn sorted_match(
                 if rules.must_match(&a[i]) {
                     return false;
                 }
-                i = group_end(&a, i);
+                i = group_end(a, i);
             }
             Ordering::Greater => {
                 if rules.must_match(&b[j]) {
                     return false;
                 }
-                j = group_end(&b, j);
+                j = group_end(b, j);
             }
             Ordering::Equal => {
-                let (i2, j2) = (group_end(&a, i), group_end(&b, j));
+                let (i2, j2) = (group_end(a, i), group_end(b, j));
                 if i2 - i != j2 - j
                     || !a[i..i2]
                         .iter()

@@ -9,7 +9,7 @@ use core::ops::Range;
 
 use crate::error::PResult;
 use crate::list::Split;
-use crate::via::parse_via;
+use crate::via::{Via, parse_via};
 
 /// Short text written into a splice: an IP address or a port, with its prefix.
 #[derive(Debug, Clone, Copy)]
@@ -28,14 +28,43 @@ impl Text {
     fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len as usize]
     }
+    fn push(&mut self, s: &[u8]) {
+        let at = self.len as usize;
+        if let Some(dst) = self.buf.get_mut(at..at + s.len()) {
+            dst.copy_from_slice(s);
+            self.len += s.len() as u8;
+        }
+    }
+    fn push_u16(&mut self, n: u16) {
+        let mut digits = [0u8; 20];
+        self.push(crate::chars::decimal(u64::from(n), &mut digits));
+    }
+    /// Dotted quad by hand (the common case, and `core::fmt` costs more than the rest of
+    /// the edit); IPv6 through its `Display`.
+    fn push_ip(&mut self, ip: IpAddr) {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => {
+                for (i, o) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.push(b".");
+                    }
+                    self.push_u16(u16::from(o));
+                }
+            }
+            IpAddr::V6(v6) => {
+                let _ = write!(self, "{v6}");
+            }
+        }
+    }
 }
 
 impl Write for Text {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let at = self.len as usize;
-        let dst = self.buf.get_mut(at..at + s.len()).ok_or(core::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len += s.len() as u8;
+        if at + s.len() > self.buf.len() {
+            return Err(core::fmt::Error);
+        }
+        self.push(s.as_bytes());
         Ok(())
     }
 }
@@ -60,67 +89,70 @@ pub(crate) struct ViaStamp {
 }
 
 impl ViaStamp {
-    /// Plans the edit of the first entry of `value` (the field's current value). The IP is
+    /// Plans the edit of the first entry of `value` (the field's current value): parses it
+    /// once, asks `decide` what to set, and returns `None` when that is nothing. The IP is
     /// written as RFC 3261's grammar has it (`received = IPv4address / IPv6address`: no
     /// brackets), an IPv4-mapped IPv6 address as the IPv4 address it maps.
     pub(crate) fn new(
         field: u16,
         value: &[u8],
-        received: Option<IpAddr>,
-        rport: Option<u16>,
-    ) -> PResult<Self> {
+        decide: impl FnOnce(&Via<'_>) -> (Option<IpAddr>, Option<u16>),
+    ) -> PResult<Option<Self>> {
         let (start, entry) = Split::new(value).next().unwrap_or((0, &[]));
         let via = parse_via(entry).map_err(|(o, k)| (start + o, k))?;
+        let (received, rport) = decide(&via);
+        if received.is_none() && rport.is_none() {
+            return Ok(None);
+        }
         let offset = |s: &[u8]| s.as_ptr() as usize - value.as_ptr() as usize;
         let entry_end = start + entry.len();
-        let mut cuts: [Option<Cut>; 2] = [None, None];
-        let mut plan = |slot: usize, name: &str, write: &dyn Fn(&mut Text)| {
-            let mut text = Text::new();
-            let param = via
-                .params
-                .iter()
-                .find(|p| p.name.eq_ignore_ascii_case(name));
-            let append = param.is_none();
-            let at = if let Some(p) = param {
-                if let Some(v) = p.value {
-                    offset(v)..offset(v) + v.len()
-                } else {
-                    let end = offset(p.name.as_bytes()) + p.name.len();
-                    let _ = text.write_str("=");
-                    end..end
+        // One walk over the parameters finds both (the first of each name counts, as in
+        // parse_via).
+        let (mut received_at, mut rport_at) = (None, None);
+        for p in &via.params {
+            let slot = match p.name.len() {
+                8 if received_at.is_none() && p.name.eq_ignore_ascii_case("received") => {
+                    &mut received_at
                 }
-            } else {
-                let _ = write!(text, ";{name}=");
-                entry_end..entry_end
+                5 if rport_at.is_none() && p.name.eq_ignore_ascii_case("rport") => &mut rport_at,
+                _ => continue,
             };
+            *slot = Some(if let Some(v) = p.value {
+                (offset(v)..offset(v) + v.len(), &b""[..])
+            } else {
+                let end = offset(p.name.as_bytes()) + p.name.len();
+                (end..end, &b"="[..])
+            });
+        }
+        let cut = |at: Option<(Range<usize>, &[u8])>, append: &[u8], write: &dyn Fn(&mut Text)| {
+            let (at, prefix, appended) = match at {
+                Some((at, prefix)) => (at, prefix, false),
+                None => (entry_end..entry_end, append, true),
+            };
+            let mut text = Text::new();
+            text.push(prefix);
             write(&mut text);
-            cuts[slot] = Some(Cut {
+            Cut {
                 at: at.start as u32..at.end as u32,
                 text,
-                append,
-            });
+                append: appended,
+            }
         };
-        if let Some(ip) = received {
-            plan(0, "received", &|t| {
-                let _ = write!(t, "{}", ip.to_canonical());
-            });
-        }
-        if let Some(port) = rport {
-            plan(1, "rport", &|t| {
-                let _ = write!(t, "{port}");
-            });
-        }
+        let mut cuts = [
+            received.map(|ip| cut(received_at, b";received=", &|t| t.push_ip(ip))),
+            rport.map(|port| cut(rport_at, b";rport=", &|t| t.push_u16(port))),
+        ];
         if let [Some(a), Some(b)] = &cuts {
             if (b.at.start, b.append) < (a.at.start, a.append) {
                 cuts.swap(0, 1);
             }
         }
-        Ok(Self {
+        Ok(Some(Self {
             field,
             received,
             rport,
             cuts,
-        })
+        }))
     }
 
     /// Visits the stamped value: `value` (the same one given to [`new`](Self::new)) with the
@@ -142,13 +174,10 @@ mod tests {
     use alloc::vec::Vec;
 
     fn stamp(value: &str, received: Option<&str>, rport: Option<u16>) -> String {
-        let s = ViaStamp::new(
-            0,
-            value.as_bytes(),
-            received.map(|r| r.parse().unwrap()),
-            rport,
-        )
-        .unwrap();
+        let received = received.map(|r| r.parse().unwrap());
+        let s = ViaStamp::new(0, value.as_bytes(), |_| (received, rport))
+            .unwrap()
+            .unwrap();
         let mut out = Vec::new();
         s.pieces(value.as_bytes(), &mut |p| out.extend_from_slice(p));
         String::from_utf8(out).unwrap()
@@ -213,7 +242,16 @@ mod tests {
             ),
             "SIP/2.0/UDP h;received=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
         );
-        assert!(ViaStamp::new(0, b"SIP/2.0 h", None, Some(1)).is_err());
-        assert!(ViaStamp::new(0, b"", None, Some(1)).is_err());
+        assert!(ViaStamp::new(0, b"SIP/2.0 h", |_| (None, Some(1))).is_err());
+        assert!(ViaStamp::new(0, b"", |_| (None, Some(1))).is_err());
+        assert!(
+            ViaStamp::new(0, b"SIP/2.0/UDP h", |_| (None, None))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            stamp("SIP/2.0/UDP h", Some("10.0.0.255"), Some(0)),
+            "SIP/2.0/UDP h;received=10.0.0.255;rport=0"
+        );
     }
 }

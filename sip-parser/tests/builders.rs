@@ -288,3 +288,65 @@ proptest! {
         }
     }
 }
+
+/// A valid INVITE to mutate.
+const TEMPLATE: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+    Via: SIP/2.0/UDP pc33.example.com:5060;branch=z9hG4bK1;rport, SIP/2.0/TCP p0;branch=z9hG4bK0\r\n\
+    Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n\
+    Record-Route: <sip:p0.example.com;lr>\r\nMax-Forwards: 70\r\n\
+    To: Bob <sip:bob@biloxi.example.com>\r\nFrom: Alice <sip:alice@example.com>;tag=1928\r\n\
+    Call-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nProxy-Require: foo\r\n\
+    Proxy-Authorization: Digest username=\"a\", realm=\"r\"\r\nContent-Length: 4\r\n\r\nv=0\n";
+
+proptest! {
+    /// Whatever a framed message holds, the new builders and edits neither panic nor
+    /// disagree with their own length; what they build from a valid request stays valid.
+    #[test]
+    fn new_apis_survive_mutated_messages(
+        cuts in proptest::collection::vec((0usize..TEMPLATE.len(), 0usize..8, proptest::collection::vec(any::<u8>(), 0..6)), 0..4),
+        src in source(),
+    ) {
+        use sip_parser::{reason_phrase, ResponseBuilder, Transport};
+        let mut raw = TEMPLATE.to_vec();
+        for (at, del, ins) in cuts {
+            let at = at.min(raw.len());
+            let end = (at + del).min(raw.len());
+            raw.splice(at..end, ins);
+        }
+        let Ok(m) = Message::parse(Bytes::from(raw)) else { return Ok(()) };
+        let valid = m.validate().is_ok();
+        if let Ok(c) = RequestBuilder::cancel(&m) {
+            let c = Message::parse(c.build()).unwrap();
+            if valid {
+                prop_assert_eq!(c.validate(), Ok(()));
+            }
+            if let Ok(a) = RequestBuilder::ack(&m, &c) {
+                prop_assert_eq!(a.build().len(), a.len());
+            }
+        }
+        let _ = m.loop_hash();
+        if let Ok(Some(v)) = m.top_via() {
+            for t in Transport::ALL {
+                let _ = (v.response_target(t, Some(src)), v.response_target(t, None));
+            }
+        }
+        let mut e = m.edit();
+        let stamped = e.fill_via_received(src);
+        e.set_method("OPTIONS");
+        let _ = e.pop_last_route();
+        e.prepend_header("Path", "<sip:edge;lr>");
+        e.remove_header_if("Proxy-Authorization", |_| true);
+        let out = e.to_bytes();
+        prop_assert_eq!(out.len(), e.len());
+        let out = Message::parse(out).unwrap();
+        if valid && stamped.is_ok() {
+            prop_assert_eq!(out.validate(), Ok(()));
+        }
+        for status in [100, 180, 200, 486] {
+            let mut r = ResponseBuilder::new(&m, status, reason_phrase(status));
+            r.copy_record_route().fill_via_received(src);
+            let wire = r.build();
+            prop_assert!(Message::parse(wire).is_ok());
+        }
+    }
+}

@@ -161,7 +161,7 @@ pub(crate) fn to_json(m: &Message) -> Value {
             Ok(Contact::Star) => json!({"uri": "*", "expires": null, "q": null}),
             Ok(c @ Contact::Addr(a)) => json!({
                 "uri": text(a.raw_uri),
-                "expires": c.expires(),
+                "expires": c.expires().ok().flatten(),
                 "q": c.q().map(|q| f64::from(q) / 1000.0),
             }),
             Err(_) => Value::Null,

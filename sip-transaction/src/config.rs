@@ -51,18 +51,16 @@ impl Listener {
 
     /// The host and port others reach us at.
     fn host_port(&self) -> (String, u16) {
-        match &self.advertised {
-            Some((h, p)) => (h.clone(), p.unwrap_or(self.local.port())),
-            None => {
-                let ip = self.local.ip();
-                let host = if ip.is_ipv6() {
-                    format!("[{ip}]")
-                } else {
-                    format!("{ip}")
-                };
-                (host, self.local.port())
-            }
+        if let Some((h, p)) = &self.advertised {
+            return (h.clone(), p.unwrap_or(self.local.port()));
         }
+        let ip = self.local.ip();
+        let host = if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            format!("{ip}")
+        };
+        (host, self.local.port())
     }
 
     /// The Via sent-by (`host:port`).

@@ -124,8 +124,10 @@ pub(crate) struct ClientTx {
     pub(crate) owner: Owner,
     ack: Option<Bytes>,
     cancel: Option<Box<CancelTx>>,
-    /// A CANCEL was asked for before any provisional response (§9.1: wait for one).
-    cancel_wanted: Option<Option<&'static str>>,
+    /// A CANCEL was asked for before any provisional response (§9.1: wait for one), with
+    /// its Reason header value.
+    cancel_wanted: bool,
+    cancel_reason: Option<&'static str>,
     /// How the transaction ended without a final response (Timer B/F, Timer C, transport).
     pub(crate) failed: Option<u16>,
 }
@@ -404,17 +406,17 @@ impl TransactionLayer {
         }
     }
 
-    /// A layer seeded from the operating system's random source.
+    /// A layer keyed from `rng` (the workspace's randomness seam, [`sip_parser::Random`]).
+    pub fn from_rng(cfg: &Config, rng: &mut (impl sip_parser::Random + ?Sized)) -> Self {
+        let mut seed = [0u8; 32];
+        rng.fill(&mut seed);
+        Self::new(cfg, seed)
+    }
+
+    /// A layer keyed from the operating system's random source.
     #[cfg(feature = "std")]
     pub fn with_random_seed(cfg: &Config) -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let mut seed = [0u8; 32];
-        for (i, chunk) in seed.chunks_mut(8).enumerate() {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(i);
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
-        Self::new(cfg, seed)
+        Self::from_rng(cfg, &mut sip_parser::SystemRandom::new())
     }
 
     /// Live transactions (server and client).
@@ -619,6 +621,8 @@ impl TransactionLayer {
     /// says (it is fine to call it more often).
     pub fn handle_timeout(&self, now: Duration, out: &mut Output) {
         for i in 0..self.shards.len() {
+            // A closure, not `Core::expire`: the method's lifetime is not general enough.
+            #[allow(clippy::redundant_closure_for_method_calls)]
             self.with_shard(i, now, out, |core| core.expire());
         }
     }
@@ -653,10 +657,6 @@ impl TransactionLayer {
 // ---- the work, under a shard lock ----------------------------------------------------
 
 impl Core<'_> {
-    fn t(&self) -> &Timers {
-        &self.layer.timers
-    }
-
     pub(crate) fn server_id(&self, slot: u32) -> ServerTxId {
         ServerTxId(self.shard.id(slot))
     }
@@ -707,28 +707,25 @@ impl Core<'_> {
                 }
                 let invite = self.shard.find_server(p, Class::Invite);
                 let slot = self.create_server(msg, p, flow)?;
-                match invite {
-                    Some(inv) => {
-                        // §9.2: 200 to the CANCEL, then cancel the INVITE.
-                        let ok = {
-                            let s = self.shard.server(slot).map(|s| &s.request);
-                            s.map(|r| ResponseBuilder::new(r, 200, "OK").build())
-                        };
-                        if let Some(ok) = ok {
-                            let _ = self.server_respond(slot, ok, 200);
-                        }
-                        self.cancel_server_invite(inv);
-                        let id = self.server_id(inv);
-                        self.out.events.push(Event::Cancelled { tx: id });
+                if let Some(inv) = invite {
+                    // §9.2: 200 to the CANCEL, then cancel the INVITE.
+                    let ok = self
+                        .shard
+                        .server(slot)
+                        .map(|s| ResponseBuilder::new(&s.request, 200, "OK").build());
+                    if let Some(ok) = ok {
+                        let _ = self.server_respond(slot, ok, 200);
                     }
-                    None => {
-                        let id = self.server_id(slot);
-                        self.out.events.push(Event::Request {
-                            tx: id,
-                            request: msg.clone(),
-                            flow,
-                        });
-                    }
+                    self.cancel_server_invite(inv);
+                    let id = self.server_id(inv);
+                    self.out.events.push(Event::Cancelled { tx: id });
+                } else {
+                    let id = self.server_id(slot);
+                    self.out.events.push(Event::Request {
+                        tx: id,
+                        request: msg.clone(),
+                        flow,
+                    });
                 }
                 Ok(())
             }
@@ -910,7 +907,8 @@ impl Core<'_> {
             owner,
             ack: None,
             cancel: None,
-            cancel_wanted: None,
+            cancel_wanted: false,
+            cancel_reason: None,
             failed: None,
         })));
         let id = self.client_id(slot);
@@ -1000,7 +998,14 @@ impl Core<'_> {
         }
         let owner = self.shard.client(slot).map(|c| c.owner);
         if (101..200).contains(&status) {
-            let wanted = self.shard.client(slot).and_then(|c| c.cancel_wanted.take());
+            let wanted = self
+                .shard
+                .client(slot)
+                .filter(|c| c.cancel_wanted)
+                .map(|c| {
+                    c.cancel_wanted = false;
+                    c.cancel_reason
+                });
             if let Some(reason) = wanted {
                 self.send_cancel(slot, reason);
             }
@@ -1039,10 +1044,9 @@ impl Core<'_> {
         };
         match m.state {
             InviteClientState::Proceeding => self.send_cancel(slot, reason),
-            InviteClientState::Calling => {
-                if c.cancel.is_none() {
-                    c.cancel_wanted = Some(reason);
-                }
+            InviteClientState::Calling if c.cancel.is_none() => {
+                c.cancel_wanted = true;
+                c.cancel_reason = reason;
             }
             _ => {}
         }
@@ -1123,9 +1127,10 @@ impl Core<'_> {
         for _ in 0..16 {
             let next = match &mut self.shard.slots[slot as usize].tx {
                 Some(Tx::Server(s)) => s.timers_mut().pop_due(now).map(|t| (true, t)),
-                Some(Tx::Client(c)) => match c.timers_mut().pop_due(now) {
-                    Some(t) => Some((false, t)),
-                    None => {
+                Some(Tx::Client(c)) => {
+                    if let Some(t) = c.timers_mut().pop_due(now) {
+                        Some((false, t))
+                    } else {
                         let cancel_due = c
                             .cancel
                             .as_mut()
@@ -1136,7 +1141,7 @@ impl Core<'_> {
                         }
                         None
                     }
-                },
+                }
                 None => return,
             };
             match next {

@@ -1,4 +1,4 @@
-//! Sans-IO SIP transaction layer (RFC 3261 §17, RFC 6026) and stateful proxy core (§16).
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

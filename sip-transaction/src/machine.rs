@@ -601,10 +601,9 @@ mod tests {
         let t = Timers::default();
         let mut c = InviteClient::new(Duration::ZERO, false, &t);
         let mut sends = Vec::new();
-        let mut now = Duration::ZERO;
+        let mut now;
         loop {
-            let at = c.timers.next().unwrap();
-            now = at;
+            now = c.timers.next().unwrap();
             let timer = c.timers.pop_due(now).unwrap();
             let fx = c.on_timer(timer, now, &t);
             if fx.send == Send::Request {

@@ -348,7 +348,7 @@ impl TransactionLayer {
             .is_some_and(|v| v.has_rfc3261_branch())
         {
             h.write(request.call_id().unwrap_or_default().as_bytes());
-            h.write_u32(request.cseq().map(|c| c.seq).unwrap_or(0));
+            h.write_u32(request.cseq().map_or(0, |c| c.seq));
             h.write(
                 request
                     .from()
@@ -383,7 +383,7 @@ fn build_branch(
     let edits = route_edits(locals, request);
     let mut e = request.edit();
     if edits.strict {
-        if let Some(last) = shim::pop_last_route(&mut e) {
+        if let Some(last) = e.pop_last_route() {
             let uri = strip_brackets(last);
             e.set_request_uri(Bytes::copy_from_slice(uri));
         }
@@ -413,7 +413,7 @@ fn build_branch(
         }
     }
     for r in target.route.iter().rev() {
-        shim::prepend_header(&mut e, "Route", r.clone());
+        e.prepend_header("Route", r.clone());
     }
     // §18.2.1 / RFC 3581: note where the request came from, so responses routed by Via
     // (statelessly, or after this transaction ended) find the way back.
@@ -646,10 +646,8 @@ impl Core<'_> {
             return;
         }
         match status {
-            101..=199 => {
-                if self.ctx(slot).is_some_and(|c| !c.sent_final) {
-                    self.forward_upstream(slot, status, msg);
-                }
+            101..=199 if self.ctx(slot).is_some_and(|c| !c.sent_final) => {
+                self.forward_upstream(slot, status, msg);
             }
             200..=299 => {
                 if let Some(c) = self.ctx(slot) {
@@ -737,7 +735,7 @@ impl Core<'_> {
         let best = c.best.clone();
         let challenges = core::mem::take(&mut c.challenges);
         let built = |status: u16| {
-            let reason = reason_phrase(status);
+            let reason = sip_parser::reason_phrase(status);
             ResponseBuilder::new(&s.request, status, reason).build()
         };
         let (status, bytes) = match best {
@@ -881,7 +879,7 @@ fn group(mut targets: Vec<Target>, forking: Forking) -> VecDeque<Vec<Target>> {
     match forking {
         Forking::Parallel => groups.push_back(targets),
         Forking::Sequential => {
-            targets.sort_by(|a, b| b.q.cmp(&a.q));
+            targets.sort_by_key(|t| core::cmp::Reverse(t.q));
             let mut cur: Vec<Target> = Vec::new();
             for t in targets {
                 if cur.last().is_some_and(|l| l.q != t.q) {
@@ -909,32 +907,4 @@ fn is_loop(locals: &Locals, request: &Message) -> bool {
                 .and_then(|b| Branch::loop_hash(b.as_bytes()))
                 .is_some_and(|h| h == hash.0)
     })
-}
-
-/// Reason phrases of the responses the proxy core builds itself.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        408 => "Request Timeout",
-        487 => "Request Terminated",
-        500 => "Server Internal Error",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
-}
-
-/// Editor operations the parser issue adds (pop the last Route, prepend a header); stand-ins
-/// until they land.
-mod shim {
-    use bytes::Bytes;
-    use sip_parser::Editor;
-    pub(super) fn pop_last_route<'m, B: AsRef<[u8]>>(_e: &mut Editor<'m, B>) -> Option<&'m [u8]> {
-        None
-    }
-    pub(super) fn prepend_header<B: AsRef<[u8]>>(
-        e: &mut Editor<'_, B>,
-        name: &'static str,
-        v: Bytes,
-    ) {
-        e.add_header(name, v);
-    }
 }

@@ -155,6 +155,7 @@ impl Running {
     }
 
     /// Whether `timer` is running.
+    #[cfg(test)]
     pub(crate) fn is_set(&self, timer: Timer) -> bool {
         self.slots.iter().flatten().any(|(t, _)| *t == timer)
     }

@@ -1,19 +1,25 @@
-//! A hashed timing wheel holding at most one deadline per owner (a transaction slot).
+//! A hierarchical timing wheel holding at most one deadline per owner (a transaction slot).
 //!
-//! Each owner's next wake-up sits in one of [`SLOTS`] buckets (one per millisecond tick,
-//! modulo the wheel size); a bucket is a vector and the wheel remembers where each owner's
-//! entry is, so setting, moving and cancelling a deadline are O(1) (swap-remove) and no stale
-//! entry is ever left behind. Expiring walks only the buckets whose tick has come, skipping
-//! empty ones through an occupancy bitmap, so its cost does not grow with the number of live
-//! transactions; an entry further away than one turn of the wheel is looked at once per turn.
+//! Four levels of 64 slots each: level 0 has 1 ms slots (64 ms), level 1 64 ms slots
+//! (4.1 s), level 2 4.1 s slots (4.4 min), level 3 4.4 min slots (4.7 h; later deadlines wait
+//! in its last slot and are looked at again). A deadline sits in the lowest level whose range
+//! holds it; when time reaches a slot of a higher level, its entries move down (cascade), so
+//! every entry is looked at a bounded number of times (at most once per level).
+//!
+//! The wheel remembers where each owner's entry is, so setting, moving and cancelling a
+//! deadline are O(1) (swap-remove) and no stale entry is ever left behind. Expiring visits
+//! only occupied slots whose time has come, found through per-level occupancy bitmaps: the
+//! cost does not grow with the number of live transactions.
 
 use alloc::vec;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-/// Buckets in the wheel: one turn spans 8.192 s at 1 ms per tick.
-pub(crate) const SLOTS: usize = 8192;
-const WORDS: usize = SLOTS / 64;
+const BITS: u32 = 6;
+const SLOTS: usize = 1 << BITS;
+const LEVELS: usize = 4;
+/// Deadlines further than this are parked in the last level and re-examined.
+const MAX_AHEAD: u64 = 1 << (BITS * LEVELS as u32);
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -21,7 +27,7 @@ struct Entry {
     owner: u32,
 }
 
-/// Where an owner's entry is: bucket and index in it.
+/// Where an owner's entry is: bucket (level · 64 + slot) and index in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pos {
     bucket: u16,
@@ -40,24 +46,33 @@ pub(crate) fn tick_of(t: Duration) -> u64 {
     u64::try_from(ms + up).unwrap_or(u64::MAX)
 }
 
-/// The wheel. Owners are small integers (slab indices) below the capacity given at creation.
+/// The level a deadline `when` belongs to, seen from `elapsed` (the highest bit in which they
+/// differ decides).
+fn level_for(elapsed: u64, when: u64) -> usize {
+    let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
+    let masked = masked.min(MAX_AHEAD - 1);
+    let significant = masked.ilog2();
+    (significant / BITS) as usize
+}
+
+/// The wheel. Owners are small integers (slab indices).
 #[derive(Debug)]
 pub(crate) struct Wheel {
     buckets: Vec<Vec<Entry>>,
-    occupied: [u64; WORDS],
+    occupied: [u64; LEVELS],
     pos: Vec<Pos>,
-    /// The last tick expired (its bucket is visited again by the next `expire`).
-    cursor: u64,
+    /// Time (ms) the wheel has been advanced to.
+    elapsed: u64,
     len: usize,
 }
 
 impl Wheel {
     pub(crate) fn new(owners: usize) -> Self {
         Wheel {
-            buckets: vec![Vec::new(); SLOTS],
-            occupied: [0; WORDS],
+            buckets: vec![Vec::new(); SLOTS * LEVELS],
+            occupied: [0; LEVELS],
             pos: vec![NONE; owners],
-            cursor: 0,
+            elapsed: 0,
             len: 0,
         }
     }
@@ -78,21 +93,34 @@ impl Wheel {
     /// [`expire`](Self::expire).
     pub(crate) fn set(&mut self, owner: u32, at: Duration) {
         self.cancel(owner);
-        let at = tick_of(at).max(self.cursor);
-        let bucket = (at % SLOTS as u64) as usize;
+        self.insert(Entry {
+            at: tick_of(at),
+            owner,
+        });
+    }
+
+    fn insert(&mut self, e: Entry) {
+        // Park far deadlines at the edge of the wheel; they are re-examined when reached.
+        let when = e.at.clamp(self.elapsed, self.elapsed + (MAX_AHEAD - 1));
+        let level = level_for(self.elapsed, when);
+        let slot = ((when >> (BITS * level as u32)) as usize) & (SLOTS - 1);
+        let bucket = level * SLOTS + slot;
         let list = &mut self.buckets[bucket];
-        self.pos[owner as usize] = Pos {
+        self.pos[e.owner as usize] = Pos {
             bucket: bucket as u16,
             index: list.len() as u32,
         };
-        list.push(Entry { at, owner });
-        self.occupied[bucket / 64] |= 1 << (bucket % 64);
+        list.push(e);
+        self.occupied[level] |= 1 << slot;
         self.len += 1;
     }
 
     /// Removes `owner`'s deadline, if any.
     pub(crate) fn cancel(&mut self, owner: u32) {
-        let p = core::mem::replace(&mut self.pos[owner as usize], NONE);
+        let Some(p) = self.pos.get_mut(owner as usize) else {
+            return;
+        };
+        let p = core::mem::replace(p, NONE);
         if p == NONE {
             return;
         }
@@ -103,79 +131,77 @@ impl Wheel {
             self.pos[moved.owner as usize].index = p.index;
         }
         if list.is_empty() {
-            self.occupied[bucket / 64] &= !(1 << (bucket % 64));
+            self.occupied[bucket / SLOTS] &= !(1 << (bucket % SLOTS));
         }
         self.len -= 1;
     }
 
-    /// The deadline of `owner`, as a tick (tests).
+    /// The deadline of `owner`, in ms (tests).
     #[cfg(test)]
     pub(crate) fn deadline(&self, owner: u32) -> Option<u64> {
         let p = self.pos[owner as usize];
         (p != NONE).then(|| self.buckets[p.bucket as usize][p.index as usize].at)
     }
 
-    /// Pushes every owner whose deadline is at or before `now` into `due` (and removes it).
-    pub(crate) fn expire(&mut self, now: Duration, due: &mut Vec<u32>) {
-        let now_tick = u64::try_from(now.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(self.cursor);
-        // Buckets to visit: from the cursor up to now, at most one full turn. The bucket of
-        // `now` is visited again next time, so a deadline set later at this tick still fires.
-        let start = self.cursor;
-        let end = now_tick.min(start + SLOTS as u64 - 1);
-        let mut t = start;
-        while t <= end {
-            let bucket = (t % SLOTS as u64) as usize;
-            // Skip empty buckets a word at a time.
-            let word = self.occupied[bucket / 64] >> (bucket % 64);
-            if word == 0 {
-                t += 64 - (bucket % 64) as u64;
+    /// The next slot to process: (bucket, time in ms). Exact for level 0; for higher levels
+    /// the time its entries move down.
+    fn next_expiration(&self) -> Option<(usize, u64)> {
+        for level in 0..LEVELS {
+            let occ = self.occupied[level];
+            if occ == 0 {
                 continue;
             }
-            t += u64::from(word.trailing_zeros());
-            if t > end {
-                break;
-            }
-            let bucket = (t % SLOTS as u64) as usize;
-            let mut i = 0;
-            while i < self.buckets[bucket].len() {
-                let e = self.buckets[bucket][i];
-                if e.at <= now_tick {
-                    // swap_remove moves another entry into `i`: look at it next.
-                    self.cancel(e.owner);
-                    due.push(e.owner);
-                } else {
-                    i += 1;
-                }
-            }
-            t += 1;
-        }
-        self.cursor = now_tick;
-    }
-
-    /// A lower bound of the earliest deadline (never later than it): the tick of the next
-    /// non-empty bucket. `None` when the wheel is empty.
-    pub(crate) fn next_deadline(&self) -> Option<Duration> {
-        if self.len == 0 {
-            return None;
-        }
-        let start = (self.cursor % SLOTS as u64) as usize;
-        for step in 0..=WORDS {
-            let w = (start / 64 + step) % WORDS;
-            let mut word = self.occupied[w];
-            if step == 0 {
-                word &= u64::MAX << (start % 64);
-            } else if step == WORDS {
-                word &= !(u64::MAX << (start % 64));
-            }
-            if word != 0 {
-                let bucket = w * 64 + word.trailing_zeros() as usize;
-                let ahead = (bucket + SLOTS - start) % SLOTS;
-                return Some(Duration::from_millis(self.cursor + ahead as u64));
-            }
+            let shift = BITS * level as u32;
+            let slot_range = 1u64 << shift;
+            let level_range = slot_range << BITS;
+            let now_slot = (self.elapsed >> shift) & (SLOTS as u64 - 1);
+            // Entries of a level never lie behind its current slot: they share the bits
+            // above the level with `elapsed`.
+            let ahead = occ & (u64::MAX << now_slot);
+            let slot = u64::from(if ahead != 0 { ahead } else { occ }.trailing_zeros());
+            let level_start = self.elapsed & !(level_range - 1);
+            let at = (level_start + slot * slot_range).max(self.elapsed);
+            return Some((level * SLOTS + slot as usize, at));
         }
         None
+    }
+
+    /// Pushes every owner whose deadline is at or before `now` into `due` (and removes it).
+    pub(crate) fn expire(&mut self, now: Duration, due: &mut Vec<u32>) {
+        let now = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        while let Some((bucket, at)) = self.next_expiration() {
+            if at > now {
+                break;
+            }
+            self.elapsed = self.elapsed.max(at);
+            self.occupied[bucket / SLOTS] &= !(1 << (bucket % SLOTS));
+            let entries = core::mem::take(&mut self.buckets[bucket]);
+            for e in &entries {
+                self.pos[e.owner as usize] = NONE;
+                self.len -= 1;
+            }
+            for e in &entries {
+                if e.at <= now {
+                    due.push(e.owner);
+                } else {
+                    self.insert(*e);
+                }
+            }
+            // Keep the allocation of the bucket for next time.
+            let mut entries = entries;
+            entries.clear();
+            if self.buckets[bucket].is_empty() {
+                self.buckets[bucket] = entries;
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    /// The earliest time the wheel has something to do: the earliest deadline, or earlier
+    /// (when a far slot's entries must move down). `None` when the wheel is empty.
+    pub(crate) fn next_deadline(&self) -> Option<Duration> {
+        self.next_expiration()
+            .map(|(_, at)| Duration::from_millis(at))
     }
 }
 
@@ -199,6 +225,18 @@ mod tests {
         w.expire(ms(499), &mut due);
         assert!(due.is_empty());
         assert_eq!(w.next_deadline(), Some(ms(500)));
+        // Waking at every reported deadline always makes progress.
+        let mut wakes = 0;
+        while let Some(t) = w.next_deadline() {
+            if t > ms(500) {
+                break;
+            }
+            w.expire(t, &mut due);
+            wakes += 1;
+        }
+        assert_eq!(wakes, 1);
+        due.clear();
+        w.set(0, ms(500));
         w.expire(ms(500), &mut due);
         assert_eq!(due, [0]);
         due.clear();
@@ -245,7 +283,7 @@ mod tests {
         due.sort_unstable();
         assert_eq!(due, [0, 3]);
         assert_eq!(w.deadline(1), Some(5_000));
-        assert_eq!(w.next_deadline(), Some(ms(5_000)));
+        assert!(w.next_deadline().unwrap() <= ms(5_000));
     }
 
     proptest! {
@@ -285,6 +323,24 @@ mod tests {
                     prop_assert_eq!(w.next_deadline(), None);
                 }
             }
+            // Draining by waking at each reported deadline fires every entry exactly at its
+            // deadline (or now, for one already past), in a bounded number of wake-ups.
+            let mut fired = BTreeMap::new();
+            let mut wakes = 0;
+            while let Some(t) = w.next_deadline() {
+                wakes += 1;
+                prop_assert!(wakes <= 4 * 64 + 4 * model.len() + 4, "{} wake-ups", wakes);
+                let mut due = Vec::new();
+                w.expire(t, &mut due);
+                for o in due {
+                    prop_assert!(fired.insert(o, t.as_millis() as u64).is_none());
+                }
+            }
+            prop_assert_eq!(fired.len(), model.len());
+            for (o, at) in &model {
+                prop_assert_eq!(fired[o], (*at).max(now), "owner {}", o);
+            }
+            prop_assert_eq!(w.len(), 0);
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Datagram parse, then every accessor, validation, editing and a response: no panic, and an
-//! unmodified message re-serialises byte-exact.
+//! Datagram parse, then every accessor, validation, editing, building (responses, CANCEL,
+//! ACK), Via routing and the loop hash: no panic, lengths agree, and an unmodified message
+//! re-serialises byte-exact.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sip_parser::{Message, ResponseBuilder};
+use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(m) = Message::parse_slice(data) else { return };
@@ -21,4 +22,32 @@ fuzz_target!(|data: &[u8]| {
     let out = e.to_bytes();
     assert_eq!(out.len(), e.len());
     let _ = ResponseBuilder::new(&m, 400, "Bad Request").build();
+
+    let src = "192.0.2.1:5060".parse().unwrap();
+    let mut e = m.edit();
+    let _ = e.fill_via_received(src);
+    e.set_method("OPTIONS");
+    let _ = e.pop_last_route();
+    e.prepend_header("Path", "<sip:127.0.0.1;lr>");
+    e.remove_header_if("Proxy-Authorization", |v| v.len() % 2 == 0);
+    let out = e.to_bytes();
+    assert_eq!(out.len(), e.len());
+    assert!(Message::parse(out).is_ok());
+    let mut r = ResponseBuilder::new(&m, 200, "OK");
+    r.copy_record_route().fill_via_received(src);
+    assert!(Message::parse(r.build()).is_ok());
+    if let Ok(c) = RequestBuilder::cancel(&m) {
+        let c = c.build();
+        let c = Message::parse(c).unwrap();
+        if let Ok(a) = RequestBuilder::ack(&m, &c) {
+            assert_eq!(a.build().len(), a.len());
+        }
+    }
+    let _ = m.loop_hash();
+    for c in m.contacts().flatten() {
+        let _ = m.contact_expiry(&c, 3600);
+    }
+    if let Ok(Some(v)) = m.top_via() {
+        let _ = (v.response_target(Transport::Udp, Some(src)), v.response_target(Transport::Tcp, None));
+    }
 });
