@@ -54,11 +54,12 @@ fn invite(i: usize) -> Message {
 
 /// A downstream response, in a buffer of its own.
 fn answer(req: &Message, status: u16) -> Message {
-    let mut b = ResponseBuilder::new(req, status, if status == 200 { "OK" } else { "Ringing" })
-        .to_tag("31707SIPpTag011")
+    let reason = if status == 200 { "OK" } else { "Ringing" };
+    let mut b = ResponseBuilder::new(req, status, reason);
+    b.to_tag("31707SIPpTag011")
         .header("Contact", "<sip:127.0.0.1:5070>");
     if status == 200 {
-        b = b.body("application/sdp", SDP);
+        b.body("application/sdp", SDP);
     }
     Message::parse(Bytes::copy_from_slice(&b.build())).unwrap()
 }
