@@ -1,5 +1,7 @@
 //! HEPv3 chunk type ids (vendor 0x0000 "generic"), vendor ids, and raw chunks.
 
+use crate::error::{DecodeError, DecodeErrorKind};
+
 /// Vendor id of the generic chunks.
 pub const VENDOR_GENERIC: u16 = 0x0000;
 /// Vendor id: FreeSWITCH.
@@ -215,7 +217,7 @@ impl<'a> ChunkIter<'a> {
 
 impl<'a> Iterator for ChunkIter<'a> {
     /// The chunk and its offset in the packet.
-    type Item = Result<(usize, RawChunk<'a>), crate::DecodeError>;
+    type Item = Result<(usize, RawChunk<'a>), DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.pos >= self.buf.len() {
@@ -225,24 +227,31 @@ impl<'a> Iterator for ChunkIter<'a> {
         let rest = &self.buf[offset..];
         let [v0, v1, t0, t1, l0, l1, ..] = *rest else {
             self.failed = true;
-            return Some(Err(crate::DecodeError::ChunkOverrun {
+            return Some(Err(DecodeError::new(
                 offset,
-                length: 6,
-                remaining: rest.len(),
-            }));
+                DecodeErrorKind::ChunkOverrun {
+                    length: 6,
+                    remaining: rest.len(),
+                },
+            )));
         };
         let length = usize::from(u16::from_be_bytes([l0, l1]));
         if length < 6 {
             self.failed = true;
-            return Some(Err(crate::DecodeError::ChunkTooShort { offset, length }));
+            return Some(Err(DecodeError::new(
+                offset,
+                DecodeErrorKind::ChunkTooShort { length },
+            )));
         }
         let Some(value) = rest.get(6..length) else {
             self.failed = true;
-            return Some(Err(crate::DecodeError::ChunkOverrun {
+            return Some(Err(DecodeError::new(
                 offset,
-                length,
-                remaining: rest.len(),
-            }));
+                DecodeErrorKind::ChunkOverrun {
+                    length,
+                    remaining: rest.len(),
+                },
+            )));
         };
         self.pos += length;
         Some(Ok((

@@ -2,8 +2,8 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::DecodeError;
 use crate::chunk::{self, RawChunk};
+use crate::error::{DecodeError, DecodeErrorKind as Kind};
 use alloc::vec::Vec;
 
 use crate::packet::{CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket};
@@ -53,18 +53,9 @@ impl<'a> HepPacket<'a> {
     /// [`crate::StreamDecoder`]).
     #[inline]
     pub fn decode_with(buf: &'a [u8], mode: Mode) -> Result<Self, DecodeError> {
-        match buf {
-            [b'H', b'E', b'P', b'3', ..] => decode_v3(buf, mode),
-            [1 | 2, ..] => decode_v12(buf, mode),
-            [] => Err(DecodeError::Truncated {
-                offset: 0,
-                needed: 1,
-                available: 0,
-            }),
-            [b, ..] => Err(DecodeError::UnknownVersion {
-                offset: 0,
-                found: *b,
-            }),
+        match Version::sniff(buf)? {
+            Version::V3 => decode_v3(buf, mode),
+            Version::V1 | Version::V2 => decode_v12(buf, mode),
         }
     }
 }
@@ -99,11 +90,13 @@ fn ipv6(v: &[u8]) -> IpAddr {
 #[inline]
 fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     if buf.len() < 6 {
-        return Err(DecodeError::Truncated {
-            offset: 0,
-            needed: 6,
-            available: buf.len(),
-        });
+        return Err(DecodeError::new(
+            0,
+            Kind::Truncated {
+                needed: 6,
+                available: buf.len(),
+            },
+        ));
     }
     let total = usize::from(be16(&buf[4..6]));
     let bad_len = match mode {
@@ -111,11 +104,13 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
         Mode::Lenient => total > buf.len(),
     };
     if bad_len || total < 6 {
-        return Err(DecodeError::LengthMismatch {
-            offset: 4,
-            declared: total,
-            actual: buf.len(),
-        });
+        return Err(DecodeError::new(
+            4,
+            Kind::LengthMismatch {
+                declared: total,
+                actual: buf.len(),
+            },
+        ));
     }
     let mut p = HepPacket::default();
     // One bit per filled typed field (see `slot_bit`): repeated chunks and the mandatory
@@ -134,25 +129,26 @@ fn decode_v3(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     while !rest.is_empty() {
         let pos = total - rest.len();
         let [v0, v1, t0, t1, l0, l1, ..] = *rest else {
-            return Err(DecodeError::ChunkOverrun {
-                offset: pos,
-                length: 6,
-                remaining: rest.len(),
-            });
+            return Err(DecodeError::new(
+                pos,
+                Kind::ChunkOverrun {
+                    length: 6,
+                    remaining: rest.len(),
+                },
+            ));
         };
         let length = usize::from(u16::from_be_bytes([l0, l1]));
         if length < 6 {
-            return Err(DecodeError::ChunkTooShort {
-                offset: pos,
-                length,
-            });
+            return Err(DecodeError::new(pos, Kind::ChunkTooShort { length }));
         }
         let (Some(value), Some(next)) = (rest.get(6..length), rest.get(length..)) else {
-            return Err(DecodeError::ChunkOverrun {
-                offset: pos,
-                length,
-                remaining: rest.len(),
-            });
+            return Err(DecodeError::new(
+                pos,
+                Kind::ChunkOverrun {
+                    length,
+                    remaining: rest.len(),
+                },
+            ));
         };
         let vendor = u16::from_be_bytes([v0, v1]);
         let chunk_type = u16::from_be_bytes([t0, t1]);
@@ -236,7 +232,7 @@ fn store_generic<'a>(
         }};
     }
     Ok(match ty {
-        0 => return Err(DecodeError::ReservedChunkType { offset }),
+        0 => return Err(DecodeError::new(offset, Kind::ReservedChunkType)),
         chunk::IP_FAMILY => fixed!(chunk::IP_FAMILY, family, |a| AddressFamily(a[0])),
         chunk::IP_PROTO => fixed!(chunk::IP_PROTO, ip_proto, |a| IpProto(a[0])),
         chunk::IPV4_SRC => fixed!(chunk::IPV4_SRC, src_addr, |a| IpAddr::V4(Ipv4Addr::from(a))),
@@ -287,12 +283,14 @@ fn odd_size(
     mode: Mode,
 ) -> Result<bool, DecodeError> {
     if mode == Mode::Strict && chunk::size_enforced(chunk_type) {
-        return Err(DecodeError::BadChunkSize {
+        return Err(DecodeError::new(
             offset,
-            chunk_type,
-            expected,
-            found,
-        });
+            Kind::BadChunkSize {
+                chunk_type,
+                expected,
+                found,
+            },
+        ));
     }
     Ok(false)
 }
@@ -329,9 +327,13 @@ fn check_mandatory(seen: u64, end: usize, mode: Mode) -> Result<(), DecodeError>
 fn incomplete(seen: u64, end: usize, mode: Mode) -> Result<(), DecodeError> {
     let present = core_present(seen);
     let has = |i: usize| present & slot_bit(CORE[i]) != 0;
-    let missing = |i: usize| DecodeError::MissingChunk {
-        offset: end,
-        chunk_type: CORE[i],
+    let missing = |i: usize| {
+        DecodeError::new(
+            end,
+            Kind::MissingChunk {
+                chunk_type: CORE[i],
+            },
+        )
     };
     let first_missing = (0..CORE.len()).find(|&i| !has(i));
     match mode {
@@ -353,16 +355,18 @@ fn incomplete(seen: u64, end: usize, mode: Mode) -> Result<(), DecodeError> {
 
 fn decode_v12(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     let [version, hlen, family, proto, s0, s1, d0, d1, ..] = *buf else {
-        return Err(DecodeError::Truncated {
-            offset: 0,
-            needed: 8,
-            available: buf.len(),
-        });
+        return Err(DecodeError::new(
+            0,
+            Kind::Truncated {
+                needed: 8,
+                available: buf.len(),
+            },
+        ));
     };
     let addr_len = match family {
         2 => 4,
         10 => 16,
-        found => return Err(DecodeError::UnsupportedFamily { offset: 2, found }),
+        found => return Err(DecodeError::new(2, Kind::UnsupportedFamily { found })),
     };
     let base = 8 + 2 * addr_len;
     let hl = usize::from(hlen);
@@ -371,18 +375,22 @@ fn decode_v12(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     // length).
     let ok = hl == base || (version == 2 && hl == base + 12);
     if !ok && mode == Mode::Strict {
-        return Err(DecodeError::BadHeaderLength {
-            offset: 1,
-            version,
-            found: hlen,
-        });
+        return Err(DecodeError::new(
+            1,
+            Kind::BadHeaderLength {
+                version,
+                found: hlen,
+            },
+        ));
     }
     let Some(addrs) = buf.get(8..base) else {
-        return Err(DecodeError::Truncated {
-            offset: 8,
-            needed: 2 * addr_len,
-            available: buf.len() - 8,
-        });
+        return Err(DecodeError::new(
+            8,
+            Kind::Truncated {
+                needed: 2 * addr_len,
+                available: buf.len() - 8,
+            },
+        ));
     };
     let (src, dst) = addrs.split_at(addr_len);
     let (src, dst) = if addr_len == 4 {
@@ -407,11 +415,13 @@ fn decode_v12(buf: &[u8], mode: Mode) -> Result<HepPacket<'_>, DecodeError> {
     let mut pos = base;
     if version == 2 {
         let Some(t) = buf.get(base..base + 12) else {
-            return Err(DecodeError::Truncated {
-                offset: base,
-                needed: 12,
-                available: buf.len() - base,
-            });
+            return Err(DecodeError::new(
+                base,
+                Kind::Truncated {
+                    needed: 12,
+                    available: buf.len() - base,
+                },
+            ));
         };
         // Senders write host order (little-endian on x86; Kamailio forces LE). Fall back to
         // big-endian when only that reading gives a valid microsecond value.

@@ -297,8 +297,13 @@ impl<'a> HepPacket<'a> {
         Some(Ok(total))
     }
 
-    /// HEPv1/v2: fixed header, addresses, (v2) little-endian time block, payload.
+    /// HEPv1/v2: fixed header, addresses, (v2) little-endian time block, payload. A
+    /// compressed payload is an error: these versions have no field for it, and writing
+    /// the packet without it would lose the message.
     fn encode_v12<B: BufMut + ?Sized>(&self, buf: &mut B) -> Result<usize, EncodeError> {
+        if self.compressed_payload.is_some() {
+            return Err(EncodeError::CompressedPayloadNeedsV3);
+        }
         let src = self.src_addr.ok_or(EncodeError::MissingField("src_addr"))?;
         let dst = self.dst_addr.ok_or(EncodeError::MissingField("dst_addr"))?;
         let sport = self.src_port.ok_or(EncodeError::MissingField("src_port"))?;

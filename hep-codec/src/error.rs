@@ -1,67 +1,99 @@
-//! Typed errors. Every decode error carries the byte offset where the problem was found.
+//! Typed errors. A decode error says what was wrong ([`DecodeErrorKind`]) and where (the byte
+//! offset, kept once in [`DecodeError`]).
 
-/// A malformed HEP packet (or stream). `offset` is the byte offset of the offending field,
-/// relative to the start of the packet (or of the stream for [`crate::StreamDecoder`]).
+/// A malformed HEP packet (or stream): what is wrong, and the byte offset of the offending
+/// field, relative to the start of the packet (of the stream for [`crate::StreamDecoder`], of
+/// the buffer for [`crate::Packets`]).
+///
+/// ```
+/// use hep_codec::{DecodeErrorKind, HepPacket};
+///
+/// let err = HepPacket::decode(b"HEP3\x00\x05").unwrap_err();
+/// assert_eq!(err.offset(), 4);
+/// assert_eq!(err.kind(), DecodeErrorKind::LengthMismatch { declared: 5, actual: 6 });
+/// assert_eq!(
+///     err.to_string(),
+///     "at offset 4: HEPv3 total length 5 does not match the 6 bytes received"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("at offset {offset}: {kind}")]
+pub struct DecodeError {
+    offset: usize,
+    kind: DecodeErrorKind,
+}
+
+impl DecodeError {
+    /// An error of `kind` found at byte `offset`.
+    pub const fn new(offset: usize, kind: DecodeErrorKind) -> Self {
+        Self { offset, kind }
+    }
+
+    /// Byte offset of the problem.
+    pub const fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// What the problem is.
+    pub const fn kind(&self) -> DecodeErrorKind {
+        self.kind
+    }
+
+    /// The same error with its offset moved by `base`: an error of a packet found at `base` in
+    /// a larger buffer or stream.
+    #[must_use]
+    pub const fn shifted(self, base: usize) -> Self {
+        Self {
+            offset: self.offset.saturating_add(base),
+            kind: self.kind,
+        }
+    }
+}
+
+/// What is wrong with a malformed HEP packet (the offset is in [`DecodeError`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum DecodeError {
-    /// The buffer ends before a fixed-size header or block.
-    #[error("truncated at offset {offset}: need {needed} more bytes, have {available}")]
+pub enum DecodeErrorKind {
+    /// The buffer ends before a fixed-size header or block (or, in a buffer of packets, before
+    /// the packet its header announces).
+    #[error("truncated: need {needed} bytes, have {available}")]
     Truncated {
-        /// Offset of the header or block that does not fit.
-        offset: usize,
-        /// Bytes needed from `offset`.
+        /// Bytes needed from the offset.
         needed: usize,
-        /// Bytes available from `offset`.
+        /// Bytes available from the offset.
         available: usize,
     },
     /// Neither `HEP3` nor a version byte 1 or 2.
-    #[error("not a HEP packet at offset {offset}: first byte 0x{found:02x}")]
+    #[error("not a HEP packet: byte 0x{found:02x}")]
     UnknownVersion {
-        /// Offset of the version byte.
-        offset: usize,
         /// The byte found.
         found: u8,
     },
     /// HEPv3 total length field (offset 4) does not match the buffer.
-    #[error(
-        "HEPv3 total length {declared} at offset {offset} does not match the {actual} bytes received"
-    )]
+    #[error("HEPv3 total length {declared} does not match the {actual} bytes received")]
     LengthMismatch {
-        /// Offset of the length field.
-        offset: usize,
         /// The length the header declares.
         declared: usize,
         /// The bytes actually available.
         actual: usize,
     },
     /// A chunk header declares a length below the 6-byte chunk header itself.
-    #[error("chunk at offset {offset} has length {length} (< 6)")]
+    #[error("chunk length {length} is below the 6-byte chunk header")]
     ChunkTooShort {
-        /// Offset of the chunk.
-        offset: usize,
         /// Its declared length.
         length: usize,
     },
     /// A chunk (or its 6-byte header) runs past the end of the packet.
-    #[error(
-        "chunk at offset {offset} with length {length} runs past the packet end ({remaining} bytes left)"
-    )]
+    #[error("chunk of length {length} runs past the packet end ({remaining} bytes left)")]
     ChunkOverrun {
-        /// Offset of the chunk.
-        offset: usize,
         /// Its declared length (or 6 when the chunk header itself does not fit).
         length: usize,
-        /// Bytes left in the packet from `offset`.
+        /// Bytes left in the packet from the chunk's offset.
         remaining: usize,
     },
     /// A fixed-size generic chunk has the wrong value size (strict mode).
-    #[error(
-        "chunk type 0x{chunk_type:04x} at offset {offset} has a {found}-byte value, expected {expected}"
-    )]
+    #[error("chunk type 0x{chunk_type:04x} has a {found}-byte value, expected {expected}")]
     BadChunkSize {
-        /// Offset of the chunk.
-        offset: usize,
         /// Generic chunk type.
         chunk_type: u16,
         /// Expected value size.
@@ -70,75 +102,28 @@ pub enum DecodeError {
         found: usize,
     },
     /// Generic chunk type 0 (reserved; Kamailio rejects it too).
-    #[error("reserved generic chunk type 0 at offset {offset}")]
-    ReservedChunkType {
-        /// Offset of the chunk.
-        offset: usize,
-    },
-    /// A chunk the mode requires is absent. `offset` is the end of the packet.
-    #[error("mandatory chunk type 0x{chunk_type:04x} missing (packet ends at offset {offset})")]
+    #[error("reserved generic chunk type 0")]
+    ReservedChunkType,
+    /// A chunk the mode requires is absent. The offset is the end of the packet.
+    #[error("mandatory chunk type 0x{chunk_type:04x} missing before the packet end")]
     MissingChunk {
-        /// End of the packet.
-        offset: usize,
         /// The first missing chunk type.
         chunk_type: u16,
     },
     /// HEPv1/v2 header length byte (offset 1) is not 16/40 (v2 also 28/52).
-    #[error(
-        "HEPv{version} header length {found} at offset {offset} is invalid for this address family"
-    )]
+    #[error("HEPv{version} header length {found} is invalid for this address family")]
     BadHeaderLength {
-        /// Offset of the length byte.
-        offset: usize,
         /// 1 or 2.
         version: u8,
         /// The length byte found.
         found: u8,
     },
     /// HEPv1/v2 address family (offset 2) is neither 2 (IPv4) nor 10 (IPv6).
-    #[error("unsupported address family {found} at offset {offset}")]
+    #[error("unsupported address family {found}")]
     UnsupportedFamily {
-        /// Offset of the family byte.
-        offset: usize,
         /// The family byte found.
         found: u8,
     },
-}
-
-impl DecodeError {
-    /// Byte offset of the problem.
-    pub fn offset(&self) -> usize {
-        match *self {
-            Self::Truncated { offset, .. }
-            | Self::UnknownVersion { offset, .. }
-            | Self::LengthMismatch { offset, .. }
-            | Self::ChunkTooShort { offset, .. }
-            | Self::ChunkOverrun { offset, .. }
-            | Self::BadChunkSize { offset, .. }
-            | Self::ReservedChunkType { offset }
-            | Self::MissingChunk { offset, .. }
-            | Self::BadHeaderLength { offset, .. }
-            | Self::UnsupportedFamily { offset, .. } => offset,
-        }
-    }
-
-    /// The same error with `offset` moved by `base` (used by the stream decoder).
-    #[must_use]
-    pub fn shifted(mut self, base: usize) -> Self {
-        match &mut self {
-            Self::Truncated { offset, .. }
-            | Self::UnknownVersion { offset, .. }
-            | Self::LengthMismatch { offset, .. }
-            | Self::ChunkTooShort { offset, .. }
-            | Self::ChunkOverrun { offset, .. }
-            | Self::BadChunkSize { offset, .. }
-            | Self::ReservedChunkType { offset }
-            | Self::MissingChunk { offset, .. }
-            | Self::BadHeaderLength { offset, .. }
-            | Self::UnsupportedFamily { offset, .. } => *offset = offset.saturating_add(base),
-        }
-        self
-    }
 }
 
 /// Why a packet could not be encoded.
@@ -168,4 +153,7 @@ pub enum EncodeError {
     /// HEPv2 carries a 16-bit capture id.
     #[error("capture id {0} does not fit HEPv2's 16-bit field")]
     CaptureIdTooLarge(u32),
+    /// HEPv1/v2 have no compressed-payload field: only HEPv3 carries one (chunk 0x0010).
+    #[error("a compressed payload needs HEPv3 (chunk 0x0010); HEPv1/v2 cannot carry it")]
+    CompressedPayloadNeedsV3,
 }

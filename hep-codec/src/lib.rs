@@ -4,6 +4,7 @@
 extern crate alloc;
 
 pub mod chunk;
+mod collector;
 mod decode;
 mod encode;
 mod error;
@@ -16,13 +17,19 @@ mod sink;
 mod stream;
 mod types;
 
+pub use bytes;
+pub use sip_parser::Transport;
+
 pub use chunk::{ChunkIter, RawChunk};
+#[cfg(feature = "std")]
+pub use collector::CollectorSocket;
+pub use collector::{Collector, UnsupportedCollectorTransport};
 pub use decode::Mode;
 pub use encode::{CANONICAL_ORDER, MAX_PACKET_LEN};
-pub use error::{DecodeError, EncodeError};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use packet::{CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket, OrderEntry};
 #[cfg(feature = "std")]
-pub use sender::{Collector, HepConfig, HepSender, SinkStats, WriterSink};
-pub use sink::{CaptureEvent, CaptureSink, NullSink, Transport, ip_proto_of};
-pub use stream::{StreamDecoder, frame_len};
-pub use types::{AddressFamily, IpProto, ProtoType, Version};
+pub use sender::{HepConfig, HepSender, SinkStats, WriterSink};
+pub use sink::{CaptureEvent, CaptureSink, NullSink};
+pub use stream::{Packets, StreamDecoder, frame_len};
+pub use types::{AddressFamily, Endpoint, IpProto, ProtoType, Timestamp, TimestampError, Version};

@@ -4,8 +4,10 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
+use sip_parser::Transport;
+
 use crate::chunk::{self, RawChunk};
-use crate::types::{AddressFamily, IpProto, ProtoType, Version};
+use crate::types::{AddressFamily, Endpoint, IpProto, ProtoType, Timestamp, Version};
 
 /// A HEP packet: every generic HEPv3 chunk as a typed field (`None` = chunk absent), plus the
 /// chunks this crate does not interpret, kept raw in [`HepPacket::extra`].
@@ -91,29 +93,30 @@ pub struct HepPacket<'a> {
 }
 
 impl<'a> HepPacket<'a> {
-    /// A HEPv3 SIP packet with the core chunks set (family and protocol derived from the
-    /// arguments, capture id 0), ready to encode.
+    /// A HEPv3 SIP packet with the core chunks set (family from the addresses, IP protocol
+    /// from the transport, capture id 0), ready to encode. `time` is a [`Timestamp`], a
+    /// `Duration` since the Unix epoch, or (with `std`) a `SystemTime`.
     pub fn sip(
         src: SocketAddr,
         dst: SocketAddr,
-        ip_proto: IpProto,
-        ts_sec: u32,
-        ts_usec: u32,
+        transport: Transport,
+        time: impl Into<Timestamp>,
         payload: &'a [u8],
     ) -> Self {
+        let time = time.into();
         Self {
             family: Some(if src.is_ipv4() {
                 AddressFamily::IPV4
             } else {
                 AddressFamily::IPV6
             }),
-            ip_proto: Some(ip_proto),
+            ip_proto: Some(IpProto::from(transport)),
             src_addr: Some(src.ip()),
             dst_addr: Some(dst.ip()),
             src_port: Some(src.port()),
             dst_port: Some(dst.port()),
-            ts_sec: Some(ts_sec),
-            ts_usec: Some(ts_usec),
+            ts_sec: Some(time.sec),
+            ts_usec: Some(time.usec),
             proto_type: Some(ProtoType::SIP),
             capture_id: Some(0),
             payload: Some(payload),
@@ -170,6 +173,29 @@ impl<'a> HepPacket<'a> {
     /// Destination address and port, when both are present.
     pub fn dst(&self) -> Option<SocketAddr> {
         Some(SocketAddr::new(self.dst_addr?, self.dst_port?))
+    }
+
+    /// The source address, with its port when present: what to show for a packet whose
+    /// port chunk may be missing (lenient decoding accepts that).
+    pub fn src_endpoint(&self) -> Option<Endpoint> {
+        Some(Endpoint {
+            addr: self.src_addr?,
+            port: self.src_port,
+        })
+    }
+
+    /// The destination address, with its port when present.
+    pub fn dst_endpoint(&self) -> Option<Endpoint> {
+        Some(Endpoint {
+            addr: self.dst_addr?,
+            port: self.dst_port,
+        })
+    }
+
+    /// True when the payload is a SIP message: HEPv1/v2 carry nothing else, HEPv3 says so
+    /// with protocol type 1 (chunk 0x000b).
+    pub fn is_sip(&self) -> bool {
+        self.version != Version::V3 || self.proto_type == Some(ProtoType::SIP)
     }
 
     /// True when the packet carries only a compressed payload (chunk 0x0010).

@@ -2,16 +2,17 @@
 //! sink that writes HEP packets to any `Write` (a file).
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
+use crate::collector::{Collector, CollectorSocket};
 use crate::sink::{CaptureEvent, CaptureSink};
 use crate::types::Version;
+use sip_parser::Transport;
 
 /// How captured messages are wrapped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,15 +83,6 @@ impl SinkStats {
     }
 }
 
-/// Collector transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Collector {
-    /// One HEP packet per datagram.
-    Udp(SocketAddr),
-    /// HEPv3 packets back to back on one connection, reconnected with a back-off.
-    Tcp(SocketAddr),
-}
-
 /// Mirrors captured messages to a HEP collector from a background thread.
 ///
 /// [`CaptureSink::capture`] encodes on the caller's thread and hands the packet to a bounded
@@ -109,60 +101,21 @@ const TCP_RETRY: Duration = Duration::from_secs(1);
 
 impl HepSender {
     /// Starts the sender thread. `queue` is the queue capacity in packets (at least 1).
+    ///
+    /// A UDP socket is opened here (an error is returned now); a TCP collector is connected
+    /// by the sender thread, and reconnected after a failure with a back-off, messages being
+    /// dropped meanwhile.
     pub fn start(collector: Collector, config: HepConfig, queue: usize) -> io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(queue.max(1));
         let stats = Arc::new(SinkStats::default());
         let st = Arc::clone(&stats);
-        let worker = match collector {
-            Collector::Udp(addr) => {
-                let bind: SocketAddr = if addr.is_ipv4() {
-                    ([0, 0, 0, 0], 0).into()
-                } else {
-                    ([0u16; 8], 0).into()
-                };
-                let sock = UdpSocket::bind(bind)?;
-                std::thread::Builder::new()
-                    .name("hep-sender".into())
-                    .spawn(move || {
-                        for pkt in rx {
-                            match sock.send_to(&pkt, addr) {
-                                Ok(_) => {
-                                    st.sent.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Err(_) => st.error(),
-                            }
-                        }
-                    })?
-            }
-            Collector::Tcp(addr) => std::thread::Builder::new()
-                .name("hep-sender".into())
-                .spawn(move || {
-                    let mut conn: Option<TcpStream> = None;
-                    let mut retry_at = Instant::now();
-                    for pkt in rx {
-                        if conn.is_none() && Instant::now() >= retry_at {
-                            match TcpStream::connect_timeout(&addr, TCP_RETRY) {
-                                Ok(s) => {
-                                    let _ = s.set_nodelay(true);
-                                    conn = Some(s);
-                                }
-                                Err(_) => retry_at = Instant::now() + TCP_RETRY,
-                            }
-                        }
-                        let Some(s) = conn.as_mut() else {
-                            st.drop_one();
-                            continue;
-                        };
-                        if s.write_all(&pkt).is_ok() {
-                            st.sent.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            st.error();
-                            conn = None;
-                            retry_at = Instant::now() + TCP_RETRY;
-                        }
-                    }
-                })?,
+        let socket = match collector.transport() {
+            Transport::Tcp => None,
+            _ => Some(collector.connect(TCP_RETRY)?),
         };
+        let worker = std::thread::Builder::new()
+            .name("hep-sender".into())
+            .spawn(move || send_loop(collector, socket, &rx, &st))?;
         Ok(Self {
             config,
             tx: Some(tx),
@@ -186,6 +139,39 @@ impl HepSender {
         self.tx = None;
         if let Some(w) = self.worker.take() {
             let _ = w.join();
+        }
+    }
+}
+
+/// The sender thread: sends each queued packet, (re)connecting a TCP collector.
+fn send_loop(
+    collector: Collector,
+    mut socket: Option<CollectorSocket>,
+    rx: &Receiver<Vec<u8>>,
+    st: &SinkStats,
+) {
+    let mut retry_at = Instant::now();
+    for pkt in rx {
+        if socket.is_none() && Instant::now() >= retry_at {
+            match collector.connect(TCP_RETRY) {
+                Ok(s) => socket = Some(s),
+                Err(_) => retry_at = Instant::now() + TCP_RETRY,
+            }
+        }
+        let Some(s) = socket.as_mut() else {
+            st.drop_one();
+            continue;
+        };
+        if s.send(&pkt).is_ok() {
+            st.sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            st.error();
+            // A stream may hold part of a packet now: start a new one. A datagram socket
+            // is still fine.
+            if collector.transport() == Transport::Tcp {
+                socket = None;
+                retry_at = Instant::now() + TCP_RETRY;
+            }
         }
     }
 }

@@ -5,21 +5,27 @@ use alloc::sync::Arc;
 use core::net::SocketAddr;
 
 use crate::packet::HepPacket;
-use crate::types::{AddressFamily, IpProto, ProtoType};
+use crate::types::{ProtoType, Timestamp};
 
-pub use sip_parser::Transport;
-
-/// The HEP IP protocol value of a transport, as Kamailio sends it (22 for TLS, WS and WSS).
-pub const fn ip_proto_of(transport: Transport) -> IpProto {
-    match transport {
-        Transport::Udp => IpProto::UDP,
-        Transport::Tcp => IpProto::TCP,
-        Transport::Sctp => IpProto::SCTP,
-        Transport::Tls | Transport::Ws | Transport::Wss => IpProto::TLS,
-    }
-}
+pub(crate) use sip_parser::Transport;
 
 /// One message seen (received or sent) by a SIP stack. Borrowed: sinks copy what they keep.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use hep_codec::{CaptureEvent, Transport};
+///
+/// let msg = b"SIP/2.0 200 OK\r\nCall-ID: a84b4c76e66710\r\n\r\n";
+/// let event = CaptureEvent::sip(
+///     "192.0.2.1:5060".parse().unwrap(), // from
+///     "192.0.2.2:5060".parse().unwrap(), // to
+///     Transport::Udp,
+///     SystemTime::now(),                 // or a Duration since the Unix epoch
+///     msg,
+/// )
+/// .with_correlation_id(b"a84b4c76e66710");
+/// assert_eq!(event.to_packet(0, None, None).correlation_id, Some(&b"a84b4c76e66710"[..]));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CaptureEvent<'a> {
     /// Where the message came from.
@@ -28,10 +34,8 @@ pub struct CaptureEvent<'a> {
     pub dst: SocketAddr,
     /// Transport it travelled on.
     pub transport: Transport,
-    /// Wall-clock time, Unix seconds.
-    pub ts_sec: u32,
-    /// Microseconds within `ts_sec`.
-    pub ts_usec: u32,
+    /// When it was received or sent (wall clock: HEP carries it).
+    pub time: Timestamp,
     /// What the payload is (normally [`ProtoType::SIP`]).
     pub proto_type: ProtoType,
     /// The message bytes.
@@ -41,25 +45,30 @@ pub struct CaptureEvent<'a> {
 }
 
 impl<'a> CaptureEvent<'a> {
-    /// A SIP message event.
+    /// A SIP message event. `time` is a [`Timestamp`], a `Duration` since the Unix epoch, or
+    /// (with `std`) a `SystemTime`.
     pub fn sip(
         src: SocketAddr,
         dst: SocketAddr,
         transport: Transport,
-        ts_sec: u32,
-        ts_usec: u32,
+        time: impl Into<Timestamp>,
         payload: &'a [u8],
     ) -> Self {
         Self {
             src,
             dst,
             transport,
-            ts_sec,
-            ts_usec,
+            time: time.into(),
             proto_type: ProtoType::SIP,
             payload,
             correlation_id: None,
         }
+    }
+
+    /// Builder step: the correlation id (chunk 0x0011), usually the Call-ID.
+    pub fn with_correlation_id(mut self, id: &'a [u8]) -> Self {
+        self.correlation_id = Some(id);
+        self
     }
 
     /// The HEPv3 packet for this event, in sngrep's chunk order.
@@ -70,25 +79,12 @@ impl<'a> CaptureEvent<'a> {
         node_name: Option<&'a [u8]>,
     ) -> HepPacket<'a> {
         HepPacket {
-            family: Some(if self.src.is_ipv4() {
-                AddressFamily::IPV4
-            } else {
-                AddressFamily::IPV6
-            }),
-            ip_proto: Some(ip_proto_of(self.transport)),
-            src_addr: Some(self.src.ip()),
-            dst_addr: Some(self.dst.ip()),
-            src_port: Some(self.src.port()),
-            dst_port: Some(self.dst.port()),
-            ts_sec: Some(self.ts_sec),
-            ts_usec: Some(self.ts_usec),
             proto_type: Some(self.proto_type),
             capture_id: Some(capture_id),
             auth_key,
             correlation_id: self.correlation_id,
-            payload: Some(self.payload),
             node_name,
-            ..HepPacket::default()
+            ..HepPacket::sip(self.src, self.dst, self.transport, self.time, self.payload)
         }
     }
 }

@@ -1,6 +1,14 @@
-//! Small typed values carried in HEP: address family, IP protocol, payload protocol type.
+//! Small typed values carried in HEP: version, address family, IP protocol, payload protocol
+//! type, timestamp, endpoint.
 
 use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+use core::str::FromStr;
+use core::time::Duration;
+
+use sip_parser::Transport;
+
+use crate::error::{DecodeError, DecodeErrorKind};
 
 /// HEP wire version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -23,6 +31,65 @@ impl Version {
             Self::V3 => 3,
         }
     }
+
+    /// The version for its number: 1, 2 or 3.
+    pub const fn from_number(n: u8) -> Option<Self> {
+        match n {
+            1 => Some(Self::V1),
+            2 => Some(Self::V2),
+            3 => Some(Self::V3),
+            _ => None,
+        }
+    }
+
+    /// The version of the HEP packet that starts `buf`, from its first bytes: `HEP3` (HEPv3),
+    /// or the version byte 1 or 2 (HEPv1/v2). Only the version is looked at, not whether
+    /// the rest is well formed.
+    ///
+    /// An error says where `buf` departs from every version (`UnknownVersion`), or that it
+    /// is too short to tell (`Truncated`: empty, or a beginning of `HEP3`).
+    ///
+    /// ```
+    /// use hep_codec::{DecodeErrorKind, Version};
+    ///
+    /// assert_eq!(Version::sniff(b"HEP3\x00\x06"), Ok(Version::V3));
+    /// assert_eq!(Version::sniff(&[2, 16, 2, 17]), Ok(Version::V2));
+    /// let err = Version::sniff(b"HEX3").unwrap_err();
+    /// assert_eq!((err.offset(), err.kind()), (2, DecodeErrorKind::UnknownVersion { found: b'X' }));
+    /// assert_eq!(
+    ///     Version::sniff(b"HE").unwrap_err().kind(),
+    ///     DecodeErrorKind::Truncated { needed: 4, available: 2 }
+    /// );
+    /// ```
+    #[inline]
+    pub fn sniff(buf: &[u8]) -> Result<Self, DecodeError> {
+        match buf {
+            [b'H', b'E', b'P', b'3', ..] => Ok(Self::V3),
+            [1, ..] => Ok(Self::V1),
+            [2, ..] => Ok(Self::V2),
+            _ => Err(not_a_version(buf)),
+        }
+    }
+}
+
+/// The error of [`Version::sniff`] for a buffer that starts no version.
+#[cold]
+#[inline(never)]
+fn not_a_version(buf: &[u8]) -> DecodeError {
+    for (offset, (&found, &want)) in buf.iter().zip(b"HEP3").enumerate() {
+        if found != want {
+            return DecodeError::new(offset, DecodeErrorKind::UnknownVersion { found });
+        }
+    }
+    // Empty (one byte tells v1/v2), or a beginning of "HEP3".
+    let needed = if buf.is_empty() { 1 } else { 4 };
+    DecodeError::new(
+        0,
+        DecodeErrorKind::Truncated {
+            needed,
+            available: buf.len(),
+        },
+    )
 }
 
 /// Address family byte (chunk 0x0001, HEPv1/v2 header byte 2). Linux `AF_*` numbers.
@@ -45,9 +112,23 @@ impl AddressFamily {
     }
 }
 
-/// IANA IP protocol number (chunk 0x0002, HEPv1/v2 header byte 3).
+/// IANA IP protocol number (chunk 0x0002, HEPv1/v2 header byte 3): the wire value. Code
+/// that knows the SIP transport passes a [`Transport`] (`IpProto::from(Transport::Udp)`);
+/// [`IpProto::transport`] reads one back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IpProto(pub u8);
+
+/// The HEP IP protocol value of a transport, as Kamailio sends it (22 for TLS, WS and WSS).
+impl From<Transport> for IpProto {
+    fn from(transport: Transport) -> Self {
+        match transport {
+            Transport::Udp => Self::UDP,
+            Transport::Tcp => Self::TCP,
+            Transport::Sctp => Self::SCTP,
+            Transport::Tls | Transport::Ws | Transport::Wss => Self::TLS,
+        }
+    }
+}
 
 impl IpProto {
     /// TCP (6).
@@ -69,6 +150,18 @@ impl IpProto {
             22 => Some("tls"),
             50 => Some("esp"),
             132 => Some("sctp"),
+            _ => None,
+        }
+    }
+
+    /// The SIP transport this value stands for: UDP, TCP, SCTP, and TLS for 22 (which
+    /// Kamailio also sends for WS and WSS); `None` for other protocols.
+    pub const fn transport(self) -> Option<Transport> {
+        match self.0 {
+            6 => Some(Transport::Tcp),
+            17 => Some(Transport::Udp),
+            22 => Some(Transport::Tls),
+            132 => Some(Transport::Sctp),
             _ => None,
         }
     }
@@ -182,6 +275,164 @@ impl fmt::Display for ProtoType {
         match self.name() {
             Some(n) => f.write_str(n),
             None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// When a message was captured, as HEP carries it: seconds since the Unix epoch and
+/// microseconds within the second (chunks 0x0009 and 0x000a, the HEPv2 time block).
+///
+/// Built from the wall clock (`SystemTime`, with `std`), from a `Duration` since the epoch
+/// (without `std`: time is the caller's), or from its two numbers. Written and parsed as
+/// `SECONDS.MICROSECONDS`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use hep_codec::Timestamp;
+///
+/// let t = Timestamp::from(Duration::from_micros(1_700_000_000_250_000));
+/// assert_eq!(t, Timestamp::new(1_700_000_000, 250_000));
+/// assert_eq!(t.to_string(), "1700000000.250000");
+/// assert_eq!("1700000000.25".parse(), Ok(t));
+/// assert_eq!(t.since_epoch(), Duration::from_micros(1_700_000_000_250_000));
+/// let now = Timestamp::from(SystemTime::now());
+/// assert!(now > t);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch (1970-01-01 UTC).
+    pub sec: u32,
+    /// Microseconds within the second (below 1 000 000).
+    pub usec: u32,
+}
+
+impl Timestamp {
+    /// The time `sec` seconds and `usec` microseconds after the Unix epoch.
+    pub const fn new(sec: u32, usec: u32) -> Self {
+        Self { sec, usec }
+    }
+
+    /// The time `since_epoch` after the Unix epoch, to the microsecond below. Seconds past
+    /// HEP's 32-bit field (year 2106) saturate at `u32::MAX`.
+    pub const fn from_unix(since_epoch: Duration) -> Self {
+        let secs = since_epoch.as_secs();
+        Self {
+            sec: if secs > u32::MAX as u64 {
+                u32::MAX
+            } else {
+                secs as u32
+            },
+            usec: since_epoch.subsec_micros(),
+        }
+    }
+
+    /// The time since the Unix epoch.
+    pub const fn since_epoch(self) -> Duration {
+        Duration::from_secs(self.sec as u64).saturating_add(Duration::from_micros(self.usec as u64))
+    }
+}
+
+impl From<Duration> for Timestamp {
+    /// [`Timestamp::from_unix`].
+    fn from(since_epoch: Duration) -> Self {
+        Self::from_unix(since_epoch)
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<std::time::SystemTime> for Timestamp {
+    /// The wall-clock time `t`; a time before the Unix epoch gives 0.
+    fn from(t: std::time::SystemTime) -> Self {
+        Self::from_unix(t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// `SECONDS.MICROSECONDS`, six fraction digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}", self.sec, self.usec)
+    }
+}
+
+/// A timestamp that is not `SECONDS[.MICROSECONDS]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "expected SECONDS[.MICROSECONDS]: decimal seconds below 2^32, up to 6 fraction digits (at byte {offset})"
+)]
+pub struct TimestampError {
+    /// Byte offset of the first character that does not fit.
+    pub offset: usize,
+}
+
+impl FromStr for Timestamp {
+    type Err = TimestampError;
+
+    /// `SECONDS[.MICROSECONDS]`: decimal seconds (at most `u32::MAX`), then optionally a dot
+    /// and 1 to 6 fraction digits (`.5` is 500 000 µs).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (sec, frac) = s.split_once('.').map_or((s, None), |(a, b)| (a, Some(b)));
+        let sec = decimal(sec, 0)?;
+        let usec = match frac {
+            None => 0,
+            Some(frac) => {
+                let start = s.len() - frac.len();
+                if frac.len() > 6 {
+                    return Err(TimestampError { offset: start + 6 });
+                }
+                decimal(frac, start)? * 10u32.pow(6 - frac.len() as u32)
+            }
+        };
+        Ok(Self::new(sec, usec))
+    }
+}
+
+/// A non-empty run of decimal digits below 2^32 found at offset `start`.
+fn decimal(digits: &str, start: usize) -> Result<u32, TimestampError> {
+    if digits.is_empty() {
+        return Err(TimestampError { offset: start });
+    }
+    digits.bytes().enumerate().try_fold(0u32, |n, (i, b)| {
+        let digit = b.is_ascii_digit().then(|| u32::from(b - b'0'));
+        digit
+            .and_then(|d| n.checked_mul(10)?.checked_add(d))
+            .ok_or(TimestampError { offset: start + i })
+    })
+}
+
+/// An address with its port when known: how a HEP packet's source or destination is shown.
+/// Printed `192.0.2.1:5060`, `[2001:db8::1]:5060` (brackets around IPv6 with a port), or the
+/// bare address without a port.
+///
+/// ```
+/// use hep_codec::Endpoint;
+///
+/// let v6 = Endpoint::from("[2001:db8::1]:5060".parse::<std::net::SocketAddr>().unwrap());
+/// assert_eq!(v6.to_string(), "[2001:db8::1]:5060");
+/// let bare = Endpoint { addr: "2001:db8::1".parse().unwrap(), port: None };
+/// assert_eq!(bare.to_string(), "2001:db8::1");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// The IP address.
+    pub addr: IpAddr,
+    /// The port, when known.
+    pub port: Option<u16>,
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(a: SocketAddr) -> Self {
+        Self {
+            addr: a.ip(),
+            port: Some(a.port()),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(port) => SocketAddr::new(self.addr, port).fmt(f),
+            None => self.addr.fmt(f),
         }
     }
 }

@@ -4,8 +4,14 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use hep_codec::{AddressFamily, HepPacket, IpProto, Mode, ProtoType, Version};
 
-const HEX: &str =
-    include_str!("../../../shared/corpus/hep/heplify-server_decoder_test_hepPacket.hex");
+/// The vector, as hex text, from `../shared/corpus/hep` beside the project (read at run time,
+/// as `sip-parser`'s corpus test does, so that a checkout without it still builds).
+fn hex() -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/hep/heplify-server_decoder_test_hepPacket.hex");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared corpus must exist)", path.display()))
+}
 
 fn unhex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text
@@ -21,7 +27,7 @@ fn unhex(text: &str) -> Vec<u8> {
 
 #[test]
 fn heplify_vector_decodes_to_the_documented_fields() {
-    let bytes = unhex(HEX);
+    let bytes = unhex(&hex());
     assert_eq!(bytes.len(), 778);
     for mode in [Mode::Strict, Mode::Lenient] {
         let p = HepPacket::decode_with(&bytes, mode).unwrap();
@@ -52,7 +58,7 @@ fn heplify_vector_decodes_to_the_documented_fields() {
 
 #[test]
 fn heplify_vector_reencodes_byte_identical() {
-    let bytes = unhex(HEX);
+    let bytes = unhex(&hex());
     let p = HepPacket::decode(&bytes).unwrap();
     let mut out = Vec::new();
     assert_eq!(p.encode(&mut out).unwrap(), 778);
@@ -62,7 +68,7 @@ fn heplify_vector_reencodes_byte_identical() {
 
 #[test]
 fn heplify_vector_with_payload_as_bytes_is_zero_copy() {
-    let bytes = bytes::Bytes::from(unhex(HEX));
+    let bytes = bytes::Bytes::from(unhex(&hex()));
     let p = HepPacket::decode(&bytes).unwrap();
     let payload = p.payload_bytes(&bytes).unwrap();
     assert_eq!(payload.len(), 673);

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use hep_codec::gzip::{GzipError, compress, crc32, decompress};
-use hep_codec::{HepPacket, IpProto, Mode};
+use hep_codec::{HepPacket, Mode, Timestamp, Transport};
 use proptest::prelude::*;
 
 const SIP: &[u8] = b"OPTIONS sip:bob@example.com SIP/2.0\r\nCall-ID: gz@example.com\r\n\r\n";
@@ -66,9 +66,8 @@ fn compressed_payload_chunk_round_trip() {
     let mut p = HepPacket::sip(
         "10.0.0.1:5060".parse().unwrap(),
         "10.0.0.2:5060".parse().unwrap(),
-        IpProto::UDP,
-        1,
-        2,
+        Transport::Udp,
+        Timestamp::new(1, 2),
         b"",
     );
     p.payload = None;

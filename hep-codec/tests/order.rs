@@ -1,6 +1,8 @@
 //! The recorded chunk order around `CHUNK_ORDER_CAPACITY`, and `ChunkOrder::push` beside it.
 
-use hep_codec::{CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket, IpProto, Mode, OrderEntry};
+use hep_codec::{
+    CHUNK_ORDER_CAPACITY, ChunkOrder, HepPacket, Mode, OrderEntry, Timestamp, Transport,
+};
 
 /// A strict-valid packet: the 11 core chunks in non-canonical order, then `vendor_chunks`
 /// vendor chunks, and a repeated source port between them.
@@ -8,9 +10,8 @@ fn packet(vendor_chunks: usize) -> Vec<u8> {
     let base = HepPacket::sip(
         "192.0.2.1:5060".parse().unwrap(),
         "192.0.2.2:5070".parse().unwrap(),
-        IpProto::UDP,
-        1_700_000_000,
-        42,
+        Transport::Udp,
+        Timestamp::new(1_700_000_000, 42),
         b"OPTIONS sip:x SIP/2.0\r\n\r\n",
     );
     let mut canon = Vec::new();

@@ -1,11 +1,16 @@
 //! Property tests: round trips for every version, arbitrary input never panics, chunk order
-//! does not matter, stream framing does not depend on how the stream is cut.
+//! does not matter, stream framing does not depend on how the stream is cut, a buffer of
+//! packets splits where they join, version sniffing agrees with decoding, and the text forms
+//! of timestamps and endpoints read back.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use core::net::SocketAddr;
+use core::time::Duration;
+
 use hep_codec::{
-    AddressFamily, ChunkIter, ChunkOrder, HepPacket, IpProto, Mode, ProtoType, RawChunk,
-    StreamDecoder, Version,
+    AddressFamily, ChunkIter, ChunkOrder, DecodeErrorKind, Endpoint, HepPacket, IpProto, Mode,
+    Packets, ProtoType, RawChunk, StreamDecoder, Timestamp, Version,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -344,5 +349,130 @@ proptest! {
         let mut general = Vec::new();
         with_order.encode(&mut general).unwrap();
         prop_assert_eq!(general, fast);
+    }
+}
+
+/// `SECONDS[.MICROSECONDS]` read the slow way, as the reference for `Timestamp::from_str`.
+fn timestamp_model(s: &str) -> Option<Timestamp> {
+    let (sec, frac) = match s.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(sec) {
+        return None;
+    }
+    let sec = u32::try_from(sec.parse::<u128>().ok()?).ok()?;
+    let usec = match frac {
+        None => 0,
+        Some(f) if digits(f) && f.len() <= 6 => format!("{f:0<6}").parse().ok()?,
+        Some(_) => return None,
+    };
+    Some(Timestamp::new(sec, usec))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Packets written back to back come out one by one; cut anywhere, the whole packets
+    /// before the cut still do, then one `Truncated` error at the offset of the cut packet.
+    #[test]
+    fn packets_split_where_they_join(os in vec(owned(), 0..4), cut in any::<usize>()) {
+        let mut file = Vec::new();
+        let mut starts = Vec::new();
+        for o in &os {
+            starts.push(file.len());
+            v3(o).encode(&mut file).unwrap();
+        }
+        let whole: Vec<HepPacket<'_>> =
+            Packets::new(&file, Mode::Strict).collect::<Result<_, _>>().unwrap();
+        prop_assert_eq!(whole.len(), os.len());
+        for (got, o) in whole.into_iter().zip(&os) {
+            prop_assert_eq!(without_order(got), v3(o));
+        }
+        let cut = cut % (file.len() + 1);
+        let mut it = Packets::new(&file[..cut], Mode::Strict);
+        let complete = starts.iter().zip(starts.iter().skip(1).chain([&file.len()]))
+            .filter(|&(_, &end)| end <= cut)
+            .count();
+        for _ in 0..complete {
+            prop_assert!(it.next().unwrap().is_ok());
+        }
+        if let Some(&start) = starts.get(complete).filter(|&&s| s < cut) {
+            let e = it.next().unwrap().unwrap_err();
+            prop_assert_eq!(e.offset(), start);
+            let is_truncated = matches!(e.kind(), DecodeErrorKind::Truncated { .. });
+            prop_assert!(is_truncated, "{:?}", e);
+        }
+        prop_assert!(it.next().is_none());
+        prop_assert_eq!(it.offset(), cut);
+    }
+
+    /// On any bytes the iterator ends, each packet's offset past the previous one.
+    #[test]
+    fn packets_of_any_bytes_end(data in vec(any::<u8>(), 0..400), v3_prefix in any::<bool>()) {
+        let mut data = data;
+        if v3_prefix && data.len() >= 6 {
+            data[..4].copy_from_slice(b"HEP3");
+        }
+        for mode in [Mode::Strict, Mode::Lenient] {
+            let mut it = Packets::new(&data, mode);
+            let mut last = 0;
+            let mut items = 0;
+            while it.next().is_some() {
+                items += 1;
+                prop_assert!(it.offset() > last || it.offset() == data.len());
+                last = it.offset();
+                prop_assert!(items <= data.len());
+            }
+            prop_assert_eq!(it.offset(), data.len());
+        }
+    }
+
+    /// Sniffing tells the version decoding finds, and fails exactly as decoding does.
+    #[test]
+    fn sniff_agrees_with_decode(data in vec(any::<u8>(), 0..64), lead in 0usize..5) {
+        let mut data = data;
+        let n = lead.min(data.len());
+        data[..n].copy_from_slice(&b"HEP3"[..n.min(4)]);
+        match Version::sniff(&data) {
+            Ok(v) => {
+                if let Ok(p) = HepPacket::decode(&data) {
+                    prop_assert_eq!(p.version, v);
+                }
+            }
+            Err(e) => prop_assert_eq!(HepPacket::decode(&data).unwrap_err(), e),
+        }
+    }
+
+    #[test]
+    fn timestamp_text_round_trip(sec in any::<u32>(), usec in 0u32..1_000_000) {
+        let t = Timestamp::new(sec, usec);
+        prop_assert_eq!(t.to_string().parse::<Timestamp>(), Ok(t));
+        prop_assert_eq!(Timestamp::from(t.since_epoch()), t);
+        prop_assert_eq!(
+            Timestamp::from(Duration::from_secs(u64::from(sec)) + Duration::from_nanos(u64::from(usec) * 1000 + 999)),
+            t
+        );
+    }
+
+    #[test]
+    fn timestamp_parse_matches_the_model(s in "[0-9.+ a-]{0,14}") {
+        let got = s.parse::<Timestamp>();
+        prop_assert_eq!(got.ok(), timestamp_model(&s));
+        if let Err(e) = s.parse::<Timestamp>() {
+            prop_assert!(e.offset <= s.len());
+        }
+    }
+
+    #[test]
+    fn endpoint_text_reads_back(v6 in any::<bool>(), b in any::<[u8; 16]>(), port in any::<Option<u16>>()) {
+        let e = Endpoint { addr: addr(v6, b), port };
+        let text = e.to_string();
+        if let Some(p) = port {
+            prop_assert_eq!(text.parse::<SocketAddr>(), Ok(SocketAddr::new(e.addr, p)));
+        } else {
+            prop_assert_eq!(text.parse::<IpAddr>(), Ok(e.addr));
+        }
     }
 }

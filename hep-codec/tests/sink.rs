@@ -6,20 +6,18 @@ use std::time::Duration;
 
 use hep_codec::{
     CaptureEvent, CaptureSink, Collector, HepConfig, HepPacket, HepSender, NullSink, StreamDecoder,
-    Transport, Version, WriterSink,
+    Timestamp, Transport, UnsupportedCollectorTransport, Version, WriterSink,
 };
 
 fn event(payload: &[u8]) -> CaptureEvent<'_> {
-    let mut e = CaptureEvent::sip(
+    CaptureEvent::sip(
         "127.0.0.1:5060".parse().unwrap(),
         "127.0.0.1:5070".parse().unwrap(),
         Transport::Tcp,
-        1_700_000_000,
-        42,
+        Timestamp::new(1_700_000_000, 42),
         payload,
-    );
-    e.correlation_id = Some(b"call-1");
-    e
+    )
+    .with_correlation_id(b"call-1")
 }
 
 #[test]
@@ -35,7 +33,7 @@ fn udp_sender_delivers() {
         version: Version::V3,
     };
     let sender =
-        HepSender::start(Collector::Udp(collector.local_addr().unwrap()), cfg, 16).unwrap();
+        HepSender::start(Collector::udp(collector.local_addr().unwrap()), cfg, 16).unwrap();
     sender.capture(&event(b"INVITE sip:a SIP/2.0\r\n\r\n"));
     let mut buf = [0u8; 2048];
     let n = collector.recv(&mut buf).unwrap();
@@ -54,7 +52,7 @@ fn udp_sender_delivers() {
 fn tcp_sender_delivers_back_to_back() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let sender = HepSender::start(Collector::Tcp(addr), HepConfig::default(), 16).unwrap();
+    let sender = HepSender::start(Collector::tcp(addr), HepConfig::default(), 16).unwrap();
     for _ in 0..3 {
         sender.capture(&event(b"BYE sip:a SIP/2.0\r\n\r\n"));
     }
@@ -82,7 +80,7 @@ fn gone_collector_drops_without_blocking() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let sender = HepSender::start(Collector::Tcp(port), HepConfig::default(), 4).unwrap();
+    let sender = HepSender::start(Collector::tcp(port), HepConfig::default(), 4).unwrap();
     let start = std::time::Instant::now();
     for _ in 0..10_000 {
         sender.capture(&event(b"x"));
@@ -111,4 +109,71 @@ fn writer_sink_and_null_sink() {
     NullSink.capture(&event(b"x"));
     let boxed: Box<dyn CaptureSink> = Box::new(NullSink);
     boxed.capture(&event(b"x"));
+}
+
+#[test]
+fn a_collector_is_udp_or_tcp() {
+    let addr = "192.0.2.9:9060".parse().unwrap();
+    for t in Transport::ALL {
+        let c = Collector::new(t, addr);
+        match t {
+            Transport::Udp => assert_eq!(c, Ok(Collector::udp(addr))),
+            Transport::Tcp => assert_eq!(c, Ok(Collector::tcp(addr))),
+            _ => {
+                let e = c.unwrap_err();
+                assert_eq!(e, UnsupportedCollectorTransport(t));
+                assert!(e.to_string().ends_with(&format!("not {t}")), "{e}");
+            }
+        }
+    }
+    let c = Collector::tcp("[2001:db8::9]:9061".parse().unwrap());
+    assert_eq!((c.transport(), c.addr().port()), (Transport::Tcp, 9061));
+    assert_eq!(c.to_string(), "tcp:[2001:db8::9]:9061");
+}
+
+/// The UDP socket to a collector is of the collector's family; TCP sends packets whole.
+#[test]
+fn collector_sockets_deliver_over_ipv6_and_tcp() {
+    let packet = HepConfig::default()
+        .encode(&event(b"OPTIONS sip:a SIP/2.0\r\n\r\n"))
+        .unwrap();
+    let homer = UdpSocket::bind("[::1]:0").unwrap();
+    homer
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut sock = Collector::udp(homer.local_addr().unwrap())
+        .connect(Duration::from_secs(1))
+        .unwrap();
+    assert!(sock.local_addr().unwrap().is_ipv6());
+    sock.send(&packet).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = homer.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], packet.as_slice());
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut sock = Collector::tcp(listener.local_addr().unwrap())
+        .connect(Duration::from_secs(5))
+        .unwrap();
+    sock.send(&packet).unwrap();
+    sock.send(&packet).unwrap();
+    drop(sock);
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut data = Vec::new();
+    conn.read_to_end(&mut data).unwrap();
+    assert_eq!(data, [packet.as_slice(), &packet].concat());
+}
+
+#[test]
+fn capture_event_time_and_correlation_id() {
+    let e = event(b"x");
+    assert_eq!(e.time, Timestamp::new(1_700_000_000, 42));
+    let p = e.to_packet(3, None, None);
+    assert_eq!((p.ts_sec, p.ts_usec), (Some(1_700_000_000), Some(42)));
+    assert_eq!(p.ip_proto, Some(hep_codec::IpProto::TCP));
+    assert_eq!(p.correlation_id, Some(&b"call-1"[..]));
+    let at = std::time::UNIX_EPOCH + Duration::from_micros(1_700_000_001_000_007);
+    let e = CaptureEvent::sip(e.src, e.dst, Transport::Udp, at, b"x");
+    assert_eq!(e.time, Timestamp::new(1_700_000_001, 7));
+    assert_eq!(e.correlation_id, None);
 }

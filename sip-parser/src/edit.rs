@@ -272,7 +272,18 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             None if top && !hs.is_empty() => {
                 self.before.insert(0, (0, kind, name, Val::Owned(value)));
             }
-            None => self.append.push((name, Val::Owned(value))),
+            None => {
+                // Appended at the end, but later prepends still go above earlier ones.
+                let at = self
+                    .append
+                    .iter()
+                    .position(|(m, _)| {
+                        let m = m.as_slice();
+                        HeaderName::names_field(kind, n, HeaderName::classify(m), m)
+                    })
+                    .unwrap_or(self.append.len());
+                self.append.insert(at, (name, Val::Owned(value)));
+            }
         }
     }
 
@@ -717,6 +728,23 @@ mod tests {
     }
 
     /// RFC 3261 §18.2.1 / RFC 3581 §4 on the first entry only; every other Via byte-exact.
+    #[test]
+    fn later_prepends_go_on_top_even_without_an_existing_field() {
+        // A proxy with two interfaces adds two Record-Route values to a request that had
+        // none: the one added last must be the topmost (RFC 3261 §16.6 step 4).
+        let m = Message::parse_slice(
+            b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        e.prepend_record_route("<sip:first;lr>");
+        e.prepend_record_route("<sip:second;lr>");
+        e.add_header("X-After", "1");
+        let out = Message::parse(e.to_bytes()).unwrap();
+        let rr: alloc::vec::Vec<_> = out.record_routes().map(|r| r.unwrap().raw_uri).collect();
+        assert_eq!(rr, [&b"sip:second;lr"[..], b"sip:first;lr"]);
+    }
+
     #[test]
     fn via_received_touches_the_top_entry_only() {
         let m = Message::parse_slice(REQ).unwrap();

@@ -7,10 +7,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use hep_codec::{
-    DecodeError, HepPacket, IpProto, Mode, ProtoType, StreamDecoder, Version, frame_len,
+    Collector, DecodeError, HepPacket, Mode, Packets, StreamDecoder, Timestamp, Transport, Version,
 };
 use serde::Serialize;
 
@@ -31,14 +32,6 @@ enum HepCommand {
     Listen(ListenArgs),
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Proto {
-    Udp,
-    Tcp,
-    Tls,
-    Sctp,
-}
-
 #[derive(Debug, clap::Args)]
 struct EncodeArgs {
     /// Source address of the captured messages.
@@ -47,9 +40,10 @@ struct EncodeArgs {
     /// Destination address of the captured messages.
     #[arg(long, value_name = "IP:PORT")]
     dst: SocketAddr,
-    /// Transport the messages travelled on.
-    #[arg(long, value_enum, default_value = "udp")]
-    proto: Proto,
+    /// Transport the messages travelled on (TLS, WS and WSS are sent as IP protocol 22, as
+    /// Kamailio does).
+    #[arg(long, default_value = "udp", value_parser = transport_arg())]
+    proto: Transport,
     /// Capture agent id (16 bits for HEPv2).
     #[arg(long, default_value_t = 0)]
     capture_id: u32,
@@ -70,10 +64,10 @@ struct EncodeArgs {
     gzip: bool,
     /// Timestamp as SECONDS[.MICROSECONDS] (default: now).
     #[arg(long)]
-    ts: Option<String>,
+    ts: Option<Timestamp>,
     /// Send to a collector: udp:HOST:PORT (one packet per datagram) or tcp:HOST:PORT.
-    #[arg(long, conflicts_with = "out", required_unless_present = "out")]
-    send: Option<String>,
+    #[arg(long, conflicts_with = "out", required_unless_present = "out", value_parser = collector_arg)]
+    send: Option<Collector>,
     /// Write the packets to FILE, back to back (`-` = standard output).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -95,7 +89,8 @@ struct DecodeArgs {
 #[derive(Debug, clap::Args)]
 struct ListenArgs {
     /// Where to listen: udp:ADDR:PORT or tcp:ADDR:PORT.
-    addr: String,
+    #[arg(value_parser = collector_arg)]
+    addr: Collector,
     /// Stop after N packets (exit 1 if the timeout comes first).
     #[arg(long)]
     count: Option<u64>,
@@ -138,52 +133,29 @@ fn err(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg.into())
 }
 
-/// `udp:HOST:PORT` / `tcp:HOST:PORT`.
-fn parse_target(s: &str) -> io::Result<(bool, SocketAddr)> {
-    let (tcp, rest) = if let Some(r) = s.strip_prefix("udp:") {
-        (false, r)
-    } else if let Some(r) = s.strip_prefix("tcp:") {
-        (true, r)
-    } else {
-        return Err(err(format!("{s}: expected udp:HOST:PORT or tcp:HOST:PORT")));
-    };
-    let addr = rest
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| err(format!("{s}: no address")))?;
-    Ok((tcp, addr))
+/// `--proto`: a transport name as in a `transport=` URI parameter.
+fn transport_arg() -> impl TypedValueParser<Value = Transport> {
+    PossibleValuesParser::new(Transport::ALL.map(Transport::param_value))
+        .try_map(|name| name.parse::<Transport>())
 }
 
-fn parse_ts(ts: Option<&str>) -> io::Result<(u32, u32)> {
-    let Some(ts) = ts else {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        return Ok((now.as_secs() as u32, now.subsec_micros()));
-    };
-    let bad = || err(format!("--ts {ts}: expected SECONDS[.MICROSECONDS]"));
-    let (s, us) = ts.split_once('.').unwrap_or((ts, "0"));
-    let sec = s.parse::<u32>().map_err(|_| bad())?;
-    if us.is_empty() || us.len() > 6 || !us.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let usec = format!("{us:0<6}").parse::<u32>().map_err(|_| bad())?;
-    Ok((sec, usec))
+/// `udp:HOST:PORT` / `tcp:HOST:PORT`; HOST may be a name (its first address is taken).
+fn collector_arg(s: &str) -> Result<Collector, String> {
+    let syntax = || format!("{s}: expected udp:HOST:PORT or tcp:HOST:PORT");
+    let (transport, host_port) = s.split_once(':').ok_or_else(syntax)?;
+    let transport = transport.parse::<Transport>().map_err(|_| syntax())?;
+    let addr = host_port
+        .to_socket_addrs()
+        .map_err(|e| format!("{s}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s}: no address"))?;
+    Collector::new(transport, addr).map_err(|e| format!("{s}: {e}"))
 }
 
 fn encode(a: &EncodeArgs) -> io::Result<bool> {
-    let version = match a.hep_version {
-        1 => Version::V1,
-        2 => Version::V2,
-        _ => Version::V3,
-    };
-    let (ts_sec, ts_usec) = parse_ts(a.ts.as_deref())?;
-    let ip_proto = match a.proto {
-        Proto::Udp => IpProto::UDP,
-        Proto::Tcp => IpProto::TCP,
-        Proto::Tls => IpProto::TLS,
-        Proto::Sctp => IpProto::SCTP,
-    };
+    // clap keeps the number in 1..=3
+    let version = Version::from_number(a.hep_version).unwrap_or_default();
+    let time = a.ts.unwrap_or_else(|| SystemTime::now().into());
     if a.src.is_ipv4() != a.dst.is_ipv4() {
         return Err(err("--src and --dst must be of the same address family"));
     }
@@ -191,9 +163,6 @@ fn encode(a: &EncodeArgs) -> io::Result<bool> {
         return Err(err(
             "HEPv1/v2 packets have no length field: --out takes one SIP file per output file",
         ));
-    }
-    if a.gzip && version != Version::V3 {
-        return Err(err("--gzip needs HEPv3 (chunk 0x0010)"));
     }
     let mut packets = Vec::new();
     for f in &a.files {
@@ -203,13 +172,14 @@ fn encode(a: &EncodeArgs) -> io::Result<bool> {
         } else {
             Vec::new()
         };
-        let mut p = HepPacket::sip(a.src, a.dst, ip_proto, ts_sec, ts_usec, &sip);
+        let mut p = HepPacket::sip(a.src, a.dst, a.proto, time, &sip)
+            .with_version(version)
+            .with_capture_id(a.capture_id);
         if a.gzip {
+            // HEPv1/v2 have no field for it: encoding refuses.
             p.payload = None;
             p.compressed_payload = Some(&gz);
         }
-        p.version = version;
-        p.capture_id = Some(a.capture_id);
         p.auth_key = a.auth_key.as_deref().map(str::as_bytes);
         p.node_name = a.node_name.as_deref().map(str::as_bytes);
         p.correlation_id = a.correlation_id.as_deref().map(str::as_bytes);
@@ -218,26 +188,12 @@ fn encode(a: &EncodeArgs) -> io::Result<bool> {
             .map_err(|e| err(format!("{}: {e}", f.display())))?;
         packets.push(buf);
     }
-    if let Some(target) = &a.send {
-        let (tcp, addr) = parse_target(target)?;
-        if tcp {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-            for p in &packets {
-                s.write_all(p)?;
-            }
-            s.flush()?;
-        } else {
-            let bind: SocketAddr = if addr.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                ([0u16; 8], 0).into()
-            };
-            let sock = UdpSocket::bind(bind)?;
-            for p in &packets {
-                sock.send_to(p, addr)?;
-            }
+    if let Some(collector) = &a.send {
+        let mut socket = collector.connect(Duration::from_secs(5))?;
+        for p in &packets {
+            socket.send(p)?;
         }
-        eprintln!("sent {} HEP packets to {target}", packets.len());
+        eprintln!("sent {} HEP packets to {collector}", packets.len());
     } else if let Some(out) = &a.out {
         let mut w: Box<dyn Write> = if out.as_os_str() == "-" {
             Box::new(io::stdout().lock())
@@ -292,14 +248,6 @@ fn text(b: Option<&[u8]>) -> Option<String> {
     b.map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
-fn endpoint(addr: Option<std::net::IpAddr>, port: Option<u16>) -> Option<String> {
-    match (addr, port) {
-        (Some(a), Some(p)) => Some(SocketAddr::new(a, p).to_string()),
-        (Some(a), None) => Some(a.to_string()),
-        _ => None,
-    }
-}
-
 fn to_json(p: &HepPacket<'_>) -> PacketJson {
     let family = match p.family {
         Some(f) => f.name().map_or_else(|| f.0.into(), serde_json::Value::from),
@@ -316,17 +264,16 @@ fn to_json(p: &HepPacket<'_>) -> PacketJson {
         None => std::borrow::Cow::Borrowed(&[][..]),
     };
     let payload = &*payload;
-    // HEPv1/v2 carry SIP only; HEPv3 says so with protocol type 1.
-    let is_sip = p.version != Version::V3 || p.proto_type == Some(ProtoType::SIP);
-    let sip = is_sip
+    let sip = p
+        .is_sip()
         .then(|| sip_parser::Message::parse_slice(payload).ok())
         .flatten();
     PacketJson {
         version: p.version.number(),
         family,
         proto,
-        src: endpoint(p.src_addr, p.src_port),
-        dst: endpoint(p.dst_addr, p.dst_port),
+        src: p.src_endpoint().map(|e| e.to_string()),
+        dst: p.dst_endpoint().map(|e| e.to_string()),
         ts_sec: p.ts_sec,
         ts_usec: p.ts_usec,
         proto_type: p.proto_type.map(|t| t.0),
@@ -395,51 +342,25 @@ fn decode(a: &DecodeArgs) -> io::Result<bool> {
     let mut out = io::stdout().lock();
     for f in &a.files {
         let raw = read_input(f)?;
-        let data = match raw.first() {
-            Some(b'H' | 1 | 2) => raw,
-            _ => unhex(&raw).unwrap_or(raw),
-        };
         let name = f.display();
-        if data.first() != Some(&b'H') {
-            // HEPv1/v2: no length field, one packet per file
-            match HepPacket::decode_with(&data, mode) {
-                Ok(p) => print_packet(&mut out, &p)?,
-                Err(e) => {
-                    eprintln!("{name}: packet 1: {e}");
-                    ok = false;
-                }
-            }
+        if raw.is_empty() {
+            eprintln!("{name}: empty, no HEP packet");
+            ok = false;
             continue;
         }
-        let mut pos = 0;
-        let mut n = 0;
-        while pos < data.len() {
-            n += 1;
-            let rest = &data[pos..];
-            let len = match frame_len(rest) {
-                Ok(Some(len)) if len <= rest.len() => len,
-                Ok(_) => {
-                    eprintln!(
-                        "{name}: packet {n} at byte {pos}: truncated ({} bytes left)",
-                        rest.len()
-                    );
-                    ok = false;
-                    break;
-                }
-                Err(e) => {
-                    eprintln!("{name}: packet {n}: {}", e.shifted(pos));
-                    ok = false;
-                    break;
-                }
-            };
-            match HepPacket::decode_with(&rest[..len], mode) {
+        let data = if Version::sniff(&raw).is_ok() {
+            raw
+        } else {
+            unhex(&raw).unwrap_or(raw)
+        };
+        for (i, packet) in Packets::new(&data, mode).enumerate() {
+            match packet {
                 Ok(p) => print_packet(&mut out, &p)?,
                 Err(e) => {
-                    eprintln!("{name}: packet {n}: {}", e.shifted(pos));
+                    eprintln!("{name}: packet {}: {e}", i + 1);
                     ok = false;
                 }
             }
-            pos += len;
         }
     }
     Ok(ok)
@@ -482,11 +403,11 @@ fn listen(a: &ListenArgs) -> io::Result<bool> {
     } else {
         Mode::Lenient
     };
-    let (tcp, addr) = parse_target(&a.addr)?;
+    let addr = a.addr.addr();
     let (tx, rx) = mpsc::channel::<Received>();
-    if tcp {
+    if a.addr.transport() == Transport::Tcp {
         let l = TcpListener::bind(addr)?;
-        eprintln!("listening on tcp:{}", l.local_addr()?);
+        eprintln!("listening on {}", Collector::tcp(l.local_addr()?));
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { continue };
@@ -497,7 +418,7 @@ fn listen(a: &ListenArgs) -> io::Result<bool> {
         });
     } else {
         let sock = UdpSocket::bind(addr)?;
-        eprintln!("listening on udp:{}", sock.local_addr()?);
+        eprintln!("listening on {}", Collector::udp(sock.local_addr()?));
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
             while let Ok((n, peer)) = sock.recv_from(&mut buf) {

@@ -300,3 +300,84 @@ fn gzip_payload_round_trip() {
     assert_eq!(j["method"], "REGISTER");
     let _ = fs::remove_dir_all(d);
 }
+
+/// `--proto` takes every name of the workspace's `Transport`; TLS, WS and WSS go out as IP
+/// protocol 22 (shown as "tls"), as Kamailio sends them.
+#[test]
+fn every_transport_name_is_a_proto_value() {
+    let d = tmp("proto");
+    let sip = d.join("reg.sip");
+    fs::write(&sip, REGISTER).unwrap();
+    for (proto, shown) in [
+        ("udp", "udp"),
+        ("tcp", "tcp"),
+        ("tls", "tls"),
+        ("sctp", "sctp"),
+        ("ws", "tls"),
+        ("wss", "tls"),
+    ] {
+        let out = d.join(format!("{proto}.hep"));
+        let st = Command::new(BIN)
+            .args([
+                "hep",
+                "encode",
+                "--src",
+                "10.0.0.1:5060",
+                "--dst",
+                "10.0.0.2:5060",
+            ])
+            .args(["--proto", proto, "--ts", "1700000000.25", "--out"])
+            .arg(&out)
+            .arg(&sip)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{proto}");
+        let o = Command::new(BIN)
+            .args(["hep", "decode", "--strict"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let j = &json_lines(&o.stdout)[0];
+        assert_eq!(j["proto"], shown, "{proto}");
+        assert_eq!(j["ts_usec"], 250_000);
+    }
+    let _ = fs::remove_dir_all(d);
+}
+
+/// What the codec refuses reaches the user as its message: gzip in HEPv2, a TLS collector,
+/// a malformed timestamp, an unknown transport.
+#[test]
+fn refusals_say_why() {
+    let d = tmp("refuse");
+    let sip = d.join("reg.sip");
+    fs::write(&sip, REGISTER).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(BIN).args(args).output().unwrap();
+        assert!(!o.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let sip = sip.to_str().unwrap();
+    let out = d.join("x.hep");
+    let out = out.to_str().unwrap();
+    let base = [
+        "hep",
+        "encode",
+        "--src",
+        "10.0.0.1:1",
+        "--dst",
+        "10.0.0.2:2",
+    ];
+    let e = run(&[&base[..], &["--gzip", "--version", "2", "--out", out, sip]].concat());
+    assert!(e.contains("compressed payload needs HEPv3"), "{e}");
+    let e = run(&[&base[..], &["--ts", "1.1234567", "--out", out, sip]].concat());
+    assert!(e.contains("SECONDS[.MICROSECONDS]"), "{e}");
+    let e = run(&[&base[..], &["--proto", "quic", "--out", out, sip]].concat());
+    assert!(e.contains("quic"), "{e}");
+    let e = run(&[&base[..], &["--send", "tls:127.0.0.1:9", sip]].concat());
+    assert!(e.contains("UDP or TCP, not TLS"), "{e}");
+    let e = run(&["hep", "listen", "sctp:127.0.0.1:0", "--timeout", "0"]);
+    assert!(e.contains("UDP or TCP, not SCTP"), "{e}");
+    let e = run(&["hep", "listen", "127.0.0.1:9060", "--timeout", "0"]);
+    assert!(e.contains("expected udp:HOST:PORT or tcp:HOST:PORT"), "{e}");
+    let _ = fs::remove_dir_all(d);
+}

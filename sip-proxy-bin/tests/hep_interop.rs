@@ -435,7 +435,9 @@ fn sngrep_collects_our_hep2() {
 /// The library's `HepSender` (what a proxy uses through `CaptureSink`) mirrors to sngrep.
 #[test]
 fn hep_sender_mirrors_to_sngrep() {
-    use hep_codec::{CaptureEvent, CaptureSink, Collector, HepConfig, HepSender, Transport};
+    use hep_codec::{
+        CaptureEvent, CaptureSink, Collector, HepConfig, HepSender, Timestamp, Transport,
+    };
     require("sngrep");
     let dir = TempDir::new("sngrep-sender");
     let pcap = dir.path("out.pcap");
@@ -457,7 +459,7 @@ fn hep_sender_mirrors_to_sngrep() {
     );
     wait_udp_bound(port, Duration::from_secs(10));
     let sender = HepSender::start(
-        Collector::Udp(([127, 0, 0, 1], port).into()),
+        Collector::udp(([127, 0, 0, 1], port).into()),
         HepConfig {
             capture_id: 11,
             ..HepConfig::default()
@@ -471,16 +473,14 @@ fn hep_sender_mirrors_to_sngrep() {
         a,
         b,
         Transport::Udp,
-        1_700_000_010,
-        7,
+        Timestamp::new(1_700_000_010, 7),
         INVITE,
     ));
     sender.capture(&CaptureEvent::sip(
         b,
         a,
         Transport::Udp,
-        1_700_000_011,
-        8,
+        Timestamp::new(1_700_000_011, 8),
         OK,
     ));
     let stats = sender.close();

@@ -1,7 +1,7 @@
 //! The 1 KB SIP packet shared by the criterion benchmark (`benches/codec.rs`) and the
-//! callgrind loop (`examples/decode_loop.rs`).
+//! callgrind loops (`examples/decode_loop.rs`, `examples/encode_loop.rs`).
 
-use hep_codec::{HepPacket, IpProto};
+use hep_codec::{HepPacket, Timestamp, Transport};
 
 /// A 1024-byte SIP INVITE with an SDP-sized body.
 pub(crate) fn sip_1k() -> Vec<u8> {
@@ -24,9 +24,8 @@ pub(crate) fn sip_packet(payload: &[u8]) -> HepPacket<'_> {
     HepPacket::sip(
         "192.0.2.1:5060".parse().unwrap(),
         "192.0.2.2:5060".parse().unwrap(),
-        IpProto::UDP,
-        1_700_000_000,
-        123_456,
+        Transport::Udp,
+        Timestamp::new(1_700_000_000, 123_456),
         payload,
     )
 }

@@ -1,0 +1,446 @@
+//! Transaction matching keys (RFC 3261 §17.1.3, §17.2.3) and the layout of the branches this
+//! layer generates.
+//!
+//! **Server side.** A request with an RFC 3261 branch (magic cookie `z9hG4bK`) matches a
+//! transaction by branch, sent-by and method (ACK matching INVITE). Without the cookie (an
+//! RFC 2543 peer) it matches by Request-URI (§19.1.4 comparison), To tag, From tag, Call-ID,
+//! CSeq number and top Via. The hash of a key leaves the method out, so an INVITE, its ACK
+//! and its CANCEL land in the same shard and bucket.
+//!
+//! **Client side.** The branch of every request this layer sends is
+//! `z9hG4bK` + 16 hex digits naming the transaction (shard, slot, generation) + 16 hex digits
+//! of a keyed PRF (unguessable) [+ `.` + 16 hex digits of the §16.6 item 8 loop hash for
+//! proxied requests]. A response finds its transaction by decoding the first part (O(1), no
+//! hash lookup) and comparing the whole branch.
+
+use core::hash::Hasher;
+
+use bytes::Bytes;
+use sip_parser::{Message, Uri};
+use siphasher::sip::SipHasher13;
+use smallvec::SmallVec;
+
+/// Method classes for matching: ACK matches INVITE (§17.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Class {
+    Invite,
+    Ack,
+    Cancel,
+    Other,
+}
+
+impl Class {
+    pub(crate) fn of(method: &str) -> Self {
+        match method {
+            "INVITE" => Class::Invite,
+            "ACK" => Class::Ack,
+            "CANCEL" => Class::Cancel,
+            _ => Class::Other,
+        }
+    }
+}
+
+/// Why a request cannot be matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyError {
+    NoVia,
+    BadHeader,
+}
+
+/// The fields of an incoming request that matching reads, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Probe<'a> {
+    pub(crate) hash: u64,
+    pub(crate) class: Class,
+    pub(crate) method: &'a str,
+    pub(crate) branch: Option<&'a str>,
+    pub(crate) host: &'a str,
+    pub(crate) port: Option<u16>,
+    /// RFC 2543 fields (only read when `branch` is `None`).
+    pub(crate) legacy: Option<Legacy<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Legacy<'a> {
+    pub(crate) call_id: &'a str,
+    pub(crate) cseq: u32,
+    pub(crate) from_tag: &'a str,
+    pub(crate) to_tag: Option<&'a str>,
+    pub(crate) request_uri: &'a [u8],
+    pub(crate) via_branch: Option<&'a str>,
+}
+
+/// A 128-bit key for the keyed hashes (from the layer's seed).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HashKey(pub(crate) [u64; 2]);
+
+impl HashKey {
+    pub(crate) fn hasher(&self) -> SipHasher13 {
+        SipHasher13::new_with_keys(self.0[0], self.0[1])
+    }
+}
+
+fn feed(h: &mut SipHasher13, b: &[u8]) {
+    h.write(b);
+    h.write_u8(0xff);
+}
+
+fn feed_lower(h: &mut SipHasher13, b: &[u8]) {
+    for &c in b {
+        h.write_u8(c.to_ascii_lowercase());
+    }
+    h.write_u8(0xff);
+}
+
+impl<'a> Probe<'a> {
+    /// Reads the matching fields of a request.
+    pub(crate) fn of_request<B: AsRef<[u8]>>(
+        msg: &'a Message<B>,
+        key: &HashKey,
+    ) -> Result<Self, KeyError> {
+        let method = msg.method().ok_or(KeyError::BadHeader)?;
+        let via = msg
+            .top_via()
+            .map_err(|_| KeyError::BadHeader)?
+            .ok_or(KeyError::NoVia)?;
+        let mut h = key.hasher();
+        let (branch, legacy) = if via.has_rfc3261_branch() {
+            let b = via.branch.unwrap_or_default();
+            feed(&mut h, b.as_bytes());
+            feed_lower(&mut h, via.host.as_bytes());
+            h.write_u16(via.port.unwrap_or(0));
+            (Some(b), None)
+        } else {
+            let call_id = msg.call_id().ok_or(KeyError::BadHeader)?;
+            let cseq = msg.cseq().map_err(|_| KeyError::BadHeader)?.seq;
+            let from_tag = msg
+                .from()
+                .map_err(|_| KeyError::BadHeader)?
+                .tag()
+                .unwrap_or_default();
+            let to_tag = msg.to().map_err(|_| KeyError::BadHeader)?.tag();
+            feed(&mut h, call_id.as_bytes());
+            h.write_u32(cseq);
+            feed(&mut h, from_tag.as_bytes());
+            (
+                None,
+                Some(Legacy {
+                    call_id,
+                    cseq,
+                    from_tag,
+                    to_tag,
+                    request_uri: msg.request_uri().unwrap_or_default(),
+                    via_branch: via.branch,
+                }),
+            )
+        };
+        Ok(Probe {
+            hash: h.finish(),
+            class: Class::of(method),
+            method,
+            branch,
+            host: via.host,
+            port: via.port,
+            legacy,
+        })
+    }
+}
+
+/// The key a server transaction is stored under: slices of its request (zero-copy).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredKey {
+    pub(crate) hash: u64,
+    pub(crate) class: Class,
+    /// The method (compared for non-INVITE classes); copied, since the parser may hand out
+    /// a static string for well-known methods.
+    method: SmallVec<[u8; 16]>,
+    branch: Option<Bytes>,
+    host: Bytes,
+    port: Option<u16>,
+    legacy: Option<StoredLegacy>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredLegacy {
+    call_id: Bytes,
+    cseq: u32,
+    from_tag: Bytes,
+    to_tag: Option<Bytes>,
+    request_uri: Bytes,
+    via_branch: Option<Bytes>,
+}
+
+impl StoredKey {
+    /// The key of `msg`, whose [`Probe`] is `p`.
+    pub(crate) fn new(p: &Probe<'_>, msg: &Message) -> Self {
+        let b = |s: &str| msg.bytes_of(s.as_bytes());
+        StoredKey {
+            hash: p.hash,
+            class: p.class,
+            method: SmallVec::from_slice(p.method.as_bytes()),
+            branch: p.branch.map(b),
+            host: b(p.host),
+            port: p.port,
+            legacy: p.legacy.map(|l| StoredLegacy {
+                call_id: b(l.call_id),
+                cseq: l.cseq,
+                from_tag: if l.from_tag.is_empty() {
+                    Bytes::new()
+                } else {
+                    b(l.from_tag)
+                },
+                to_tag: l.to_tag.map(b),
+                request_uri: msg.bytes_of(l.request_uri),
+                via_branch: l.via_branch.map(b),
+            }),
+        }
+    }
+
+    /// An RFC 2543 key (no magic cookie).
+    pub(crate) fn is_legacy(&self) -> bool {
+        self.branch.is_none()
+    }
+
+    /// Whether a request with probe `p`, looked up as class `class` (ACK looks for INVITE,
+    /// CANCEL for its own class or for the INVITE it cancels), matches.
+    ///
+    /// `response_to_tag` is the To tag of the last response this transaction sent, which
+    /// an RFC 2543 ACK carries (§17.2.3).
+    pub(crate) fn matches(
+        &self,
+        p: &Probe<'_>,
+        class: Class,
+        response_to_tag: Option<&[u8]>,
+    ) -> bool {
+        if self.hash != p.hash || self.class != class {
+            return false;
+        }
+        if class == Class::Other && self.method.as_slice() != p.method.as_bytes() {
+            return false;
+        }
+        if !self.host.eq_ignore_ascii_case(p.host.as_bytes()) || self.port != p.port {
+            return false;
+        }
+        match (&self.branch, p.branch, &self.legacy, &p.legacy) {
+            (Some(mine), Some(theirs), ..) => mine == theirs.as_bytes(),
+            (None, None, Some(mine), Some(theirs)) => {
+                let to_ok = match (p.class, &mine.to_tag, theirs.to_tag) {
+                    // The ACK of a non-2xx carries the To tag of our response.
+                    (Class::Ack, None, Some(t)) => {
+                        response_to_tag.is_some_and(|r| r == t.as_bytes())
+                    }
+                    (_, Some(a), Some(b)) => a == b.as_bytes(),
+                    (_, None, None) => true,
+                    _ => false,
+                };
+                to_ok
+                    && mine.call_id == theirs.call_id.as_bytes()
+                    && mine.cseq == theirs.cseq
+                    && mine.from_tag == theirs.from_tag.as_bytes()
+                    && mine.via_branch.as_deref() == theirs.via_branch.map(str::as_bytes)
+                    && uris_equal(&mine.request_uri, theirs.request_uri)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// §17.2.3 compares Request-URIs with the §19.1.4 rules; unparsable ones byte for byte.
+fn uris_equal(a: &[u8], b: &[u8]) -> bool {
+    match (Uri::parse(a), Uri::parse(b)) {
+        (Ok(x), Ok(y)) => x.equivalent(&y),
+        _ => a == b,
+    }
+}
+
+// ---- our branches ---------------------------------------------------------------------
+
+/// The magic cookie.
+pub(crate) const COOKIE: &[u8] = b"z9hG4bK";
+/// Cookie + transaction id + PRF.
+const BASE_LEN: usize = COOKIE.len() + 32;
+/// The longest branch we write: base + `.` + loop hash.
+pub(crate) const MAX_BRANCH: usize = BASE_LEN + 17;
+
+/// A branch this layer generated, stored inline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Branch {
+    buf: [u8; MAX_BRANCH],
+    len: u8,
+}
+
+impl core::fmt::Debug for Branch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn hex16(out: &mut [u8], v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, o) in out.iter_mut().enumerate().take(16) {
+        *o = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+}
+
+fn unhex16(s: &[u8]) -> Option<u64> {
+    if s.len() != 16 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &c in s {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        v = v << 4 | u64::from(d);
+    }
+    Some(v)
+}
+
+impl Branch {
+    /// `z9hG4bK` + id + unguessable part [+ `.` + loop hash].
+    pub(crate) fn new(id: u64, unguessable: u64, loop_hash: Option<u64>) -> Self {
+        let mut buf = [0u8; MAX_BRANCH];
+        buf[..COOKIE.len()].copy_from_slice(COOKIE);
+        hex16(&mut buf[COOKIE.len()..], id);
+        hex16(&mut buf[COOKIE.len() + 16..], unguessable);
+        let mut len = BASE_LEN;
+        if let Some(h) = loop_hash {
+            buf[BASE_LEN] = b'.';
+            hex16(&mut buf[BASE_LEN + 1..], h);
+            len = MAX_BRANCH;
+        }
+        Branch {
+            buf,
+            len: len as u8,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The transaction id in a branch of ours, `None` for anyone else's.
+    pub(crate) fn decode_id(branch: &[u8]) -> Option<u64> {
+        if !(branch.len() == BASE_LEN || branch.len() == MAX_BRANCH) || !branch.starts_with(COOKIE)
+        {
+            return None;
+        }
+        unhex16(&branch[COOKIE.len()..COOKIE.len() + 16])
+    }
+
+    /// The loop hash carried by a branch of ours.
+    pub(crate) fn loop_hash(branch: &[u8]) -> Option<u64> {
+        if branch.len() != MAX_BRANCH || !branch.starts_with(COOKIE) || branch[BASE_LEN] != b'.' {
+            return None;
+        }
+        unhex16(&branch[BASE_LEN + 1..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: HashKey = HashKey([1, 2]);
+
+    fn msg(s: &str) -> Message {
+        Message::parse(Bytes::from(s.replace('\n', "\r\n"))).unwrap()
+    }
+
+    const INVITE: &str = "INVITE sip:bob@example.com SIP/2.0\n\
+        Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bKnashds8\n\
+        To: <sip:bob@example.com>\nFrom: <sip:alice@example.com>;tag=1928\n\
+        Call-ID: a84b4c76e66710\nCSeq: 314159 INVITE\nContent-Length: 0\n\n";
+
+    #[test]
+    fn rfc3261_invite_ack_cancel_share_a_hash_but_not_a_class() {
+        let inv = msg(INVITE);
+        let p = Probe::of_request(&inv, &KEY).unwrap();
+        let k = StoredKey::new(&p, &inv);
+        let ack = msg(&INVITE
+            .replace("INVITE sip", "ACK sip")
+            .replace("314159 INVITE", "314159 ACK"));
+        let pa = Probe::of_request(&ack, &KEY).unwrap();
+        assert_eq!(pa.hash, p.hash);
+        assert!(k.matches(&pa, Class::Invite, None));
+        let cancel = msg(&INVITE
+            .replace("INVITE sip", "CANCEL sip")
+            .replace("314159 INVITE", "314159 CANCEL"));
+        let pc = Probe::of_request(&cancel, &KEY).unwrap();
+        assert!(k.matches(&pc, Class::Invite, None)); // the INVITE it cancels
+        assert!(!k.matches(&pc, Class::Cancel, None));
+        // Another sent-by or branch: another transaction.
+        let other = msg(&INVITE.replace("pc33.example.com;", "pc34.example.com;"));
+        assert!(!k.matches(
+            &Probe::of_request(&other, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
+        let other = msg(&INVITE.replace("nashds8", "nashds9"));
+        assert!(!k.matches(
+            &Probe::of_request(&other, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
+        // Host compared case-insensitively.
+        let upper = msg(&INVITE.replace("pc33.example.com;", "PC33.example.com;"));
+        assert!(k.matches(
+            &Probe::of_request(&upper, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
+    }
+
+    #[test]
+    fn rfc2543_matching() {
+        let old = INVITE.replace(";branch=z9hG4bKnashds8", "");
+        let inv = msg(&old);
+        let p = Probe::of_request(&inv, &KEY).unwrap();
+        assert!(p.branch.is_none());
+        let k = StoredKey::new(&p, &inv);
+        // A retransmission, with the Request-URI written differently but equivalent.
+        let re = msg(&old.replace("INVITE sip:bob@example.com", "INVITE sip:bob@EXAMPLE.com"));
+        assert!(k.matches(&Probe::of_request(&re, &KEY).unwrap(), Class::Invite, None));
+        // Its ACK carries the To tag of our response.
+        let ack = msg(&old
+            .replace("INVITE sip", "ACK sip")
+            .replace("314159 INVITE", "314159 ACK")
+            .replace(
+                "To: <sip:bob@example.com>",
+                "To: <sip:bob@example.com>;tag=ours",
+            ));
+        let pa = Probe::of_request(&ack, &KEY).unwrap();
+        assert!(k.matches(&pa, Class::Invite, Some(b"ours")));
+        assert!(!k.matches(&pa, Class::Invite, Some(b"theirs")));
+        // Another CSeq: another transaction.
+        let next = msg(&old.replace("314159 INVITE", "314160 INVITE"));
+        assert!(!k.matches(
+            &Probe::of_request(&next, &KEY).unwrap(),
+            Class::Invite,
+            None
+        ));
+    }
+
+    #[test]
+    fn branches_round_trip() {
+        let b = Branch::new(0x0001_0002_0000_0003, 0xdead_beef, None);
+        assert_eq!(b.as_bytes().len(), 39);
+        assert!(b.as_str().starts_with("z9hG4bK"));
+        assert_eq!(Branch::decode_id(b.as_bytes()), Some(0x0001_0002_0000_0003));
+        assert_eq!(Branch::loop_hash(b.as_bytes()), None);
+        let l = Branch::new(7, 8, Some(0x1234));
+        assert_eq!(Branch::decode_id(l.as_bytes()), Some(7));
+        assert_eq!(Branch::loop_hash(l.as_bytes()), Some(0x1234));
+        assert_eq!(Branch::decode_id(b"z9hG4bKnashds8"), None);
+        assert_eq!(
+            Branch::decode_id(b"z9hG4bK0123456789ABCDEF0123456789abcdef"),
+            None
+        );
+    }
+}
