@@ -20,7 +20,7 @@ use sip_auth::{Algorithm, AuthCache, BanConfig, FailureTracker, HashKind, NonceS
 fn benches(c: &mut Criterion) {
     let mac_key = common::mac_key();
     for (alg, name) in [(Algorithm::Md5, "md5"), (Algorithm::Sha256, "sha256")] {
-        let (mut server, store, auth, req) = setup(alg);
+        let (server, store, auth, req) = setup(alg);
         c.bench_function(&format!("verify_valid_{name}"), |b| {
             b.iter(|| {
                 let o = server.verify(black_box(auth.as_bytes()), &req, &store, NOW);
@@ -54,7 +54,7 @@ fn benches(c: &mut Criterion) {
         });
     });
 
-    let (mut server, _, _, req) = setup(Algorithm::Sha256);
+    let (server, _, _, req) = setup(Algorithm::Sha256);
     c.bench_function("challenge_generation", |b| {
         b.iter(|| black_box(server.challenge(black_box(&req), NOW, false)));
     });
@@ -88,7 +88,7 @@ fn benches(c: &mut Criterion) {
         });
     });
 
-    let mut cache = AuthCache::new(65_536, Duration::from_secs(1800));
+    let cache = AuthCache::new(65_536, Duration::from_secs(1800));
     let ip = Some(IpAddr::from([192, 0, 2, 1]));
     let h = HashKind::Md5.hex(&[b"x"]);
     for i in 0..10_000 {
@@ -114,7 +114,7 @@ fn benches(c: &mut Criterion) {
         });
     });
 
-    let mut bans = FailureTracker::new(BanConfig::default());
+    let bans = FailureTracker::new(BanConfig::default());
     for i in 0..10_000u32 {
         bans.record_failure(IpAddr::from(i.to_be_bytes()), None, Duration::from_secs(1));
     }

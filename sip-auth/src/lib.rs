@@ -17,6 +17,7 @@ pub mod nonce;
 pub mod ratelimit;
 pub mod replay;
 pub mod server;
+mod sync;
 
 pub use algorithm::{Algorithm, HashKind, HexDigest};
 pub use ban::{BanConfig, FailureTracker, FailureVerdict, IpNet};

@@ -107,7 +107,7 @@ fn every_algorithm_and_qop_round_trips() {
     let body = b"v=0\r\n";
     for alg in Algorithm::ALL {
         for qop in [vec![Qop::Auth], vec![Qop::AuthInt], vec![]] {
-            let mut s = server(|c| {
+            let s = server(|c| {
                 c.algorithms = vec![alg];
                 c.qop.clone_from(&qop);
                 c.opaque = Some("op\"aque".into());
@@ -168,7 +168,7 @@ fn every_algorithm_and_qop_round_trips() {
 
 #[test]
 fn client_picks_strongest_and_counts_nc() {
-    let mut s = server(|c| {
+    let s = server(|c| {
         c.algorithms = vec![Algorithm::Md5, Algorithm::Sha512_256, Algorithm::Sha256];
     });
     let rq = req("REGISTER", "sip:biloxi.com", b"");
@@ -202,7 +202,7 @@ fn client_picks_strongest_and_counts_nc() {
 
 #[test]
 fn stale_nonce_and_client_behaviour() {
-    let mut s = server(|_| {});
+    let s = server(|_| {});
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -249,7 +249,7 @@ fn stale_nonce_and_client_behaviour() {
 
 #[test]
 fn one_time_nonces_and_rfc2069() {
-    let mut s = server(|c| c.one_time_nonces = true);
+    let s = server(|c| c.one_time_nonces = true);
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -267,7 +267,7 @@ fn one_time_nonces_and_rfc2069() {
     assert_eq!(s.verify(a2.as_bytes(), &rq, &store(), NOW), Outcome::Stale);
 
     // RFC 2069 (no qop) against a server offering qop: accepted once (allow_no_qop).
-    let mut s = server(|_| {});
+    let s = server(|_| {});
     let ch = s.challenge(&rq, NOW, false);
     let no_qop: Vec<String> = ch
         .iter()
@@ -281,7 +281,7 @@ fn one_time_nonces_and_rfc2069() {
         Outcome::Ok(_)
     ));
     assert_eq!(s.verify(a.as_bytes(), &rq, &store(), NOW), Outcome::Stale);
-    let mut strict = server(|c| c.allow_no_qop = false);
+    let strict = server(|c| c.allow_no_qop = false);
     let ch = strict.challenge(&rq, NOW, false);
     let no_qop: Vec<String> = ch
         .iter()
@@ -298,7 +298,7 @@ fn one_time_nonces_and_rfc2069() {
 
 #[test]
 fn userhash_is_resolved() {
-    let mut s = server(|c| {
+    let s = server(|c| {
         c.userhash = true;
         c.algorithms = vec![Algorithm::Sha512_256];
     });
@@ -322,7 +322,7 @@ fn username_ext_value_is_decoded() {
     let name = "J\u{e4}s\u{f8}n Doe";
     let mut st = MemoryStore::new();
     st.add_password(name, REALM, "Secret, or not?");
-    let mut s = server(|c| c.algorithms = vec![Algorithm::Sha256]);
+    let s = server(|c| c.algorithms = vec![Algorithm::Sha256]);
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let ch = s.challenge(&rq, NOW, false);
     let plain = DigestClient::new(name, "Secret, or not?")
@@ -359,7 +359,7 @@ fn other_node_with_shared_secret_verifies_and_rotation_keeps_old_nonces() {
         cfg.node_id = node;
         DigestServer::new(cfg, NonceSecrets::new(1, secret))
     };
-    let (mut a, mut b) = (mk(1), mk(2));
+    let (a, mut b) = (mk(1), mk(2));
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -399,8 +399,8 @@ fn cache_skips_store_and_survives_password_change() {
     }
     let calls = Cell::new(0);
     let mut st = Counting(store(), &calls);
-    let mut cache = AuthCache::new(128, Duration::from_secs(1800));
-    let mut srv = server(|_| {});
+    let cache = AuthCache::new(128, Duration::from_secs(1800));
+    let srv = server(|_| {});
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -411,10 +411,10 @@ fn cache_skips_store_and_survives_password_change() {
     let ch = srv.challenge(&rq, NOW, false);
     let mono = Duration::from_secs(10);
     let a = c.respond(&bytes(&ch), &cr, "x").unwrap();
-    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &mut cache, NOW, mono);
+    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &cache, NOW, mono);
     assert!(matches!(o, Outcome::Ok(ref ok) if !ok.from_cache));
     let a = c.authorize(&cr, "x").unwrap();
-    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &mut cache, NOW, mono);
+    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &cache, NOW, mono);
     assert!(matches!(o, Outcome::Ok(ref ok) if ok.from_cache));
     assert_eq!(calls.get(), 1);
     assert_eq!((cache.hits(), cache.misses()), (1, 1));
@@ -423,14 +423,14 @@ fn cache_skips_store_and_survives_password_change() {
     let mut c2 = DigestClient::new("bob", "new");
     let ch = srv.challenge(&rq, NOW, false);
     let a = c2.respond(&bytes(&ch), &cr, "x").unwrap();
-    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &mut cache, NOW, mono);
+    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &cache, NOW, mono);
     assert!(matches!(o, Outcome::Ok(ref ok) if !ok.from_cache), "{o:?}");
     assert_eq!(calls.get(), 2);
 }
 
 #[test]
 fn checks_realm_uri_method_opaque_algorithm() {
-    let mut s = server(|c| {
+    let s = server(|c| {
         c.opaque = Some("op".into());
         c.algorithms = vec![Algorithm::Sha256];
     });

@@ -66,7 +66,7 @@ fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome<'static>> {
         from_tag: false,
         request_uri: true,
     };
-    let mut server = DigestServer::new(
+    let server = DigestServer::new(
         cfg,
         NonceSecrets::new(1, b"interop-test-secret-0123456789ab"),
     );
