@@ -3,7 +3,8 @@
 //!
 //! The table has `size` slots of [`ReplayTable::BYTES_PER_NONCE`] bytes (8): 1 Mi tracked
 //! nonces take 8 MiB, and the table never grows. Issue number `nid` lives in slot
-//! `nid % size`; issuing nonce `nid + size` overwrites it, so when more than `size` nonces are
+//! `nid * stride % size` (a stride prime to `size`, so that consecutive nonces fall on
+//! different cache lines); issuing nonce `nid + size` overwrites it, so when more than `size` nonces are
 //! outstanding the oldest are evicted, and a response on an evicted nonce is answered as stale
 //! (the client re-authenticates with a fresh nonce). A replay is never accepted: a nonce whose
 //! slot is gone is never accepted again.
@@ -24,7 +25,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, Padded};
 
 /// `nc` value marking a one-time nonce that has been used.
 const USED: u32 = u32::MAX;
@@ -62,9 +63,19 @@ pub enum ReplayCheck {
 #[derive(Debug)]
 pub struct ReplayTable {
     slots: Vec<AtomicU64>,
+    /// Slot of issue number `nid`: `nid * stride % size`, with `stride` prime to `size`.
+    stride: u64,
     one_time: bool,
-    next: AtomicU64,
+    /// On its own cache lines: written by every issue, while the fields above are read by
+    /// every check.
+    next: Padded<AtomicU64>,
 }
+
+/// Strides that put consecutive issue numbers at least 17 slots (136 bytes) apart, so that
+/// nonces issued one after the other, whose responses tend to arrive together on different
+/// threads, do not share a cache line. Any 7 of these primes multiply to more than 2^32, so
+/// at most 6 divide a size and one of the others always fits.
+const STRIDES: [u64; 9] = [17, 19, 23, 29, 31, 37, 41, 43, 47];
 
 impl ReplayTable {
     /// Memory per tracked nonce, in bytes (8 where the target has 64-bit atomics).
@@ -76,10 +87,15 @@ impl ReplayTable {
         let size = size.clamp(1, u32::MAX as usize);
         let mut slots = Vec::with_capacity(size);
         slots.resize_with(size, || AtomicU64::new(0));
+        let stride = STRIDES
+            .into_iter()
+            .find(|p| size as u64 % p != 0)
+            .unwrap_or(1);
         ReplayTable {
             slots,
+            stride,
             one_time,
-            next: AtomicU64::new(1),
+            next: Padded(AtomicU64::new(1)),
         }
     }
 
@@ -94,13 +110,14 @@ impl ReplayTable {
     }
 
     fn slot(&self, nid: u32) -> &AtomicU64 {
-        &self.slots[nid as usize % self.slots.len()]
+        let size = self.slots.len() as u64;
+        &self.slots[(u64::from(nid) * self.stride % size) as usize]
     }
 
     /// Reserve a slot for a new nonce and return its issue number (never 0).
     pub fn issue(&self) -> u32 {
         let nid = loop {
-            let n = self.next.fetch_add(1, Relaxed) as u32;
+            let n = self.next.0.fetch_add(1, Relaxed) as u32;
             if n != 0 {
                 break n;
             }
@@ -198,10 +215,36 @@ mod tests {
         assert_eq!(t.check(3, Some(1)), ReplayCheck::Fresh);
         // The counter skips 0 when it wraps.
         let t = ReplayTable::new(4, false);
-        t.next.fetch_add(u64::from(u32::MAX) - 1, Relaxed);
+        t.next.0.fetch_add(u64::from(u32::MAX) - 1, Relaxed);
         assert_eq!(t.issue(), u32::MAX);
         assert_eq!(t.issue(), 1);
         assert_eq!(t.check(1, Some(1)), ReplayCheck::Fresh);
         assert_eq!(t.check(u32::MAX, Some(1)), ReplayCheck::Fresh);
+    }
+
+    #[test]
+    fn consecutive_nonces_on_different_cache_lines() {
+        for size in [1usize, 2, 16, 17, 64, 1000, 65_536, 17 * 19 * 23] {
+            let t = ReplayTable::new(size, false);
+            let idx = |nid: u32| {
+                let p: *const AtomicU64 = t.slot(nid);
+                (p as usize - t.slots.as_ptr() as usize) / 8
+            };
+            // A bijection between issue numbers modulo size and slots...
+            if size <= 65_536 {
+                let mut seen = alloc::vec![false; size];
+                for nid in 0..size as u32 {
+                    assert!(!core::mem::replace(&mut seen[idx(nid)], true), "{size}");
+                }
+            }
+            // ...where nid + size takes nid's slot, and nid + 1 is 17 slots away or more.
+            for nid in [1u32, 2, 1000, 70_000] {
+                assert_eq!(idx(nid), idx(nid + size as u32), "{size}");
+                if size >= 64 {
+                    let d = idx(nid).abs_diff(idx(nid + 1));
+                    assert!(d.min(size - d) >= 17, "{size}: {d}");
+                }
+            }
+        }
     }
 }

@@ -58,7 +58,13 @@ impl<T> Lock<T> {
 /// recent ARM cores fetch lines in adjacent pairs), so that threads working on different
 /// shards do not invalidate each other's caches.
 #[repr(align(128))]
-struct Padded<T>(T);
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T: core::fmt::Debug> core::fmt::Debug for Padded<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Most shards a table is split into.
 pub(crate) const MAX_SHARDS: usize = 64;
