@@ -220,6 +220,28 @@ mod tests {
         assert_eq!(core::mem::align_of::<Padded<u8>>(), 128);
     }
 
+    /// No lock over the whole table: while one thread holds a shard, another works in a
+    /// different shard (a global lock would make it wait, and the test fail after 10 s).
+    #[cfg(feature = "std")]
+    #[test]
+    fn other_shards_stay_usable_while_one_is_held() {
+        use std::sync::{Arc, mpsc};
+        let s: Arc<Shards<u32>> = Arc::new(Shards::new(1024, [1, 2, 3, 4], |_| 0));
+        let shard = |h: u64| (h >> 32) as usize & 15;
+        let a = s.hash(&0u32);
+        let b = (1..100u32)
+            .map(|k| s.hash(&k))
+            .find(|&h| shard(h) != shard(a))
+            .unwrap();
+        s.with(a, |held| {
+            *held += 1;
+            let (tx, rx) = mpsc::channel();
+            let s2 = Arc::clone(&s);
+            std::thread::spawn(move || tx.send(s2.with(b, |v| *v + 1)));
+            assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(10)), Ok(1));
+        });
+    }
+
     #[test]
     fn locked_u64_behaves_as_atomic_u64() {
         let a = core::sync::atomic::AtomicU64::new(5);
