@@ -4,10 +4,10 @@
 //! The table has `size` slots of [`ReplayTable::BYTES_PER_NONCE`] bytes (8): 1 Mi tracked
 //! nonces take 8 MiB, and the table never grows. Issue number `nid` lives in slot
 //! `nid * stride % size` (a stride prime to `size`, so that consecutive nonces fall on
-//! different cache lines); issuing nonce `nid + size` overwrites it, so when more than `size` nonces are
-//! outstanding the oldest are evicted, and a response on an evicted nonce is answered as stale
-//! (the client re-authenticates with a fresh nonce). A replay is never accepted: a nonce whose
-//! slot is gone is never accepted again.
+//! different cache lines); issuing nonce `nid + size` overwrites it, so when more than `size`
+//! nonces are outstanding the oldest are evicted, and a response on an evicted nonce is
+//! answered as stale (the client re-authenticates with a fresh nonce). A replay is never
+//! accepted: a nonce whose slot is gone is never accepted again.
 //!
 //! # Shared by threads, lock-free
 //!
