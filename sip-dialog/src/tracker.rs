@@ -81,7 +81,7 @@ pub struct TrackerConfig {
     /// defaults: no BYE at timeout, lifetime restarted by each in-dialog request).
     pub default_flags: u32,
     /// Interval of the OPTIONS keepalives of dialogs flagged for them (Kamailio
-    /// `ka_interval`); `None`: no keepalives. Default `None`.
+    /// `ka_interval`, at least 1 s here); `None`: no keepalives. Default `None`.
     pub keepalive_interval: Option<Duration>,
     /// Failed keepalives (408 or 481) in a row that end the dialog (Kamailio
     /// `ka_failed_limit`). Default 1.
@@ -873,8 +873,15 @@ impl Tracker {
         })
     }
 
+    /// The keepalive interval, at least one second (so a timer never fires again at once).
+    fn keepalive_interval(&self) -> Option<Duration> {
+        self.config
+            .keepalive_interval
+            .map(|iv| iv.max(Duration::from_secs(1)))
+    }
+
     fn keepalive_wanted(&self, r: &DialogRecord) -> Option<u64> {
-        let interval = self.config.keepalive_interval?;
+        let interval = self.keepalive_interval()?;
         let any = r.flags.has(DialogFlags::KEEPALIVE_CALLER)
             || r.flags.has(DialogFlags::KEEPALIVE_CALLEE);
         any.then(|| ms_up(r.start_time.max(r.created) + interval))
@@ -916,7 +923,7 @@ impl Tracker {
     /// per idle dialog.
     pub fn poll(&self, now: Duration, out: &mut Vec<TimerEvent>) {
         let now_ms = ms_down(now);
-        let interval = self.config.keepalive_interval;
+        let interval = self.keepalive_interval();
         for (i, shard) in self.shards.iter().enumerate() {
             let mut removed: Vec<Removed> = Vec::new();
             shard.with(|s| {
@@ -1177,7 +1184,7 @@ impl Tracker {
         let confirmed = record.state.is_confirmed();
         let timeout = ms_up(record.timeout);
         let ka = if confirmed {
-            self.config.keepalive_interval.and_then(|iv| {
+            self.keepalive_interval().and_then(|iv| {
                 (record.flags.has(DialogFlags::KEEPALIVE_CALLER)
                     || record.flags.has(DialogFlags::KEEPALIVE_CALLEE))
                 .then(|| ms_up(now + iv))
