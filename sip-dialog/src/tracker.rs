@@ -423,7 +423,8 @@ impl Tracker {
         opts: &CreateOptions<'_>,
         now: Duration,
     ) -> Result<Created, TrackError> {
-        if invite.method() != Some("INVITE") || invite.to()?.tag().is_some() {
+        let to = invite.to()?;
+        if invite.method() != Some("INVITE") || to.tag().is_some() {
             return Err(TrackError::NotInitialInvite);
         }
         if opts.profiles.len() > self.config.max_profiles {
@@ -457,7 +458,7 @@ impl Tracker {
             call_id: s(call_id),
             from_uri: utf8(from.raw_uri, "From")?.into(),
             from_tag: s(from_tag),
-            to_uri: utf8(invite.to()?.raw_uri, "To")?.into(),
+            to_uri: utf8(to.raw_uri, "To")?.into(),
             to_tag: s(""),
             caller_cseq: cseq,
             callee_cseq: 0,
@@ -541,23 +542,35 @@ impl Tracker {
         if let Ok(Some(mf)) = request.max_forwards() {
             self.kpi.record(CallEvent::Hops { max_forwards: mf });
         }
-        let (Some(method), Some(call_id)) = (request.method(), request.call_id()) else {
+        let Some(method) = request.method() else {
             return Outcome::NotFound;
         };
-        let (Ok(from), Ok(to), Ok(cseq)) = (request.from(), request.to(), request.cseq()) else {
+        let Ok(to) = request.to() else {
+            return Outcome::NotFound;
+        };
+        if to.tag().is_none() && method != "CANCEL" {
+            // An initial request: nothing to look up.
+            return Outcome::NotFound;
+        }
+        let (Some(call_id), Ok(from), Ok(cseq)) =
+            (request.call_id(), request.from(), request.cseq())
+        else {
             return Outcome::NotFound;
         };
         let Some(from_tag) = from.tag() else {
             return Outcome::NotFound;
         };
-        let hash = self.hash(call_id);
-        let shard = self.shard_of(hash);
         let Some(to_tag) = to.tag() else {
             if method == "CANCEL" {
+                let hash = self.hash(call_id);
+                let shard = self.shard_of(hash);
                 return self.on_cancel(shard, hash, call_id, from_tag, cseq.seq, now);
             }
+            // An initial request: nothing to look up.
             return Outcome::NotFound;
         };
+        let hash = self.hash(call_id);
+        let shard = self.shard_of(hash);
         let mode = self.config.match_mode;
         let target_contact = if is_target_refresh(method) {
             contact_uri(request)
@@ -607,7 +620,7 @@ impl Tracker {
                     entry,
                     reason: EndReason::Bye { by: sender },
                 });
-                return Some((handle, direction, DialogState::Terminated));
+                return Some((handle, direction, DialogState::Terminated, None));
             }
             if method == "ACK"
                 && r.state == DialogState::ConfirmedNotAcked
@@ -622,17 +635,18 @@ impl Tracker {
             }
             let state = r.state;
             let handle = DialogHandle { uid: r.id, shard };
+            let change = self.change(e, false);
             if let Some(at) = reschedule {
                 s.schedule(slot, at);
             }
-            Some((handle, direction, state))
+            Some((handle, direction, state, change))
         });
-        let Some((handle, direction, state)) = out else {
+        let Some((handle, direction, state, change)) = out else {
             return Outcome::NotFound;
         };
         let (ended, change) = match removed {
             Some(rm) => self.finish(rm, now),
-            None => (None, self.current_change(handle)),
+            None => (None, change),
         };
         Outcome::Tracked(Tracked {
             handle,
@@ -727,12 +741,16 @@ impl Tracker {
         }
         let hash = self.hash(call_id);
         let shard = self.shard_of(hash);
-        let contact = contact_uri(response)
-            .ok()
-            .flatten()
-            .and_then(|u| core::str::from_utf8(u).ok());
+        // Only a 2xx brings a Contact the dialog keeps.
+        let contact = if (200..300).contains(&status) {
+            contact_uri(response)
+                .ok()
+                .flatten()
+                .and_then(|u| core::str::from_utf8(u).ok())
+        } else {
+            None
+        };
         let mut removed = None;
-        let mut insert = false;
         let mut kpi: [Option<CallEvent>; 2] = [None, None];
         let rr_param = &*self.config.rr_param;
         let out = self.shards[shard as usize].with(|s| {
@@ -770,7 +788,7 @@ impl Tracker {
                         if &*r.to_tag != tag {
                             r.to_tag = tag.into();
                         }
-                        return Some((handle, direction, DialogState::Early));
+                        return Some((handle, direction, DialogState::Early, None));
                     }
                     200..=299 => {
                         let tag = to_tag?;
@@ -789,12 +807,12 @@ impl Tracker {
                         let ka = self.keepalive_wanted(r);
                         kpi[1] = Some(CallEvent::Final { status });
                         e.written = self.config.record_changes;
-                        insert = true;
+                        let change = self.change(e, true);
                         s.schedule(slot, at);
                         if let Some(at) = ka {
                             s.schedule_keepalive(slot, at);
                         }
-                        return Some((handle, direction, DialogState::ConfirmedNotAcked));
+                        return Some((handle, direction, DialogState::ConfirmedNotAcked, change));
                     }
                     _ => {
                         kpi[1] = Some(CallEvent::Final { status });
@@ -807,7 +825,7 @@ impl Tracker {
                             EndReason::Failed { status }
                         };
                         removed = s.remove(slot).map(|entry| Removed { entry, reason });
-                        return Some((handle, direction, DialogState::Terminated));
+                        return Some((handle, direction, DialogState::Terminated, None));
                     }
                 }
             }
@@ -827,7 +845,7 @@ impl Tracker {
                         side: responder,
                     },
                 });
-                return Some((handle, direction, DialogState::Terminated));
+                return Some((handle, direction, DialogState::Terminated, None));
             }
             if (200..300).contains(&status) && is_target_refresh(cseq.method) && setup.is_none() {
                 if let Some(c) = contact {
@@ -842,27 +860,22 @@ impl Tracker {
                             Side::Caller => r.caller_contact = c.into(),
                             Side::Callee => r.callee_contact = c.into(),
                         }
+                        let change = self.change(e, false);
+                        return Some((handle, direction, e.rec.state, change));
                     }
                 }
             }
-            Some((handle, direction, e.rec.state))
+            Some((handle, direction, e.rec.state, None))
         });
         for ev in kpi.into_iter().flatten() {
             self.kpi.record(ev);
         }
-        let Some((handle, direction, state)) = out else {
+        let Some((handle, direction, state, change)) = out else {
             return Outcome::NotFound;
         };
         let (ended, change) = match removed {
             Some(rm) => self.finish(rm, now),
-            None if insert => (
-                None,
-                self.shards[shard as usize].with(|s| {
-                    let e = s.entry(s.find_uid(handle.uid)?)?;
-                    self.change(e, true)
-                }),
-            ),
-            None => (None, self.current_change(handle)),
+            None => (None, change),
         };
         Outcome::Tracked(Tracked {
             handle,
@@ -1243,32 +1256,18 @@ fn callee_route_set<B: AsRef<[u8]>>(
     uid: DialogUid,
     e: &Entry,
 ) -> Vec<Box<str>> {
-    let mut entries: Vec<Box<str>> = Vec::new();
-    let mut ours_at = None;
-    for (i, r) in response.record_routes().enumerate() {
-        let Ok(r) = r else { break };
-        if ours_at.is_none()
-            && r.uri().ok().is_some_and(|u| {
-                u.params
-                    .get(rr_param)
-                    .flatten()
-                    .and_then(DialogUid::from_hex)
-                    == Some(uid)
-            })
-        {
-            ours_at = Some(i);
-        }
-        match crate::ua::route_entry(&r) {
-            Ok(s) => entries.push(s),
-            Err(_) => break,
-        }
-    }
+    let entries: Vec<_> = response.record_routes().map_while(Result::ok).collect();
+    let ours_at = entries
+        .iter()
+        .position(|r| crate::uid::uri_cookie(r.raw_uri, rr_param) == Some(uid));
     let theirs = ours_at.unwrap_or_else(|| {
         entries
             .len()
             .saturating_sub(usize::from(e.caller_rr) + usize::from(e.own_rr))
     });
-    entries.truncate(theirs);
-    entries.reverse();
-    entries
+    entries[..theirs]
+        .iter()
+        .rev()
+        .map_while(|r| crate::ua::route_entry(r).ok())
+        .collect()
 }

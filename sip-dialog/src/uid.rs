@@ -7,7 +7,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
-use sip_parser::Message;
+use sip_parser::{HeaderName, Message};
 
 /// Bits of a [`DialogUid`] below the node number.
 const SEQ_BITS: u32 = 56;
@@ -171,14 +171,35 @@ pub fn cookie_in_routes<'m, B: AsRef<[u8]>>(
     request: &'m Message<B>,
     name: &'m str,
 ) -> impl Iterator<Item = DialogUid> + 'm {
+    // Most requests carry no cookie: look for the parameter's name in the raw Route values
+    // before parsing any of them.
+    let present = request
+        .headers_of(HeaderName::Route)
+        .any(|h| contains_param(h.value, name));
     request
         .routes()
-        .take(MAX_ROUTES_SEARCHED)
+        .take(if present { MAX_ROUTES_SEARCHED } else { 0 })
         .filter_map(Result::ok)
-        .filter_map(move |r| {
-            let uri = r.uri().ok()?;
-            DialogUid::from_hex(uri.params.get(name)??)
-        })
+        .filter_map(move |r| uri_cookie(r.raw_uri, name))
+}
+
+/// The dialog id in parameter `name` of a URI as written, parsing the URI only when the
+/// name appears in it.
+pub(crate) fn uri_cookie(raw_uri: &[u8], name: &str) -> Option<DialogUid> {
+    if !contains_param(raw_uri, name) {
+        return None;
+    }
+    let uri = sip_parser::Uri::parse(raw_uri).ok()?;
+    DialogUid::from_hex(uri.params.get(name)??)
+}
+
+/// True when some `;`-separated piece of `text` starts with `name=` (ASCII
+/// case-insensitive): a cheap pre-check, the URI parser decides.
+fn contains_param(text: &[u8], name: &str) -> bool {
+    let n = name.as_bytes();
+    text.split(|&b| b == b';')
+        .skip(1)
+        .any(|p| p.len() > n.len() && p[n.len()] == b'=' && p[..n.len()].eq_ignore_ascii_case(n))
 }
 
 /// Hands out [`DialogUid`]s: one atomic counter per tracker.
