@@ -1,8 +1,15 @@
-//! Sans-IO SIP dialogs, proxy-side dialog tracking and call KPIs.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 
+// Where each thing lives: `ua` (user-agent dialogs, RFC 3261 §12) and `route` (the
+// Request-URI and Route of in-dialog requests); `tracker` (the proxy's table and its API),
+// `shard` (one shard: slab, indexes, deadline heap), `profile` (dlg_profile counters),
+// `record` (the stored record and the BYE/OPTIONS the proxy sends itself), `uid` (ids and
+// the Record-Route cookie); `store` (the DialogStore trait, MemoryStore, Change) and
+// `persist` (db_mode); `kpi` (call KPIs); `sync` (the lock); `error`.
 mod error;
 mod kpi;
 mod persist;
