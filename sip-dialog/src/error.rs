@@ -95,6 +95,13 @@ pub enum TrackError {
         /// The limit.
         limit: u32,
     },
+    /// [`TrackerConfig::max_dialogs_per_call_id`](crate::TrackerConfig) dialogs share this
+    /// Call-ID already.
+    #[error("{max} dialogs share this Call-ID already")]
+    CallIdLimit {
+        /// The configured maximum.
+        max: usize,
+    },
     /// More profiles than [`TrackerConfig::max_profiles`](crate::TrackerConfig) for one
     /// dialog.
     #[error("more than {max} profiles for one dialog")]
@@ -127,7 +134,10 @@ impl TrackError {
     /// request, 500 otherwise.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Full { .. } | Self::ProfileLimit { .. } | Self::TooManyProfiles { .. } => 503,
+            Self::Full { .. }
+            | Self::ProfileLimit { .. }
+            | Self::TooManyProfiles { .. }
+            | Self::CallIdLimit { .. } => 503,
             Self::Field(_) | Self::NotUtf8 { .. } | Self::NoFromTag => 400,
             Self::NotInitialInvite | Self::Duplicate(_) => 500,
         }

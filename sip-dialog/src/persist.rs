@@ -209,7 +209,7 @@ impl<S: DialogStore> Persister<S> {
         self.queue.with(|q| {
             q.push(change);
             if q.next_flush.is_none() {
-                q.next_flush = Some(now + self.period);
+                q.next_flush = Some(now.saturating_add(self.period));
             }
         });
     }
@@ -250,7 +250,7 @@ impl<S: DialogStore> Persister<S> {
         }
         let n = self.flush()?;
         self.queue.with(|q| {
-            q.next_flush = (!q.pending.is_empty()).then_some(now + self.period);
+            q.next_flush = (!q.pending.is_empty()).then_some(now.saturating_add(self.period));
         });
         Ok(n)
     }

@@ -87,7 +87,13 @@ impl Target {
 /// (RFC 3261 §19.1.1, the table of where each component is allowed).
 pub(crate) fn request_uri_form(uri: &Uri<'_>) -> String {
     let raw = uri.raw;
-    let offset = |part: &[u8]| part.as_ptr() as usize - raw.as_ptr() as usize;
+    // Where a part the parser returned starts in `raw` (its end when it is not inside).
+    let offset = |part: &[u8]| {
+        (part.as_ptr() as usize)
+            .checked_sub(raw.as_ptr() as usize)
+            .filter(|&o| o <= raw.len())
+            .unwrap_or(raw.len())
+    };
     let end = match uri.headers {
         Some(h) => offset(h).saturating_sub(1), // the '?'
         None => raw.len(),
@@ -96,7 +102,7 @@ pub(crate) fn request_uri_form(uri: &Uri<'_>) -> String {
     let params_start = if params.is_empty() {
         end
     } else {
-        offset(params)
+        offset(params).min(end)
     };
     let mut out = String::with_capacity(end);
     out.push_str(&String::from_utf8_lossy(&raw[..params_start]));

@@ -192,6 +192,14 @@ impl Shard {
         early
     }
 
+    /// Dialogs with this Call-ID.
+    pub(crate) fn count_call_id(&self, hash: u64, call_id: &str) -> usize {
+        self.by_call_id
+            .iter_hash(hash)
+            .filter(|&&s| self.entry(s).is_some_and(|e| &*e.rec.call_id == call_id))
+            .count()
+    }
+
     /// The dialog of an initial INVITE (Call-ID, From tag, CSeq number) not confirmed yet.
     pub(crate) fn find_setup(
         &self,

@@ -94,6 +94,10 @@ pub struct TrackerConfig {
     pub record_changes: bool,
     /// At most this many profiles per dialog. Default 8.
     pub max_profiles: usize,
+    /// At most this many dialogs share one Call-ID (forked or re-sent INVITEs with new From
+    /// tags); past it [`Tracker::create`] fails with [`TrackError::CallIdLimit`]. Bounds the
+    /// work of every lookup, whatever a peer sends. Default 8.
+    pub max_dialogs_per_call_id: usize,
 }
 
 impl Default for TrackerConfig {
@@ -113,6 +117,7 @@ impl Default for TrackerConfig {
             keepalive_grace: Duration::from_secs(10),
             record_changes: false,
             max_profiles: 8,
+            max_dialogs_per_call_id: 8,
         }
     }
 }
@@ -473,7 +478,7 @@ impl Tracker {
             callee_socket: opts.callee_socket.into(),
             created: now,
             start_time: Duration::ZERO,
-            timeout: now + self.config.setup_timeout,
+            timeout: now.saturating_add(self.config.setup_timeout),
             lifetime: opts.lifetime.unwrap_or(self.config.default_lifetime),
             flags: DialogFlags(self.config.default_flags | opts.flags),
             sflags: opts.sflags,
@@ -502,7 +507,11 @@ impl Tracker {
         }
         let uid = rec.id;
         let timeout = ms_up(rec.timeout);
-        self.shards[shard as usize].with(|s| {
+        let per_call_id = self.config.max_dialogs_per_call_id;
+        let inserted = self.shards[shard as usize].with(|s| {
+            if s.count_call_id(hash, call_id) >= per_call_id {
+                return false;
+            }
             let slot = s.insert(Entry {
                 rec: Arc::new(rec),
                 hash,
@@ -517,7 +526,15 @@ impl Tracker {
                 written: false,
             });
             s.schedule(slot, timeout);
+            true
         });
+        if !inserted {
+            for p in opts.profiles {
+                self.profiles.leave(p.name, p.value);
+            }
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return Err(TrackError::CallIdLimit { max: per_call_id });
+        }
         self.kpi.record(CallEvent::Attempt);
         Ok(Created::New(DialogHandle { uid, shard }))
     }
@@ -602,7 +619,7 @@ impl Tracker {
             let e = s.entry_mut(slot)?;
             let sender = direction.sender();
             let r = Arc::make_mut(&mut e.rec);
-            r.rev += 1;
+            r.rev = r.rev.saturating_add(1);
             match sender {
                 Side::Caller => r.caller_cseq = r.caller_cseq.max(cseq.seq),
                 Side::Callee => r.callee_cseq = r.callee_cseq.max(cseq.seq),
@@ -630,7 +647,7 @@ impl Tracker {
             }
             let mut reschedule = None;
             if r.state.is_confirmed() && !r.flags.has(DialogFlags::NO_RESET) {
-                r.timeout = now + r.lifetime;
+                r.timeout = now.saturating_add(r.lifetime);
                 reschedule = Some(ms_up(r.timeout));
             }
             let state = r.state;
@@ -697,9 +714,9 @@ impl Tracker {
                     });
                 }
                 let r = Arc::make_mut(&mut e.rec);
-                r.rev += 1;
+                r.rev = r.rev.saturating_add(1);
                 r.flags.set(DialogFlags::CANCELLED, true);
-                let limit = now + grace;
+                let limit = now.saturating_add(grace);
                 if r.timeout > limit {
                     r.timeout = limit;
                 }
@@ -783,7 +800,7 @@ impl Tracker {
                             });
                         }
                         let r = Arc::make_mut(&mut e.rec);
-                        r.rev += 1;
+                        r.rev = r.rev.saturating_add(1);
                         r.state = DialogState::Early;
                         if &*r.to_tag != tag {
                             r.to_tag = tag.into();
@@ -794,7 +811,7 @@ impl Tracker {
                         let tag = to_tag?;
                         let theirs = callee_route_set(response, rr_param, handle.uid, e);
                         let r = Arc::make_mut(&mut e.rec);
-                        r.rev += 1;
+                        r.rev = r.rev.saturating_add(1);
                         r.state = DialogState::ConfirmedNotAcked;
                         r.to_tag = tag.into();
                         if let Some(c) = contact {
@@ -802,7 +819,7 @@ impl Tracker {
                         }
                         r.callee_route_set = theirs;
                         r.start_time = now;
-                        r.timeout = now + r.lifetime;
+                        r.timeout = now.saturating_add(r.lifetime);
                         let at = ms_up(r.timeout);
                         let ka = self.keepalive_wanted(r);
                         kpi[1] = Some(CallEvent::Final { status });
@@ -817,7 +834,7 @@ impl Tracker {
                     _ => {
                         kpi[1] = Some(CallEvent::Final { status });
                         let r = Arc::make_mut(&mut e.rec);
-                        r.rev += 1;
+                        r.rev = r.rev.saturating_add(1);
                         r.state = DialogState::Terminated;
                         let reason = if r.flags.has(DialogFlags::CANCELLED) && status == 487 {
                             EndReason::Cancelled
@@ -836,7 +853,7 @@ impl Tracker {
             // A response within the dialog (or a retransmitted 2xx).
             if matches!(status, 408 | 481) && cseq.method != "BYE" {
                 let r = Arc::make_mut(&mut e.rec);
-                r.rev += 1;
+                r.rev = r.rev.saturating_add(1);
                 r.state = DialogState::Terminated;
                 removed = s.remove(slot).map(|entry| Removed {
                     entry,
@@ -855,7 +872,7 @@ impl Tracker {
                     };
                     if &**current != c {
                         let r = Arc::make_mut(&mut e.rec);
-                        r.rev += 1;
+                        r.rev = r.rev.saturating_add(1);
                         match responder {
                             Side::Caller => r.caller_contact = c.into(),
                             Side::Callee => r.callee_contact = c.into(),
@@ -897,7 +914,7 @@ impl Tracker {
         let interval = self.keepalive_interval()?;
         let any = r.flags.has(DialogFlags::KEEPALIVE_CALLER)
             || r.flags.has(DialogFlags::KEEPALIVE_CALLEE);
-        any.then(|| ms_up(r.start_time.max(r.created) + interval))
+        any.then(|| ms_up(r.start_time.max(r.created).saturating_add(interval)))
     }
 
     /// Finishes a removal outside the shard lock: the count, the profiles, the KPIs, the
@@ -963,11 +980,13 @@ impl Tracker {
                                 });
                             }
                         }
-                        s.schedule_keepalive(t.slot, ms_up(now + iv));
+                        let at = ms_up(now.saturating_add(iv)).max(now_ms.saturating_add(1));
+                        s.schedule_keepalive(t.slot, at);
                         continue;
                     }
                     if e.rec.timeout > now {
-                        let at = ms_up(e.rec.timeout);
+                        // Later than `now_ms`, so this loop never takes it again.
+                        let at = ms_up(e.rec.timeout).max(now_ms.saturating_add(1));
                         s.schedule(t.slot, at);
                         continue;
                     }
@@ -979,7 +998,7 @@ impl Tracker {
                         EndReason::SetupTimeout
                     };
                     let r = Arc::make_mut(&mut e.rec);
-                    r.rev += 1;
+                    r.rev = r.rev.saturating_add(1);
                     r.state = DialogState::Terminated;
                     if let Some(entry) = s.remove(t.slot) {
                         removed.push(Removed { entry, reason });
@@ -1026,12 +1045,12 @@ impl Tracker {
                 return None;
             }
             e.ka_fail[i] = e.ka_fail[i].saturating_add(1);
-            if e.ka_fail[i] < limit || e.rec.timeout <= now + grace {
+            if e.ka_fail[i] < limit || e.rec.timeout <= now.saturating_add(grace) {
                 return None;
             }
             let r = Arc::make_mut(&mut e.rec);
-            r.rev += 1;
-            r.timeout = now + grace;
+            r.rev = r.rev.saturating_add(1);
+            r.timeout = now.saturating_add(grace);
             let at = ms_up(r.timeout);
             s.schedule(slot, at);
             Some(())
@@ -1052,9 +1071,9 @@ impl Tracker {
             let slot = s.find_uid(handle.uid)?;
             let e = s.entry_mut(slot)?;
             let r = Arc::make_mut(&mut e.rec);
-            r.rev += 1;
+            r.rev = r.rev.saturating_add(1);
             r.lifetime = lifetime;
-            r.timeout = now + lifetime;
+            r.timeout = now.saturating_add(lifetime);
             let at = ms_up(r.timeout);
             s.schedule(slot, at);
             Some(())
@@ -1067,7 +1086,7 @@ impl Tracker {
         let found = self.shards[handle.shard as usize].with(|s| {
             let e = s.entry_mut(s.find_uid(handle.uid)?)?;
             let r = Arc::make_mut(&mut e.rec);
-            r.rev += 1;
+            r.rev = r.rev.saturating_add(1);
             r.vars.retain(|(k, _)| &**k != key);
             if let Some(v) = value {
                 r.vars.push((key.into(), v.into()));
@@ -1089,7 +1108,7 @@ impl Tracker {
             let slot = s.find_uid(handle.uid)?;
             let e = s.entry_mut(slot)?;
             let r = Arc::make_mut(&mut e.rec);
-            r.rev += 1;
+            r.rev = r.rev.saturating_add(1);
             r.state = DialogState::Terminated;
             s.remove(slot).map(|entry| Removed {
                 entry,
@@ -1200,7 +1219,7 @@ impl Tracker {
             self.keepalive_interval().and_then(|iv| {
                 (record.flags.has(DialogFlags::KEEPALIVE_CALLER)
                     || record.flags.has(DialogFlags::KEEPALIVE_CALLEE))
-                .then(|| ms_up(now + iv))
+                .then(|| ms_up(now.saturating_add(iv)))
             })
         } else {
             None

@@ -326,3 +326,61 @@ proptest! {
         run(&events, if did_only { MatchMode::DidOnly } else { MatchMode::SipOnly })?;
     }
 }
+
+/// A header value from a small alphabet of what SIP values contain, so that the generated
+/// messages often parse and reach the tracker's deeper paths.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("<sip:a@h>".to_string()),
+        Just("<sip:p.example.com;lr;did=0000000000000001>, <sip:q;lr>".to_string()),
+        proptest::string::string_regex("<sip:[a-z0-9.;=@:%-]{0,30}>").unwrap(),
+        proptest::string::string_regex("[<>;=@:a-z0-9. \"%?,-]{0,40}").unwrap(),
+    ]
+}
+
+proptest! {
+    /// Whatever a peer sends, the tracker neither panics nor keeps more than its bounds.
+    #[test]
+    fn arbitrary_messages_never_panic(
+        msgs in proptest::collection::vec(
+            (any::<bool>(), prop_oneof![Just("INVITE"), Just("ACK"), Just("BYE"), Just("CANCEL"), Just("UPDATE")],
+             100u16..700, value(), value(), value(), value(), value(), 0u32..5, any::<bool>()),
+            1..40,
+        )
+    ) {
+        let tr = Tracker::new(
+            TrackerConfig { max_dialogs: 3, record_changes: true, ..TrackerConfig::default() },
+            SEEDS,
+            t(0.0),
+        );
+        for (i, (is_request, method, status, from, to, route, rr, contact, cseq, tagged)) in msgs.iter().enumerate() {
+            let tag = if *tagged { ";tag=x1" } else { "" };
+            let start = if *is_request {
+                format!("{method} sip:b@h SIP/2.0\r\n")
+            } else {
+                format!("SIP/2.0 {status} R\r\n")
+            };
+            let raw = format!(
+                "{start}Via: SIP/2.0/UDP h;branch=z9hG4bK{i}\r\nMax-Forwards: 70\r\n\
+                 From: {from};tag=a1\r\nTo: {to}{tag}\r\nCall-ID: c{cseq}\r\nCSeq: {cseq} {method}\r\n\
+                 Route: {route}\r\nRecord-Route: {rr}\r\nContact: {contact}\r\n\r\n"
+            );
+            let Ok(m) = sip_parser::Message::parse(raw.into_bytes().into()) else { continue };
+            let now = t(f64::from(u32::try_from(i).unwrap_or(0)));
+            if *is_request {
+                tr.on_request(&m, now);
+                let _ = tr.create(&m, &CreateOptions::default(), now);
+            } else {
+                tr.on_response(&m, now);
+            }
+            prop_assert!(tr.len() <= 3);
+
+            for r in tr.snapshot() {
+                let _ = r.byes();
+            }
+        }
+        let mut out = Vec::new();
+        tr.poll(t(1e6), &mut out);
+        prop_assert!(tr.is_empty());
+    }
+}

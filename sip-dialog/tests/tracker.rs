@@ -811,3 +811,53 @@ fn worker_threads_share_one_tracker() {
     assert_eq!((st.dialogs, st.timers), (0, 0));
     assert_eq!(tr.kpi().total().attempts, 2000);
 }
+
+#[test]
+fn one_call_id_holds_a_bounded_number_of_dialogs() {
+    // A peer re-using one Call-ID with ever new From tags cannot make lookups slow.
+    let tr = tracker(TrackerConfig {
+        max_dialogs_per_call_id: 3,
+        ..TrackerConfig::default()
+    });
+    for tag in ["t1", "t2", "t3"] {
+        tr.create(&invite("same", tag, 1, &[], 70), &opts(), t(0.0))
+            .unwrap();
+    }
+    let e = tr
+        .create(&invite("same", "t4", 1, &[], 70), &opts(), t(0.0))
+        .unwrap_err();
+    assert_eq!(
+        (e.clone(), e.status()),
+        (TrackError::CallIdLimit { max: 3 }, 503)
+    );
+    assert_eq!((tr.len(), tr.kpi().total().attempts), (3, 3));
+    assert!(
+        tr.create(&invite("other", "t4", 1, &[], 70), &opts(), t(0.0))
+            .is_ok()
+    );
+}
+
+#[test]
+fn corrupt_restored_records_do_not_overflow() {
+    let tr = tracker(TrackerConfig::default());
+    let mut rec = sip_dialog::doc_record();
+    rec.rev = u64::MAX;
+    rec.lifetime = Duration::MAX;
+    rec.timeout = Duration::MAX;
+    let h = tr.insert_record(rec, t(0.0)).unwrap();
+    let info = request(
+        "INFO",
+        "a84b4c76e66710@pc33.atlanta.example.com",
+        "1928301774",
+        Some("a6c85cf"),
+        1,
+        &[],
+        None,
+        70,
+    );
+    assert!(tracked(tr.on_request(&info, t(1.0))).ended.is_none());
+    let rec = tr.get(h).unwrap();
+    assert_eq!((rec.rev, rec.timeout), (u64::MAX, Duration::MAX));
+    assert!(run_until(&tr, t(1e9)).is_empty());
+    assert_eq!(tr.len(), 1);
+}
