@@ -695,42 +695,67 @@ impl Tracker {
         cseq: u32,
         now: Duration,
     ) -> Outcome {
-        let grace = self.config.cancel_grace;
         self.shards[shard as usize]
             .with(|s| {
                 let slot = s.find_setup(hash, call_id, from_tag, cseq)?;
-                let e = s.entry_mut(slot)?;
-                if e.rec.state.is_confirmed() {
-                    // Too late: the 2xx won (RFC 3261 §9.2); the caller will BYE.
-                    return Some(Tracked {
-                        handle: DialogHandle {
-                            uid: e.rec.id,
-                            shard,
-                        },
-                        direction: Direction::Downstream,
-                        state: e.rec.state,
-                        ended: None,
-                        change: None,
-                    });
-                }
-                let r = Arc::make_mut(&mut e.rec);
-                r.rev = r.rev.saturating_add(1);
-                r.flags.set(DialogFlags::CANCELLED, true);
-                let limit = now.saturating_add(grace);
-                if r.timeout > limit {
-                    r.timeout = limit;
-                }
-                let (uid, state, at) = (r.id, r.state, ms_up(r.timeout));
-                s.schedule(slot, at);
-                Some(Tracked {
-                    handle: DialogHandle { uid, shard },
-                    direction: Direction::Downstream,
-                    state,
-                    ended: None,
-                    change: None,
-                })
+                self.mark_cancelled(s, shard, slot, now)
             })
             .map_or(Outcome::NotFound, Outcome::Tracked)
+    }
+
+    /// Notes a CANCEL of a dialog's INVITE: the dialog ends with the 487 (reason
+    /// [`EndReason::Cancelled`]) or, if no final response comes, after
+    /// [`TrackerConfig::cancel_grace`]. Too late once a 2xx was seen (RFC 3261 §9.2: the 2xx
+    /// wins; the caller will BYE).
+    fn mark_cancelled(
+        &self,
+        s: &mut Shard,
+        shard: u32,
+        slot: u32,
+        now: Duration,
+    ) -> Option<Tracked> {
+        let e = s.entry_mut(slot)?;
+        let handle = DialogHandle {
+            uid: e.rec.id,
+            shard,
+        };
+        if e.rec.state.is_confirmed() {
+            return Some(Tracked {
+                handle,
+                direction: Direction::Downstream,
+                state: e.rec.state,
+                ended: None,
+                change: None,
+            });
+        }
+        let r = Arc::make_mut(&mut e.rec);
+        r.rev = r.rev.saturating_add(1);
+        r.flags.set(DialogFlags::CANCELLED, true);
+        let limit = now.saturating_add(self.config.cancel_grace);
+        if r.timeout > limit {
+            r.timeout = limit;
+        }
+        let (state, at) = (r.state, ms_up(r.timeout));
+        s.schedule(slot, at);
+        Some(Tracked {
+            handle,
+            direction: Direction::Downstream,
+            state,
+            ended: None,
+            change: None,
+        })
+    }
+
+    /// The INVITE of `handle` was CANCELled, learnt without the CANCEL itself (a
+    /// transaction layer that answers CANCELs and reports only that the INVITE was
+    /// cancelled, like sip-transaction's `Event::Cancelled`): as when
+    /// [`on_request`](Self::on_request) sees the CANCEL. `None` when the dialog is not
+    /// tracked.
+    pub fn cancel(&self, handle: DialogHandle, now: Duration) -> Option<Tracked> {
+        self.shards[handle.shard as usize].with(|s| {
+            let slot = s.find_uid(handle.uid)?;
+            self.mark_cancelled(s, handle.shard, slot, now)
+        })
     }
 
     /// Takes a response the proxy forwards upstream (sip-transaction's `Forwarded` event),

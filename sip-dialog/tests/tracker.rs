@@ -861,3 +861,24 @@ fn corrupt_restored_records_do_not_overflow() {
     assert!(run_until(&tr, t(1e9)).is_empty());
     assert_eq!(tr.len(), 1);
 }
+
+#[test]
+fn a_cancel_reported_by_the_transaction_layer_counts_like_the_cancel_itself() {
+    let tr = tracker(TrackerConfig::default());
+    let h = tr
+        .create(&invite("x4", "a1", 4, &[], 70), &opts(), t(0.0))
+        .unwrap()
+        .handle();
+    let o = tr.cancel(h, t(3.0)).unwrap();
+    assert_eq!(o.state, DialogState::Unconfirmed);
+    assert!(tr.get(h).unwrap().flags.has(DialogFlags::CANCELLED));
+    let terminated = response(487, "x4", "a1", Some("b1"), 4, "INVITE", &[], None);
+    assert_eq!(
+        tracked(tr.on_response(&terminated, t(3.1)))
+            .ended
+            .unwrap()
+            .reason,
+        EndReason::Cancelled
+    );
+    assert_eq!(tr.cancel(h, t(4.0)), None);
+}
