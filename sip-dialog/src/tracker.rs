@@ -438,7 +438,9 @@ impl Tracker {
             });
         }
         let from = invite.from()?;
-        let from_tag = from.tag().ok_or(TrackError::NoFromTag)?;
+        let Some(from_tag) = from.tag() else {
+            return Err(TrackError::NoFromTag);
+        };
         let call_id = invite.call_id().ok_or_else(|| missing("Call-ID"))?;
         let cseq = invite.cseq()?.seq;
         let hash = self.hash(call_id);

@@ -183,23 +183,35 @@ pub fn cookie_in_routes<'m, B: AsRef<[u8]>>(
         .filter_map(move |r| uri_cookie(r.raw_uri, name))
 }
 
-/// The dialog id in parameter `name` of a URI as written, parsing the URI only when the
-/// name appears in it.
+/// The dialog id in parameter `name` of a URI as written. Read straight from the text (the
+/// value up to the next `;`, `?` or `>`), without parsing the URI: a cookie is only a hint,
+/// which the tracker checks against the Call-ID and tags.
 pub(crate) fn uri_cookie(raw_uri: &[u8], name: &str) -> Option<DialogUid> {
-    if !contains_param(raw_uri, name) {
-        return None;
-    }
-    let uri = sip_parser::Uri::parse(raw_uri).ok()?;
-    DialogUid::from_hex(uri.params.get(name)??)
+    DialogUid::from_hex(param_value(raw_uri, name)?)
 }
 
-/// True when some `;`-separated piece of `text` starts with `name=` (ASCII
-/// case-insensitive): a cheap pre-check, the URI parser decides.
-fn contains_param(text: &[u8], name: &str) -> bool {
+/// The value of the first `;name=value` piece of `text` (ASCII case-insensitive name), the
+/// value ending at `;`, `?`, `>`, `,`, white space or the end.
+fn param_value<'a>(text: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let n = name.as_bytes();
-    text.split(|&b| b == b';')
-        .skip(1)
-        .any(|p| p.len() > n.len() && p[n.len()] == b'=' && p[..n.len()].eq_ignore_ascii_case(n))
+    text.split(|&b| b == b';').skip(1).find_map(|p| {
+        let matches =
+            p.len() > n.len() && p[n.len()] == b'=' && p[..n.len()].eq_ignore_ascii_case(n);
+        if !matches {
+            return None;
+        }
+        let v = &p[n.len() + 1..];
+        let end = v
+            .iter()
+            .position(|&b| matches!(b, b'?' | b'>' | b',' | b' ' | b'\t'))
+            .unwrap_or(v.len());
+        Some(&v[..end])
+    })
+}
+
+/// True when `text` has a `;name=` piece: a cheap pre-check before parsing Route entries.
+fn contains_param(text: &[u8], name: &str) -> bool {
+    param_value(text, name).is_some()
 }
 
 /// Hands out [`DialogUid`]s: one atomic counter per tracker.
@@ -234,6 +246,7 @@ impl UidGen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::String;
 
     #[test]
     fn hex_round_trip_and_rejects() {
@@ -264,6 +277,28 @@ mod tests {
         // A later start (restart) begins above what an earlier run handed out at < 4096/ms.
         let later = UidGen::new(7, Duration::from_secs(1_700_000_001));
         assert!(later.next().seq() > a.seq() + 4000);
+    }
+
+    #[test]
+    fn cookie_values_end_where_the_uri_or_entry_does() {
+        for (text, want) in [
+            (&b"sip:p;lr;did=ab"[..], Some(0xab)),
+            (b"sip:p;did=ab;lr", Some(0xab)),
+            (b"sip:p;DID=ab?x=1", Some(0xab)),
+            (b"<sip:p;did=ab>;x=1", Some(0xab)),
+            (b"sip:p;didx=ab;did=cd", Some(0xcd)),
+            (b"sip:p;did=", None),
+            (b"sip:p;did=xyz", None),
+            (b"sip:p;lr", None),
+            (b"sip:did=ab@p", None),
+        ] {
+            assert_eq!(
+                uri_cookie(text, "did"),
+                want.map(DialogUid),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     #[test]
