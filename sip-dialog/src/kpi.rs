@@ -181,8 +181,9 @@ impl Kpi {
     }
 
     /// Closes the current interval at `now`: returns its figures and starts the next one.
-    /// Events counted while this runs land in one interval or the next, never in both or
-    /// neither.
+    /// A count made while this runs lands in one interval or the next, never in both or
+    /// neither (an event that adds to several counters, a 2xx final for instance, may have
+    /// them split between the two intervals; the totals are exact).
     pub fn roll(&self, now: Duration) -> KpiSnapshot {
         let start = Duration::from_micros(self.interval_start.swap(micros(now), Ordering::Relaxed));
         KpiSnapshot::from_raw(&self.interval.read(true), start, Some(now))

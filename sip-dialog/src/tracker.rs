@@ -511,8 +511,12 @@ impl Tracker {
         let timeout = ms_up(rec.timeout);
         let per_call_id = self.config.max_dialogs_per_call_id;
         let inserted = self.shards[shard as usize].with(|s| {
+            // Another thread may have created it since the first look.
+            if let Some(slot) = s.find_setup(hash, call_id, from_tag, cseq) {
+                return Err(s.entry(slot).map(|e| e.rec.id));
+            }
             if s.count_call_id(hash, call_id) >= per_call_id {
-                return false;
+                return Err(None);
             }
             let slot = s.insert(Entry {
                 rec: Arc::new(rec),
@@ -528,14 +532,17 @@ impl Tracker {
                 written: false,
             });
             s.schedule(slot, timeout);
-            true
+            Ok(())
         });
-        if !inserted {
+        if let Err(spiral) = inserted {
             for p in opts.profiles {
                 self.profiles.leave(p.name, p.value);
             }
             self.count.fetch_sub(1, Ordering::Relaxed);
-            return Err(TrackError::CallIdLimit { max: per_call_id });
+            return match spiral {
+                Some(uid) => Ok(Created::Spiral(DialogHandle { uid, shard })),
+                None => Err(TrackError::CallIdLimit { max: per_call_id }),
+            };
         }
         self.kpi.record(CallEvent::Attempt);
         Ok(Created::New(DialogHandle { uid, shard }))
