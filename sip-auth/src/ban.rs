@@ -227,6 +227,16 @@ impl<K> Tracker<K> {
             .is_some_and(|e| e.value.banned_until > ms(now))
     }
 
+    /// Forgets the failures of a key that is not banned (a success ends a run of failures).
+    fn succeed(&mut self, hash: u64, eq: impl Fn(&K) -> bool, now: Duration) {
+        if let Some(i) = self.map.find(hash, eq) {
+            let banned = self.map.get(i).is_some_and(|e| e.value.banned_until > ms(now));
+            if !banned {
+                self.map.remove(i);
+            }
+        }
+    }
+
     fn unban(&mut self, hash: u64, eq: impl Fn(&K) -> bool) -> bool {
         match self.map.find(hash, eq) {
             Some(i) => self.map.remove(i).is_some_and(|(_, s)| s.banned_until != 0),
@@ -331,6 +341,13 @@ impl FailureTracker {
         }
     }
 
+    /// Record a successful authentication from `ip`: its failures are forgotten, so a ban
+    /// needs more than `threshold` failures *in a row* (an active ban stays until it ends).
+    pub fn record_success(&self, ip: IpAddr, now: Duration) {
+        let h = self.ips.hash(&ip);
+        self.ips.with(h, |t| t.succeed(h, |k| *k == ip, now));
+    }
+
     /// Whether `ip` is banned at `now` (never when trusted).
     pub fn is_banned(&self, ip: IpAddr, now: Duration) -> bool {
         if self.is_trusted(ip) {
@@ -391,6 +408,24 @@ mod tests {
 
     fn tracker() -> FailureTracker {
         FailureTracker::with_seeds(BanConfig::default(), [1, 2, 3, 4])
+    }
+
+    #[test]
+    fn a_success_ends_the_run_but_not_a_ban() {
+        let t = tracker();
+        let ip = IpAddr::from([192, 0, 2, 9]);
+        for i in 1..=5 {
+            t.record_failure(ip, None, secs(i));
+        }
+        t.record_success(ip, secs(6));
+        // Five more in a row: still not banned (the count started again).
+        for i in 7..=11 {
+            assert!(matches!(t.record_failure(ip, None, secs(i)), FailureVerdict::Counted(_)));
+        }
+        assert!(!t.is_banned(ip, secs(11)));
+        assert!(matches!(t.record_failure(ip, None, secs(12)), FailureVerdict::Banned { .. }));
+        t.record_success(ip, secs(13));
+        assert!(t.is_banned(ip, secs(13)), "a success does not lift a ban");
     }
 
     #[test]

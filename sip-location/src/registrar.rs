@@ -320,7 +320,8 @@ pub fn process<B: AsRef<[u8]>>(
             flags = flags | Flags::OUTBOUND;
             flows = true;
         } else {
-            if behind_nat(&uri, source) {
+            let rport = request.top_via().ok().flatten().is_some_and(|v| v.rport.is_some());
+            if behind_nat(&uri, source, rport) {
                 flags = flags | Flags::NAT;
             }
             let ping = match policy.keepalive {
@@ -493,7 +494,12 @@ fn user_agent<B: AsRef<[u8]>>(request: &Message<B>, max: usize) -> &str {
 
 /// Kamailio `nat_uac_test` flags 1 + 2 + 16 in one: the Contact names an IP address other
 /// than the one the REGISTER came from (or another port), or a private address.
-fn behind_nat(contact: &Uri<'_>, source: &Source) -> bool {
+/// Whether a contact is behind a NAT (Kamailio `nat_uac_test`): its IP is not the one the
+/// REGISTER came from, or only the port differs and the client asked for symmetric response
+/// routing with `rport` (RFC 3581). A UA that sends from one port and receives on another
+/// of the same address without `rport` (several sockets, not a NAT) is reached at its
+/// Contact.
+fn behind_nat(contact: &Uri<'_>, source: &Source, rport: bool) -> bool {
     let host = contact.host.trim_start_matches('[').trim_end_matches(']');
     let ip = match contact.host_kind() {
         Some(HostKind::Ipv4 | HostKind::Ipv6) => host.parse::<core::net::IpAddr>().ok(),
@@ -509,7 +515,7 @@ fn behind_nat(contact: &Uri<'_>, source: &Source) -> bool {
         Transport::Tls | Transport::Wss => 5061,
         _ => 5060,
     });
-    port != source.addr.port() && !matches!(source.transport, Transport::Ws | Transport::Wss)
+    rport && port != source.addr.port() && !matches!(source.transport, Transport::Ws | Transport::Wss)
 }
 
 /// Writes `q=` for a q in thousandths (`1000` → `1`, `500` → `0.5`).

@@ -636,6 +636,21 @@ fn binding_keeps_what_was_received() {
     let b = store.lookup(AOR, at(T0)).unwrap().bindings()[0].clone();
     assert_eq!(b.flags(), Flags::empty());
     assert_eq!(b.send_to(), None);
+    // Same address, another port: several sockets, not a NAT — unless the client asked for
+    // symmetric routing with rport (RFC 3581).
+    let other_port = Source::new("192.0.2.10:5080".parse().unwrap(), Transport::Udp);
+    let raw = String::from_utf8(msg.as_wire().to_vec()).unwrap();
+    let without_rport = Message::parse(raw.replacen(";rport", "", 1).into_bytes().into()).unwrap();
+    assert!(without_rport.top_via().unwrap().unwrap().rport.is_none());
+    let store = MemoryStore::default();
+    registrar::register(&store, &without_rport, &other_port, at(T0), &Policy::default());
+    let b = store.lookup(AOR, at(T0)).unwrap().bindings()[0].clone();
+    assert_eq!(b.send_to(), None);
+    let with_rport = msg.clone();
+    let store = MemoryStore::default();
+    registrar::register(&store, &with_rport, &other_port, at(T0), &Policy::default());
+    let b = store.lookup(AOR, at(T0)).unwrap().bindings()[0].clone();
+    assert_eq!(b.send_to(), Some(other_port));
     let policy = Policy {
         keepalive: Keepalive::Off,
         ..Policy::default()

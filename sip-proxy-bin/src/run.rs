@@ -73,6 +73,9 @@ pub struct RunArgs {
     /// Worker threads per UDP listener (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Sources never challenged for calls nor banned (CIDR, repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub trusted: Vec<String>,
     /// Send only to these networks (CIDR, repeatable): every other destination is a counted
     /// drop.
     #[arg(long, value_name = "CIDR")]
@@ -197,6 +200,7 @@ impl RunArgs {
         if let Some(n) = self.workers {
             c.workers = n;
         }
+        c.auth.trusted.extend(self.trusted.iter().cloned());
         if !self.relay_to.is_empty() {
             c.limits.relay_to.clone_from(&self.relay_to);
         }
@@ -314,15 +318,18 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
     };
     let mut seed = [0u8; 32];
     sip_parser::Random::fill(&mut sip_parser::SystemRandom::new(), &mut seed);
-    let proxy = Arc::new(Proxy::new(
+    let clock = Clock::new();
+    let proxy = Proxy::new(
         cfg,
         Parts {
             seed,
             capture,
             resolver: Arc::new(SystemResolver),
         },
-    ));
-    let server = Server::start(proxy, Clock::new(), workers).map_err(|e| e.to_string())?;
+        clock.now().wall,
+    )
+    .map_err(|e| e.to_string())?;
+    let server = Server::start(Arc::new(proxy), clock, workers).map_err(|e| e.to_string())?;
     for (t, a) in &server.bound {
         tracing::info!(listen = %format!("{}:{a}", t.param_value()), "listening");
     }

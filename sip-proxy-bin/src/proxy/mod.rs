@@ -8,6 +8,7 @@
 //! `sip-dialog`, `hep-codec`).
 
 pub mod dispatch;
+mod local;
 mod route;
 pub mod stats;
 
@@ -26,6 +27,7 @@ use sip_transaction::{
 
 use crate::config::{Config, Mode};
 use dispatch::Dispatcher;
+pub use local::SetupError;
 pub use stats::Stats;
 
 /// The two clocks: monotonic for timers, wall-clock for what is persisted or shared (nonces,
@@ -85,10 +87,10 @@ pub struct Proxy {
     capture: Option<Arc<dyn CaptureSink + Send + Sync>>,
     pub(crate) resolver: Arc<dyn Resolve>,
     relay_to: Vec<IpNet>,
-    pub(crate) trusted: Vec<IpNet>,
     pub(crate) domains: Vec<String>,
     limits: Limits,
     pub(crate) pending: route::Pending,
+    pub(crate) local: local::Local,
     draining: std::sync::atomic::AtomicBool,
 }
 
@@ -106,8 +108,10 @@ pub(crate) struct Work<'a> {
 }
 
 impl Proxy {
-    /// A proxy for a finished configuration (`Config::finish`).
-    pub fn new(cfg: Config, parts: Parts) -> Self {
+    /// A proxy for a finished configuration (`Config::finish`). `now_wall` is the time since
+    /// the Unix epoch (dialog bookkeeping starts there).
+    pub fn new(cfg: Config, parts: Parts, now_wall: Duration) -> Result<Self, SetupError> {
+        let local = local::Local::new(&cfg, &parts.seed, now_wall)?;
         let listeners = cfg
             .listen
             .iter()
@@ -134,14 +138,14 @@ impl Proxy {
             ..TxConfig::default()
         };
         let nets = |v: &[String]| v.iter().filter_map(|n| IpNet::parse(n)).collect::<Vec<_>>();
-        Proxy {
+        Ok(Proxy {
+            local,
             layer: TransactionLayer::new(&tx_cfg, parts.seed),
             dispatcher: Dispatcher::new(&cfg.upstream, &cfg.dispatch),
             stats: Stats::default(),
             capture: parts.capture,
             resolver: parts.resolver,
             relay_to: nets(&cfg.limits.relay_to),
-            trusted: nets(&cfg.auth.trusted),
             domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             limits: Limits {
                 max_message_size: cfg.limits.max_message_size,
@@ -150,7 +154,7 @@ impl Proxy {
             pending: route::Pending::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
             cfg,
-        }
+        })
     }
 
     /// The configuration.
@@ -247,19 +251,18 @@ impl Proxy {
         };
         self.layer.handle_timeout(now.mono, &mut w.scratch);
         self.probe(&mut w);
+        self.housekeeping(&mut w);
         self.pump(&mut w);
     }
 
     /// When [`on_timer`](Self::on_timer) should run next.
     pub fn next_timeout(&self) -> Option<Duration> {
-        [self.layer.next_timeout(), self.dispatcher.next_probe()]
+        // Bindings and dialogs run on the wall clock: looked at once a second.
+        let tick = Some(Duration::from_millis(self.local_tick()));
+        [self.layer.next_timeout(), self.dispatcher.next_probe(), tick]
             .into_iter()
             .flatten()
             .min()
-    }
-
-    fn drop_source(&self, _w: &Work<'_>, _ip: IpAddr) -> bool {
-        false
     }
 
     /// Shutting down: new requests are answered 503 while transactions in flight finish.
@@ -353,16 +356,22 @@ impl Proxy {
     fn on_event(&self, w: &mut Work<'_>, e: Event) {
         match e {
             Event::Request { tx, request, flow } => self.route_request(w, tx, &request, flow),
-            Event::Ack { request, flow } => self.route_ack(w, &request, flow),
+            Event::Ack { request, flow } => {
+                self.dialog_request(w, &request);
+                self.route_ack(w, &request, flow);
+            }
             Event::StrayResponse { response, .. } => {
                 if self.layer.relay_response(&response, &mut w.scratch).is_err() {
                     self.stats.stray_dropped.inc();
                 }
             }
-            Event::Forwarded { status, .. } => {
+            Event::Forwarded {
+                status, response, ..
+            } => {
                 if status >= 200 {
                     self.stats.finals_forwarded.inc();
                 }
+                self.dialog_response(w, &response);
             }
             Event::BranchesFailed { tx, best } => self.failover(w, tx, best),
             Event::ServerTerminated { tx, .. } => self.forget(tx),

@@ -96,7 +96,10 @@ impl Proxy {
     /// Whether a host names this proxy (a domain served, or a listener).
     pub(crate) fn is_our_host(&self, host: &str, port: Option<u16>) -> bool {
         let h = host.to_ascii_lowercase();
-        if self.domains.iter().any(|d| *d == h) {
+        // A domain of ours, on a port we listen on (or none): sip:alice@127.0.0.1:5070 is
+        // somebody else on our host, not us.
+        let our_port = port.is_none_or(|p| self.cfg.listen.iter().any(|l| l.address.addr.port() == p));
+        if our_port && self.domains.iter().any(|d| *d == h) {
             return true;
         }
         let bare = h.trim_start_matches('[').trim_end_matches(']');
@@ -109,7 +112,7 @@ impl Proxy {
         })
     }
 
-    fn forward_to(&self, w: &mut Work<'_>, tx: ServerTxId, targets: Vec<Target>, rr: bool, failover: bool) {
+    pub(crate) fn forward_to(&self, w: &mut Work<'_>, tx: ServerTxId, targets: Vec<Target>, rr: bool, failover: bool) {
         let plan = ForwardPlan {
             targets,
             record_route: rr,
@@ -126,7 +129,7 @@ impl Proxy {
     }
 
     /// Dialog-creating methods get our Record-Route.
-    fn creates_dialog(req: &Message) -> bool {
+    pub(crate) fn creates_dialog(req: &Message) -> bool {
         matches!(req.method(), Some("INVITE" | "SUBSCRIBE" | "REFER" | "NOTIFY"))
     }
 
@@ -145,11 +148,14 @@ impl Proxy {
             return self.respond(w, tx, req, 420, &[("Unsupported", &list)]);
         }
         let in_dialog = req.to().ok().and_then(|t| t.tag()).is_some();
+        if in_dialog {
+            self.dialog_request(w, req);
+        }
         if self.draining() && !in_dialog {
             return self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
         }
         if in_dialog || req.routes().next().is_some() {
-            return self.route_in_dialog(w, tx, req, in_dialog);
+            return self.route_in_dialog(w, tx, req, in_dialog, flow);
         }
         if req.method() == Some("CANCEL") {
             // A CANCEL matching no transaction (§16.10 says forward statelessly; we have
@@ -157,12 +163,12 @@ impl Proxy {
             return self.respond(w, tx, req, 481, &[]);
         }
         match self.cfg.mode {
-            Mode::Stateful => self.route_stateful(w, tx, req),
+            Mode::Stateful => self.route_stateful(w, tx, req, flow),
             _ => self.route_initial(w, tx, req, flow),
         }
     }
 
-    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, in_dialog: bool) {
+    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, in_dialog: bool, flow: Flow) {
         let hop = self.layer.next_hop(req);
         let uri = match hop {
             NextHop::Route(r) => r,
@@ -171,7 +177,7 @@ impl Proxy {
                 if ours && !matches!(hop, NextHop::Route(_)) {
                     // Addressed to us within a dialog we do not hold (§12.2.2: 481).
                     if !in_dialog {
-                        return self.route_initial_after_routes(w, tx, req);
+                        return self.route_initial_after_routes(w, tx, req, flow);
                     }
                     self.stats.not_routed.inc();
                     return self.respond(w, tx, req, 481, &[]);
@@ -189,22 +195,19 @@ impl Proxy {
     }
 
     /// An initial request whose Route entries were all ours (pre-loaded route to us).
-    fn route_initial_after_routes(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message) {
+    fn route_initial_after_routes(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
         match self.cfg.mode {
-            Mode::Stateful => self.route_stateful(w, tx, req),
-            _ => self.route_initial(w, tx, req, Flow::udp(
-                SocketAddr::from(([0, 0, 0, 0], 0)),
-                SocketAddr::from(([0, 0, 0, 0], 0)),
-            )),
+            Mode::Stateful => self.route_stateful(w, tx, req, flow),
+            _ => self.route_initial(w, tx, req, flow),
         }
     }
 
     /// The load harness's `stateful` role: every initial request to the default set (or by
     /// its Request-URI), Record-Routed.
-    fn route_stateful(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message) {
+    fn route_stateful(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
         let set = self.dispatcher.index("default").or(if self.dispatcher.sets().is_empty() { None } else { Some(0) });
         if let Some(set) = set {
-            return self.dispatch(w, tx, req, set);
+            return self.dispatch(w, tx, req, set, flow);
         }
         match req.request_uri().and_then(|u| self.target_uri(u)) {
             Some(t) => self.forward_to(w, tx, vec![t], self.cfg.record_route, false),
@@ -212,11 +215,18 @@ impl Proxy {
         }
     }
 
-    fn route_initial(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, _flow: Flow) {
+    fn route_initial(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
         let Some(Ok(uri)) = req.request_uri_parsed() else {
             return self.respond(w, tx, req, 416, &[]);
         };
         let ours = self.is_our_host(uri.host, uri.port);
+        if req.method() == Some("REGISTER") {
+            if ours {
+                return self.route_register(w, tx, req, flow);
+            }
+            self.stats.not_routed.inc();
+            return self.respond(w, tx, req, 403, &[]);
+        }
         // OPTIONS to the proxy itself: a health answer.
         if ours && req.method() == Some("OPTIONS") && uri.user.is_none() {
             return self.respond(
@@ -227,12 +237,18 @@ impl Proxy {
                 &[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK")],
             );
         }
+        if !self.authorize_call(w, tx, req, flow) {
+            return;
+        }
+        if ours && self.route_local_user(w, tx, req, flow, &uri) {
+            return;
+        }
         if let Some(set) = self.dispatcher.set_for(uri.user, uri.host) {
-            return self.dispatch(w, tx, req, set);
+            return self.dispatch(w, tx, req, set, flow);
         }
         if ours {
             if let Some(set) = self.dispatcher.index("default") {
-                return self.dispatch(w, tx, req, set);
+                return self.dispatch(w, tx, req, set, flow);
             }
             self.stats.not_routed.inc();
             return self.respond(w, tx, req, 404, &[]);
@@ -251,7 +267,7 @@ impl Proxy {
     }
 
     /// Sends to the set's first choice; the others wait for a failover.
-    fn dispatch(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, set: usize) {
+    fn dispatch(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, set: usize, inbound: Flow) {
         let from_user = req
             .from()
             .ok()
@@ -274,6 +290,9 @@ impl Proxy {
             lock(&self.pending.failover).insert(tx, (first, order));
         }
         self.stats.dispatched.inc();
+        if self.cfg.mode == Mode::Full {
+            self.track_dialog(w, req, inbound, &flow);
+        }
         let rr = self.cfg.record_route && Self::creates_dialog(req);
         self.forward_to(w, tx, vec![Target::to(flow)], rr, failover);
     }

@@ -66,4 +66,18 @@ stats! {
     banned_drops,
     /// Datagrams dropped as floods.
     flood_drops,
+    /// Successful digest authentications.
+    auth_ok,
+    /// Stale nonces (re-challenged, not counted against the source).
+    auth_stale,
+    /// Failed authentications.
+    auth_failed,
+    /// Sources banned.
+    bans,
+    /// REGISTERs answered by the registrar.
+    registrations,
+    /// Dialogs tracked.
+    dialogs_created,
+    /// Dialogs ended by their maximum duration (BYE sent to both sides).
+    dialogs_expired,
 }

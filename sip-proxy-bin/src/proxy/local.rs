@@ -1,0 +1,564 @@
+//! What the proxy serves itself: digest authentication (401 for REGISTER, 407 for calls),
+//! the ban list and flood limit, the registrar and location lookup, and dialog tracking with
+//! BYE on the maximum duration. The rules live in `sip-auth`, `sip-location` and
+//! `sip-dialog`; here is only which one applies when.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sip_auth::{
+    AuthCache, BanConfig, ChallengeKind, CredentialStore, DigestServer, FailReason, FailureTracker,
+    FailureVerdict, HashKind, NonceSecrets, Outcome, RateConfig, RateLimiter, Request, ServerConfig,
+};
+use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, Tracker, TrackerConfig};
+use sip_location::{LocationStore, MemoryConfig, MemoryStore, Policy, Source, registrar};
+use sip_parser::{Aor, Message, Transport, Uri, UserCase};
+use sip_transaction::{ConnId, Flow, ServerTxId, Target};
+
+use super::{Proxy, Work};
+use crate::config::Config;
+
+/// Digest authentication: one server per challenge kind, the users, the auth cache.
+pub(crate) struct Auth {
+    www: DigestServer,
+    proxy: DigestServer,
+    users: sip_auth::MemoryStore,
+    cache: AuthCache,
+}
+
+/// Everything the proxy keeps for the requests it serves itself.
+pub(crate) struct Local {
+    pub(crate) auth: Option<Auth>,
+    pub(crate) bans: FailureTracker,
+    flood: Option<RateLimiter>,
+    pub(crate) location: MemoryStore,
+    pub(crate) policy: Policy,
+    pub(crate) dialogs: Option<Tracker>,
+    /// Next housekeeping pass (expiry of bindings and dialogs), monotonic ms.
+    housekeeping: AtomicU64,
+}
+
+/// Why the proxy could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The users file.
+    #[error("{0}: {1}")]
+    Users(String, String),
+    /// The nonce secret.
+    #[error("nonce secret: {0}")]
+    Secret(String),
+}
+
+fn seeds(seed: &[u8; 32], salt: u64) -> [u64; 4] {
+    core::array::from_fn(|i| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&seed[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w) ^ salt.rotate_left(i as u32 * 16)
+    })
+}
+
+impl Local {
+    pub(crate) fn new(cfg: &Config, seed: &[u8; 32], now_wall: Duration) -> Result<Self, SetupError> {
+        let auth = match &cfg.auth.users_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
+                let users = sip_auth::MemoryStore::from_htdigest(&text)
+                    .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
+                let secrets = match &cfg.auth.secret_file {
+                    Some(p) => {
+                        let key = std::fs::read(p).map_err(|e| SetupError::Secret(format!("{}: {e}", p.display())))?;
+                        if key.len() < 32 {
+                            return Err(SetupError::Secret(format!("{}: fewer than 32 bytes", p.display())));
+                        }
+                        NonceSecrets::new(1, &key)
+                    }
+                    None => NonceSecrets::random().map_err(|e| SetupError::Secret(e.to_string()))?,
+                };
+                let server = |kind| {
+                    let mut c = ServerConfig::new(cfg.realm());
+                    c.kind = kind;
+                    c.algorithms = cfg
+                        .auth
+                        .algorithms
+                        .iter()
+                        .filter_map(|a| sip_auth::Algorithm::parse(a))
+                        .collect();
+                    c.lifetime.expiry = cfg.auth.nonce_lifetime;
+                    DigestServer::new(c, secrets.clone())
+                };
+                Some(Auth {
+                    www: server(ChallengeKind::Www),
+                    proxy: server(ChallengeKind::Proxy),
+                    users,
+                    cache: AuthCache::with_seeds(
+                        cfg.auth.cache_size.max(1),
+                        Duration::from_secs(600),
+                        seeds(seed, 1),
+                    ),
+                })
+            }
+        };
+        let mut bans = FailureTracker::with_seeds(
+            BanConfig {
+                threshold: cfg.auth.ban_after,
+                // "In a row": the window is as long as a ban, and a success resets.
+                window: Duration::from_secs(cfg.auth.ban_seconds.max(60) * 12),
+                ban_time: Duration::from_secs(cfg.auth.ban_seconds),
+                ..BanConfig::default()
+            },
+            seeds(seed, 2),
+        );
+        for n in &cfg.auth.trusted {
+            if let Some(net) = sip_auth::IpNet::parse(n) {
+                bans.trust(net);
+            }
+        }
+        let flood = (cfg.limits.flood_per_second > 0).then(|| {
+            RateLimiter::with_seeds(
+                RateConfig {
+                    threshold: cfg.limits.flood_per_second,
+                    interval: Duration::from_secs(1),
+                    ..RateConfig::default()
+                },
+                seeds(seed, 3),
+            )
+        });
+        let mut domains = cfg.domains.clone();
+        for l in &cfg.listen {
+            domains.push(l.address.addr.ip().to_string());
+            if let Some(a) = &l.advertise {
+                domains.push(a.host.clone());
+            }
+        }
+        let r = &cfg.registrar;
+        let policy = Policy {
+            domains,
+            user_case: UserCase::Sensitive,
+            default_expires: r.default_expires,
+            min_expires: r.min_expires,
+            max_expires: r.max_expires,
+            max_contacts: Some(sip_location::MaxContacts {
+                limit: r.max_contacts,
+                when_full: sip_location::WhenFull::ReplaceOldest,
+            }),
+            retry_after: Some(5),
+            ..Policy::default()
+        };
+        let location = MemoryStore::new(MemoryConfig {
+            seeds: seeds(seed, 4),
+            ..MemoryConfig::default()
+        });
+        let dialogs = cfg.dialog.track.then(|| {
+            Tracker::new(
+                TrackerConfig {
+                    max_dialogs: cfg.dialog.max_dialogs,
+                    default_lifetime: Duration::from_secs(cfg.dialog.max_duration),
+                    default_flags: DialogFlags::SEND_BYE,
+                    ..TrackerConfig::default()
+                },
+                seeds(seed, 5),
+                now_wall,
+            )
+        });
+        Ok(Local {
+            auth,
+            bans,
+            flood,
+            location,
+            policy,
+            dialogs,
+            housekeeping: AtomicU64::new(0),
+        })
+    }
+}
+
+/// What authentication decided for a request.
+enum Verdict {
+    /// Go on (authenticated as this user, or no authentication needed).
+    Pass,
+    /// Answered (challenge or refusal).
+    Answered,
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_loopback(),
+        IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+    }
+}
+
+/// `udp:IP:PORT` of a listener, as stored with a dialog.
+fn socket_text(flow: &Flow) -> String {
+    format!("{}:{}", flow.transport.param_value(), flow.local)
+}
+
+fn parse_socket(b: &[u8]) -> Option<(Transport, SocketAddr)> {
+    let s = std::str::from_utf8(b).ok()?;
+    let (t, a) = s.split_once(':')?;
+    Some((Transport::parse(t.as_bytes())?, a.parse().ok()?))
+}
+
+/// The Route entries of a stored Path (`<sip:a;lr>,<sip:b;lr>`), in order.
+fn path_entries(path: &str) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut start = 0;
+    for (i, c) in path.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            ',' if depth == 0 => {
+                let e = path[start..i].trim();
+                if !e.is_empty() {
+                    out.push(Bytes::copy_from_slice(e.as_bytes()));
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let e = path[start..].trim();
+    if !e.is_empty() {
+        out.push(Bytes::copy_from_slice(e.as_bytes()));
+    }
+    out
+}
+
+impl Proxy {
+    /// A datagram from a banned source or a flooding one: dropped (and counted).
+    pub(crate) fn drop_source(&self, w: &Work<'_>, ip: IpAddr) -> bool {
+        if self.local.bans.is_banned(ip, w.now.mono) {
+            self.stats.banned_drops.inc();
+            return true;
+        }
+        if let Some(f) = &self.local.flood {
+            if !f.admit(ip, w.now.mono) && !self.local.bans.is_trusted(ip) {
+                self.stats.flood_drops.inc();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Digest authentication of `req` with `kind` (401 for REGISTER, 407 otherwise): the
+    /// authenticated user must be `user` (To user for REGISTER, From user for calls).
+    fn authenticate(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        flow: Flow,
+        kind: ChallengeKind,
+        user: &[u8],
+    ) -> Verdict {
+        let Some(auth) = &self.local.auth else {
+            return Verdict::Pass;
+        };
+        let server = match kind {
+            ChallengeKind::Www => &auth.www,
+            ChallengeKind::Proxy => &auth.proxy,
+        };
+        let ip = flow.remote.ip();
+        let unix = w.now.wall.as_secs();
+        let outcome = server.verify_message_cached(req, ip, &auth.users, &auth.cache, unix, w.now.mono);
+        let stale = match outcome {
+            Outcome::Ok(a) => {
+                if a.user.as_bytes() != user {
+                    self.stats.auth_failed.inc();
+                    self.respond(w, tx, req, 403, &[]);
+                    return Verdict::Answered;
+                }
+                self.stats.auth_ok.inc();
+                self.local.bans.record_success(ip, w.now.mono);
+                return Verdict::Pass;
+            }
+            Outcome::Stale => {
+                self.stats.auth_stale.inc();
+                true
+            }
+            Outcome::Failed(FailReason::NoCredentials) => false,
+            Outcome::Failed(reason) => {
+                self.stats.auth_failed.inc();
+                if reason.counts_as_attempt() {
+                    if let FailureVerdict::Banned { .. } =
+                        self.local.bans.record_failure(ip, None, w.now.mono)
+                    {
+                        self.stats.bans.inc();
+                        tracing::warn!(source = %ip, "banned after repeated authentication failures");
+                    }
+                }
+                let status = reason.status(kind);
+                if status == 400 {
+                    self.respond(w, tx, req, 400, &[]);
+                    return Verdict::Answered;
+                }
+                false
+            }
+        };
+        let r = Request::from_message(req, ip);
+        let header = kind.challenge_header();
+        let challenges = server.challenge(&r, unix, stale);
+        let headers: Vec<(&str, &str)> = challenges.iter().map(|c| (header, c.as_str())).collect();
+        self.respond(w, tx, req, kind.status(), &headers);
+        Verdict::Answered
+    }
+
+    /// Whether a user name exists in the users file (our realm).
+    fn is_local_user(&self, user: &[u8]) -> bool {
+        let Some(auth) = &self.local.auth else {
+            return false;
+        };
+        let Ok(u) = std::str::from_utf8(user) else {
+            return false;
+        };
+        auth.users.ha1(u, self.cfg.realm(), HashKind::Md5).is_some()
+    }
+
+    /// REGISTER for our domain: authentication, then the registrar (step 6).
+    pub(crate) fn route_register(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
+        let to_user = req
+            .to()
+            .ok()
+            .and_then(|t| t.uri().ok().and_then(|u| u.user.map(<[u8]>::to_vec)))
+            .unwrap_or_default();
+        if self.local.auth.is_some() {
+            if let Verdict::Answered = self.authenticate(w, tx, req, flow, ChallengeKind::Www, &to_user) {
+                return;
+            }
+        } else if !(self.cfg.registrar.open_on_loopback && is_loopback(flow.remote.ip())) {
+            return self.respond(w, tx, req, 403, &[]);
+        }
+        let source = Source {
+            addr: flow.remote,
+            transport: flow.transport,
+            local: Some(flow.local),
+            flow: flow.conn.map(|c| c.0),
+        };
+        let done = registrar::register(&self.local.location, req, &source, w.now.wall, &self.local.policy);
+        if let Some(e) = &done.error {
+            tracing::warn!(error = %e, "registration not stored");
+        }
+        match done.reply {
+            Some(reply) => {
+                self.stats.registrations.inc();
+                if let Ok(m) = Message::parse(reply.response) {
+                    let _ = self.layer.respond(w.now.mono, tx, &m, &mut w.scratch);
+                }
+            }
+            None => self.respond(w, tx, req, 403, &[]),
+        }
+    }
+
+    /// Step 7: an initial request from one of our users is challenged (407) unless it comes
+    /// from a trusted source or an upstream. `true`: go on.
+    pub(crate) fn authorize_call(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) -> bool {
+        if self.local.auth.is_none() || req.method() == Some("CANCEL") {
+            return true;
+        }
+        let ip = flow.remote.ip();
+        if self.local.bans.is_trusted(ip) || self.dispatcher.is_upstream(flow.remote) {
+            return true;
+        }
+        let Ok(from) = req.from() else { return true };
+        let Ok(uri) = from.uri() else { return true };
+        if !self.is_our_host(uri.host, uri.port) {
+            return true;
+        }
+        let user = uri.user.unwrap_or_default().to_vec();
+        matches!(self.authenticate(w, tx, req, flow, ChallengeKind::Proxy, &user), Verdict::Pass)
+    }
+
+    /// Step 8: a Request-URI in our domains. `true` when handled (forked to the user's
+    /// contacts, or answered 480 for a known user with none).
+    pub(crate) fn route_local_user(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow, uri: &Uri<'_>) -> bool {
+        let Ok(aor) = Aor::new(uri, self.local.policy.user_case) else {
+            return false;
+        };
+        // Registrations are keyed by the To URI, which rarely names a port; a Request-URI
+        // naming our port (sip:alice@proxy:5060) means the same user.
+        let portless = uri.port.and_then(|_| {
+            let mut text = Vec::with_capacity(uri.raw.len());
+            text.extend_from_slice(uri.scheme_str.as_bytes());
+            text.push(b':');
+            if let Some(u) = uri.user {
+                text.extend_from_slice(u);
+                text.push(b'@');
+            }
+            text.extend_from_slice(uri.host.as_bytes());
+            Uri::parse(&text).ok().and_then(|u| Aor::new(&u, self.local.policy.user_case).ok())
+        });
+        let mut found = self.local.location.lookup(aor.as_str(), w.now.wall);
+        if let (Some(p), Ok(s)) = (&portless, &found) {
+            if s.is_empty() {
+                found = self.local.location.lookup(p.as_str(), w.now.wall);
+            }
+        }
+        let bindings = match found {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "location lookup failed");
+                self.respond(w, tx, req, 500, &[]);
+                return true;
+            }
+        };
+        let targets: Vec<Target> = bindings
+            .bindings()
+            .iter()
+            .filter_map(|b| {
+                let (transport, addr, conn) = match b.send_to() {
+                    Some(s) => (s.transport, s.addr, s.flow.map(ConnId)),
+                    None => {
+                        let (t, a) = self.resolve_uri(b.contact().as_bytes())?;
+                        (t, a, None)
+                    }
+                };
+                let mut f = self.flow_to(transport, addr)?;
+                f.conn = conn;
+                let mut t = Target::to(f).with_uri(Bytes::copy_from_slice(b.contact().as_bytes()));
+                t.q = b.q().unwrap_or(1000);
+                t.route = path_entries(b.path());
+                Some(t)
+            })
+            .collect();
+        if targets.is_empty() {
+            if uri.user.is_some_and(|u| self.is_local_user(u)) {
+                self.stats.not_routed.inc();
+                self.respond(w, tx, req, 480, &[]);
+                return true;
+            }
+            return false;
+        }
+        self.track_dialog(w, req, flow, &targets[0].flow);
+        let rr = self.cfg.record_route && Self::creates_dialog(req);
+        self.forward_to(w, tx, targets, rr, false);
+        true
+    }
+
+    /// Starts tracking the dialog of an initial INVITE (with its maximum duration).
+    pub(crate) fn track_dialog(&self, w: &Work<'_>, req: &Message, inbound: Flow, outbound: &Flow) {
+        let Some(t) = &self.local.dialogs else { return };
+        if req.method() != Some("INVITE") {
+            return;
+        }
+        let (a, b) = (socket_text(&inbound), socket_text(outbound));
+        let double = inbound.local != outbound.local || inbound.transport != outbound.transport;
+        let opts = CreateOptions {
+            caller_socket: a.as_bytes(),
+            callee_socket: b.as_bytes(),
+            own_record_routes: if double { 2 } else { 1 },
+            ..CreateOptions::default()
+        };
+        match t.create(req, &opts, w.now.wall) {
+            Ok(_) => self.stats.dialogs_created.inc(),
+            Err(e) => tracing::debug!(error = %e, "dialog not tracked"),
+        }
+    }
+
+    /// Every request and forwarded response goes by the dialog tracker.
+    pub(crate) fn dialog_request(&self, w: &Work<'_>, req: &Message) {
+        if let Some(t) = &self.local.dialogs {
+            let _ = t.on_request(req, w.now.wall);
+        }
+    }
+
+    pub(crate) fn dialog_response(&self, w: &Work<'_>, resp: &Message) {
+        if let Some(t) = &self.local.dialogs {
+            let _ = t.on_response(resp, w.now.wall);
+        }
+    }
+
+    /// When housekeeping is next due (monotonic ms).
+    pub(crate) fn local_tick(&self) -> u64 {
+        self.local.housekeeping.load(Ordering::Relaxed)
+    }
+
+    /// Live dialogs.
+    pub fn dialogs(&self) -> usize {
+        self.local.dialogs.as_ref().map_or(0, |t| t.stats().dialogs)
+    }
+
+    /// Registered bindings.
+    pub fn bindings(&self) -> usize {
+        self.local.location.counts().map_or(0, |c| c.bindings)
+    }
+
+    /// Once a second: expire bindings, end dialogs past their lifetime (BYE both sides),
+    /// forget stale cache entries.
+    pub(crate) fn housekeeping(&self, w: &mut Work<'_>) {
+        let now_ms = w.now.mono.as_millis() as u64;
+        let due = self.local.housekeeping.load(Ordering::Relaxed);
+        if now_ms < due
+            || self
+                .local
+                .housekeeping
+                .compare_exchange(due, now_ms + 1000, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        for _ in 0..16 {
+            match self.local.location.expire(w.now.wall, 1000) {
+                Ok(ev) if ev.len() == 1000 => continue,
+                _ => break,
+            }
+        }
+        if let Some(a) = &self.local.auth {
+            a.cache.purge_expired(w.now.mono);
+        }
+        let Some(t) = &self.local.dialogs else { return };
+        let mut events = Vec::new();
+        t.poll(w.now.wall, &mut events);
+        for e in events {
+            match e {
+                TimerEvent::Expired(ended) => {
+                    self.stats.dialogs_expired.inc();
+                    if ended.record.state.is_confirmed() {
+                        for party in ended.record.byes() {
+                            self.send_in_dialog(w, &party.socket, &party.request);
+                        }
+                    }
+                }
+                TimerEvent::Keepalive { .. } => {}
+            }
+        }
+    }
+
+    /// Sends a request the proxy originates inside a dialog (BYE on expiry) through a client
+    /// transaction.
+    fn send_in_dialog(&self, w: &mut Work<'_>, socket: &[u8], req: &sip_dialog::InDialogRequest) {
+        let Some((t, addr)) = self.resolve_uri(req.target.next_hop().as_bytes()) else { return };
+        let Some(mut flow) = self.flow_to(t, addr) else { return };
+        if let Some((_, local)) = parse_socket(socket) {
+            if self.cfg.listen.iter().any(|l| l.address.addr == local && l.address.transport == t) {
+                flow.local = local;
+            }
+        }
+        let _ = self.layer.send_request(
+            w.now.mono,
+            flow,
+            |via| {
+                let mut b = req.builder();
+                b.via(via).header("Reason", "SIP;cause=200;text=\"dialog lifetime ended\"");
+                b.build()
+            },
+            &mut w.scratch,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_at_top_level_commas() {
+        let p = path_entries("<sip:a.example.com;lr>, <sip:b.example.com;lr;x=\"1,2\">");
+        assert_eq!(p.len(), 2);
+        assert!(path_entries("").is_empty());
+        assert_eq!(parse_socket(b"udp:127.0.0.1:5060"), Some((Transport::Udp, "127.0.0.1:5060".parse().unwrap())));
+    }
+}
