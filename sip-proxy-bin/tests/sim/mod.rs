@@ -133,6 +133,17 @@ pub fn run_seeds(
     build: fn(u64) -> World,
     drive: fn(&mut World) -> Report,
 ) {
+    run_seeds_with(test, seeds, build, drive, known::tolerated());
+}
+
+/// [`run_seeds`], tolerating the known bugs or not.
+pub fn run_seeds_with(
+    test: &str,
+    seeds: &[u64],
+    build: fn(u64) -> World,
+    drive: fn(&mut World) -> Report,
+    tolerate_known: bool,
+) {
     let mut failures: Vec<(u64, String, String)> = Vec::new();
     let mut known: std::collections::BTreeMap<&'static str, Vec<u64>> =
         std::collections::BTreeMap::new();
@@ -147,7 +158,9 @@ pub fn run_seeds(
         calls += w.uas.iter().map(|u| u.calls.len()).sum::<usize>();
         let problems: Vec<String> = match result {
             Ok(mut report) => {
-                known::classify(&w, &mut report);
+                if tolerate_known {
+                    known::classify(&w, &mut report);
+                }
                 for (bug, _) in &report.known {
                     let seeds = known.entry(bug).or_default();
                     if seeds.last() != Some(&seed) {
