@@ -96,50 +96,9 @@ impl Algorithm {
 
     /// [`Algorithm::parse`] on bytes.
     pub(crate) fn from_bytes(token: &[u8]) -> Option<Self> {
-        /// The lower-cased token as a little-endian word, and the case bit of its letters.
-        const fn key(s: &str) -> (u64, u64) {
-            let b = s.as_bytes();
-            let (mut w, mut fold) = (0u64, 0u64);
-            let mut k = 0;
-            while k < b.len() {
-                let c = b[k];
-                if c.is_ascii_alphabetic() {
-                    fold |= 0x20 << (8 * k);
-                }
-                w |= ((c | if c.is_ascii_alphabetic() { 0x20 } else { 0 }) as u64) << (8 * k);
-                k += 1;
-            }
-            (w, fold)
-        }
-        const MD5: (u64, u64) = key("MD5");
-        const SHA256: (u64, u64) = key("SHA-256");
-        const MD5_SESS: (u64, u64) = key("MD5-sess");
-        let b = token;
-        // Tokens of up to 8 bytes: one word compare, case folded on letters only.
-        let short = |k: (u64, u64), a: Algorithm| {
-            let mut t = [0u8; 8];
-            t[..b.len()].copy_from_slice(b);
-            (u64::from_le_bytes(t) | k.1 == k.0).then_some(a)
-        };
-        // Conditional branches on the length, most used first (a `match` here becomes a
-        // jump table, whose indirect branch costs more on the hot path).
-        let n = b.len();
-        if n == 7 {
-            short(SHA256, Algorithm::Sha256)
-        } else if n == 3 {
-            short(MD5, Algorithm::Md5)
-        } else if n == 8 {
-            short(MD5_SESS, Algorithm::Md5Sess)
-        } else {
-            // The longer names: only the one of the token's length is compared.
-            [
-                Algorithm::Sha512_256,
-                Algorithm::Sha256Sess,
-                Algorithm::Sha512_256Sess,
-            ]
+        Self::ALL
             .into_iter()
             .find(|a| a.as_str().as_bytes().eq_ignore_ascii_case(token))
-        }
     }
 
     /// The hash function.
@@ -329,7 +288,7 @@ impl fmt::Display for HexDigest {
 }
 
 /// Constant-time equality of two byte strings (the length is not secret).
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -24,48 +24,27 @@ pub fn userhash(hash: HashKind, username: &str, realm: &str) -> HexDigest {
 
 /// The parts of a request that enter the response, as the bytes that are hashed.
 #[derive(Debug, Clone, Copy)]
-pub struct ResponseInput<'a> {
+pub(crate) struct ResponseInput<'a> {
     /// The algorithm.
-    pub algorithm: Algorithm,
+    pub(crate) algorithm: Algorithm,
     /// Server nonce.
-    pub nonce: &'a [u8],
+    pub(crate) nonce: &'a [u8],
     /// Nonce count as written on the wire (8 hex digits); ignored without qop.
-    pub nc: &'a [u8],
+    pub(crate) nc: &'a [u8],
     /// Client nonce; used with qop and by `-sess` algorithms.
-    pub cnonce: &'a [u8],
+    pub(crate) cnonce: &'a [u8],
     /// qop, or `None` for the RFC 2069 form.
-    pub qop: Option<Qop>,
+    pub(crate) qop: Option<Qop>,
     /// Request method (empty for `rspauth`).
-    pub method: &'a [u8],
+    pub(crate) method: &'a [u8],
     /// digest-uri.
-    pub uri: &'a [u8],
+    pub(crate) uri: &'a [u8],
     /// Message body (used by `auth-int` only).
-    pub body: &'a [u8],
-}
-
-/// The effective HA1: the stored (base) HA1, or for `-sess` algorithms
-/// H(HA1 ":" nonce ":" cnonce).
-pub fn effective_ha1(
-    algorithm: Algorithm,
-    base_ha1: &HexDigest,
-    nonce: &str,
-    cnonce: &str,
-) -> HexDigest {
-    if algorithm.is_session() {
-        algorithm.hash().hex(&[
-            base_ha1.as_bytes(),
-            b":",
-            nonce.as_bytes(),
-            b":",
-            cnonce.as_bytes(),
-        ])
-    } else {
-        *base_ha1
-    }
+    pub(crate) body: &'a [u8],
 }
 
 /// The `response` (or `rspauth` with an empty method) for a base HA1.
-pub fn response(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> HexDigest {
+pub(crate) fn response(base_ha1: &HexDigest, input: &ResponseInput<'_>) -> HexDigest {
     // One dispatch, then monomorphic code: no hasher enum moved around.
     match input.algorithm.hash() {
         HashKind::Md5 => response_with::<md5::Md5>(base_ha1, input),

@@ -1,62 +1,35 @@
 //! Error types.
 
-/// Why a Digest header value could not be parsed. Offsets are byte offsets into the value.
+/// Why a Digest header value could not be read. Offsets are byte offsets into the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ParseError {
-    /// The value is longer than [`crate::header::MAX_HEADER_LEN`].
-    #[error("header value too long")]
-    TooLong,
-    /// The value is not UTF-8.
-    #[error("header value is not UTF-8 (at byte {offset})")]
-    NotUtf8 {
-        /// Offset of the first invalid byte.
+pub enum DigestHeaderError {
+    /// The value breaks the auth-param grammar (see `sip_parser::AuthScanner`).
+    #[error("malformed {what} at byte {offset}")]
+    Syntax {
+        /// Where.
         offset: usize,
+        /// What was expected or is wrong.
+        what: &'static str,
     },
     /// The scheme is not `Digest`.
     #[error("authentication scheme is not Digest")]
     NotDigest,
-    /// Something else was found where `what` was expected.
-    #[error("expected {what} at byte {offset}")]
-    Expected {
-        /// What was expected.
-        what: &'static str,
-        /// Where.
-        offset: usize,
-    },
-    /// A quoted-string is not closed.
-    #[error("unterminated quoted string starting at byte {offset}")]
-    UnterminatedQuote {
-        /// Offset of the opening quote.
-        offset: usize,
-    },
-    /// A backslash escape of a character that cannot be escaped.
-    #[error("invalid escape at byte {offset}")]
-    BadEscape {
-        /// Offset of the backslash.
-        offset: usize,
-    },
-    /// A control character inside a quoted string.
-    #[error("invalid character at byte {offset}")]
-    BadCharacter {
-        /// Offset of the character.
-        offset: usize,
-    },
-    /// A parameter appears twice.
+    /// A parameter appears twice (or both `username` and `username*`).
     #[error("duplicate parameter at byte {offset}")]
     Duplicate {
-        /// Offset of the second occurrence.
+        /// Offset of the second occurrence's name.
         offset: usize,
     },
-    /// More than [`crate::header::MAX_PARAMS`] parameters.
-    #[error("too many parameters")]
-    TooManyParams,
     /// A required parameter is missing.
     #[error("missing parameter {0}")]
     Missing(&'static str),
     /// `nc` is not 8 hex digits.
-    #[error("nc is not 8 hex digits")]
-    BadNonceCount,
+    #[error("nc at byte {offset} is not 8 hex digits")]
+    BadNonceCount {
+        /// Offset of the value.
+        offset: usize,
+    },
     /// A `username*` value is not an RFC 8187 ext-value in UTF-8 or ISO-8859-1.
     #[error("invalid username* ext-value at byte {offset}")]
     BadExtValue {
@@ -81,7 +54,7 @@ pub struct FileError {
 pub enum ClientError {
     /// No challenge could be parsed.
     #[error("no usable Digest challenge: {0}")]
-    Parse(ParseError),
+    Parse(DigestHeaderError),
     /// No offered challenge uses an algorithm and qop this client supports.
     #[error("no supported algorithm / qop offered")]
     Unsupported,

@@ -1,29 +1,13 @@
-//! Apache `htdigest` credential files, with SHA-256 / SHA-512-256 HA1 values kept in a way
-//! plain htdigest readers ignore.
-//!
-//! Format, one entry per line:
-//!
-//! ```text
-//! alice:atlanta.com:<MD5 HA1, 32 hex>
-//! #sip-auth:SHA-256:alice:atlanta.com:<SHA-256 HA1, 64 hex>:<the MD5 HA1 above>
-//! #sip-auth:SHA-512-256:alice:atlanta.com:<SHA-512-256 HA1, 64 hex>:<the MD5 HA1 above>
-//! ```
-//!
-//! The first line is exactly Apache's `user:realm:HA1`. The extension lines start with `#`,
-//! which Apache's `mod_authn_file` and the `htdigest` tool treat as comments (the tool copies
-//! them through unchanged). Each extension line repeats the MD5 HA1 it was written with: if
-//! the password is later changed with Apache's `htdigest`, the MD5 HA1 no longer matches and
-//! the stale SHA lines are ignored (and dropped at the next rewrite), so a user is never left
-//! with two different passwords. Other `#` lines and blank lines are kept as they are.
+//! Apache `htdigest` credential files (see [`HtdigestFile`]).
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use crate::algorithm::{Algorithm, HashKind, HexDigest};
-use crate::credentials::MemoryStore;
 use crate::digest;
 use crate::error::FileError;
+use crate::store::MemoryStore;
 
 const EXT_PREFIX: &str = "#sip-auth:";
 
@@ -56,6 +40,24 @@ pub struct UserEntry {
 }
 
 /// An htdigest file in memory, keeping comments and order.
+///
+/// Apache `htdigest` files hold MD5 HA1 values; this type adds SHA-256 / SHA-512-256 HA1
+/// values, kept in a way plain htdigest readers ignore.
+///
+/// Format, one entry per line:
+///
+/// ```text
+/// alice:atlanta.com:<MD5 HA1, 32 hex>
+/// #sip-auth:SHA-256:alice:atlanta.com:<SHA-256 HA1, 64 hex>:<the MD5 HA1 above>
+/// #sip-auth:SHA-512-256:alice:atlanta.com:<SHA-512-256 HA1, 64 hex>:<the MD5 HA1 above>
+/// ```
+///
+/// The first line is exactly Apache's `user:realm:HA1`. The extension lines start with `#`,
+/// which Apache's `mod_authn_file` and the `htdigest` tool treat as comments (the tool copies
+/// them through unchanged). Each extension line repeats the MD5 HA1 it was written with: if
+/// the password is later changed with Apache's `htdigest`, the MD5 HA1 no longer matches and
+/// the stale SHA lines are ignored (and dropped at the next rewrite), so a user is never left
+/// with two different passwords. Other `#` lines and blank lines are kept as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HtdigestFile {
     lines: Vec<Line>,
@@ -284,7 +286,7 @@ fn is_user(l: &Line, user: &str, realm: &str) -> bool {
 }
 
 impl MemoryStore {
-    /// Load an htdigest file (see [`crate::htdigest`]).
+    /// Load an htdigest file (see [`HtdigestFile`]).
     pub fn from_htdigest(text: &str) -> Result<Self, FileError> {
         Ok(HtdigestFile::parse(text)?.to_store())
     }
@@ -293,7 +295,7 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::{CredentialStore, Secret};
+    use crate::store::{CredentialStore, Secret};
 
     #[test]
     fn apache_line_and_extensions() {

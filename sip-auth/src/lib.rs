@@ -3,32 +3,34 @@
 
 extern crate alloc;
 
-pub mod algorithm;
-pub mod ban;
-pub mod cache;
-pub mod client;
+mod algorithm;
+mod ban;
+mod cache;
+mod client;
 mod clockmap;
-pub mod credentials;
-pub mod digest;
-pub mod error;
-pub mod header;
-pub mod htdigest;
-pub mod nonce;
-pub mod ratelimit;
-pub mod replay;
-pub mod server;
+mod digest;
+mod error;
+mod header;
+mod htdigest;
+mod message;
+mod nonce;
+mod ratelimit;
+mod replay;
+mod server;
+mod store;
 
 pub use algorithm::{Algorithm, HashKind, HexDigest};
 pub use ban::{BanConfig, FailureTracker, FailureVerdict, IpNet};
 pub use cache::AuthCache;
 pub use client::{ClientRequest, DigestClient};
-pub use credentials::{CredentialStore, MemoryStore, Secret};
-pub use error::{ClientError, FileError, ParseError};
+pub use digest::{ha1, userhash};
+pub use error::{ClientError, DigestHeaderError, FileError};
 pub use header::{Challenge, Credentials, Qop};
-pub use htdigest::HtdigestFile;
-pub use nonce::{Bindings, Lifetime, NonceSecrets};
+pub use htdigest::{HtdigestFile, UserEntry};
+pub use nonce::{Bindings, Lifetime, Nonce, NonceSecrets};
 pub use ratelimit::{RateConfig, RateLimiter};
-pub use replay::ReplayTable;
+pub use replay::{ReplayCheck, ReplayTable};
 pub use server::{
     Authenticated, ChallengeKind, DigestServer, FailReason, Outcome, Request, ServerConfig,
 };
+pub use store::{CredentialStore, MemoryStore, Secret};

@@ -16,6 +16,11 @@
 //!
 //! Times are wall-clock Unix seconds because other nodes verify them; everything else in this
 //! crate takes a monotonic `now` from the caller.
+//!
+//! A nonce in this format that cannot be verified (its secret id is unknown, its MAC fails,
+//! it was issued in the future) is told apart from one that is not in this format at all:
+//! the first is what a restart with a new secret, a rotation or a changed binding leaves
+//! clients holding, and the server answers it as stale (see `FailReason`).
 
 use core::net::IpAddr;
 
@@ -29,10 +34,9 @@ type HmacSha256 = Hmac<Sha256>;
 const VERSION: u8 = 1;
 const HEADER_LEN: usize = 16;
 const MAC_LEN: usize = 16;
-/// Length of the nonce's raw bytes.
-pub const NONCE_BYTES: usize = HEADER_LEN + MAC_LEN;
+const NONCE_BYTES: usize = HEADER_LEN + MAC_LEN;
 /// Length of a nonce on the wire (hex).
-pub const NONCE_HEX_LEN: usize = NONCE_BYTES * 2;
+const NONCE_HEX_LEN: usize = NONCE_BYTES * 2;
 
 /// What a nonce is bound to, besides the realm. Each enabled binding must have the same value
 /// when the nonce comes back, or the nonce is rejected as invalid.
@@ -50,15 +54,15 @@ pub struct Bindings {
 
 /// Values for the bindings, taken from the request being challenged or verified.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BindingValues<'a> {
+pub(crate) struct BindingValues<'a> {
     /// Source address of the request.
-    pub source_ip: Option<IpAddr>,
+    pub(crate) source_ip: Option<IpAddr>,
     /// Call-ID.
-    pub call_id: &'a str,
+    pub(crate) call_id: &'a [u8],
     /// From tag.
-    pub from_tag: &'a str,
+    pub(crate) from_tag: &'a [u8],
     /// Request-URI.
-    pub request_uri: &'a str,
+    pub(crate) request_uri: &'a [u8],
 }
 
 /// The secrets nonces are keyed with: the current one, and the previous one, kept after a
@@ -79,13 +83,27 @@ impl core::fmt::Debug for NonceSecrets {
 }
 
 impl NonceSecrets {
-    /// Start with secret `key` (use at least 32 random bytes) under id `id`. Every node that
-    /// must verify the others' nonces is given the same `(id, key)` pairs.
+    /// Start with secret `key` under id `id`. Every node that must verify the others'
+    /// nonces is given the same `(id, key)` pairs. The key is used as given (HMAC takes any
+    /// length): it must hold at least 256 random bits, e.g. 32 bytes from the OS RNG, or
+    /// their base64 text (`head -c 32 /dev/urandom | base64`). A guessable key lets anyone
+    /// forge nonces.
     pub fn new(id: u8, key: &[u8]) -> Self {
         NonceSecrets {
             current: (id, keyed(key)),
             previous: None,
         }
+    }
+
+    /// A secret of 32 bytes from the operating system's RNG, under a random id: for a
+    /// single node. After a restart the old nonces carry another id (255 times in 256), so
+    /// clients holding one are re-challenged as stale. Nodes that verify each other's
+    /// nonces need a shared secret instead ([`NonceSecrets::new`]).
+    #[cfg(feature = "std")]
+    pub fn random() -> std::io::Result<Self> {
+        let mut key = [0u8; 33];
+        getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+        Ok(Self::new(key[32], &key[..32]))
     }
 
     /// Make `key` (id `id`) the current secret. The previous current secret still verifies;
@@ -116,24 +134,28 @@ fn keyed(key: &[u8]) -> HmacSha256 {
 
 /// The authenticated fields of a nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NonceInfo {
+pub(crate) struct NonceInfo {
     /// Issue time, Unix seconds.
-    pub issued: u64,
+    pub(crate) issued: u64,
     /// Issue number on the issuing node.
-    pub nid: u32,
+    pub(crate) nid: u32,
     /// Issuing node.
-    pub node: u16,
+    pub(crate) node: u16,
 }
 
 /// Result of checking a nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NonceCheck {
+pub(crate) enum NonceCheck {
     /// Authentic and within its lifetime.
     Valid(NonceInfo),
     /// Authentic but expired: answer a valid response with `stale=true`.
     Expired(NonceInfo),
-    /// Not made by us with these bindings, or malformed, or issued in the future.
-    Invalid,
+    /// In this crate's format, but made with a secret we do not hold (unknown id, or a
+    /// MAC that fails: a new secret under the same id, other bindings, another realm, or
+    /// forged), or issued in the future.
+    Unverifiable,
+    /// Not in this crate's format (another server's nonce, or garbage).
+    Foreign,
 }
 
 /// Nonce lifetime policy.
@@ -181,13 +203,13 @@ fn mac(
         }
     }
     if bindings.call_id {
-        field(&mut m, v.call_id.as_bytes());
+        field(&mut m, v.call_id);
     }
     if bindings.from_tag {
-        field(&mut m, v.from_tag.as_bytes());
+        field(&mut m, v.from_tag);
     }
     if bindings.request_uri {
-        field(&mut m, v.request_uri.as_bytes());
+        field(&mut m, v.request_uri);
     }
     let full = m.finalize().into_bytes();
     let mut out = [0u8; MAC_LEN];
@@ -213,7 +235,7 @@ impl core::fmt::Debug for Nonce {
 }
 
 /// Make a nonce with the current secret.
-pub fn issue(
+pub(crate) fn issue(
     secrets: &NonceSecrets,
     info: NonceInfo,
     realm: &str,
@@ -237,7 +259,7 @@ pub fn issue(
 }
 
 /// Check a nonce received from a client.
-pub fn check(
+pub(crate) fn check(
     secrets: &NonceSecrets,
     nonce: impl AsRef<[u8]>,
     realm: &str,
@@ -247,19 +269,19 @@ pub fn check(
     unix_now: u64,
 ) -> NonceCheck {
     let Some(raw) = decode_hex(nonce.as_ref()) else {
-        return NonceCheck::Invalid;
+        return NonceCheck::Foreign;
     };
     if raw[0] != VERSION {
-        return NonceCheck::Invalid;
+        return NonceCheck::Foreign;
     }
     let Some(key) = secrets.by_id(raw[15]) else {
-        return NonceCheck::Invalid;
+        return NonceCheck::Unverifiable;
     };
     let mut header = [0u8; HEADER_LEN];
     header.copy_from_slice(&raw[..HEADER_LEN]);
     let tag = mac(key, &header, realm, bindings, values);
     if !ct_eq(&tag, &raw[HEADER_LEN..]) {
-        return NonceCheck::Invalid;
+        return NonceCheck::Unverifiable;
     }
     let mut ts = [0u8; 8];
     ts.copy_from_slice(&raw[1..9]);
@@ -271,7 +293,7 @@ pub fn check(
         node: u16::from_be_bytes([raw[13], raw[14]]),
     };
     if info.issued > unix_now.saturating_add(lifetime.drift) {
-        return NonceCheck::Invalid;
+        return NonceCheck::Unverifiable;
     }
     if unix_now
         > info
@@ -336,9 +358,9 @@ mod tests {
     fn vals(ip: [u8; 4]) -> BindingValues<'static> {
         BindingValues {
             source_ip: Some(IpAddr::from(ip)),
-            call_id: "c1",
-            from_tag: "t1",
-            request_uri: "sip:r",
+            call_id: b"c1",
+            from_tag: b"t1",
+            request_uri: b"sip:r",
         }
     }
 
@@ -357,15 +379,21 @@ mod tests {
             NonceCheck::Expired(INFO)
         );
         assert_eq!(ck(n.as_str(), "r", &v, 999_995), NonceCheck::Valid(INFO));
-        assert_eq!(ck(n.as_str(), "r", &v, 999_994), NonceCheck::Invalid);
-        assert_eq!(ck(n.as_str(), "other", &v, 1_000_000), NonceCheck::Invalid);
+        assert_eq!(ck(n.as_str(), "r", &v, 999_994), NonceCheck::Unverifiable);
+        assert_eq!(
+            ck(n.as_str(), "other", &v, 1_000_000),
+            NonceCheck::Unverifiable
+        );
         assert_eq!(
             ck(n.as_str(), "r", &vals([10, 0, 0, 2]), 1_000_000),
-            NonceCheck::Invalid
+            NonceCheck::Unverifiable
         );
         let mut v2 = v;
-        v2.call_id = "c2";
-        assert_eq!(ck(n.as_str(), "r", &v2, 1_000_000), NonceCheck::Invalid);
+        v2.call_id = b"c2";
+        assert_eq!(
+            ck(n.as_str(), "r", &v2, 1_000_000),
+            NonceCheck::Unverifiable
+        );
         // Without the binding, the IP does not matter.
         let n2 = issue(&s, INFO, "r", Bindings::default(), &v);
         assert_eq!(
@@ -380,10 +408,14 @@ mod tests {
             ),
             NonceCheck::Valid(INFO)
         );
-        assert_eq!(ck("zz", "r", &v, 0), NonceCheck::Invalid);
+        // Not in our format at all: foreign.
+        assert_eq!(ck("zz", "r", &v, 0), NonceCheck::Foreign);
+        let mut other_version = n.as_str().to_string();
+        other_version.replace_range(0..2, "02");
+        assert_eq!(ck(&other_version, "r", &v, 1_000_000), NonceCheck::Foreign);
         assert_eq!(
             ck(&n.as_str().to_ascii_uppercase(), "r", &v, 1_000_000),
-            NonceCheck::Invalid
+            NonceCheck::Foreign
         );
     }
 
@@ -420,7 +452,7 @@ mod tests {
                 lt,
                 INFO.issued
             ),
-            NonceCheck::Invalid
+            NonceCheck::Unverifiable
         );
         let other = NonceSecrets::new(3, b"different");
         assert_eq!(
@@ -433,7 +465,35 @@ mod tests {
                 lt,
                 INFO.issued
             ),
-            NonceCheck::Invalid
+            NonceCheck::Unverifiable
         );
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn random_secrets_differ_and_verify_their_own() {
+        let v = BindingValues::default();
+        let (a, b) = (
+            NonceSecrets::random().unwrap(),
+            NonceSecrets::random().unwrap(),
+        );
+        let ck = |s: &NonceSecrets, n: Nonce| {
+            check(
+                s,
+                n.as_str(),
+                "r",
+                Bindings::default(),
+                &v,
+                Lifetime::default(),
+                INFO.issued,
+            )
+        };
+        let na = issue(&a, INFO, "r", Bindings::default(), &v);
+        let nb = issue(&b, INFO, "r", Bindings::default(), &v);
+        assert_eq!(ck(&a, na), NonceCheck::Valid(INFO));
+        assert_eq!(ck(&b, nb), NonceCheck::Valid(INFO));
+        // A restart with a fresh random secret: the old nonce is ours but unverifiable.
+        assert_eq!(ck(&b, na), NonceCheck::Unverifiable);
+        assert_ne!(na, nb);
     }
 }

@@ -6,16 +6,16 @@ use alloc::vec::Vec;
 use core::net::IpAddr;
 use core::time::Duration;
 
-use crate::algorithm::{Algorithm, HashKind, HexDigest, ct_eq_hex};
+use crate::algorithm::{Algorithm, ct_eq_hex};
 use crate::cache::AuthCache;
-use crate::credentials::CredentialStore;
 use crate::digest::{self, ResponseInput};
-use crate::error::ParseError;
+use crate::error::DigestHeaderError;
 use crate::header::{Credentials, Field, Qop, push_param_quoted, push_param_token};
 use crate::nonce::{
     self, BindingValues, Bindings, Lifetime, Nonce, NonceCheck, NonceInfo, NonceSecrets,
 };
 use crate::replay::{ReplayCheck, ReplayTable};
+use crate::store::CredentialStore;
 
 /// Registrar (401, `WWW-Authenticate`) or proxy (407, `Proxy-Authenticate`) challenges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,14 @@ impl ChallengeKind {
         match self {
             ChallengeKind::Www => 401,
             ChallengeKind::Proxy => 407,
+        }
+    }
+
+    /// Reason phrase of the challenge response (RFC 3261 §21.4.2, §21.4.8).
+    pub const fn reason(self) -> &'static str {
+        match self {
+            ChallengeKind::Www => "Unauthorized",
+            ChallengeKind::Proxy => "Proxy Authentication Required",
         }
     }
 
@@ -67,8 +75,10 @@ pub struct ServerConfig {
     pub realm: String,
     /// 401 or 407.
     pub kind: ChallengeKind,
-    /// Algorithms offered, in preference order: one challenge each (RFC 8760 §2.4). Default
-    /// SHA-256 then MD5.
+    /// Algorithms offered, in preference order: one challenge each, in this order (RFC 8760
+    /// §2.4). Default MD5 then SHA-256, so that a client that reads only the first challenge
+    /// and knows only MD5 (SIPp 3.6, many deployed phones) gets through; see the crate
+    /// README, "Challenge order", for the trade-off.
     pub algorithms: Vec<Algorithm>,
     /// qop values offered (default `auth`). Empty: RFC 2069 challenges without qop.
     pub qop: Vec<Qop>,
@@ -98,12 +108,12 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults for `realm`: 401 challenges, SHA-256 then MD5, qop=auth, 300 s nonces.
+    /// Defaults for `realm`: 401 challenges, MD5 then SHA-256, qop=auth, 300 s nonces.
     pub fn new(realm: &str) -> Self {
         ServerConfig {
             realm: realm.to_string(),
             kind: ChallengeKind::Www,
-            algorithms: alloc::vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: alloc::vec![Algorithm::Md5, Algorithm::Sha256],
             qop: alloc::vec![Qop::Auth],
             allow_no_qop: true,
             lifetime: Lifetime::default(),
@@ -120,21 +130,22 @@ impl ServerConfig {
     }
 }
 
-/// The request being challenged or verified.
+/// The request being challenged or verified, as the bytes `sip_parser::Message` gives
+/// ([`Request::from_message`] fills it from one).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
     /// Method (`REGISTER`, `INVITE`, …).
-    pub method: &'a str,
+    pub method: &'a [u8],
     /// Request-URI as written in the request line.
-    pub request_uri: &'a str,
+    pub request_uri: &'a [u8],
     /// Body (for `auth-int`).
     pub body: &'a [u8],
     /// Source address.
     pub source: Option<IpAddr>,
     /// Call-ID (used when bound).
-    pub call_id: &'a str,
+    pub call_id: &'a [u8],
     /// From tag (used when bound).
-    pub from_tag: &'a str,
+    pub from_tag: &'a [u8],
 }
 
 impl<'a> Request<'a> {
@@ -181,12 +192,42 @@ impl Authenticated<'_> {
     }
 }
 
-/// Why credentials were refused.
+/// Why credentials were refused, what to answer, and whether it counts towards a ban.
+///
+/// | reason | answer ([`FailReason::status`]) | counts towards a ban |
+/// |--------|--------------------------------|----------------------|
+/// | [`Malformed`](Self::Malformed) | 400 | no: a broken client, not a guess |
+/// | [`UriMismatch`](Self::UriMismatch) | 400 (RFC 2617 §3.2.2.5) | no: a rewriting middlebox or client bug |
+/// | [`NoCredentials`](Self::NoCredentials) | challenge | no: the normal first request |
+/// | [`UnsupportedAlgorithm`](Self::UnsupportedAlgorithm), [`UnsupportedQop`](Self::UnsupportedQop), [`RealmMismatch`](Self::RealmMismatch), [`OpaqueMismatch`](Self::OpaqueMismatch) | challenge | no: interop, no password was checked |
+/// | [`InvalidNonce`](Self::InvalidNonce) | challenge | no: no password was checked |
+/// | [`Replay`](Self::Replay) | challenge | no: indistinguishable from a retransmission that no transaction layer absorbed, and no guess |
+/// | [`UnknownUser`](Self::UnknownUser) | challenge, as for `BadResponse` (the answer does not reveal which users exist) | **yes**: a guess at a user name |
+/// | [`BadResponse`](Self::BadResponse) | challenge | **yes**: a password guess, checked and wrong |
+///
+/// "Challenge" is a fresh [`ChallengeKind::status`] (401 or 407) without `stale`. Only a
+/// response that was checked against a password counts ([`FailReason::counts_as_attempt`]):
+/// everything else costs an attacker a request and tells nothing about a password, so
+/// counting it would only let a broken or roaming client get banned. Floods of any kind are
+/// the [`RateLimiter`](crate::RateLimiter)'s job.
+///
+/// No reason answers 403: RFC 3261 §21.4.4 reserves it for "authorization will not help",
+/// never true of a failed digest (the right password on a fresh nonce helps). 403 is for
+/// what comes after authentication, e.g. a registrar refusing an authenticated user the
+/// AOR (§10.3 step 6).
+///
+/// A nonce this server can no longer verify is not a failure: a restart with a new secret,
+/// a rotation past the previous secret or a changed binding leaves honest clients holding
+/// such nonces, and [`DigestServer::verify`] answers [`Outcome::Stale`] for them (why that
+/// is safe is said there). `InvalidNonce` is left for nonces that are not in this crate's
+/// format at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailReason {
     /// The header could not be parsed.
-    Malformed(ParseError),
+    Malformed(DigestHeaderError),
+    /// No credentials for this server's realm (only from [`DigestServer::verify_message`]).
+    NoCredentials,
     /// Algorithm unknown or not offered.
     UnsupportedAlgorithm,
     /// qop unknown, not offered, or missing where required.
@@ -197,27 +238,40 @@ pub enum FailReason {
     UriMismatch,
     /// `opaque` missing or altered.
     OpaqueMismatch,
-    /// Nonce not issued by us (forged, altered, other realm, other secret, other binding).
+    /// The nonce is not in this crate's format (another server's, or made up).
     InvalidNonce,
     /// No such user (or no HA1 for this algorithm).
     UnknownUser,
     /// Wrong response: bad password or a tampered field.
     BadResponse,
-    /// nc not greater than one already accepted on this nonce.
+    /// nc not greater than one already accepted on this nonce (or an RFC 2069 response
+    /// whose nonce was used before): a replay, or a retransmission of an accepted request.
     Replay,
 }
 
 impl FailReason {
-    /// Whether this failure should count toward banning the source (a guess at credentials
-    /// or a replay, as opposed to an interop problem).
+    /// Whether this failure counts toward banning the source: only a response checked
+    /// against a password (`BadResponse`) or a guessed user name (`UnknownUser`). See the
+    /// table above.
     pub fn counts_as_attempt(self) -> bool {
-        matches!(
-            self,
-            FailReason::BadResponse
-                | FailReason::UnknownUser
-                | FailReason::InvalidNonce
-                | FailReason::Replay
-        )
+        matches!(self, FailReason::BadResponse | FailReason::UnknownUser)
+    }
+
+    /// The status to answer with: 400 for `Malformed` and `UriMismatch`, the challenge's
+    /// status of `kind` (401 / 407, with a fresh challenge) for everything else.
+    pub const fn status(self, kind: ChallengeKind) -> u16 {
+        match self {
+            FailReason::Malformed(_) | FailReason::UriMismatch => 400,
+            _ => kind.status(),
+        }
+    }
+
+    /// The reason phrase going with [`FailReason::status`].
+    pub const fn reason_phrase(self, kind: ChallengeKind) -> &'static str {
+        match self {
+            FailReason::Malformed(_) | FailReason::UriMismatch => "Bad Request",
+            _ => kind.reason(),
+        }
     }
 }
 
@@ -227,10 +281,17 @@ impl FailReason {
 pub enum Outcome<'a> {
     /// Authenticated.
     Ok(Authenticated<'a>),
-    /// Correct response on an expired (or evicted, or used one-time) nonce: re-challenge with
-    /// `stale=true` so the client retries without asking its user.
+    /// The nonce can no longer be used: re-challenge with `stale=true` (RFC 7616 §3.3) so
+    /// the client retries without asking its user, and count nothing. Either the response
+    /// was correct for a nonce of ours that expired, was evicted from the replay table or
+    /// was a used one-time nonce; or the nonce is in our format but made with a secret this
+    /// server does not hold (restart with a new secret, rotation), bound to other request
+    /// values, or issued in the future. In the second case the response is not even
+    /// checked: nothing about the password is learnt from the answer, and a forged nonce
+    /// buys the same re-challenge a request without credentials gets.
     Stale,
-    /// Refused: re-challenge (and count the failure, see [`FailReason::counts_as_attempt`]).
+    /// Refused: answer [`FailReason::status`] (and count it if
+    /// [`FailReason::counts_as_attempt`]).
     Failed(FailReason),
 }
 
@@ -350,6 +411,11 @@ impl DigestServer {
     }
 
     /// Verify an `Authorization` / `Proxy-Authorization` value against `req`.
+    ///
+    /// A request re-sent unchanged after it was accepted (a UDP retransmission whose 200
+    /// was lost) carries the same `nc` and is refused as a [`FailReason::Replay`]: put a
+    /// transaction layer in front (`sip-transaction`), which answers retransmissions from
+    /// its own state before they reach the verifier.
     pub fn verify<'v, S: CredentialStore + ?Sized>(
         &mut self,
         value: &'v [u8],
@@ -357,7 +423,22 @@ impl DigestServer {
         store: &S,
         unix_now: u64,
     ) -> Outcome<'v> {
-        self.verify_inner(value, req, store, unix_now, None)
+        match Credentials::parse(value) {
+            Ok(c) => self.verify_inner(&c, req, store, unix_now, None),
+            Err(e) => Outcome::Failed(FailReason::Malformed(e)),
+        }
+    }
+
+    /// [`DigestServer::verify`] of credentials already parsed (e.g. by
+    /// [`DigestServer::credentials_in`] or `Credentials::try_from` a `sip_parser::AuthValue`).
+    pub fn verify_credentials<'v, S: CredentialStore + ?Sized>(
+        &mut self,
+        credentials: &Credentials<'v>,
+        req: &Request<'_>,
+        store: &S,
+        unix_now: u64,
+    ) -> Outcome<'v> {
+        self.verify_inner(credentials, req, store, unix_now, None)
     }
 
     /// Like [`DigestServer::verify`], looking the HA1 up in `cache` first (keyed by user,
@@ -373,22 +454,22 @@ impl DigestServer {
         unix_now: u64,
         now: Duration,
     ) -> Outcome<'v> {
-        self.verify_inner(value, req, store, unix_now, Some((cache, now)))
+        match Credentials::parse(value) {
+            Ok(c) => self.verify_inner(&c, req, store, unix_now, Some((cache, now))),
+            Err(e) => Outcome::Failed(FailReason::Malformed(e)),
+        }
     }
 
     fn verify_inner<'v, S: CredentialStore + ?Sized>(
         &mut self,
-        value: &'v [u8],
+        c: &Credentials<'v>,
         req: &Request<'_>,
         store: &S,
         unix_now: u64,
         mut cache: Option<(&mut AuthCache, Duration)>,
     ) -> Outcome<'v> {
+        use DigestHeaderError::Missing;
         use FailReason as F;
-        let c = match Credentials::parse(value) {
-            Ok(c) => c,
-            Err(e) => return Outcome::Failed(F::Malformed(e)),
-        };
         let Some(alg) = c.algorithm().filter(|a| self.cfg.algorithms.contains(a)) else {
             return Outcome::Failed(F::UnsupportedAlgorithm);
         };
@@ -397,7 +478,7 @@ impl DigestServer {
             return Outcome::Failed(F::RealmMismatch);
         }
         let uri_c = c.value(Field::Uri);
-        if self.cfg.check_uri && uri_c != req.request_uri.as_bytes() {
+        if self.cfg.check_uri && uri_c != req.request_uri {
             return Outcome::Failed(F::UriMismatch);
         }
         let qop = match c.qop() {
@@ -410,13 +491,11 @@ impl DigestServer {
         let (nc, nc_raw, cnonce) = match (qop, c.nc(), nc_c, cnonce_c) {
             (None, ..) => (None, &b""[..], cnonce_c.unwrap_or_default()),
             (Some(_), Some(n), Some(raw), Some(cn)) => (Some(n), raw, cn),
-            (Some(_), None, ..) => return Outcome::Failed(F::Malformed(ParseError::Missing("nc"))),
-            (Some(_), _, _, _) => {
-                return Outcome::Failed(F::Malformed(ParseError::Missing("cnonce")));
-            }
+            (Some(_), None, ..) => return Outcome::Failed(F::Malformed(Missing("nc"))),
+            (Some(_), _, _, _) => return Outcome::Failed(F::Malformed(Missing("cnonce"))),
         };
         if alg.is_session() && cnonce.is_empty() {
-            return Outcome::Failed(F::Malformed(ParseError::Missing("cnonce")));
+            return Outcome::Failed(F::Malformed(Missing("cnonce")));
         }
         if let Some(o) = &self.cfg.opaque {
             if c.bytes(Field::Opaque) != Some(o.as_bytes()) {
@@ -435,10 +514,13 @@ impl DigestServer {
         ) {
             NonceCheck::Valid(i) => (i, false),
             NonceCheck::Expired(i) => (i, true),
-            NonceCheck::Invalid => return Outcome::Failed(F::InvalidNonce),
+            // Ours, but made with a secret we no longer hold or for other bindings: stale,
+            // without checking the response (see `Outcome::Stale`).
+            NonceCheck::Unverifiable => return Outcome::Stale,
+            NonceCheck::Foreign => return Outcome::Failed(F::InvalidNonce),
         };
         let hash = alg.hash();
-        let (name, realm_c) = c.username_and_realm();
+        let name = c.username();
         let user_cow: Cow<'v, str> = if c.userhash() {
             match store.user_for_hash(&name, &self.cfg.realm, hash) {
                 Some(u) => Cow::Owned(u),
@@ -454,7 +536,7 @@ impl DigestServer {
             nc: nc_raw,
             cnonce,
             qop,
-            method: req.method.as_bytes(),
+            method: req.method,
             uri: uri_c,
             body: req.body,
         };
@@ -515,7 +597,6 @@ impl DigestServer {
             let mut s = String::new();
             if let Some(q) = qop {
                 push_param_token(&mut s, "qop", q.as_str());
-                s.push_str(", ");
             }
             push_param_quoted(&mut s, "rspauth", rsp.as_str());
             if qop.is_some() {
@@ -525,28 +606,15 @@ impl DigestServer {
             if let Some(n) = &next_nonce {
                 push_param_quoted(&mut s, "nextnonce", n.as_str());
             }
-            s.trim_start_matches(", ").to_string()
+            s
         });
         Outcome::Ok(Authenticated {
             user: user_cow,
             // Equal to the configured realm (checked above); borrowed from the header.
-            realm: realm_c,
+            realm: c.realm(),
             algorithm: alg,
             authentication_info,
             from_cache,
         })
     }
-}
-
-/// Among several credentials header values, the first one for `realm` (a request may carry
-/// credentials for several realms; RFC 3261 §22.3).
-pub fn select_for_realm<'a>(values: &[&'a [u8]], realm: &str) -> Option<&'a [u8]> {
-    values.iter().copied().find(|v| {
-        crate::header::DigestParams::parse(v).is_ok_and(|p| p.get("realm") == Some(realm))
-    })
-}
-
-/// HA1 helper re-exported for stores: H(user:realm:password).
-pub fn ha1_for(hash: HashKind, user: &str, realm: &str, password: &str) -> HexDigest {
-    digest::ha1(hash, user, realm, password)
 }

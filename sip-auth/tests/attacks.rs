@@ -1,6 +1,6 @@
-//! Attack tests: replayed nc, nonces from another realm / secret / IP, a flood of distinct
-//! failing IPs (memory bounded), slow brute force across the window, and the memory figures
-//! the README states.
+//! Attack tests: replayed nc, nonces from another realm / secret / IP or made up, a flood
+//! of distinct failing IPs (memory bounded), slow brute force across the window, and the
+//! memory figures the README states.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -27,10 +27,10 @@ fn store() -> MemoryStore {
 
 fn req(ip: [u8; 4]) -> Request<'static> {
     Request {
-        method: "REGISTER",
-        request_uri: "sip:atlanta.com",
+        method: b"REGISTER",
+        request_uri: b"sip:atlanta.com",
         source: Some(IpAddr::from(ip)),
-        call_id: "cid",
+        call_id: b"cid",
         ..Request::default()
     }
 }
@@ -76,11 +76,16 @@ fn replayed_nc_is_refused() {
         s.verify(a2.as_bytes(), &r, &store(), NOW),
         Outcome::Failed(FailReason::Replay)
     );
-    assert!(FailReason::Replay.counts_as_attempt());
+    // Not a password guess, and a retransmission looks the same: not counted.
+    assert!(!FailReason::Replay.counts_as_attempt());
 }
 
+/// A nonce in our format that does not verify (other realm, other secret, altered MAC) never
+/// authenticates. It is answered stale without the response being checked, so it neither
+/// reveals anything about the password nor counts: the attacker gets the re-challenge any
+/// request without credentials gets. A nonce not in our format at all is `InvalidNonce`.
 #[test]
-fn nonce_from_another_realm_or_secret_is_invalid() {
+fn forged_or_foreign_nonces_never_authenticate() {
     let r = req([192, 0, 2, 1]);
     // Other realm, same secret: the client answers biloxi's challenge, and the attacker
     // rewrites the realm to atlanta's.
@@ -90,14 +95,22 @@ fn nonce_from_another_realm_or_secret_is_invalid() {
     let forged = a.replace("realm=\"biloxi.com\"", "realm=\"atlanta.com\"");
     assert_eq!(
         atlanta.verify(forged.as_bytes(), &r, &store(), NOW),
-        Outcome::Failed(FailReason::InvalidNonce)
+        Outcome::Stale
     );
-    // Same realm, other secret.
+    // Same realm, other secret (a restart with a new secret looks the same).
     let mut other = server("atlanta.com", b"other-secret", |_| {});
     let (_, a) = answer(&mut other, &r);
     assert_eq!(
         atlanta.verify(a.as_bytes(), &r, &store(), NOW),
-        Outcome::Failed(FailReason::InvalidNonce)
+        Outcome::Stale
+    );
+    // Stale without a check: a wrong password on such a nonce is answered the same.
+    let wrong = DigestClient::new("alice", "guess")
+        .respond(&[other.challenge(&r, NOW, false)[0].as_bytes()], &CR, "g")
+        .unwrap();
+    assert_eq!(
+        atlanta.verify(wrong.as_bytes(), &r, &store(), NOW),
+        Outcome::Stale
     );
     // A made-up nonce of the right shape.
     let (_, a) = answer(&mut atlanta, &r);
@@ -112,12 +125,26 @@ fn nonce_from_another_realm_or_secret_is_invalid() {
     fake.replace_range(40..41, if &nonce[40..41] == "0" { "1" } else { "0" });
     assert_eq!(
         atlanta.verify(a.replace(nonce, &fake).as_bytes(), &r, &store(), NOW),
-        Outcome::Failed(FailReason::InvalidNonce)
+        Outcome::Stale
     );
+    // Not our format: another server's nonce, or anything made up.
+    for foreign in [
+        "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        &nonce.to_uppercase(),
+        "",
+    ] {
+        let h = a.replace(nonce, foreign);
+        let o = atlanta.verify(h.as_bytes(), &r, &store(), NOW);
+        assert_eq!(o, Outcome::Failed(FailReason::InvalidNonce), "{foreign}");
+        assert!(!FailReason::InvalidNonce.counts_as_attempt());
+    }
 }
 
+/// A captured Authorization sent from another address (or for another call) does not
+/// authenticate: the nonce's MAC covers its bindings. An honest client whose address
+/// changed gets a stale re-challenge and a nonce for its new address.
 #[test]
-fn nonce_bound_to_another_ip_is_invalid() {
+fn nonce_bound_to_another_ip_does_not_authenticate() {
     let mut s = server("atlanta.com", b"k", |c| {
         c.bindings = Bindings {
             source_ip: true,
@@ -130,13 +157,13 @@ fn nonce_bound_to_another_ip_is_invalid() {
     // The attacker captured the victim's Authorization and sends it from elsewhere.
     assert_eq!(
         s.verify(a.as_bytes(), &req([203, 0, 113, 66]), &store(), NOW),
-        Outcome::Failed(FailReason::InvalidNonce)
+        Outcome::Stale
     );
     let mut other_call = victim;
-    other_call.call_id = "another";
+    other_call.call_id = b"another";
     assert_eq!(
         s.verify(a.as_bytes(), &other_call, &store(), NOW),
-        Outcome::Failed(FailReason::InvalidNonce)
+        Outcome::Stale
     );
     assert!(matches!(
         s.verify(a.as_bytes(), &victim, &store(), NOW),

@@ -1,18 +1,19 @@
 //! Property tests: tampering with any field fails, nonces never verify after expiry + drift,
-//! the replay table stays within its bound and never accepts a replay, and the header parser
-//! never panics.
+//! the replay table stays within its bound and never accepts a replay, the header parser
+//! never panics, accepts every well-formed value and reads the fields sip-parser's scanner
+//! hands out.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use proptest::prelude::*;
-use sip_auth::ParseError;
-use sip_auth::header::DigestParams;
+use sip_auth::DigestHeaderError;
 use sip_auth::{
     Algorithm, Challenge, ClientRequest, Credentials, DigestClient, DigestServer, MemoryStore,
     NonceSecrets, Outcome, Qop, ReplayTable, Request, ServerConfig,
 };
+use sip_parser::AuthValue;
 
 const NOW: u64 = 1_700_000_000;
 const FIELDS: [&str; 7] = [
@@ -27,8 +28,8 @@ fn setup(alg: Algorithm) -> (DigestServer, MemoryStore, Request<'static>) {
     store.add_password("alice", "atlanta.com", "secret");
     store.add_password("bob", "atlanta.com", "secret");
     let req = Request {
-        method: "REGISTER",
-        request_uri: "sip:atlanta.com",
+        method: b"REGISTER",
+        request_uri: b"sip:atlanta.com",
         source: Some(IpAddr::from([192, 0, 2, 1])),
         ..Request::default()
     };
@@ -71,8 +72,13 @@ fn replace_field(h: &str, field: &str, new: &str) -> String {
 }
 
 fn field_value(h: &str, field: &str) -> String {
-    let p = DigestParams::parse_str(h).unwrap();
-    p.get(field).unwrap().to_string()
+    decoded(&AuthValue::parse(h.as_bytes()).unwrap(), field).unwrap()
+}
+
+/// The decoded text of parameter `name` as sip-parser's scanner reads it.
+fn decoded(v: &AuthValue<'_>, name: &str) -> Option<String> {
+    v.get(name)
+        .map(|p| String::from_utf8(p.decoded().into_owned()).unwrap())
 }
 
 proptest! {
@@ -137,7 +143,7 @@ proptest! {
                 issued.push(t.issue());
             } else {
                 let nid = issued[which % issued.len()];
-                if t.check(nid, Some(nc)) == sip_auth::replay::ReplayCheck::Fresh {
+                if t.check(nid, Some(nc)) == sip_auth::ReplayCheck::Fresh {
                     prop_assert!(accepted.insert((nid, nc)), "replay of {nid}/{nc} accepted");
                     if one_time {
                         prop_assert!(last_nc.insert(nid, nc).is_none(), "one-time nonce reused");
@@ -154,7 +160,7 @@ proptest! {
 
     #[test]
     fn parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-        let _ = DigestParams::parse(&bytes);
+        let _ = AuthValue::parse(&bytes);
         let _ = Credentials::parse(&bytes);
         let _ = Challenge::parse(&bytes);
         let mut v = b"Digest ".to_vec();
@@ -162,9 +168,10 @@ proptest! {
         let _ = Credentials::parse(&v);
     }
 
-    /// The credentials parser (word-compared names, values kept as ranges) reads every
-    /// field exactly as the general parameter parser does, whatever the case of the names,
-    /// the whitespace around `=` and `,`, the order, escapes and unknown parameters.
+    /// The credentials view (values kept as ranges, escapes decoded once) reads every field
+    /// exactly as sip-parser's scanner hands it out, whatever the case of the names, the
+    /// whitespace around `=` and `,`, the order, escapes and unknown parameters; reading a
+    /// checked `AuthValue` gives the same as parsing the bytes.
     #[test]
     fn credentials_agree_with_general_parser(
         fields in prop::sample::subsequence(
@@ -200,52 +207,86 @@ proptest! {
                 let _ = write!(s, "{name}{eq}={eq}{v}");
             }
         }
-        let general = DigestParams::parse_str(&s);
+        let general = AuthValue::parse(s.as_bytes());
         let creds = Credentials::parse_str(&s);
-        match (&general, &creds) {
-            (Ok(p), Ok(c)) => {
-                prop_assert_eq!(p.get("username"), Some(&*c.username()));
-                prop_assert_eq!(p.get("realm"), Some(&*c.realm()));
-                prop_assert_eq!(p.get("nonce"), Some(&*c.nonce()));
-                prop_assert_eq!(p.get("uri"), Some(&*c.uri()));
-                prop_assert_eq!(p.get("response"), Some(&*c.response()));
-                prop_assert_eq!(p.get("cnonce").map(str::to_owned), c.cnonce().map(std::borrow::Cow::into_owned));
-                prop_assert_eq!(p.get("opaque").map(str::to_owned), c.opaque().map(std::borrow::Cow::into_owned));
-                prop_assert_eq!(p.get("nc").map(str::to_owned), c.nc_raw().map(std::borrow::Cow::into_owned));
-                prop_assert_eq!(c.nc(), p.get("nc").map(|_| 0x1a));
-                prop_assert_eq!(c.qop(), p.get("qop").map(|_| Ok(Qop::Auth)));
-                let alg = if p.get("algorithm").is_some() { Algorithm::Sha256 } else { Algorithm::Md5 };
+        prop_assert!(general.is_ok(), "{s}: {general:?}");
+        let p = general.unwrap();
+        prop_assert_eq!(&Credentials::try_from(p), &creds);
+        let get = |n: &str| decoded(&p, n);
+        match &creds {
+            Ok(c) => {
+                prop_assert_eq!(get("username"), Some(c.username().into_owned()));
+                prop_assert_eq!(get("realm"), Some(c.realm().into_owned()));
+                prop_assert_eq!(get("nonce"), Some(c.nonce().into_owned()));
+                prop_assert_eq!(get("uri"), Some(c.uri().into_owned()));
+                prop_assert_eq!(get("response"), Some(c.response().into_owned()));
+                prop_assert_eq!(get("cnonce"), c.cnonce().map(std::borrow::Cow::into_owned));
+                prop_assert_eq!(get("opaque"), c.opaque().map(std::borrow::Cow::into_owned));
+                prop_assert_eq!(get("nc"), c.nc_raw().map(std::borrow::Cow::into_owned));
+                prop_assert_eq!(c.nc(), get("nc").map(|_| 0x1a));
+                prop_assert_eq!(c.qop(), get("qop").map(|_| Ok(Qop::Auth)));
+                let alg = if get("algorithm").is_some() { Algorithm::Sha256 } else { Algorithm::Md5 };
                 prop_assert_eq!(c.algorithm(), Some(alg));
             }
-            (Ok(p), Err(e)) => {
+            Err(e) => {
                 let required = ["username", "realm", "nonce", "uri", "response"];
-                let missing = required.iter().find(|n| p.get(n).is_none());
-                let expected = missing.map(|n| ParseError::Missing(n));
+                let missing = required.iter().find(|n| get(n).is_none());
+                let expected = missing.map(|n| DigestHeaderError::Missing(n));
                 prop_assert_eq!(Some(*e), expected, "{}", s);
             }
-            (Err(e), _) => prop_assert!(creds.is_err(), "general parser refused {:?} ({:?}) but credentials parsed", s, e),
         }
     }
 
+    /// Every well-formed value is accepted and read back as written: names and unquoted
+    /// values from all of RFC 7230 `tchar`, quoted values with escapes, non-ASCII text and
+    /// folds, any white space and empty elements between parameters. As the tail of
+    /// complete credentials (names prefixed so none is one `Credentials` reads) it parses
+    /// too.
     #[test]
-    fn parser_handles_structured_noise(
-        params in prop::collection::vec(("[a-zA-Z-]{1,8}", "[ -~]{0,12}", any::<bool>()), 1..10),
+    fn parser_accepts_structured_input(
+        params in prop::collection::vec(
+            ("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,8}", "[ -~\u{e4}\u{20ac}]{0,12}", any::<bool>(), any::<bool>()),
+            1..10,
+        ),
+        seps in prop::collection::vec(prop::sample::select(vec![",", ", ", " ,", ",\t", ",\r\n ", " , , "]), 10),
     ) {
-        let mut s = String::from("Digest ");
-        for (i, (n, v, quoted)) in params.iter().enumerate() {
-            if i > 0 { s.push_str(", "); }
-            if *quoted {
-                let _ = write!(s, "{n}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut list = String::new();
+        let mut tail = String::new();
+        let mut expected = Vec::new();
+        for (i, (n, v, quoted, fold)) in params.iter().enumerate() {
+            if i > 0 {
+                list.push_str(seps[i]);
+            }
+            let start = list.len();
+            let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c);
+            if !quoted && !v.is_empty() && v.chars().all(tchar) {
+                let _ = write!(list, "{n}={v}");
+                expected.push((n.clone(), v.clone()));
             } else {
-                let _ = write!(s, "{n}={v}");
+                let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
+                // A fold inside the quotes, with the white space starting the next line,
+                // reads as one SP (RFC 3261 §7.3.1).
+                let (text, read) = if *fold {
+                    let next = v.trim_start_matches([' ', '\t']);
+                    (format!("{escaped}\r\n\t{escaped}"), format!("{v} {next}"))
+                } else {
+                    (escaped, v.clone())
+                };
+                let _ = write!(list, "{n}=\"{text}\"");
+                expected.push((n.clone(), read));
             }
+            let _ = write!(tail, "{}x-{}", seps[i], &list[start..]);
         }
-        if let Ok(p) = DigestParams::parse_str(&s) {
-            for (n, v, quoted) in &params {
-                if *quoted && p.params().iter().filter(|x| x.name.eq_ignore_ascii_case(n)).count() == 1 {
-                    prop_assert_eq!(p.get(n), Some(v.as_str()));
-                }
-            }
-        }
+        let s = format!("Digest {list}");
+        let p = AuthValue::parse(s.as_bytes());
+        prop_assert!(p.is_ok(), "{s:?}: {p:?}");
+        let got: Vec<(String, String)> = p
+            .unwrap()
+            .params()
+            .map(|q| (String::from_utf8(q.name.to_vec()).unwrap(), String::from_utf8(q.decoded().into_owned()).unwrap()))
+            .collect();
+        prop_assert_eq!(got, expected);
+        let c = format!(r#"Digest username="a", realm="r", nonce="n", uri="u", response="x"{tail}"#);
+        prop_assert!(Credentials::parse_str(&c).is_ok(), "{c:?}: {:?}", Credentials::parse_str(&c));
     }
 }

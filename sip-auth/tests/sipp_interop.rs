@@ -1,6 +1,8 @@
 //! Interop with a real SIP client: SIPp (Debian package `sip-tester`) sends REGISTER on
-//! loopback, a minimal UDP responder challenges it with a 401 built by sip-auth and verifies
-//! the retried REGISTER (SIPp's `[authentication]` keyword) with sip-auth, answering 200.
+//! loopback, a minimal UDP responder parses it with sip-parser, challenges it with a 401
+//! built by sip-auth under the default configuration (MD5 offered first: SIPp 3.6 reads only
+//! the first challenge) and verifies the retried REGISTER (SIPp's `[authentication]`
+//! keyword) straight from the parsed message, answering 200.
 //!
 //! The test fails, never skips, when `sipp` is missing: install it with
 //! `apt-get install sip-tester` (scripts/test does it from scripts/apt-packages.txt).
@@ -14,8 +16,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sip_auth::{
-    Algorithm, Bindings, DigestServer, MemoryStore, NonceSecrets, Outcome, Request, ServerConfig,
+    Bindings, DigestServer, FailReason, MemoryStore, NonceSecrets, Outcome, Request, ServerConfig,
 };
+use sip_parser::Message;
 
 const SIPP_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -59,17 +62,13 @@ fn unix_now() -> u64 {
 /// every verification.
 fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome<'static>> {
     let mut cfg = ServerConfig::new("sip-auth.test");
-    cfg.algorithms = vec![Algorithm::Md5];
     cfg.bindings = Bindings {
         source_ip: true,
         call_id: true,
         from_tag: false,
         request_uri: true,
     };
-    let mut server = DigestServer::new(
-        cfg,
-        NonceSecrets::new(1, b"interop-test-secret-0123456789ab"),
-    );
+    let mut server = DigestServer::new(cfg, NonceSecrets::random().unwrap());
     let mut store = MemoryStore::new();
     store.add_password("alice", "sip-auth.test", "secret");
     let mut outcomes = Vec::new();
@@ -79,27 +78,18 @@ fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome<'static>> {
         let Ok((n, peer)) = sock.recv_from(&mut buf) else {
             continue;
         };
-        let Ok(msg) = std::str::from_utf8(&buf[..n]) else {
+        let (Ok(msg), Ok(parsed)) = (
+            std::str::from_utf8(&buf[..n]),
+            Message::parse_slice(&buf[..n]),
+        ) else {
             continue;
         };
-        let mut start = msg.split("\r\n").next().unwrap_or("").split(' ');
-        let (Some(method), Some(uri)) = (start.next(), start.next()) else {
-            continue;
-        };
-        if method != "REGISTER" {
+        if parsed.method() != Some("REGISTER") {
             continue;
         }
-        let call_id = headers(msg, "Call-ID").first().copied().unwrap_or("");
-        let req = Request {
-            method,
-            request_uri: uri,
-            body: b"",
-            source: Some(peer.ip()),
-            call_id,
-            from_tag: "",
-        };
-        let reply = match headers(msg, "Authorization").first() {
-            None => {
+        let reply = match server.verify_message(&parsed, peer.ip(), &store, unix_now()) {
+            Outcome::Failed(FailReason::NoCredentials) => {
+                let req = Request::from_message(&parsed, peer.ip());
                 let ch = server.challenge(&req, unix_now(), false);
                 let extra: Vec<String> = ch
                     .iter()
@@ -107,8 +97,7 @@ fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome<'static>> {
                     .collect();
                 response(msg, "401 Unauthorized", &extra)
             }
-            Some(auth) => {
-                let o = server.verify(auth.as_bytes(), &req, &store, unix_now());
+            o => {
                 let status = match &o {
                     Outcome::Ok(_) => "200 OK",
                     Outcome::Stale | Outcome::Failed(_) => "403 Forbidden",

@@ -37,7 +37,7 @@ mod via;
 mod via_stamp;
 
 pub use aor::{Aor, NotSipUri, UserCase};
-pub use auth::{AuthParam, AuthValue};
+pub use auth::{AuthParam, AuthScanner, AuthValue};
 pub use date::SipDate;
 pub use edit::{Editor, MaxForwardsError};
 pub use error::{FieldError, FieldErrorKind, ParseError, ValidationError};

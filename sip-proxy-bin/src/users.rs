@@ -3,7 +3,7 @@
 //! The file is Apache `htdigest` compatible (`user:realm:HA1`, HA1 = MD5 of
 //! `user:realm:password`), so existing files and Apache's `htdigest` tool keep working.
 //! SHA-256 and SHA-512-256 HA1 values are written on `#sip-auth:…` lines that htdigest
-//! readers take for comments (see `sip_auth::htdigest`). Every change rewrites the file
+//! readers take for comments (see `sip_auth::HtdigestFile`). Every change rewrites the file
 //! atomically (temporary file in the same directory, then rename) and keeps its permissions;
 //! a new file is created with mode 0600.
 

@@ -30,12 +30,12 @@ pub(crate) fn setup(alg: Algorithm) -> (DigestServer, MemoryStore, String, Reque
             "alice",
             "atlanta.com",
             h,
-            sip_auth::digest::ha1(h, "alice", "atlanta.com", "secret"),
+            sip_auth::ha1(h, "alice", "atlanta.com", "secret"),
         );
     }
     let req = Request {
-        method: "REGISTER",
-        request_uri: URI,
+        method: b"REGISTER",
+        request_uri: URI.as_bytes(),
         source: Some(IpAddr::from([192, 0, 2, 1])),
         ..Request::default()
     };
@@ -54,6 +54,25 @@ pub(crate) fn setup(alg: Algorithm) -> (DigestServer, MemoryStore, String, Reque
         Outcome::Ok(_)
     ));
     (server, store, auth, req)
+}
+
+/// A REGISTER as a phone sends it, carrying `authorization`.
+pub(crate) fn register(authorization: &str) -> Vec<u8> {
+    format!(
+        "REGISTER {URI} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnashds7;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Alice\" <sip:alice@atlanta.com>;tag=456248\r\n\
+         To: <sip:alice@atlanta.com>\r\n\
+         Call-ID: 843817637684230@998sdasdh09\r\n\
+         CSeq: 1827 REGISTER\r\n\
+         Contact: <sip:alice@192.0.2.1:5060;transport=udp>;expires=3600\r\n\
+         User-Agent: Example Phone 1.0\r\n\
+         Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n\
+         Authorization: {authorization}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
 }
 
 /// The pre-keyed nonce MAC state the raw hashing starts from.
