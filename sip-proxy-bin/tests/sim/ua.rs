@@ -174,6 +174,8 @@ pub struct ReqPlan {
     pub max_forwards: Option<u8>,
     /// Extra header fields.
     pub headers: Vec<(String, String)>,
+    /// A To tag (an in-dialog request).
+    pub to_tag: Option<String>,
     /// The final status expected.
     pub expect: Expect,
 }
@@ -186,6 +188,7 @@ impl ReqPlan {
             uri: uri.to_owned(),
             max_forwards: None,
             headers: Vec::new(),
+            to_tag: None,
             expect: Expect::Any,
         }
     }
@@ -199,6 +202,12 @@ impl ReqPlan {
     #[must_use]
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// A To tag: the request claims to be inside a dialog.
+    #[must_use]
+    pub fn to_tag(mut self, tag: &str) -> Self {
+        self.to_tag = Some(tag.to_owned());
         self
     }
     /// The final status expected.
@@ -890,6 +899,7 @@ impl Ua {
             (r.plan.uri.clone(), r.call_id.clone(), r.cseq, r.plan.method);
         let to = format!("<{uri}>");
         let (mf, headers) = (r.plan.max_forwards, r.plan.headers.clone());
+        let to_tag = r.plan.to_tag.clone();
         let res = self.layer.send_request(
             now,
             Flow::udp(self.addr, self.proxy),
@@ -897,7 +907,7 @@ impl Ua {
                 let mut b = RequestBuilder::new(method, uri.as_str());
                 b.via(via)
                     .from(from.as_str(), Some(tag.as_str()))
-                    .to(to.as_str(), None)
+                    .to(to.as_str(), to_tag.as_deref())
                     .call_id(cid.as_str())
                     .cseq(cseq);
                 if let Some(n) = mf {

@@ -258,6 +258,8 @@ pub struct World {
     pub listeners: Vec<SocketAddr>,
     /// Simulated user agents.
     pub uas: Vec<Ua>,
+    /// The proxy's message limits (to classify what it receives as it does).
+    pub limits: sip_parser::Limits,
     /// The resolver table the proxy was given.
     pub resolver: Arc<Table>,
     /// What the proxy mirrored.
@@ -282,6 +284,8 @@ pub struct World {
     steps: u64,
     stuck: u64,
     outages: usize,
+    /// The most transactions the proxy held at once (seen after each step).
+    pub peak_transactions: usize,
 }
 
 /// A response or request's first line (for the trace).
@@ -304,6 +308,10 @@ impl World {
         let guard = logs::install(logs.clone());
         let resolver = Arc::new(Table::default());
         let capture = Arc::new(Capture::default());
+        let limits = sip_parser::Limits {
+            max_message_size: cfg.limits.max_message_size,
+            ..sip_parser::Limits::DEFAULT
+        };
         let listeners = cfg
             .listen
             .iter()
@@ -325,6 +333,7 @@ impl World {
             rng,
             proxy,
             listeners,
+            limits,
             uas: Vec::new(),
             resolver,
             capture,
@@ -343,6 +352,7 @@ impl World {
             steps: 0,
             stuck: 0,
             outages: 0,
+            peak_transactions: 0,
         }
     }
 
@@ -526,6 +536,7 @@ impl World {
                 self.ua_sent(i, out);
             }
         }
+        self.peak_transactions = self.peak_transactions.max(self.proxy.transactions());
     }
 
     fn collect_logs(&mut self) {
@@ -582,7 +593,7 @@ impl World {
 
     fn classify_input(&mut self, payload: &Bytes) {
         self.input.datagrams += 1;
-        match Message::parse(payload.clone()) {
+        match Message::parse_with(payload.clone(), &self.limits) {
             Ok(m) => {
                 self.input.messages += 1;
                 if m.validate().is_err() {

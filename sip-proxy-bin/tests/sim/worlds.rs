@@ -488,3 +488,30 @@ pub fn phone_answer(r: &mut Rng) -> Answer {
         _ => Answer::RingLong { give_up: s(150) },
     }
 }
+
+/// A request written by hand (to send with [`Action::Raw`]): Via to `from`, Call-ID
+/// `raw-N@sim`, Max-Forwards only when given, extra header fields as given.
+pub fn raw_request(
+    method: &str,
+    uri: &str,
+    from: SocketAddr,
+    n: u64,
+    max_forwards: Option<u8>,
+    headers: &[(&str, &str)],
+) -> Bytes {
+    use std::fmt::Write as _;
+    let mut m =
+        format!("{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-raw-{n}\r\n");
+    if let Some(mf) = max_forwards {
+        let _ = write!(m, "Max-Forwards: {mf}\r\n");
+    }
+    let _ = write!(
+        m,
+        "From: <sip:raw@{DOMAIN}>;tag=r{n}\r\nTo: <{uri}>\r\nCall-ID: raw-{n}@sim\r\nCSeq: 1 {method}\r\n"
+    );
+    for (name, value) in headers {
+        let _ = write!(m, "{name}: {value}\r\n");
+    }
+    m.push_str("Content-Length: 0\r\n\r\n");
+    Bytes::from(m)
+}
