@@ -1289,7 +1289,7 @@ fn unknown_cancel_and_dialog_are_481() {
                 s(1),
                 Action::Request(
                     ReqPlan::new("BYE", "sip:bob@127.0.0.1:5060")
-                        .to_tag("gone")
+                        .with_to_tag("gone")
                         .expect(Expect::Status(481)),
                 ),
             ),

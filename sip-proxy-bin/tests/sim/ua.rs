@@ -206,7 +206,7 @@ impl ReqPlan {
     }
     /// A To tag: the request claims to be inside a dialog.
     #[must_use]
-    pub fn to_tag(mut self, tag: &str) -> Self {
+    pub fn with_to_tag(mut self, tag: &str) -> Self {
         self.to_tag = Some(tag.to_owned());
         self
     }
