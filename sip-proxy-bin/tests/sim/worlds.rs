@@ -1,6 +1,7 @@
 //! Worlds: the common configuration, and random worlds built from a seed.
 //!
-//! * [`dispatcher_world`]: today's pipeline (`full` mode without the registrar): callers
+//! * [`dispatcher_world`]: today's pipeline (`full` mode without the registrar, or one in
+//!   five `stateful`): callers
 //!   placing calls that a `--dispatch 2=pbx` rule sends to an upstream set of two or three
 //!   simulated PBXs (random answers: accept, busy, 480, 500/503 → failover, ringing until
 //!   Timer C, silence), PBXs going down and coming back, health probes, CANCELs, and the
@@ -156,8 +157,16 @@ pub fn invalid_request(from: SocketAddr, n: u64) -> Bytes {
     ))
 }
 
-/// A caller's random action in the dispatcher world.
-fn caller_action(r: &mut Rng, me: SocketAddr) -> Action {
+/// A caller's random action in the dispatcher world (`stateful`: the `stateful` mode, where
+/// every initial request goes to the upstream set, so nothing is refused with 403/404).
+fn caller_action(r: &mut Rng, me: SocketAddr, stateful: bool) -> Action {
+    let refused = |status| {
+        if stateful {
+            Expect::Any
+        } else {
+            Expect::Status(status)
+        }
+    };
     match r.below(100) {
         0..=63 => {
             let mut plan = CallPlan::to(&format!("sip:2{:03}@{DOMAIN}", r.below(1000)))
@@ -173,11 +182,9 @@ fn caller_action(r: &mut Rng, me: SocketAddr) -> Action {
         70..=72 => Action::Request(
             ReqPlan::new("OPTIONS", "sip:127.0.0.1:5060").expect(Expect::Status(200)),
         ),
-        73..=77 => {
-            Action::Call(CallPlan::to("sip:bob@elsewhere.example").expect(Expect::Status(403)))
-        }
+        73..=77 => Action::Call(CallPlan::to("sip:bob@elsewhere.example").expect(refused(403))),
         78..=82 => Action::Call(
-            CallPlan::to(&format!("sip:9{:02}@{DOMAIN}", r.below(100))).expect(Expect::Status(404)),
+            CallPlan::to(&format!("sip:9{:02}@{DOMAIN}", r.below(100))).expect(refused(404)),
         ),
         83..=86 => Action::Call(
             CallPlan::to(&format!("sip:2{:03}@{DOMAIN}", r.below(1000)))
@@ -232,9 +239,15 @@ pub fn dispatcher_world(seed: u64) -> World {
     // Probes at most every 10 s: a probe transaction lives T4 = 5 s after its answer, so
     // the table can be seen empty between two rounds.
     let probe = r.pick(&[0, 10, 30]);
+    let stateful = r.chance(0.2);
     let mut cfg = base_config();
-    cfg.upstream = vec![upstream("pbx", &ups, algorithm, weights, probe)];
-    cfg.dispatch = vec!["2=pbx".parse().expect("rule")];
+    if stateful {
+        cfg.mode = Mode::Stateful;
+        cfg.upstream = vec![upstream("default", &ups, algorithm, weights, probe)];
+    } else {
+        cfg.upstream = vec![upstream("pbx", &ups, algorithm, weights, probe)];
+        cfg.dispatch = vec!["2=pbx".parse().expect("rule")];
+    }
     let mut w = World::new(seed, faults, cfg);
     for (i, a) in ups.iter().enumerate() {
         w.add(
@@ -260,7 +273,7 @@ pub fn dispatcher_world(seed: u64) -> World {
         let mut ua = Ua::new(&format!("c{i}"), me, proxy_addr(), DOMAIN, r.fork());
         for _ in 0..r.range(1, 5) {
             let t = s(1) + r.ms(0, 60_000);
-            let a = caller_action(&mut r, me);
+            let a = caller_action(&mut r, me, stateful);
             ua.schedule(t, a);
         }
         w.add(ua);
