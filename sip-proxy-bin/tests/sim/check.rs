@@ -16,7 +16,8 @@
 //!    the expected status;
 //! 7. the proxy's books balance: every unparseable datagram counted, every invalid request
 //!    counted, every message received and sent mirrored to the capture sink, nothing sent
-//!    from a socket the proxy does not have.
+//!    from a socket the proxy does not have;
+//! 8. no 408 to a non-INVITE request (RFC 4320 §4.2).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -167,6 +168,29 @@ pub fn check(w: &World, r: &mut Report) {
     ends_agree(w, r);
     expectations(w, r);
     books_balance(w, r);
+    no_408_to_non_invite(w, r);
+}
+
+/// RFC 4320 §4.2: a transaction-stateful element never answers a non-INVITE with 408.
+fn no_408_to_non_invite(w: &World, r: &mut Report) {
+    for l in &w.trace {
+        if let super::world::Line::Datagram {
+            t, from, payload, ..
+        } = l
+        {
+            if !w.listeners.contains(from) || !payload.starts_with(b"SIP/2.0 408") {
+                continue;
+            }
+            let Ok(m) = sip_parser::Message::parse(payload.clone()) else {
+                continue;
+            };
+            let method = m.cseq().map(|c| c.method.to_owned()).unwrap_or_default();
+            let call = m.call_id().unwrap_or_default().to_owned();
+            r.ensure_call(&call, method == "INVITE", || {
+                format!("{:.3}s: the proxy answered a {method} with 408 (RFC 4320 §4.2), Call-ID {call}", t.as_secs_f64())
+            });
+        }
+    }
 }
 
 /// The finals one UA received for one request are consistent: every non-2xx final has the

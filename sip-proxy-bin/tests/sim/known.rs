@@ -45,6 +45,13 @@ pub const CANCEL_AFTER_100: Bug = Bug {
     what: "held CANCEL not sent on 100 Trying; the branch goes on until Timer C",
 };
 
+/// E: a non-INVITE whose branches all timed out is answered 408 (RFC 4320 §4.2 forbids
+/// it).
+pub const NON_INVITE_408: Bug = Bug {
+    id: "E",
+    what: "408 sent to a non-INVITE request (RFC 4320)",
+};
+
 struct Seen {
     t: Duration,
     from: SocketAddr,
@@ -200,6 +207,19 @@ pub fn held_cancels(w: &World) -> BTreeSet<String> {
     calls
 }
 
+/// Calls where bug E happened: the proxy sent a 408 to a non-INVITE.
+pub fn non_invite_408s(w: &World) -> BTreeSet<String> {
+    sent(w)
+        .iter()
+        .filter(|s| {
+            w.listeners.contains(&s.from)
+                && s.msg.status() == Some(408)
+                && cseq_method(&s.msg) != "INVITE"
+        })
+        .map(|s| s.msg.call_id().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// A bug and the function finding the calls where its trigger happened.
 type Detector = (Bug, fn(&World) -> BTreeSet<String>);
 
@@ -214,7 +234,11 @@ pub fn classify(w: &World, r: &mut Report) {
     if r.problems.is_empty() {
         return;
     }
-    let detectors: [Detector; 2] = [(LATE_FINAL, late_finals), (CANCEL_AFTER_100, held_cancels)];
+    let detectors: [Detector; 3] = [
+        (LATE_FINAL, late_finals),
+        (CANCEL_AFTER_100, held_cancels),
+        (NON_INVITE_408, non_invite_408s),
+    ];
     let hits: Vec<(Bug, BTreeSet<String>)> = detectors.iter().map(|(b, f)| (*b, f(w))).collect();
     let mut keep = Vec::new();
     for p in std::mem::take(&mut r.problems) {
