@@ -242,6 +242,20 @@ fn calls_defined(w: &World, r: &mut Report) {
             r.ensure_call(&c.call_id, defined, || {
                 format!("{}: undefined end: {}", u.name, describe_call(c))
             });
+            // The caller's own Timer C (181 s, reset by each provisional) CANCELs an INVITE
+            // the proxy keeps waiting: the proxy's Timer C (60 s here) must end it first.
+            let self_cancelled = !c.cancel_sent
+                && w.datagrams(Some(u.addr), None, "CANCEL ").iter().any(|b| {
+                    sip_parser::Message::parse(b.clone())
+                        .is_ok_and(|m| m.call_id() == Some(c.call_id.as_str()))
+                });
+            r.ensure_call(&c.call_id, !self_cancelled, || {
+                format!(
+                    "{}: no final within the caller's own Timer C: {}",
+                    u.name,
+                    describe_call(c)
+                )
+            });
             r.ensure_call(&c.call_id, c.acks >= 1 || !c.answered(), || {
                 format!("{}: 2xx never ACKed: {}", u.name, describe_call(c))
             });
