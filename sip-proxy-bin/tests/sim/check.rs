@@ -243,15 +243,25 @@ fn calls_defined(w: &World, r: &mut Report) {
                 format!("{}: undefined end: {}", u.name, describe_call(c))
             });
             // The caller's own Timer C (181 s, reset by each provisional) CANCELs an INVITE
-            // the proxy keeps waiting: the proxy's Timer C (60 s here) must end it first.
+            // the proxy keeps waiting: the proxy's Timer C (60 s here) must end it first,
+            // with a final sent to the caller (the network may lose it).
+            let of_call = |b: &bytes::Bytes| {
+                sip_parser::Message::parse(b.clone()).is_ok_and(|m| {
+                    m.call_id() == Some(c.call_id.as_str())
+                        && m.cseq().is_ok_and(|q| q.method == "INVITE")
+                })
+            };
             let self_cancelled = !c.cancel_sent
-                && w.datagrams(Some(u.addr), None, "CANCEL ").iter().any(|b| {
-                    sip_parser::Message::parse(b.clone())
-                        .is_ok_and(|m| m.call_id() == Some(c.call_id.as_str()))
-                });
-            r.ensure_call(&c.call_id, !self_cancelled, || {
+                && w.datagrams(Some(u.addr), None, "CANCEL ")
+                    .iter()
+                    .any(of_call);
+            let final_sent = w
+                .datagrams(None, Some(u.addr), "SIP/2.0 ")
+                .iter()
+                .any(|b| of_call(b) && !b.starts_with(b"SIP/2.0 1"));
+            r.ensure_call(&c.call_id, !self_cancelled || final_sent, || {
                 format!(
-                    "{}: no final within the caller's own Timer C: {}",
+                    "{}: the proxy sent no final within the caller's own Timer C: {}",
                     u.name,
                     describe_call(c)
                 )

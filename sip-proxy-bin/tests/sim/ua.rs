@@ -1412,6 +1412,15 @@ impl Ua {
                     }
                 }
             }
+            Timer::Hangup(Side::Callee, i)
+                if !self.incoming[i].acked
+                    && !self.incoming[i].ack_timeout
+                    && !self.incoming[i].bye_received =>
+            {
+                // §15: the callee must not send BYE before the ACK of its 2xx (or the end of
+                // its retransmissions): try again later.
+                self.timer(now + T1, Timer::Hangup(Side::Callee, i));
+            }
             Timer::Hangup(side, i) => self.hang_up(now, side, i, out),
         }
     }
