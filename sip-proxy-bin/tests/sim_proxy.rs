@@ -16,9 +16,9 @@ use sim::world::Change;
 use sim::worlds::{self, DOMAIN, base_config, ip, ms, proxy_addr, s, upstream};
 use sim::{Action, Answer, CallPlan, Callee, Expect, Faults, ReqPlan, Ua, World};
 
-/// Seeds the random test runs by default (about 14 s of CPU in a debug build on the
+/// Seeds the random test runs by default (about 9 s of CPU in a debug build on the
 /// project's 2-core machine; `SIM_SEEDS` changes it).
-const SEEDS: u64 = 500;
+const SEEDS: u64 = 600;
 
 fn pbx(name: &str, n: u8, answer: Answer, seed: u64) -> Ua {
     Ua::new(name, ip(n), proxy_addr(), DOMAIN, seed).answering(Callee::Fixed(answer))

@@ -232,7 +232,7 @@ fn answered_once(w: &World, r: &mut Report) {
 
 fn calls_defined(w: &World, r: &mut Report) {
     for u in &w.uas {
-        for c in &u.calls {
+        for c in u.calls.iter().filter(|c| !c.crashed) {
             let defined = if c.answered() {
                 ended(c.bye_sent, c.bye_received)
                     && c.extra.iter().all(|e| e.1 != ByeResult::Pending)
@@ -270,7 +270,7 @@ fn calls_defined(w: &World, r: &mut Report) {
                 format!("{}: 2xx never ACKed: {}", u.name, describe_call(c))
             });
         }
-        for c in &u.incoming {
+        for c in u.incoming.iter().filter(|c| !c.crashed) {
             let defined = match c.final_status {
                 None => false,
                 Some(s) if (200..300).contains(&s) => {
@@ -282,7 +282,7 @@ fn calls_defined(w: &World, r: &mut Report) {
                 format!("{}: undefined end: {}", u.name, describe_incoming(c))
             });
         }
-        for q in &u.requests {
+        for q in u.requests.iter().filter(|q| !q.crashed) {
             r.ensure(!q.finals.is_empty() || q.timed_out, || {
                 format!(
                     "{}: {} {} neither answered nor timed out",
@@ -290,7 +290,7 @@ fn calls_defined(w: &World, r: &mut Report) {
                 )
             });
         }
-        for g in &u.registrations {
+        for g in u.registrations.iter().filter(|g| !g.crashed) {
             r.ensure(!g.finals.is_empty() || g.timed_out, || {
                 format!(
                     "{}: REGISTER cseq {} neither answered nor timed out",

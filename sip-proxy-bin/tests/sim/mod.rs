@@ -16,6 +16,20 @@
 //!   `SIM_STRICT=1`);
 //! * [`worlds`]: random worlds built from a seed;
 //! * [`run_seeds`]: many seeds, a failing one printed with its trace (`SIM_SEED=N` replays it).
+//!
+//! A scenario: build a `Config` (start from [`worlds::base_config`]), make a
+//! [`World`] with a seed and [`Faults`], add [`Ua`]s with scripted [`Action`]s at virtual
+//! times (`Ua::at`) and a [`Callee`] policy, schedule outages (`World::at` with
+//! `world::Change`), `run_until` the end of the script, then
+//! `check::settle_and_check(&mut w, limit).assert_ok(&w)` and assert on what the UAs
+//! recorded (`Ua::calls`, `incoming`, `registrations`, `requests`, `strays`, `inbox`), on
+//! the trace (`World::datagrams`), the proxy's log lines (`World::logged_at`) and its
+//! counters (`w.proxy.stats`).
+//!
+//! Replaying: `SIM_SEED=N SIM_TRACE=1 cargo test -p sip-proxy --test sim_proxy many_seeds --
+//! --nocapture` prints the run's datagram trace; a failing run also writes the trace with
+//! every payload to `$TMPDIR/sim-proxy-TEST-seed-N.trace`. `SIM_SEEDS=A..B` runs other
+//! seeds, `SIM_STRICT=1` stops tolerating the known bugs of [`known`].
 
 #![allow(
     dead_code,

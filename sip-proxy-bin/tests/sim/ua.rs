@@ -321,6 +321,8 @@ pub struct Call {
     pub bye_received: bool,
     /// Dialogs of further 2xx (forking), each ACKed and ended with a BYE at once.
     pub extra: Vec<(Dialog, ByeResult)>,
+    /// The UA crashed while this call was in its tables.
+    pub crashed: bool,
     auth: Option<DigestClient>,
 }
 
@@ -368,6 +370,8 @@ pub struct Incoming {
     pub bye_sent: Option<ByeResult>,
     /// Their BYE arrived.
     pub bye_received: bool,
+    /// The UA crashed while this call was in its tables.
+    pub crashed: bool,
     retx: Option<(Duration, Duration)>,
 }
 
@@ -394,6 +398,8 @@ pub struct Registration {
     pub timed_out: bool,
     /// The 2xx (its Contact list is the binding set).
     pub ok: Option<Message>,
+    /// The UA crashed after sending it.
+    pub crashed: bool,
     auth: Option<DigestClient>,
 }
 
@@ -416,6 +422,8 @@ pub struct Request {
     pub responses: Vec<Message>,
     /// Timer F fired.
     pub timed_out: bool,
+    /// The UA crashed after sending it.
+    pub crashed: bool,
     auth: Option<DigestClient>,
 }
 
@@ -491,6 +499,8 @@ pub struct Ua {
     pub keepalives: usize,
     /// Live server transactions: when their request arrived, and its method.
     pub live_servers: BTreeMap<ServerTxId, (Duration, String)>,
+    /// Times it crashed.
+    pub crashes: usize,
 }
 
 /// The SDP offer/answer every call carries (its content does not matter to the proxy).
@@ -524,17 +534,10 @@ impl Ua {
     /// transaction keys and behaviour choices come from `seed`.
     pub fn new(name: &str, addr: SocketAddr, proxy: SocketAddr, domain: &str, seed: u64) -> Ua {
         let mut rng = Rng::new(seed);
-        let cfg = Config {
-            listeners: vec![Listener::new(Transport::Udp, addr)],
-            shards: 1,
-            max_transactions: 4096,
-            timers: Timers::default(),
-            ..Config::default()
-        };
         Ua {
             name: name.to_owned(),
             addr,
-            layer: TransactionLayer::new(&cfg, rng.bytes32()),
+            layer: Self::layer_for(addr, &mut rng),
             proxy,
             domain: domain.to_owned(),
             password: None,
@@ -565,7 +568,41 @@ impl Ua {
             garbage: 0,
             keepalives: 0,
             live_servers: BTreeMap::new(),
+            crashes: 0,
         }
+    }
+
+    fn layer_for(addr: SocketAddr, rng: &mut Rng) -> TransactionLayer {
+        let cfg = Config {
+            listeners: vec![Listener::new(Transport::Udp, addr)],
+            shards: 1,
+            max_transactions: 4096,
+            timers: Timers::default(),
+            ..Config::default()
+        };
+        TransactionLayer::new(&cfg, rng.bytes32())
+    }
+
+    /// The UA crashes and restarts empty: its transactions, timers and dialogs are gone
+    /// (what it recorded stays; the calls it was in are marked `crashed`).
+    pub fn crash(&mut self) {
+        self.layer = Self::layer_for(self.addr, &mut self.rng);
+        self.timers.clear();
+        self.purposes.clear();
+        self.live_servers.clear();
+        for c in &mut self.incoming {
+            c.crashed = true;
+        }
+        for c in &mut self.calls {
+            c.crashed = true;
+        }
+        for r in &mut self.registrations {
+            r.crashed = true;
+        }
+        for r in &mut self.requests {
+            r.crashed = true;
+        }
+        self.crashes += 1;
     }
 
     /// With this digest password.
@@ -773,6 +810,7 @@ impl Ua {
                     bye_sent: None,
                     bye_received: false,
                     extra: Vec::new(),
+                    crashed: false,
                     auth: None,
                     plan,
                 });
@@ -792,6 +830,7 @@ impl Ua {
                     finals: Vec::new(),
                     responses: Vec::new(),
                     timed_out: false,
+                    crashed: false,
                     auth: None,
                     plan,
                 });
@@ -815,6 +854,7 @@ impl Ua {
                     finals: Vec::new(),
                     timed_out: false,
                     ok: None,
+                    crashed: false,
                     auth: None,
                 });
                 let i = self.registrations.len() - 1;
@@ -1008,14 +1048,14 @@ impl Ua {
                 match self
                     .incoming
                     .iter_mut()
-                    .find(|c| c.call_id == cid && Some(&c.tag) == tag.as_ref())
+                    .find(|c| !c.crashed && c.call_id == cid && Some(&c.tag) == tag.as_ref())
                 {
                     Some(c) => c.acked = true,
                     None => self.stray_acks += 1,
                 }
             }
             Event::Cancelled { tx } => {
-                if let Some(i) = self.incoming.iter().position(|c| c.tx == tx) {
+                if let Some(i) = self.incoming.iter().position(|c| !c.crashed && c.tx == tx) {
                     let c = &mut self.incoming[i];
                     if c.final_status.is_none() {
                         c.cancelled = true;
@@ -1046,7 +1086,11 @@ impl Ua {
                     && response.cseq().is_ok_and(|c| c.method == "INVITE");
                 if is_invite_2xx {
                     let cid = response.call_id().unwrap_or_default();
-                    if let Some(i) = self.calls.iter().position(|c| c.call_id == cid) {
+                    if let Some(i) = self
+                        .calls
+                        .iter()
+                        .position(|c| !c.crashed && c.call_id == cid)
+                    {
                         self.on_invite_2xx(now, i, &response, out);
                     }
                 }
@@ -1226,16 +1270,16 @@ impl Ua {
             Some("BYE") => {
                 let mine = |tag: &String| Some(tag) == to_tag.as_ref();
                 let caller = self.calls.iter().position(|c| {
-                    c.call_id == cid
+                    !c.crashed
+                        && c.call_id == cid
                         && mine(&c.from_tag)
                         && c.dialog
                             .as_ref()
                             .is_some_and(|d| Some(&d.remote_tag) == from_tag.as_ref())
                 });
-                let callee = self
-                    .incoming
-                    .iter()
-                    .position(|c| c.call_id == cid && mine(&c.tag) && c.dialog.is_some());
+                let callee = self.incoming.iter().position(|c| {
+                    !c.crashed && c.call_id == cid && mine(&c.tag) && c.dialog.is_some()
+                });
                 let status = if let Some(i) = caller {
                     self.calls[i].bye_received = true;
                     self.timers
@@ -1305,6 +1349,7 @@ impl Ua {
             dialog: None,
             bye_sent: None,
             bye_received: false,
+            crashed: false,
             retx: None,
         });
         match answer {

@@ -206,6 +206,8 @@ pub enum Change {
     Down(SocketAddr),
     /// It is back.
     Up(SocketAddr),
+    /// The UA at this address crashes (state lost) and stays down until `Up`.
+    Crash(SocketAddr),
 }
 
 /// Counts of what the network carried.
@@ -511,6 +513,14 @@ impl World {
                 Change::Up(a) => {
                     self.down.retain(|d| *d != a);
                     format!("{a} comes back UP")
+                }
+                Change::Crash(a) => {
+                    self.down.push(a);
+                    self.outages += 1;
+                    if let Some(u) = self.uas.iter_mut().find(|u| u.addr == a) {
+                        u.crash();
+                    }
+                    format!("{a} CRASHES (state lost) and goes down")
                 }
             };
             self.trace.push(Line::Note { t: now, text });

@@ -256,9 +256,17 @@ pub fn dispatcher_world(seed: u64) -> World {
         );
     }
     if r.chance(0.4) {
+        // A PBX goes away: cut off (state kept), or crashed (state lost), then back.
         let a = r.pick(&ups);
         let t = s(1) + r.ms(0, 50_000);
-        w.at(t, Change::Down(a));
+        w.at(
+            t,
+            if r.chance(0.5) {
+                Change::Down(a)
+            } else {
+                Change::Crash(a)
+            },
+        );
         w.at(t + r.ms(3000, 90_000), Change::Up(a));
     }
     if r.chance(0.05) {
