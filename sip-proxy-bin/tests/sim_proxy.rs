@@ -1046,6 +1046,71 @@ fn flood_is_dropped_and_counted() {
     assert_eq!(w.named("alice").requests[0].finals, [200]);
 }
 
+/// `allow_relay`: a request for a foreign domain goes where its Request-URI points, a
+/// literal IP or a name the resolver knows; Record-Route keeps the proxy on the path.
+#[test]
+fn relay_by_request_uri() {
+    let mut cfg = base_config();
+    cfg.limits.allow_relay = true;
+    let pbx_ip = ip(10).ip();
+    let mut w = World::with_hosts(49, Faults::clean(), cfg, &[("pbx.example.net", pbx_ip)]);
+    w.add(pbx("pbx0", 10, accept(), 1));
+    w.add(
+        caller("alice", 20, 2)
+            .at(
+                s(1),
+                Action::Call(CallPlan::to("sip:bob@127.0.0.10").expect(Expect::Status(200))),
+            )
+            .at(
+                s(2),
+                Action::Call(CallPlan::to("sip:bob@pbx.example.net").expect(Expect::Status(200))),
+            )
+            .at(
+                s(3),
+                Action::Call(
+                    CallPlan::to("sip:bob@nowhere.example.net").expect(Expect::Status(404)),
+                ),
+            ),
+    );
+    w.run_until(s(10));
+    settle_and_check(&mut w, s(60)).assert_ok(&w);
+    assert_eq!(w.named("pbx0").incoming.len(), 2);
+    assert!(
+        w.named("pbx0")
+            .incoming
+            .iter()
+            .all(|i| rr_of(&i.invite) == [PROXY_RR])
+    );
+    let asked = w.resolver.asked.lock().unwrap().clone();
+    assert!(asked.iter().any(|h| h == "pbx.example.net"), "{asked:?}");
+}
+
+/// `record_route = false`: after the INVITE transaction the dialog goes end to end; the ACK
+/// and BYE do not pass the proxy.
+#[test]
+fn without_record_route_the_dialog_bypasses_the_proxy() {
+    let mut cfg = one_set(&[ip(10)]);
+    cfg.record_route = false;
+    let mut w = World::new(50, Faults::clean(), cfg);
+    w.add(pbx("pbx0", 10, accept(), 1));
+    w.add(caller("alice", 20, 2).at(
+        s(1),
+        Action::Call(CallPlan::to(&format!("sip:2000@{DOMAIN}")).expect(Expect::Status(200))),
+    ));
+    w.run_until(s(10));
+    settle_and_check(&mut w, s(60)).assert_ok(&w);
+    assert!(rr_of(&w.named("pbx0").incoming[0].invite).is_empty());
+    assert_eq!(
+        w.datagrams(Some(ip(20)), Some(ip(10)), "BYE ").len(),
+        1,
+        "BYE straight to the PBX"
+    );
+    assert!(
+        w.datagrams(Some(ip(20)), Some(proxy_addr()), "ACK ")
+            .is_empty()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Known bugs (see sim/known.rs): each a deterministic failing test, ignored until fixed.
 // ---------------------------------------------------------------------------------------

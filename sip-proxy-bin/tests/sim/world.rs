@@ -304,11 +304,24 @@ impl World {
     /// A world around a proxy built from `cfg` (finished here). The proxy's transaction keys
     /// come from the seed.
     pub fn new(seed: u64, faults: Faults, cfg: Config) -> World {
+        Self::with_hosts(seed, faults, cfg, &[])
+    }
+
+    /// [`World::new`] with names the proxy's resolver knows.
+    pub fn with_hosts(seed: u64, faults: Faults, cfg: Config, hosts: &[(&str, IpAddr)]) -> World {
         let cfg = cfg.finish().expect("a valid configuration");
         let mut rng = Rng::new(seed);
         let logs = Arc::new(Mutex::new(Vec::new()));
         let guard = logs::install(logs.clone());
-        let resolver = Arc::new(Table::default());
+        let mut table = Table::default();
+        for (h, ip) in hosts {
+            table
+                .hosts
+                .entry(h.to_ascii_lowercase())
+                .or_default()
+                .push(*ip);
+        }
+        let resolver = Arc::new(table);
         let capture = Arc::new(Capture::default());
         let limits = sip_parser::Limits {
             max_message_size: cfg.limits.max_message_size,
