@@ -434,14 +434,20 @@ pub fn registrar_world(seed: u64) -> World {
         faults,
         registrar_config(&format!("rand-{seed}"), users),
     );
-    // Phones: one per user, and a second phone for u0 (forking).
-    let mut phones: Vec<(usize, SocketAddr)> = (0..users).map(|i| (i, ip(30 + i as u8))).collect();
-    phones.push((0, ip(40)));
-    for (user, addr) in &phones {
-        let mut ua = Ua::new(&format!("u{user}"), *addr, proxy_addr(), DOMAIN, r.fork())
+    // Phones: one per user, and a second phone for u0 (forking); some register with a
+    // wrong password (their registration fails, so their user is not reachable).
+    let mut phones: Vec<(usize, SocketAddr, bool)> =
+        (0..users).map(|i| (i, ip(30 + i as u8), false)).collect();
+    phones.push((0, ip(40), false));
+    for p in &mut phones {
+        p.2 = r.chance(0.15);
+    }
+    let reachable = |u: usize| phones.iter().any(|p| p.0 == u && !p.2);
+    let clean = faults.is_clean();
+    for &(user, addr, wrong) in &phones {
+        let mut ua = Ua::new(&format!("u{user}"), addr, proxy_addr(), DOMAIN, r.fork())
             .password(&format!("pw-{user}"))
             .answering(Callee::Random(phone_answer));
-        let wrong = r.chance(0.15);
         let t0 = s(1) + r.ms(0, 3000);
         ua.schedule(
             t0,
@@ -456,15 +462,26 @@ pub fn registrar_world(seed: u64) -> World {
             },
         );
         for _ in 0..r.range(0, 3) {
-            let callee = r.below(users as u64 + 1);
-            let uri = if callee == users as u64 {
-                format!("sip:nobody@{DOMAIN}")
+            let callee = r.below(users as u64 + 1) as usize;
+            let (uri, expect) = if callee == users {
+                (format!("sip:nobody@{DOMAIN}"), Expect::Status(404))
+            } else if !reachable(callee) {
+                (format!("sip:u{callee}@{DOMAIN}"), Expect::Status(480))
             } else {
-                format!("sip:u{callee}@{DOMAIN}")
+                (
+                    format!("sip:u{callee}@{DOMAIN}"),
+                    Expect::OneOf(vec![200, 480, 486, 408, 487]),
+                )
             };
             let mut plan = CallPlan::to(&uri).hangup_after(Some(r.ms(300, 10_000)));
+            if clean {
+                plan = plan.expect(expect);
+            }
             if r.chance(0.2) {
                 plan = plan.cancel_after(r.ms(30, 4000));
+                if clean && callee < users && reachable(callee) {
+                    plan = plan.expect(Expect::OneOf(vec![200, 480, 486, 408, 487]));
+                }
             }
             ua.schedule(s(5) + r.ms(0, 50_000), Action::Call(plan));
         }
