@@ -20,7 +20,7 @@ use sip_parser::{Message, ResponseBuilder};
 fn benches(c: &mut Criterion) {
     let mac_key = common::mac_key();
     for (alg, name) in [(Algorithm::Md5, "md5"), (Algorithm::Sha256, "sha256")] {
-        let (mut server, store, auth, req) = setup(alg);
+        let (server, store, auth, req) = setup(alg);
         // What a registrar does per authenticated REGISTER, minus the socket and the
         // location store: frame the datagram, find and verify the credentials for our
         // realm, answer 200 with the Contact.
@@ -73,12 +73,12 @@ fn benches(c: &mut Criterion) {
         });
     });
 
-    let (mut server, _, _, req) = setup(Algorithm::Sha256);
+    let (server, _, _, req) = setup(Algorithm::Sha256);
     c.bench_function("challenge_generation", |b| {
         b.iter(|| black_box(server.challenge(black_box(&req), NOW, false)));
     });
 
-    let mut cache = AuthCache::new(65_536, Duration::from_secs(1800));
+    let cache = AuthCache::new(65_536, Duration::from_secs(1800));
     let ip = Some(IpAddr::from([192, 0, 2, 1]));
     let h = HashKind::Md5.hex(&[b"x"]);
     for i in 0..10_000 {
@@ -104,7 +104,7 @@ fn benches(c: &mut Criterion) {
         });
     });
 
-    let mut bans = FailureTracker::new(BanConfig::default());
+    let bans = FailureTracker::new(BanConfig::default());
     for i in 0..10_000u32 {
         bans.record_failure(IpAddr::from(i.to_be_bytes()), None, Duration::from_secs(1));
     }

@@ -26,7 +26,7 @@ fn main() {
         Ok("md5") => Algorithm::Md5,
         _ => Algorithm::Sha256,
     };
-    let (mut server, store, auth, req) = setup(alg);
+    let (server, store, auth, req) = setup(alg);
     let only_parse = std::env::var_os("PARSE_ONLY").is_some();
     if std::env::var_os("RAW").is_some() {
         raw(n, alg, &server.challenge(&req, NOW, false)[0]);

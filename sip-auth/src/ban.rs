@@ -1,23 +1,29 @@
 //! Brute-force protection: [`FailureTracker`] counts authentication failures per source IP
 //! (and optionally per user) in an exact sliding window and bans a source that fails more
 //! than `threshold` times within `window` (Kamailio's htable `ipban`: more than 5 failures,
-//! 300 s). Trusted networks are never banned; memory is fixed by the capacity.
+//! 300 s). Trusted networks ([`FailureTracker::trust`]) are never banned; memory is fixed by
+//! the capacity.
 //!
-//! Memory per tracked IP: [`FailureTracker::bytes_per_ip`] bytes (the map slot plus
-//! `threshold + 1` 8-byte failure times); with the defaults (threshold 5) 113 bytes on
-//! 64-bit targets, so 64 Ki sources take about 7 MiB. A flood of more distinct sources than the capacity
-//! evicts idle sources first, then those with the fewest and oldest failures, banned sources
-//! last; memory never grows.
+//! Memory per tracked IP: [`FailureTracker::bytes_per_ip`] bytes (the map slot, free-list
+//! word and index plus `threshold + 1` 8-byte failure times); with the defaults (threshold 5)
+//! 128 bytes on 64-bit targets, so 64 Ki sources take 8 MiB. A flood of more distinct sources
+//! than the capacity evicts idle sources first, then those with the fewest and oldest
+//! failures, banned sources last; memory never grows.
+//!
+//! The tracker is shared by reference between threads: sources are split into shards by the
+//! hash of their address, each shard a fixed-capacity map behind its own lock
+//! (`sync::Shards`), so eviction happens within the shard a new source falls in.
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::hash::Hash;
 use core::net::IpAddr;
 use core::time::Duration;
 
 use crate::clockmap::ClockMap;
+use crate::sync::Shards;
 
-/// An IP network (`addr/prefix`), for the allow-list.
+/// An IP network (`addr/prefix`), for the trusted list ([`FailureTracker::trust`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {
     addr: IpAddr,
@@ -102,7 +108,7 @@ pub enum FailureVerdict {
         /// End of the ban (caller's monotonic clock).
         until: Duration,
     },
-    /// The source is allow-listed: never counted, never banned.
+    /// The source is in a trusted network: never counted, never banned.
     Trusted,
 }
 
@@ -121,15 +127,16 @@ struct State {
     banned_until: u64,
 }
 
+/// One shard's failure table: the map and the failure-time rings of its slots.
 struct Tracker<K> {
     map: ClockMap<K, State>,
     ring: Vec<u64>,
     ring_len: usize,
 }
 
-impl<K: Hash + Eq> Tracker<K> {
-    fn new(capacity: usize, threshold: u32, seeds: [u64; 4]) -> Self {
-        let map = ClockMap::new(capacity, seeds);
+impl<K> Tracker<K> {
+    fn new(capacity: usize, threshold: u32) -> Self {
+        let map = ClockMap::new(capacity);
         let ring_len = threshold as usize + 1;
         Tracker {
             ring: vec![0; map.capacity() * ring_len],
@@ -138,14 +145,13 @@ impl<K: Hash + Eq> Tracker<K> {
         }
     }
 
-    fn find<Q: Hash + ?Sized>(&self, q: &Q, eq: impl Fn(&K) -> bool) -> Option<usize> {
-        let h = self.map.hash(q);
-        self.map.find(h, eq)
+    fn memory_bytes(&self) -> usize {
+        self.map.memory_bytes() + self.ring.capacity() * core::mem::size_of::<u64>()
     }
 
-    fn fail<Q: Hash + ?Sized>(
+    fn fail(
         &mut self,
-        q: &Q,
+        hash: u64,
         eq: impl Fn(&K) -> bool,
         make: impl FnOnce() -> K,
         cfg: &BanConfig,
@@ -153,13 +159,12 @@ impl<K: Hash + Eq> Tracker<K> {
     ) -> FailureVerdict {
         let now = ms(now);
         let window = ms(cfg.window);
-        let idx = if let Some(i) = self.find(q, eq) {
+        let idx = if let Some(i) = self.map.find(hash, eq) {
             i
         } else {
-            let h = self.map.hash(q);
             // Eviction keeps bans and sources with more recent failures; forgets idle ones.
             self.map.insert(
-                h,
+                hash,
                 make(),
                 State {
                     head: 0,
@@ -215,19 +220,15 @@ impl<K: Hash + Eq> Tracker<K> {
         }
     }
 
-    fn banned<Q: Hash + ?Sized>(
-        &mut self,
-        q: &Q,
-        eq: impl Fn(&K) -> bool,
-        now: Duration,
-    ) -> Option<Duration> {
-        let i = self.find(q, eq)?;
-        let e = self.map.touch(i)?;
-        (e.value.banned_until > ms(now)).then(|| Duration::from_millis(e.value.banned_until))
+    fn banned(&mut self, hash: u64, eq: impl Fn(&K) -> bool, now: Duration) -> bool {
+        self.map
+            .find(hash, eq)
+            .and_then(|i| self.map.touch(i))
+            .is_some_and(|e| e.value.banned_until > ms(now))
     }
 
-    fn unban<Q: Hash + ?Sized>(&mut self, q: &Q, eq: impl Fn(&K) -> bool) -> bool {
-        match self.find(q, eq) {
+    fn unban(&mut self, hash: u64, eq: impl Fn(&K) -> bool) -> bool {
+        match self.map.find(hash, eq) {
             Some(i) => self.map.remove(i).is_some_and(|(_, s)| s.banned_until != 0),
             None => false,
         }
@@ -236,19 +237,25 @@ impl<K: Hash + Eq> Tracker<K> {
 
 /// Failure counting and banning per source IP, optionally per user. `now` is the caller's
 /// monotonic clock.
+///
+/// Shared by reference between worker threads: the recording and checking methods take
+/// `&self` (the type is `Sync` with the `std` feature). The tables are split into shards by
+/// key hash, each behind its own lock, so threads handling different sources rarely wait for
+/// each other and there is no lock over the whole tracker. The trusted networks are
+/// configuration: set them with [`FailureTracker::trust`] before sharing the tracker.
 pub struct FailureTracker {
     cfg: BanConfig,
-    ips: Tracker<IpAddr>,
-    users: Option<Tracker<alloc::string::String>>,
-    allow: Vec<IpNet>,
+    ips: Shards<Tracker<IpAddr>>,
+    users: Option<Shards<Tracker<String>>>,
+    trusted: Vec<IpNet>,
 }
 
 impl core::fmt::Debug for FailureTracker {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("FailureTracker")
             .field("cfg", &self.cfg)
-            .field("tracked_ips", &self.ips.map.len())
-            .field("allow", &self.allow)
+            .field("tracked_ips", &self.tracked())
+            .field("trusted", &self.trusted)
             .finish_non_exhaustive()
     }
 }
@@ -259,13 +266,13 @@ impl FailureTracker {
         let users = (cfg.user_capacity > 0).then(|| {
             let mut s = seeds;
             s[0] ^= 0x9e37_79b9_7f4a_7c15;
-            Tracker::new(cfg.user_capacity, cfg.threshold, s)
+            Shards::new(cfg.user_capacity, s, |n| Tracker::new(n, cfg.threshold))
         });
         FailureTracker {
-            ips: Tracker::new(cfg.capacity, cfg.threshold, seeds),
+            ips: Shards::new(cfg.capacity, seeds, |n| Tracker::new(n, cfg.threshold)),
             users,
             cfg,
-            allow: Vec::new(),
+            trusted: Vec::new(),
         }
     }
 
@@ -275,86 +282,102 @@ impl FailureTracker {
         Self::with_seeds(cfg, crate::clockmap::std_seeds())
     }
 
-    /// Bytes of memory per tracked IP with this policy.
+    /// Bytes of memory per tracked IP with this policy (at a power-of-two capacity; see
+    /// [`FailureTracker::memory_bytes`] for the exact total).
     pub fn bytes_per_ip(&self) -> usize {
         ClockMap::<IpAddr, State>::bytes_per_entry()
-            + self.ips.ring_len * core::mem::size_of::<u64>()
+            + (self.cfg.threshold as usize + 1) * core::mem::size_of::<u64>()
     }
 
-    /// Total bytes reserved for IP tracking (capacity × bytes per IP).
+    /// Heap bytes held for IP and user tracking, all allocated at construction: the tables
+    /// of every shard plus the shard array.
     pub fn memory_bytes(&self) -> usize {
-        self.ips.map.capacity() * self.bytes_per_ip()
+        fn table<K>(s: &Shards<Tracker<K>>) -> usize {
+            s.fold(s.header_bytes(), |n, t| n + t.memory_bytes())
+        }
+        table(&self.ips) + self.users.as_ref().map_or(0, table)
     }
 
-    /// Never count or ban sources in `net`.
-    pub fn allow(&mut self, net: IpNet) {
-        self.allow.push(net);
+    /// Trust the network `net`: sources in it are never counted or banned. Configuration,
+    /// done before the tracker is shared.
+    pub fn trust(&mut self, net: IpNet) {
+        self.trusted.push(net);
     }
 
-    /// Whether `ip` is allow-listed.
+    /// Whether `ip` is in a trusted network.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.allow.iter().any(|n| n.contains(ip))
+        self.trusted.iter().any(|n| n.contains(ip))
     }
 
     /// Record a failed authentication from `ip` (for `user`, when per-user tracking is on).
     /// Returns the IP's verdict, or the user's if only the user is banned.
-    pub fn record_failure(
-        &mut self,
-        ip: IpAddr,
-        user: Option<&str>,
-        now: Duration,
-    ) -> FailureVerdict {
+    pub fn record_failure(&self, ip: IpAddr, user: Option<&str>, now: Duration) -> FailureVerdict {
+        let cfg = &self.cfg;
         let mut user_verdict = None;
-        if let (Some(t), Some(u)) = (self.users.as_mut(), user) {
-            user_verdict = Some(t.fail(u, |k| k == u, || u.into(), &self.cfg, now));
+        if let (Some(t), Some(u)) = (&self.users, user) {
+            let h = t.hash(u);
+            user_verdict = Some(t.with(h, |t| t.fail(h, |k| k == u, || u.into(), cfg, now)));
         }
         if self.is_trusted(ip) {
             return FailureVerdict::Trusted;
         }
-        let v = self.ips.fail(&ip, |k| *k == ip, || ip, &self.cfg, now);
+        let h = self.ips.hash(&ip);
+        let v = self
+            .ips
+            .with(h, |t| t.fail(h, |k| *k == ip, || ip, cfg, now));
         match (v, user_verdict) {
             (FailureVerdict::Counted(_), Some(b @ FailureVerdict::Banned { .. })) => b,
             _ => v,
         }
     }
 
-    /// Whether `ip` is banned at `now`.
-    pub fn is_banned(&mut self, ip: IpAddr, now: Duration) -> bool {
-        !self.is_trusted(ip) && self.ips.banned(&ip, |k| *k == ip, now).is_some()
+    /// Whether `ip` is banned at `now` (never when trusted).
+    pub fn is_banned(&self, ip: IpAddr, now: Duration) -> bool {
+        if self.is_trusted(ip) {
+            return false;
+        }
+        let h = self.ips.hash(&ip);
+        self.ips.with(h, |t| t.banned(h, |k| *k == ip, now))
     }
 
     /// Whether `user` is banned at `now` (always false without per-user tracking).
-    pub fn is_user_banned(&mut self, user: &str, now: Duration) -> bool {
-        self.users
-            .as_mut()
-            .is_some_and(|t| t.banned(user, |k| k == user, now).is_some())
+    pub fn is_user_banned(&self, user: &str, now: Duration) -> bool {
+        self.users.as_ref().is_some_and(|t| {
+            let h = t.hash(user);
+            t.with(h, |t| t.banned(h, |k| k == user, now))
+        })
     }
 
     /// Lift the ban on `ip` and forget its failures. Returns whether it was banned.
-    pub fn unban(&mut self, ip: IpAddr) -> bool {
-        self.ips.unban(&ip, |k| *k == ip)
+    pub fn unban(&self, ip: IpAddr) -> bool {
+        let h = self.ips.hash(&ip);
+        self.ips.with(h, |t| t.unban(h, |k| *k == ip))
     }
 
     /// Lift the ban on `user`.
-    pub fn unban_user(&mut self, user: &str) -> bool {
-        self.users
-            .as_mut()
-            .is_some_and(|t| t.unban(user, |k| k == user))
+    pub fn unban_user(&self, user: &str) -> bool {
+        self.users.as_ref().is_some_and(|t| {
+            let h = t.hash(user);
+            t.with(h, |t| t.unban(h, |k| k == user))
+        })
     }
 
-    /// The banned IPs at `now` with the end of their ban.
+    /// The banned IPs at `now` with the end of their ban (gathered shard by shard).
     pub fn list(&self, now: Duration) -> Vec<(IpAddr, Duration)> {
-        self.ips
-            .map
-            .iter()
-            .filter(|(_, s)| s.banned_until > ms(now))
-            .map(|(k, s)| (*k, Duration::from_millis(s.banned_until)))
-            .collect()
+        self.ips.fold(Vec::new(), |mut out, t| {
+            out.extend(
+                t.map
+                    .iter()
+                    .filter(|(_, s)| s.banned_until > ms(now))
+                    .map(|(k, s)| (*k, Duration::from_millis(s.banned_until))),
+            );
+            out
+        })
     }
 
     /// Number of IPs currently tracked (bounded by the capacity).
     pub fn tracked(&self) -> usize {
-        self.ips.map.len()
+        self.ips.fold(0, |n, t| n + t.map.len())
     }
 }
 
@@ -372,7 +395,7 @@ mod tests {
 
     #[test]
     fn bans_after_more_than_five_and_expires() {
-        let mut t = tracker();
+        let t = tracker();
         let ip = IpAddr::from([192, 0, 2, 1]);
         for i in 1..=5 {
             assert_eq!(
@@ -397,8 +420,8 @@ mod tests {
     }
 
     #[test]
-    fn unban_and_allow_list() {
-        let mut t = tracker();
+    fn unban_and_trusted_networks() {
+        let t = tracker();
         let ip = IpAddr::from([192, 0, 2, 1]);
         for i in 0..6 {
             t.record_failure(ip, None, secs(i));
@@ -407,7 +430,8 @@ mod tests {
         assert!(t.unban(ip));
         assert!(!t.is_banned(ip, secs(7)));
         assert!(!t.unban(ip));
-        t.allow(IpNet::parse("10.0.0.0/8").unwrap());
+        let mut t = t;
+        t.trust(IpNet::parse("10.0.0.0/8").unwrap());
         let inside = IpAddr::from([10, 1, 2, 3]);
         for i in 0..100 {
             assert_eq!(
@@ -424,7 +448,7 @@ mod tests {
             user_capacity: 16,
             ..BanConfig::default()
         };
-        let mut t = FailureTracker::with_seeds(cfg, [1, 2, 3, 4]);
+        let t = FailureTracker::with_seeds(cfg, [1, 2, 3, 4]);
         for i in 0..6u8 {
             t.record_failure(
                 IpAddr::from([198, 51, 100, i]),

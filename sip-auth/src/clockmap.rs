@@ -1,20 +1,29 @@
 //! A fixed-capacity hash map with sampled CLOCK eviction (the hand examines a few slots and
 //! evicts the least valuable, preferring not recently used ones), shared by the auth cache,
-//! the failure tracker and the rate limiter.
+//! the failure tracker and the rate limiter; each of them holds one per shard (`sync::Shards`,
+//! which also hashes the keys, with ahash under caller-given seeds, so an attacker cannot aim
+//! collisions at a table whose seeds are random).
 //!
-//! Memory is bounded by the capacity: one slot (`Option<Entry<K, V>>`) per entry in a vector
-//! allocated up front, plus a 4-byte index (and one control byte) per entry in an
-//! open-addressing table keyed with ahash under caller-given seeds (so an attacker cannot
-//! aim collisions at a table whose seeds are random).
+//! Memory is allocated at construction and never grows: one slot (`Option<Entry<K, V>>`) per
+//! entry, a 4-byte free-list word per entry, and an open-addressing index (hashbrown) of
+//! 4-byte slot numbers plus one control byte per bucket. The index is reserved for twice the
+//! capacity: hashbrown leaves a tombstone for some removals, and when tombstones use up its
+//! spare room it rehashes in place only if the live entries fill at most half of its
+//! capacity, otherwise it reallocates at double size. Reserving twice the capacity keeps it
+//! in place (the memory test in `tests/memory.rs` measures this under churn). For a
+//! power-of-two capacity that is 4 buckets, 20 bytes, per entry.
 
 use alloc::vec::Vec;
-use core::hash::Hash;
 
-use ahash::RandomState;
+use hashbrown::HashTable;
 
 /// Slots examined per eviction.
 pub(crate) const SAMPLE: usize = 8;
-use hashbrown::HashTable;
+
+/// Index bytes per entry at a power-of-two capacity: 4 buckets (the table is reserved for
+/// twice the capacity at a load of at most 7/8, rounded up to a power of two) of a 4-byte
+/// slot number and a control byte.
+const INDEX_BYTES_PER_ENTRY: usize = 4 * (4 + 1);
 
 pub(crate) struct Entry<K, V> {
     hash: u64,
@@ -29,33 +38,36 @@ pub(crate) struct ClockMap<K, V> {
     free: Vec<u32>,
     hand: usize,
     capacity: usize,
-    hasher: RandomState,
     len: usize,
 }
 
 impl<K, V> ClockMap<K, V> {
-    pub(crate) fn new(capacity: usize, seeds: [u64; 4]) -> Self {
-        let capacity = capacity.clamp(1, u32::MAX as usize);
+    /// A map of at most `capacity` entries (at least 1); `hash` values given to its methods
+    /// come from the caller.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, u32::MAX as usize / 2);
         let mut slots = Vec::with_capacity(capacity);
         slots.resize_with(capacity, || None);
         ClockMap {
-            table: HashTable::with_capacity(capacity),
+            table: HashTable::with_capacity(2 * capacity),
             slots,
             free: (0..capacity as u32).rev().collect(),
             hand: 0,
             capacity,
-            hasher: RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
             len: 0,
         }
     }
 
-    /// Approximate bytes held per entry (slot + index + free-list word + control byte).
+    /// Bytes held per entry at a power-of-two capacity (slot + free-list word + index).
     pub(crate) const fn bytes_per_entry() -> usize {
-        core::mem::size_of::<Option<Entry<K, V>>>() + 4 + 4 + 1
+        core::mem::size_of::<Option<Entry<K, V>>>() + 4 + INDEX_BYTES_PER_ENTRY
     }
 
-    pub(crate) fn hash<Q: Hash + ?Sized>(&self, q: &Q) -> u64 {
-        self.hasher.hash_one(q)
+    /// Heap bytes held, exactly (fixed at construction).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * core::mem::size_of::<Option<Entry<K, V>>>()
+            + self.free.capacity() * 4
+            + self.table.allocation_size()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -174,29 +186,47 @@ pub(crate) fn std_seeds() -> [u64; 4] {
 mod tests {
     use super::*;
 
+    fn h(k: u32) -> u64 {
+        ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(k)
+    }
+
     #[test]
     fn bounded_with_second_chance() {
-        let mut m: ClockMap<u32, u32> = ClockMap::new(3, [1, 2, 3, 4]);
+        let mut m: ClockMap<u32, u32> = ClockMap::new(3);
         for k in 0..3 {
-            let h = m.hash(&k);
-            m.insert(h, k, k, |_| 1);
+            m.insert(h(k), k, k, |_| 1);
         }
         // Touch 0: it survives the next eviction, 1 goes.
-        let h0 = m.hash(&0u32);
-        let i0 = m.find(h0, |k| *k == 0).unwrap();
+        let i0 = m.find(h(0), |k| *k == 0).unwrap();
         m.touch(i0);
-        let h = m.hash(&9u32);
-        m.insert(h, 9, 9, |_| 1);
+        m.insert(h(9), 9, 9, |_| 1);
         assert_eq!(m.len(), 3);
-        assert!(m.find(h0, |k| *k == 0).is_some());
-        assert!(m.find(m.hash(&1u32), |k| *k == 1).is_none());
+        assert!(m.find(h(0), |k| *k == 0).is_some());
+        assert!(m.find(h(1), |k| *k == 1).is_none());
         for k in 100..10_000u32 {
-            let h = m.hash(&k);
-            m.insert(h, k, k, |v| u64::from(*v % 2));
+            m.insert(h(k), k, k, |v| u64::from(*v % 2));
             assert!(m.len() <= 3);
         }
         assert_eq!(m.iter().count(), 3);
         m.purge(|_| 0);
         assert_eq!(m.len(), 0);
+    }
+
+    /// Churn leaves tombstones in the index; reserved for twice the capacity, it rehashes
+    /// them away in place instead of reallocating at double size.
+    #[test]
+    fn memory_is_fixed_under_churn() {
+        for cap in [1usize, 7, 64, 1000, 1024, 4096] {
+            let mut m: ClockMap<u32, u32> = ClockMap::new(cap);
+            let mem = m.memory_bytes();
+            for k in 0..(cap as u32 * 50).max(1000) {
+                m.insert(h(k), k, k, |v| u64::from(*v));
+                assert_eq!(m.memory_bytes(), mem, "capacity {cap}, key {k}");
+            }
+            if cap.is_power_of_two() && cap >= 64 {
+                let per_entry = mem / cap;
+                assert!(per_entry.abs_diff(ClockMap::<u32, u32>::bytes_per_entry()) <= 1);
+            }
+        }
     }
 }

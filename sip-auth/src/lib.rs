@@ -18,6 +18,7 @@ mod ratelimit;
 mod replay;
 mod server;
 mod store;
+mod sync;
 
 pub use algorithm::{Algorithm, HashKind, HexDigest};
 pub use ban::{BanConfig, FailureTracker, FailureVerdict, IpNet};

@@ -2,9 +2,11 @@
 //! parser gives them, and the credentials for this server's realm among several.
 
 use core::net::IpAddr;
+use core::time::Duration;
 
 use sip_parser::{HeaderName, Message};
 
+use crate::cache::AuthCache;
 use crate::error::DigestHeaderError;
 use crate::header::{Credentials, Field};
 use crate::server::{ChallengeKind, DigestServer, FailReason, Outcome, Request};
@@ -71,11 +73,36 @@ impl DigestServer {
     ///
     /// Retransmissions: see [`DigestServer::verify`].
     pub fn verify_message<'m, B: AsRef<[u8]>, S: CredentialStore + ?Sized>(
-        &mut self,
+        &self,
         msg: &'m Message<B>,
         source: IpAddr,
         store: &S,
         unix_now: u64,
+    ) -> Outcome<'m> {
+        self.message_inner(msg, source, store, unix_now, None)
+    }
+
+    /// [`DigestServer::verify_message`] with the HA1 looked up in `cache` first, as
+    /// [`DigestServer::verify_cached`] does; `now` is the monotonic clock of the cache.
+    pub fn verify_message_cached<'m, B: AsRef<[u8]>, S: CredentialStore + ?Sized>(
+        &self,
+        msg: &'m Message<B>,
+        source: IpAddr,
+        store: &S,
+        cache: &AuthCache,
+        unix_now: u64,
+        now: Duration,
+    ) -> Outcome<'m> {
+        self.message_inner(msg, source, store, unix_now, Some((cache, now)))
+    }
+
+    fn message_inner<'m, B: AsRef<[u8]>, S: CredentialStore + ?Sized>(
+        &self,
+        msg: &'m Message<B>,
+        source: IpAddr,
+        store: &S,
+        unix_now: u64,
+        cache: Option<(&AuthCache, Duration)>,
     ) -> Outcome<'m> {
         let c = match self.credentials_in(msg) {
             Ok(Some(c)) => c,
@@ -83,6 +110,6 @@ impl DigestServer {
             Err(e) => return Outcome::Failed(FailReason::Malformed(e)),
         };
         let req = Request::of(msg, source, self.config().bindings.from_tag);
-        self.verify_credentials(&c, &req, store, unix_now)
+        self.verify_inner(&c, &req, store, unix_now, cache)
     }
 }

@@ -4,6 +4,7 @@ use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::net::IpAddr;
+use core::sync::atomic::Ordering::Relaxed;
 use core::time::Duration;
 
 use crate::algorithm::{Algorithm, ct_eq_hex};
@@ -16,6 +17,7 @@ use crate::nonce::{
 };
 use crate::replay::{ReplayCheck, ReplayTable};
 use crate::store::CredentialStore;
+use crate::sync::AtomicU64;
 
 /// Registrar (401, `WWW-Authenticate`) or proxy (407, `Proxy-Authenticate`) challenges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,12 +310,17 @@ impl Outcome<'_> {
 }
 
 /// A Digest server for one realm: issues nonces, builds challenges, verifies credentials.
-#[derive(Debug, Clone)]
+///
+/// Share one server by reference between worker threads (every method takes `&self`; it is
+/// `Sync` with the `std` feature): its replay table and nonce counter are atomics, so a nonce
+/// issued on any thread verifies on any other and a replayed `nc` is refused whichever thread
+/// sees it. One server per thread would not see the others' nonces.
+#[derive(Debug)]
 pub struct DigestServer {
     cfg: ServerConfig,
     secrets: NonceSecrets,
     replay: Option<ReplayTable>,
-    counter: u32,
+    counter: AtomicU64,
 }
 
 impl DigestServer {
@@ -325,7 +332,7 @@ impl DigestServer {
             cfg,
             secrets,
             replay,
-            counter: 0,
+            counter: AtomicU64::new(0),
         }
     }
 
@@ -334,7 +341,8 @@ impl DigestServer {
         &self.cfg
     }
 
-    /// The nonce secrets, e.g. to rotate them.
+    /// The nonce secrets, e.g. to rotate them (exclusive access: rotate before sharing the
+    /// server, or between runs).
     pub fn secrets_mut(&mut self) -> &mut NonceSecrets {
         &mut self.secrets
     }
@@ -345,12 +353,11 @@ impl DigestServer {
     }
 
     /// A fresh nonce for `req` at `unix_now` (wall-clock seconds).
-    pub fn new_nonce(&mut self, req: &Request<'_>, unix_now: u64) -> Nonce {
-        let nid = if let Some(t) = &mut self.replay {
+    pub fn new_nonce(&self, req: &Request<'_>, unix_now: u64) -> Nonce {
+        let nid = if let Some(t) = &self.replay {
             t.issue()
         } else {
-            self.counter = self.counter.wrapping_add(1);
-            self.counter
+            (self.counter.fetch_add(1, Relaxed) as u32).wrapping_add(1)
         };
         let info = NonceInfo {
             issued: unix_now,
@@ -370,7 +377,7 @@ impl DigestServer {
     /// all with the same fresh nonce. Send each as a [`ChallengeKind::challenge_header`] in a
     /// [`ChallengeKind::status`] response. `stale`: the previous nonce expired
     /// ([`Outcome::Stale`]).
-    pub fn challenge(&mut self, req: &Request<'_>, unix_now: u64, stale: bool) -> Vec<String> {
+    pub fn challenge(&self, req: &Request<'_>, unix_now: u64, stale: bool) -> Vec<String> {
         let nonce = self.new_nonce(req, unix_now);
         self.challenges_for(nonce.as_str(), stale)
     }
@@ -417,7 +424,7 @@ impl DigestServer {
     /// transaction layer in front (`sip-transaction`), which answers retransmissions from
     /// its own state before they reach the verifier.
     pub fn verify<'v, S: CredentialStore + ?Sized>(
-        &mut self,
+        &self,
         value: &'v [u8],
         req: &Request<'_>,
         store: &S,
@@ -432,7 +439,7 @@ impl DigestServer {
     /// [`DigestServer::verify`] of credentials already parsed (e.g. by
     /// [`DigestServer::credentials_in`] or `Credentials::try_from` a `sip_parser::AuthValue`).
     pub fn verify_credentials<'v, S: CredentialStore + ?Sized>(
-        &mut self,
+        &self,
         credentials: &Credentials<'v>,
         req: &Request<'_>,
         store: &S,
@@ -446,11 +453,11 @@ impl DigestServer {
     /// longer matches (password changed) is dropped and the store asked again. `now` is the
     /// monotonic clock of the cache.
     pub fn verify_cached<'v, S: CredentialStore + ?Sized>(
-        &mut self,
+        &self,
         value: &'v [u8],
         req: &Request<'_>,
         store: &S,
-        cache: &mut AuthCache,
+        cache: &AuthCache,
         unix_now: u64,
         now: Duration,
     ) -> Outcome<'v> {
@@ -460,13 +467,13 @@ impl DigestServer {
         }
     }
 
-    fn verify_inner<'v, S: CredentialStore + ?Sized>(
-        &mut self,
+    pub(crate) fn verify_inner<'v, S: CredentialStore + ?Sized>(
+        &self,
         c: &Credentials<'v>,
         req: &Request<'_>,
         store: &S,
         unix_now: u64,
-        mut cache: Option<(&mut AuthCache, Duration)>,
+        cache: Option<(&AuthCache, Duration)>,
     ) -> Outcome<'v> {
         use DigestHeaderError::Missing;
         use FailReason as F;
@@ -544,8 +551,8 @@ impl DigestServer {
         let from_store = |store: &S| store.ha1(user, realm, hash);
         let mut from_cache = false;
         let mut ha1 = None;
-        if let Some((cache, now)) = cache.as_mut() {
-            ha1 = cache.get(user, realm, req.source, hash, *now);
+        if let Some((cache, now)) = cache {
+            ha1 = cache.get(user, realm, req.source, hash, now);
             from_cache = ha1.is_some();
         }
         let Some(mut ha1) = ha1.or_else(|| from_store(store)) else {
@@ -555,7 +562,7 @@ impl DigestServer {
         let mut ok = ct_eq_hex(response_c, &digest::response(&ha1, &input));
         if !ok && from_cache {
             from_cache = false;
-            if let Some((cache, _)) = cache.as_mut() {
+            if let Some((cache, _)) = cache {
                 cache.invalidate(user, realm, req.source, hash);
             }
             match from_store(store) {
@@ -571,7 +578,7 @@ impl DigestServer {
             return Outcome::Stale;
         }
         if info.node == self.cfg.node_id {
-            if let Some(t) = &mut self.replay {
+            if let Some(t) = &self.replay {
                 match t.check(info.nid, nc) {
                     ReplayCheck::Fresh => {}
                     ReplayCheck::Replay => return Outcome::Failed(F::Replay),
@@ -580,8 +587,8 @@ impl DigestServer {
             }
         }
         if !from_cache {
-            if let Some((cache, now)) = cache.as_mut() {
-                cache.insert(user, realm, req.source, hash, ha1, *now);
+            if let Some((cache, now)) = cache {
+                cache.insert(user, realm, req.source, hash, ha1, now);
             }
         }
         let next_nonce = (self.cfg.authentication_info && self.cfg.next_nonce)

@@ -133,7 +133,7 @@ proptest! {
         one_time in any::<bool>(),
         ops in prop::collection::vec((any::<bool>(), 0usize..200, 1u32..20), 1..400),
     ) {
-        let mut t = ReplayTable::new(size, one_time);
+        let t = ReplayTable::new(size, one_time);
         let mem = t.memory_bytes();
         let mut issued = Vec::new();
         let mut accepted: HashSet<(u32, u32)> = HashSet::new();

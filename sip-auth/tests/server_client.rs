@@ -108,7 +108,7 @@ fn every_algorithm_and_qop_round_trips() {
     let body = b"v=0\r\n";
     for alg in Algorithm::ALL {
         for qop in [vec![Qop::Auth], vec![Qop::AuthInt], vec![]] {
-            let mut s = server(|c| {
+            let s = server(|c| {
                 c.algorithms = vec![alg];
                 c.qop.clone_from(&qop);
                 c.opaque = Some("op\"aque".into());
@@ -169,7 +169,7 @@ fn every_algorithm_and_qop_round_trips() {
 
 #[test]
 fn client_picks_strongest_and_counts_nc() {
-    let mut s = server(|c| {
+    let s = server(|c| {
         c.algorithms = vec![Algorithm::Md5, Algorithm::Sha512_256, Algorithm::Sha256];
     });
     let rq = req("REGISTER", "sip:biloxi.com", b"");
@@ -203,7 +203,7 @@ fn client_picks_strongest_and_counts_nc() {
 
 #[test]
 fn stale_nonce_and_client_behaviour() {
-    let mut s = server(|_| {});
+    let s = server(|_| {});
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -250,7 +250,7 @@ fn stale_nonce_and_client_behaviour() {
 
 #[test]
 fn one_time_nonces_and_rfc2069() {
-    let mut s = server(|c| c.one_time_nonces = true);
+    let s = server(|c| c.one_time_nonces = true);
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -268,7 +268,7 @@ fn one_time_nonces_and_rfc2069() {
     assert_eq!(s.verify(a2.as_bytes(), &rq, &store(), NOW), Outcome::Stale);
 
     // RFC 2069 (no qop) against a server offering qop: accepted once (allow_no_qop).
-    let mut s = server(|_| {});
+    let s = server(|_| {});
     let ch = s.challenge(&rq, NOW, false);
     let no_qop: Vec<String> = ch
         .iter()
@@ -282,7 +282,7 @@ fn one_time_nonces_and_rfc2069() {
         Outcome::Ok(_)
     ));
     assert_eq!(s.verify(a.as_bytes(), &rq, &store(), NOW), Outcome::Stale);
-    let mut strict = server(|c| c.allow_no_qop = false);
+    let strict = server(|c| c.allow_no_qop = false);
     let ch = strict.challenge(&rq, NOW, false);
     let no_qop: Vec<String> = ch
         .iter()
@@ -299,7 +299,7 @@ fn one_time_nonces_and_rfc2069() {
 
 #[test]
 fn userhash_is_resolved() {
-    let mut s = server(|c| {
+    let s = server(|c| {
         c.userhash = true;
         c.algorithms = vec![Algorithm::Sha512_256];
     });
@@ -323,7 +323,7 @@ fn username_ext_value_is_decoded() {
     let name = "J\u{e4}s\u{f8}n Doe";
     let mut st = MemoryStore::new();
     st.add_password(name, REALM, "Secret, or not?");
-    let mut s = server(|c| c.algorithms = vec![Algorithm::Sha256]);
+    let s = server(|c| c.algorithms = vec![Algorithm::Sha256]);
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let ch = s.challenge(&rq, NOW, false);
     let plain = DigestClient::new(name, "Secret, or not?")
@@ -360,7 +360,7 @@ fn other_node_with_shared_secret_verifies_and_rotation_keeps_old_nonces() {
         cfg.node_id = node;
         DigestServer::new(cfg, NonceSecrets::new(1, secret))
     };
-    let (mut a, mut b) = (mk(1), mk(2));
+    let (a, mut b) = (mk(1), mk(2));
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -399,8 +399,8 @@ fn cache_skips_store_and_survives_password_change() {
     }
     let calls = Cell::new(0);
     let mut st = Counting(store(), &calls);
-    let mut cache = AuthCache::new(128, Duration::from_secs(1800));
-    let mut srv = server(|_| {});
+    let cache = AuthCache::new(128, Duration::from_secs(1800));
+    let srv = server(|_| {});
     let rq = req("REGISTER", "sip:biloxi.com", b"");
     let cr = ClientRequest {
         method: "REGISTER",
@@ -411,10 +411,10 @@ fn cache_skips_store_and_survives_password_change() {
     let ch = srv.challenge(&rq, NOW, false);
     let mono = Duration::from_secs(10);
     let a = c.respond(&bytes(&ch), &cr, "x").unwrap();
-    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &mut cache, NOW, mono);
+    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &cache, NOW, mono);
     assert!(matches!(o, Outcome::Ok(ref ok) if !ok.from_cache));
     let a = c.authorize(&cr, "x").unwrap();
-    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &mut cache, NOW, mono);
+    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &cache, NOW, mono);
     assert!(matches!(o, Outcome::Ok(ref ok) if ok.from_cache));
     assert_eq!(calls.get(), 1);
     assert_eq!((cache.hits(), cache.misses()), (1, 1));
@@ -423,14 +423,14 @@ fn cache_skips_store_and_survives_password_change() {
     let mut c2 = DigestClient::new("bob", "new");
     let ch = srv.challenge(&rq, NOW, false);
     let a = c2.respond(&bytes(&ch), &cr, "x").unwrap();
-    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &mut cache, NOW, mono);
+    let o = srv.verify_cached(a.as_bytes(), &rq, &st, &cache, NOW, mono);
     assert!(matches!(o, Outcome::Ok(ref ok) if !ok.from_cache), "{o:?}");
     assert_eq!(calls.get(), 2);
 }
 
 #[test]
 fn checks_realm_uri_method_opaque_algorithm() {
-    let mut s = server(|c| {
+    let s = server(|c| {
         c.opaque = Some("op".into());
         c.algorithms = vec![Algorithm::Sha256];
     });
@@ -511,7 +511,7 @@ fn checks_realm_uri_method_opaque_algorithm() {
 fn verify_message_picks_our_realm() {
     use sip_auth::ChallengeKind;
     use sip_parser::Message;
-    let mut s = server(|c| c.kind = ChallengeKind::Proxy);
+    let s = server(|c| c.kind = ChallengeKind::Proxy);
     assert_eq!(s.config().kind.status(), 407);
     assert_eq!(s.config().kind.reason(), "Proxy Authentication Required");
     assert_eq!(ChallengeKind::Www.reason(), "Unauthorized");
@@ -587,5 +587,52 @@ fn verify_message_picks_our_realm() {
             &b"1928301774"[..],
             Some(source)
         )
+    );
+}
+
+/// `verify_message_cached` verifies from a parsed message with the auth cache: the first
+/// request asks the store, the next one on the same nonce takes the HA1 from the cache, a
+/// replay is still refused, and a message without credentials is `NoCredentials`.
+#[test]
+fn verify_message_cached_uses_the_cache() {
+    use sip_parser::Message;
+    let s = server(|_| {});
+    let cache = AuthCache::new(16, Duration::from_secs(1800));
+    let mono = Duration::from_secs(5);
+    let source = IpAddr::from([192, 0, 2, 4]);
+    let register = |auth: &str| {
+        let m = format!(
+            "REGISTER sip:biloxi.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKnashds7\r\n\
+             To: <sip:bob@biloxi.com>\r\nFrom: <sip:bob@biloxi.com>;tag=1928301774\r\n\
+             Call-ID: a84b4c76e66710\r\nCSeq: 1 REGISTER\r\n{auth}Content-Length: 0\r\n\r\n"
+        );
+        Message::parse(m.into_bytes().into()).unwrap()
+    };
+    let plain = register("");
+    assert_eq!(
+        s.verify_message_cached(&plain, source, &store(), &cache, NOW, mono),
+        Outcome::Failed(FailReason::NoCredentials)
+    );
+    let ch = s.challenge(&Request::from_message(&plain, source), NOW, false);
+    let mut c = DigestClient::new("bob", "zanzibar");
+    let first = register(&format!(
+        "Authorization: {}\r\n",
+        c.respond(&bytes(&ch), &REGISTER, "x").unwrap()
+    ));
+    let o = s.verify_message_cached(&first, source, &store(), &cache, NOW, mono);
+    assert!(matches!(o, Outcome::Ok(ref ok) if !ok.from_cache), "{o:?}");
+    let second = register(&format!(
+        "Authorization: {}\r\n",
+        c.authorize(&REGISTER, "x").unwrap()
+    ));
+    let o = s.verify_message_cached(&second, source, &store(), &cache, NOW, mono);
+    assert!(
+        matches!(o, Outcome::Ok(ref ok) if ok.from_cache && ok.user == "bob"),
+        "{o:?}"
+    );
+    assert_eq!((cache.hits(), cache.misses()), (1, 1));
+    assert_eq!(
+        s.verify_message_cached(&second, source, &store(), &cache, NOW, mono),
+        Outcome::Failed(FailReason::Replay)
     );
 }

@@ -68,7 +68,7 @@ fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome<'static>> {
         from_tag: false,
         request_uri: true,
     };
-    let mut server = DigestServer::new(cfg, NonceSecrets::random().unwrap());
+    let server = DigestServer::new(cfg, NonceSecrets::random().unwrap());
     let mut store = MemoryStore::new();
     store.add_password("alice", "sip-auth.test", "secret");
     let mut outcomes = Vec::new();

@@ -165,7 +165,19 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
         out
     }
 
-    fn pieces(&self, mut f: impl FnMut(&[u8])) {
+    /// Whether a To tag must be added, and the derived one (computed only when needed: it
+    /// hashes Call-ID, From tag and branch).
+    fn tag_plan(&self) -> (bool, [u8; 16]) {
+        let needs = self.status > 100 && self.req.to().is_ok_and(|t| t.tag().is_none());
+        let derived = if needs && self.to_tag.is_none() {
+            self.derived_tag()
+        } else {
+            [0; 16]
+        };
+        (needs, derived)
+    }
+
+    fn pieces(&self, needs_tag: bool, derived: &[u8; 16], mut f: impl FnMut(&[u8])) {
         let req = self.req;
         let buf = req.buf.as_ref();
         let hs = &req.layout.headers;
@@ -179,8 +191,6 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
         f(b" ");
         f(self.reason.as_bytes());
         f(b"\r\n");
-        let derived = self.derived_tag();
-        let needs_tag = self.status > 100 && req.to().is_ok_and(|t| t.tag().is_none());
         let record_route = self.record_route && (101..300).contains(&self.status);
         for (i, h) in hs.iter().enumerate() {
             let copy = match h.kind {
@@ -203,7 +213,7 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
                         f(b": ");
                         f(req.at(h.value));
                         f(b";tag=");
-                        f(self.to_tag.as_deref().unwrap_or(&derived));
+                        f(self.to_tag.as_deref().unwrap_or(derived));
                         f(b"\r\n");
                         continue;
                     }
@@ -243,15 +253,17 @@ impl<'m, B: AsRef<[u8]>> ResponseBuilder<'m, B> {
 
     /// Writes the response into `out`.
     pub fn write_to(&self, out: &mut impl BufMut) {
-        self.pieces(|p| out.put_slice(p));
+        let (needs, derived) = self.tag_plan();
+        self.pieces(needs, &derived, |p| out.put_slice(p));
     }
 
     /// Serialises the response in one allocation.
     pub fn build(&self) -> Bytes {
+        let (needs, derived) = self.tag_plan();
         let mut len = 0;
-        self.pieces(|p| len += p.len());
+        self.pieces(needs, &derived, |p| len += p.len());
         let mut out = BytesMut::with_capacity(len);
-        self.write_to(&mut out);
+        self.pieces(needs, &derived, |p| out.put_slice(p));
         out.freeze()
     }
 }

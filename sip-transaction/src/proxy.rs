@@ -460,7 +460,7 @@ pub(crate) struct ProxyCtx {
     later: VecDeque<Vec<Target>>,
     record_route: bool,
     on_failure: bool,
-    best: Option<Best>,
+    best: Option<Box<Best>>,
     /// WWW-/Proxy-Authenticate values of every 401/407, with their branch.
     challenges: Vec<(u16, &'static str, Bytes)>,
     pub(crate) sent_final: bool,
@@ -468,6 +468,8 @@ pub(crate) struct ProxyCtx {
     cancelled: bool,
     six: bool,
     pub(crate) awaiting_tu: bool,
+    /// The §16.6 item 8 hash of the request, put into every branch.
+    loop_hash: Option<u64>,
 }
 
 /// §16.7 step 6: 6xx first, then the lowest class; among 4xx, the ones that tell the client
@@ -520,8 +522,9 @@ impl Core<'_> {
                 };
                 // §16.3 step 4: our Via with this request's loop hash means it came back
                 // unchanged.
+                let loop_hash = s.request.loop_hash().ok();
                 let refuse = refuse.or_else(|| {
-                    is_loop(locals, &s.request).then_some((
+                    is_loop(locals, &s.request, loop_hash).then_some((
                         482,
                         "Loop Detected",
                         ForwardError::Loop,
@@ -535,6 +538,7 @@ impl Core<'_> {
                 s.proxy = Some(Box::new(ProxyCtx {
                     record_route: plan.record_route,
                     on_failure: plan.on_failure,
+                    loop_hash: loop_hash.map(|h| h.0),
                     ..ProxyCtx::default()
                 }));
                 if s.is_invite() && !s.responded() {
@@ -560,7 +564,7 @@ impl Core<'_> {
         let request = s.request.clone();
         let arrived = s.flow;
         let record_route = s.proxy.as_ref().is_some_and(|c| c.record_route);
-        let loop_hash = request.loop_hash().ok().map(|h| h.0);
+        let loop_hash = s.proxy.as_ref().and_then(|c| c.loop_hash);
         for target in targets {
             let Some(index) = self
                 .ctx(slot)
@@ -732,7 +736,7 @@ impl Core<'_> {
         }
         c.sent_final = true;
         let cancelled = c.cancelled;
-        let best = c.best.clone();
+        let best = c.best.take().map(|b| *b);
         let challenges = core::mem::take(&mut c.challenges);
         let built = |status: u16| {
             let reason = sip_parser::reason_phrase(status);
@@ -862,12 +866,12 @@ impl ProxyCtx {
         }
         let r = rank(status);
         if self.best.as_ref().is_none_or(|b| r < b.rank) {
-            self.best = Some(Best {
+            self.best = Some(Box::new(Best {
                 rank: r,
                 status,
                 branch: index,
                 response: msg,
-            });
+            }));
         }
     }
 }
@@ -896,8 +900,8 @@ fn group(mut targets: Vec<Target>, forking: Forking) -> VecDeque<Vec<Target>> {
 }
 
 /// §16.3 step 4: one of our Vias carries this request's loop hash.
-fn is_loop(locals: &Locals, request: &Message) -> bool {
-    let Ok(hash) = request.loop_hash() else {
+fn is_loop(locals: &Locals, request: &Message, hash: Option<sip_parser::LoopHash>) -> bool {
+    let Some(hash) = hash else {
         return false;
     };
     request.via().filter_map(Result::ok).any(|v| {

@@ -23,7 +23,7 @@ pub(crate) fn setup(alg: Algorithm) -> (DigestServer, MemoryStore, String, Reque
     let mut cfg = ServerConfig::new("atlanta.com");
     cfg.algorithms = vec![alg];
     cfg.replay_table_size = 0;
-    let mut server = DigestServer::new(cfg, NonceSecrets::new(1, &[7u8; 32]));
+    let server = DigestServer::new(cfg, NonceSecrets::new(1, &[7u8; 32]));
     let mut store = MemoryStore::new();
     for h in HashKind::ALL {
         store.add_ha1(

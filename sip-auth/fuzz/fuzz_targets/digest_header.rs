@@ -6,8 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use sip_auth::{
-    Challenge, ClientRequest, Credentials, DigestClient, DigestServer, MemoryStore, NonceSecrets,
-    Outcome, Request, ServerConfig,
+    AuthCache, Challenge, ClientRequest, Credentials, DigestClient, DigestServer, MemoryStore,
+    NonceSecrets, Outcome, Request, ServerConfig,
 };
 use sip_parser::{AuthValue, Message};
 
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     store.add_password("alice", "atlanta.com", "secret");
     let mut cfg = ServerConfig::new("atlanta.com");
     cfg.replay_table_size = 64;
-    let mut server = DigestServer::new(cfg, NonceSecrets::new(1, b"fuzz-secret"));
+    let server = DigestServer::new(cfg, NonceSecrets::new(1, b"fuzz-secret"));
     let req = Request {
         method: b"REGISTER",
         request_uri: b"sip:atlanta.com",
@@ -62,6 +62,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = Message::parse_slice(&wire) {
         let source = core::net::IpAddr::from([192, 0, 2, 1]);
         let outcome = server.verify_message(&msg, source, &store, 1_700_000_000);
+        assert!(!matches!(outcome, Outcome::Ok(_)), "random input authenticated");
+        // And through the auth cache, as a proxy verifies.
+        let cache = AuthCache::new(4, core::time::Duration::from_secs(60));
+        let now = core::time::Duration::from_secs(1);
+        let outcome =
+            server.verify_message_cached(&msg, source, &store, &cache, 1_700_000_000, now);
         assert!(!matches!(outcome, Outcome::Ok(_)), "random input authenticated");
     }
 

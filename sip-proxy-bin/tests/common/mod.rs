@@ -56,7 +56,7 @@ pub(crate) fn verifies(file: &Path, user: &str, password: &str, alg: sip_auth::A
     let store = sip_auth::MemoryStore::from_htdigest(&fs::read_to_string(file).unwrap()).unwrap();
     let mut cfg = sip_auth::ServerConfig::new("atlanta.com");
     cfg.algorithms = vec![alg];
-    let mut server = sip_auth::DigestServer::new(cfg, sip_auth::NonceSecrets::random().unwrap());
+    let server = sip_auth::DigestServer::new(cfg, sip_auth::NonceSecrets::random().unwrap());
     let req = sip_auth::Request {
         method: b"REGISTER",
         request_uri: b"sip:atlanta.com",
