@@ -5,10 +5,7 @@
 //! * [`net`]: sockets and threads around it.
 
 pub mod config;
-pub mod mmsg;
 pub mod net;
-#[cfg(feature = "tokio")]
-pub mod net_tokio;
 pub mod proxy;
 pub mod run;
 pub mod trace;

@@ -54,7 +54,7 @@ impl Default for Clock {
 }
 
 /// A UDP socket bound with `SO_REUSEADDR` + `SO_REUSEPORT` and a large receive buffer.
-pub(crate) fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     #[cfg(unix)]
@@ -109,20 +109,12 @@ struct Shared {
     max_conns: usize,
     max_per_ip: usize,
     limits: Limits,
-    batch: bool,
-    batches: AtomicU64,
-    batched: AtomicU64,
 }
 
 impl Server {
     /// Binds every listener and starts the threads. `workers` UDP threads per UDP listener
     /// (at least one).
     pub fn start(proxy: Arc<Proxy>, clock: Clock, workers: usize) -> io::Result<Server> {
-        Self::start_with(proxy, clock, workers, false)
-    }
-
-    /// [`Server::start`], with UDP moved by `recvmmsg`/`sendmmsg` when `batch`.
-    pub fn start_with(proxy: Arc<Proxy>, clock: Clock, workers: usize, batch: bool) -> io::Result<Server> {
         let cfg = proxy.config().clone();
         let workers = workers.max(1);
         let mut udp_first = HashMap::new();
@@ -166,9 +158,6 @@ impl Server {
                 .map(|(a, s)| Ok((*a, s.try_clone()?)))
                 .collect::<io::Result<_>>()?,
             conns: Conns::default(),
-            batch,
-            batches: AtomicU64::new(0),
-            batched: AtomicU64::new(0),
         });
         let mut threads = Vec::new();
         for (addr, first) in udp_first {
@@ -179,13 +168,7 @@ impl Server {
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("udp-{addr}-{i}"))
-                        .spawn(move || {
-                            if sh.batch {
-                                sh.udp_worker_batched(&sock, addr);
-                            } else {
-                                sh.udp_worker(&sock, addr);
-                            }
-                        })?,
+                        .spawn(move || sh.udp_worker(&sock, addr))?,
                 );
             }
         }
@@ -218,13 +201,6 @@ impl Server {
     /// Stops: the proxy answers new requests 503 while the transactions in flight finish,
     /// for at most `grace`; then every thread ends.
     pub fn shutdown(self, grace: Duration) {
-        if self.shared.batch {
-            eprintln!(
-                "mmsg: {} datagrams in {} recvmmsg calls",
-                self.shared.batched.load(Ordering::Relaxed),
-                self.shared.batches.load(Ordering::Relaxed)
-            );
-        }
         self.shared.proxy.drain();
         let end = Instant::now() + grace;
         while Instant::now() < end && self.shared.proxy.transactions() > 0 {
@@ -261,53 +237,6 @@ impl Shared {
                     // ICMP errors surface here on Linux (connection refused): not fatal.
                     tracing::trace!(error = %e, "udp receive");
                 }
-            }
-        }
-    }
-
-    fn udp_worker_batched(self: &Arc<Self>, sock: &UdpSocket, local: SocketAddr) {
-        let mut rb = crate::mmsg::RecvBatch::new();
-        let mut sb = crate::mmsg::SendBatch::new();
-        let mut out = Vec::new();
-        let mut rest = Vec::new();
-        while !self.stop.load(Ordering::Relaxed) {
-            match rb.recv(sock) {
-                Ok(n) => {
-                    self.batches.fetch_add(1, Ordering::Relaxed);
-                    self.batched.fetch_add(n as u64, Ordering::Relaxed);
-                    let now = self.clock.now();
-                    for i in 0..n {
-                        if let Some((d, peer)) = rb.get(i) {
-                            let data = Bytes::copy_from_slice(d);
-                            self.proxy.on_datagram(now, data, Flow::udp(local, peer), &mut out);
-                        }
-                    }
-                    rest.extend(out.extract_if(.., |t| {
-                        t.flow.transport != Transport::Udp
-                            || t.flow.local != local
-                            || !matches!(t.destination, Destination::Addr)
-                    }));
-                    self.send_all(&mut rest);
-                    let msgs: Vec<(&[u8], SocketAddr)> =
-                        out.iter().map(|t| (&t.payload[..], t.flow.remote)).collect();
-                    let mut i = 0;
-                    while i < msgs.len() {
-                        match sb.send(sock, &msgs[i..]) {
-                            Ok(k) if k > 0 => i += k,
-                            _ => {
-                                if let Err(e) = sock.send_to(msgs[i].0, msgs[i].1) {
-                                    tracing::debug!(to = %msgs[i].1, error = %e, "udp send failed");
-                                    self.report(out[i].tx);
-                                }
-                                i += 1;
-                            }
-                        }
-                    }
-                    drop(msgs);
-                    out.clear();
-                }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-                Err(e) => tracing::trace!(error = %e, "udp receive"),
             }
         }
     }

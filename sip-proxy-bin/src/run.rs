@@ -89,28 +89,12 @@ pub struct RunArgs {
     /// Seconds to let transactions finish on SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_grace: u64,
-    /// I/O core: threads (default), mmsg (threads with recvmmsg/sendmmsg) or tokio.
-    #[arg(long, value_name = "IO", default_value = "threads", hide = true)]
-    pub io: Io,
     /// More log output (repeatable).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Less log output (repeatable).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub quiet: u8,
-}
-
-/// The I/O core around the proxy (`docs/architecture.md`, "I/O core").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Io {
-    /// Worker threads, each blocking on its own `SO_REUSEPORT` socket.
-    #[default]
-    Threads,
-    /// The same, moving datagrams with `recvmmsg` / `sendmmsg`.
-    Mmsg,
-    /// A multi-thread tokio runtime (UDP only).
-    #[cfg(feature = "tokio")]
-    Tokio,
 }
 
 /// Flags of `sip-proxy check`.
@@ -278,7 +262,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    match start(cfg, args.shutdown_grace, args.io) {
+    match start(cfg, args.shutdown_grace) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -288,7 +272,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-fn start(cfg: Config, grace: u64, io: Io) -> Result<(), String> {
+fn start(cfg: Config, grace: u64) -> Result<(), String> {
     if cfg.mode == Mode::Full && cfg.auth.users_file.is_none() && cfg.registrar.open_on_loopback {
         tracing::warn!(
             "NO AUTHENTICATION: anyone on loopback may register and call (give --users FILE to require digest authentication)"
@@ -338,26 +322,11 @@ fn start(cfg: Config, grace: u64, io: Io) -> Result<(), String> {
             resolver: Arc::new(SystemResolver),
         },
     ));
-    #[cfg(feature = "tokio")]
-    if io == Io::Tokio {
-        let server = crate::net_tokio::Server::start(proxy, Clock::new(), workers).map_err(|e| e.to_string())?;
-        wait_for_signal()?;
-        server.shutdown(Duration::from_secs(grace));
-        return Ok(());
-    }
-    let server = Server::start_with(proxy, Clock::new(), workers, io == Io::Mmsg).map_err(|e| e.to_string())?;
+    let server = Server::start(proxy, Clock::new(), workers).map_err(|e| e.to_string())?;
     for (t, a) in &server.bound {
         tracing::info!(listen = %format!("{}:{a}", t.param_value()), "listening");
     }
     tracing::info!(workers, "sip-proxy running");
-    wait_for_signal()?;
-    tracing::info!("stopping: finishing transactions in flight");
-    server.shutdown(Duration::from_secs(grace));
-    tracing::info!("stopped");
-    Ok(())
-}
-
-fn wait_for_signal() -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| e.to_string())?;
@@ -365,5 +334,8 @@ fn wait_for_signal() -> Result<(), String> {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    tracing::info!("stopping: finishing transactions in flight");
+    server.shutdown(Duration::from_secs(grace));
+    tracing::info!("stopped");
     Ok(())
 }
