@@ -135,7 +135,8 @@ mod socket {
                 .map_err(|e| CollectorAddrError::Resolve(s.to_owned(), e))?
                 .next()
                 .ok_or_else(syntax)?;
-            Collector::new(transport, addr).map_err(|e| CollectorAddrError::Transport(s.to_owned(), e))
+            Collector::new(transport, addr)
+                .map_err(|e| CollectorAddrError::Transport(s.to_owned(), e))
         }
 
         /// Opens the way to the collector. UDP: a socket bound to an ephemeral port on the

@@ -21,9 +21,9 @@ pub use bytes;
 pub use sip_parser::Transport;
 
 pub use chunk::{ChunkIter, RawChunk};
+pub use collector::{Collector, UnsupportedCollectorTransport};
 #[cfg(feature = "std")]
 pub use collector::{CollectorAddrError, CollectorSocket};
-pub use collector::{Collector, UnsupportedCollectorTransport};
 pub use decode::Mode;
 pub use encode::{CANONICAL_ORDER, MAX_PACKET_LEN};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};

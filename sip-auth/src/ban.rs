@@ -230,7 +230,10 @@ impl<K> Tracker<K> {
     /// Forgets the failures of a key that is not banned (a success ends a run of failures).
     fn succeed(&mut self, hash: u64, eq: impl Fn(&K) -> bool, now: Duration) {
         if let Some(i) = self.map.find(hash, eq) {
-            let banned = self.map.get(i).is_some_and(|e| e.value.banned_until > ms(now));
+            let banned = self
+                .map
+                .get(i)
+                .is_some_and(|e| e.value.banned_until > ms(now));
             if !banned {
                 self.map.remove(i);
             }
@@ -420,10 +423,16 @@ mod tests {
         t.record_success(ip, secs(6));
         // Five more in a row: still not banned (the count started again).
         for i in 7..=11 {
-            assert!(matches!(t.record_failure(ip, None, secs(i)), FailureVerdict::Counted(_)));
+            assert!(matches!(
+                t.record_failure(ip, None, secs(i)),
+                FailureVerdict::Counted(_)
+            ));
         }
         assert!(!t.is_banned(ip, secs(11)));
-        assert!(matches!(t.record_failure(ip, None, secs(12)), FailureVerdict::Banned { .. }));
+        assert!(matches!(
+            t.record_failure(ip, None, secs(12)),
+            FailureVerdict::Banned { .. }
+        ));
         t.record_success(ip, secs(13));
         assert!(t.is_banned(ip, secs(13)), "a success does not lift a ban");
     }

@@ -320,7 +320,11 @@ pub fn process<B: AsRef<[u8]>>(
             flags = flags | Flags::OUTBOUND;
             flows = true;
         } else {
-            let rport = request.top_via().ok().flatten().is_some_and(|v| v.rport.is_some());
+            let rport = request
+                .top_via()
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.rport.is_some());
             if behind_nat(&uri, source, rport) {
                 flags = flags | Flags::NAT;
             }
@@ -515,7 +519,9 @@ fn behind_nat(contact: &Uri<'_>, source: &Source, rport: bool) -> bool {
         Transport::Tls | Transport::Wss => 5061,
         _ => 5060,
     });
-    rport && port != source.addr.port() && !matches!(source.transport, Transport::Ws | Transport::Wss)
+    rport
+        && port != source.addr.port()
+        && !matches!(source.transport, Transport::Ws | Transport::Wss)
 }
 
 /// Writes `q=` for a q in thousandths (`1000` → `1`, `500` → `0.5`).

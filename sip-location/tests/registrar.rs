@@ -643,7 +643,13 @@ fn binding_keeps_what_was_received() {
     let without_rport = Message::parse(raw.replacen(";rport", "", 1).into_bytes().into()).unwrap();
     assert!(without_rport.top_via().unwrap().unwrap().rport.is_none());
     let store = MemoryStore::default();
-    registrar::register(&store, &without_rport, &other_port, at(T0), &Policy::default());
+    registrar::register(
+        &store,
+        &without_rport,
+        &other_port,
+        at(T0),
+        &Policy::default(),
+    );
     let b = store.lookup(AOR, at(T0)).unwrap().bindings()[0].clone();
     assert_eq!(b.send_to(), None);
     let with_rport = msg.clone();

@@ -29,7 +29,11 @@ impl FromStr for ListenAddr {
         let transport = match t.to_ascii_lowercase().as_str() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
-            other => return Err(format!("`{s}`: transport `{other}` not supported (udp or tcp)")),
+            other => {
+                return Err(format!(
+                    "`{s}`: transport `{other}` not supported (udp or tcp)"
+                ));
+            }
         };
         let addr = rest
             .parse()
@@ -68,7 +72,9 @@ impl FromStr for Advertise {
         }
         // [v6]:port, v6 alone, host:port, host.
         if let Some(rest) = s.strip_prefix('[') {
-            let (h, p) = rest.split_once(']').ok_or_else(|| format!("`{s}`: no closing ]"))?;
+            let (h, p) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("`{s}`: no closing ]"))?;
             let port = match p.strip_prefix(':') {
                 Some(p) => Some(p.parse().map_err(|_| format!("`{s}`: bad port"))?),
                 None if p.is_empty() => None,
@@ -498,7 +504,10 @@ pub enum ConfigError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |p| before.len() - p - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |p| before.len() - p - 1)
+        + 1;
     (line, column)
 }
 
@@ -577,7 +586,10 @@ impl Config {
                 ));
             }
             if let Some(t) = u.targets.iter().find(|t| t.transport != Transport::Udp) {
-                return bad(format!("upstream `{}`: {t}: only udp targets for now", u.name));
+                return bad(format!(
+                    "upstream `{}`: {t}: only udp targets for now",
+                    u.name
+                ));
             }
         }
         for d in &self.dispatch {
@@ -590,7 +602,9 @@ impl Config {
         }
         for net in self.auth.trusted.iter().chain(&self.limits.relay_to) {
             if IpNet::parse(net).is_none() {
-                return bad(format!("`{net}` is not a network (CIDR such as 10.0.0.0/8)"));
+                return bad(format!(
+                    "`{net}` is not a network (CIDR such as 10.0.0.0/8)"
+                ));
             }
         }
         for a in &self.auth.algorithms {
@@ -611,7 +625,10 @@ impl Config {
             let ok = sip_parser::Uri::parse(reg.uri.as_bytes())
                 .is_ok_and(|u| u.is_sip() && u.user.is_some());
             if !ok {
-                return bad(format!("registration `{}`: expected sip:USER@HOST[:PORT]", reg.uri));
+                return bad(format!(
+                    "registration `{}`: expected sip:USER@HOST[:PORT]",
+                    reg.uri
+                ));
             }
         }
         Ok(())
@@ -664,7 +681,11 @@ mod tests {
     #[test]
     fn addresses() {
         assert_eq!(
-            "udp:127.0.0.1:5060".parse::<ListenAddr>().unwrap().addr.port(),
+            "udp:127.0.0.1:5060"
+                .parse::<ListenAddr>()
+                .unwrap()
+                .addr
+                .port(),
             5060
         );
         assert!("tcp:[::1]:5060".parse::<ListenAddr>().is_ok());

@@ -139,7 +139,9 @@ impl Server {
                     tcp.push(s);
                 }
                 other => {
-                    return Err(io::Error::other(format!("{other} listeners are not supported")));
+                    return Err(io::Error::other(format!(
+                        "{other} listeners are not supported"
+                    )));
                 }
             }
         }
@@ -162,7 +164,11 @@ impl Server {
         let mut threads = Vec::new();
         for (addr, first) in udp_first {
             for i in 0..workers {
-                let sock = if i == 0 { first.try_clone()? } else { udp_socket(addr)? };
+                let sock = if i == 0 {
+                    first.try_clone()?
+                } else {
+                    udp_socket(addr)?
+                };
                 sock.set_read_timeout(Some(Duration::from_millis(100)))?;
                 let sh = shared.clone();
                 threads.push(
@@ -228,11 +234,19 @@ impl Shared {
             match sock.recv_from(&mut buf) {
                 Ok((n, peer)) => {
                     let data = Bytes::copy_from_slice(&buf[..n]);
-                    self.proxy
-                        .on_datagram(self.clock.now(), data, sip_transaction::Flow::udp(local, peer), &mut out);
+                    self.proxy.on_datagram(
+                        self.clock.now(),
+                        data,
+                        sip_transaction::Flow::udp(local, peer),
+                        &mut out,
+                    );
                     self.send_all(&mut out);
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) => {
                     // ICMP errors surface here on Linux (connection refused): not fatal.
                     tracing::trace!(error = %e, "udp receive");
@@ -264,18 +278,23 @@ impl Shared {
                 Destination::Addr => t.flow.remote,
                 Destination::Host { host, port } => {
                     let name = String::from_utf8_lossy(host).into_owned();
-                    match (name.as_str(), *port).to_socket_addrs().ok().and_then(|mut a| a.next()) {
-                        Some(a) => a,
-                        None => {
-                            tracing::debug!(host = %name, "response destination does not resolve");
-                            continue;
-                        }
-                    }
+                    let resolved = (name.as_str(), *port)
+                        .to_socket_addrs()
+                        .ok()
+                        .and_then(|mut a| a.next());
+                    let Some(a) = resolved else {
+                        tracing::debug!(host = %name, "response destination does not resolve");
+                        continue;
+                    };
+                    a
                 }
             };
             match t.flow.transport {
                 Transport::Udp => {
-                    let sock = self.udp.get(&t.flow.local).or_else(|| self.udp.values().next());
+                    let sock = self
+                        .udp
+                        .get(&t.flow.local)
+                        .or_else(|| self.udp.values().next());
                     if let Some(s) = sock {
                         if let Err(e) = s.send_to(&t.payload, remote) {
                             tracing::debug!(to = %remote, error = %e, "udp send failed");
@@ -313,7 +332,9 @@ impl Shared {
     // ---- TCP --------------------------------------------------------------------------
 
     fn accept(self: &Arc<Self>, l: &TcpListener) {
-        let local = l.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local = l
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         while !self.stop.load(Ordering::Relaxed) {
             match l.accept() {
                 Ok((s, peer)) => {
@@ -333,18 +354,29 @@ impl Shared {
     }
 
     /// Registers a connection (within the limits) and starts its reader thread.
-    fn adopt(self: &Arc<Self>, s: TcpStream, local: SocketAddr, remote: SocketAddr) -> io::Result<Arc<Conn>> {
+    fn adopt(
+        self: &Arc<Self>,
+        s: TcpStream,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> io::Result<Arc<Conn>> {
         s.set_nonblocking(false)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_millis(200)))?;
         let conn = {
-            let mut m = self.conns.map.lock().map_err(|_| io::Error::other("poisoned"))?;
+            let mut m = self
+                .conns
+                .map
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?;
             if m.by_id.len() >= self.max_conns {
                 return Err(io::Error::other("too many tcp connections"));
             }
             let n = m.per_ip.entry(remote.ip()).or_default();
             if *n >= self.max_per_ip {
-                return Err(io::Error::other("too many tcp connections from this address"));
+                return Err(io::Error::other(
+                    "too many tcp connections from this address",
+                ));
             }
             *n += 1;
             let id = self.conns.next.fetch_add(1, Ordering::Relaxed) + 1;
@@ -396,7 +428,14 @@ impl Shared {
             let n = match s.read(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
                 Err(_) => return,
             };
             dec.feed(&buf[..n]);
@@ -423,9 +462,18 @@ impl Shared {
         }
     }
 
-    fn tcp_send(self: &Arc<Self>, flow: Flow, remote: SocketAddr, payload: &[u8]) -> io::Result<()> {
+    fn tcp_send(
+        self: &Arc<Self>,
+        flow: Flow,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) -> io::Result<()> {
         let existing = {
-            let m = self.conns.map.lock().map_err(|_| io::Error::other("poisoned"))?;
+            let m = self
+                .conns
+                .map
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?;
             flow.conn
                 .and_then(|id| m.by_id.get(&id.0).cloned())
                 .or_else(|| {
@@ -435,17 +483,20 @@ impl Shared {
                         .and_then(|(_, id)| m.by_id.get(id).cloned())
                 })
         };
-        let conn = match existing {
-            Some(c) => c,
-            None => {
-                // RFC 3261 §18.1.1 / §18.2.2: open a connection, then keep reading it
-                // like an accepted one.
-                let s = TcpStream::connect_timeout(&remote, Duration::from_secs(2))?;
-                let local = s.local_addr()?;
-                self.adopt(s, local, remote)?
-            }
+        let conn = if let Some(c) = existing {
+            c
+        } else {
+            // RFC 3261 §18.1.1 / §18.2.2: open a connection, then keep reading it like an
+            // accepted one.
+            let s = TcpStream::connect_timeout(&remote, Duration::from_secs(2))?;
+            let local = s.local_addr()?;
+            self.adopt(s, local, remote)?
         };
-        let mut w = conn.writer.lock().map_err(|_| io::Error::other("poisoned"))?;
+
+        let mut w = conn
+            .writer
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?;
         w.write_all(payload)
     }
 }

@@ -114,7 +114,7 @@ fn parse_upstream(s: &str, probe_interval: u64) -> Result<UpstreamConfig, String
         .ok_or_else(|| format!("--upstream `{s}`: expected NAME=udp:IP:PORT[,udp:IP:PORT...]"))?;
     let targets = targets
         .split(',')
-        .map(|t| t.parse::<ListenAddr>())
+        .map(str::parse::<ListenAddr>)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("--upstream {name}: {e}"))?;
     Ok(UpstreamConfig {
@@ -178,7 +178,9 @@ impl RunArgs {
             c.registrar.default_expires = s;
         } else if self.max_expires.is_some() || self.min_expires.is_some() {
             let r = &mut c.registrar;
-            r.default_expires = r.default_expires.clamp(r.min_expires, r.max_expires.max(r.min_expires));
+            r.default_expires = r
+                .default_expires
+                .clamp(r.min_expires, r.max_expires.max(r.min_expires));
         }
         for u in &self.upstream {
             let set = parse_upstream(u, self.probe_interval)?;
@@ -215,9 +217,11 @@ impl RunArgs {
 
     fn log_filter(&self, cfg: &Config) -> String {
         let levels = ["error", "warn", "info", "debug", "trace"];
-        let base = levels.iter().position(|l| *l == cfg.log).unwrap_or(2) as i32;
+        let base = levels.iter().position(|l| *l == cfg.log).unwrap_or(2);
         if levels.contains(&cfg.log.as_str()) || self.verbose > 0 || self.quiet > 0 {
-            let i = (base + i32::from(self.verbose) - i32::from(self.quiet)).clamp(0, 4) as usize;
+            let i = (base + usize::from(self.verbose))
+                .saturating_sub(usize::from(self.quiet))
+                .min(4);
             levels[i].to_owned()
         } else {
             cfg.log.clone()
@@ -296,7 +300,11 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
                 capture_id: cfg.hep.capture_id,
                 auth_key: cfg.hep.auth_key.clone().map(String::into_bytes),
                 node_name: cfg.hep.node_name.clone().map(String::into_bytes),
-                version: if cfg.hep.version == 2 { Version::V2 } else { Version::V3 },
+                version: if cfg.hep.version == 2 {
+                    Version::V2
+                } else {
+                    Version::V3
+                },
             };
             let s = HepSender::start(collector, hc, cfg.hep.queue)
                 .map_err(|e| format!("hep collector {c}: {e}"))?;

@@ -94,7 +94,12 @@ fn write_row(w: &mut impl Write, it: &Item) {
     let Ok(m) = Message::parse(it.payload.clone()) else {
         return;
     };
-    let from_tag = m.from().ok().and_then(|f| f.tag()).unwrap_or_default().to_owned();
+    let from_tag = m
+        .from()
+        .ok()
+        .and_then(|f| f.tag())
+        .unwrap_or_default()
+        .to_owned();
     let method = match m.method() {
         Some(x) => x.to_owned(),
         None => m.cseq().map(|c| c.method.to_owned()).unwrap_or_default(),
@@ -122,7 +127,11 @@ impl CaptureSink for TraceFile {
             src: e.src,
             dst: e.dst,
             transport: e.transport.param_value(),
-            direction: if self.locals.contains(&e.dst) { "in" } else { "out" },
+            direction: if self.locals.contains(&e.dst) {
+                "in"
+            } else {
+                "out"
+            },
             payload: Bytes::copy_from_slice(e.payload),
         };
         match self.tx.try_send(item) {

@@ -53,11 +53,14 @@ const PROXY_RR: &str = "sip:127.0.0.1:5060;lr";
 #[test]
 fn many_seeds() {
     let seeds = sim::seeds(0..SEEDS);
-    sim::run_seeds(
+    // Strict: every invariant, no known bug excused (the one known bug left, a late 2xx of
+    // an ended branch, does not occur in these worlds).
+    sim::run_seeds_with(
         "many_seeds",
         &seeds,
         worlds::dispatcher_world,
         worlds::drive,
+        false,
     );
 }
 
@@ -732,7 +735,6 @@ fn register(expires: u32) -> Action {
 /// REGISTER → 401 with a digest challenge → REGISTER with credentials → 200 listing the
 /// binding; an un-REGISTER (expires 0) → 200 without it.
 #[test]
-#[ignore = "needs registrar integration"]
 fn register_with_digest() {
     let mut w = registrar_world(20, "register");
     w.add(
@@ -764,7 +766,6 @@ fn register_with_digest() {
 /// Two registered phones call each other by AOR through the proxy: INVITE (407 challenge
 /// answered), 180, 200, ACK, BYE; Record-Route seen by both ends.
 #[test]
-#[ignore = "needs registrar integration"]
 fn registered_users_call_each_other() {
     let mut w = registrar_world(21, "call");
     w.add(phone(0, 30, 1).at(s(1), register(300)).at(
@@ -795,7 +796,6 @@ fn registered_users_call_each_other() {
 /// One AOR registered from two phones: the INVITE forks to both, the first 200 wins and
 /// the other branch is CANCELled (487 there); the caller sees exactly one dialog.
 #[test]
-#[ignore = "needs registrar integration"]
 fn forking_to_two_registrations() {
     let mut w = registrar_world(22, "fork");
     w.add(phone(0, 30, 1).at(s(1), register(300)).at(
@@ -834,7 +834,6 @@ fn forking_to_two_registrations() {
 /// Wrong password: every attempt 401 (never 2xx); more than `ban_after` (5) failures in a
 /// row → the source gets no answer at all.
 #[test]
-#[ignore = "needs registrar integration"]
 fn wrong_password_then_banned() {
     let mut w = registrar_world(23, "ban");
     let mut u = phone(0, 30, 1);
@@ -863,7 +862,6 @@ fn wrong_password_then_banned() {
 /// Calls to a known user who is not registered → 480; to an unknown user → 404; a caller
 /// with a wrong password → 407 again, never forwarded.
 #[test]
-#[ignore = "needs registrar integration"]
 fn location_misses_and_failed_proxy_auth() {
     let mut w = registrar_world(24, "miss");
     w.add(
@@ -898,7 +896,6 @@ fn location_misses_and_failed_proxy_auth() {
 /// An expiry below `registrar.min_expires` (30 s here) → 423 Interval Too Brief with
 /// Min-Expires.
 #[test]
-#[ignore = "needs registrar integration"]
 fn register_too_brief_is_423() {
     let mut w = registrar_world(25, "brief");
     w.add(phone(0, 30, 1).at(
@@ -920,7 +917,6 @@ fn register_too_brief_is_423() {
 /// A nonce / nc pair is accepted once: the authorized REGISTER replayed (new branch, new
 /// CSeq, same credentials) never gets a 2xx.
 #[test]
-#[ignore = "needs registrar integration"]
 fn replayed_credentials_never_get_a_2xx() {
     let mut w = registrar_world(26, "replay");
     w.add(phone(0, 30, 1).at(s(1), register(300)));
@@ -958,7 +954,6 @@ fn replayed_credentials_never_get_a_2xx() {
 /// Dialog tracking: a call longer than `dialog.max_duration` is ended by the proxy, which
 /// sends a BYE to each side; both ends then hold no dialog.
 #[test]
-#[ignore = "needs registrar integration"]
 fn dialog_max_duration_byes_both_sides() {
     let mut cfg = worlds::registrar_config("maxdur", 5);
     cfg.dialog.max_duration = 10;
@@ -993,9 +988,8 @@ fn dialog_max_duration_byes_both_sides() {
 /// Random registrar worlds: registrations (some with a wrong password), calls by AOR,
 /// forking, CANCEL, expiry; every invariant after each.
 #[test]
-#[ignore = "needs registrar integration"]
 fn many_seeds_registrar() {
-    let seeds = sim::seeds(0..60);
+    let seeds = sim::seeds(0..25);
     sim::run_seeds(
         "many_seeds_registrar",
         &seeds,
@@ -1014,7 +1008,6 @@ fn many_seeds_registrar() {
 /// Pike-style flood limit: a source sending more than `limits.flood_per_second` requests a
 /// second is dropped (and counted); another source is still served.
 #[test]
-#[ignore = "needs the flood limit in the pipeline (drop_source)"]
 fn flood_is_dropped_and_counted() {
     let mut cfg = base_config();
     cfg.limits.flood_per_second = 10;
@@ -1140,7 +1133,6 @@ fn invite_finals(w: &World, name: &str) -> Vec<u16> {
 /// the caller's INVITE was answered already (today it gets 408 and then 480, each
 /// retransmission of the 480 relayed too).
 #[test]
-#[ignore = "bug A: a late final of an ended branch is relayed upstream (route via StrayResponse → relay_response)"]
 fn bug_a_late_final_of_an_ended_branch_is_not_relayed() {
     let mut w = World::new(30, Faults::clean(), one_set(&[ip(10)]));
     w.add(pbx("pbx0", 10, Answer::RingLong { give_up: s(150) }, 1));
@@ -1163,7 +1155,6 @@ fn bug_a_late_final_of_an_ended_branch_is_not_relayed() {
 /// Bug A with a failover: the caller got 200 from the second PBX, then the first PBX's
 /// late 480 on its ended branch is relayed after it.
 #[test]
-#[ignore = "bug A: a late final of an ended branch is relayed upstream (route via StrayResponse → relay_response)"]
 fn bug_a_late_final_after_a_failover_200() {
     let mut w = World::new(31, Faults::clean(), one_set(&[ip(10), ip(11)]));
     w.add(pbx("pbx0", 10, Answer::RingLong { give_up: s(150) }, 1));
@@ -1196,7 +1187,6 @@ fn bug_a_late_final_after_a_failover_200() {
 /// the branch goes on until Timer C, and the caller, whose INVITE transaction ends 64·T1
 /// after its CANCEL, never gets its 487.
 #[test]
-#[ignore = "bug B: a held CANCEL is not sent on 100 Trying (sip-transaction layer.rs)"]
 fn bug_b_cancel_held_until_the_100_goes_out_with_it() {
     let mut w = World::new(32, Faults::clean(), one_set(&[ip(10)]));
     w.add(pbx("pbx0", 10, Answer::Silent { give_up: s(150) }, 1));
@@ -1235,7 +1225,6 @@ fn bug_b_cancel_held_until_the_100_goes_out_with_it() {
 /// up, the third never see the call (src/proxy/route.rs `failover`: `retry` and the
 /// marking use `best`).
 #[test]
-#[ignore = "bug C: failover and dst-down decided on the best response of all branches (route.rs failover)"]
 fn bug_c_busy_after_a_failover_is_final() {
     let mut w = World::new(33, Faults::clean(), one_set(&[ip(10), ip(11), ip(12)]));
     w.add(pbx("pbx0", 10, accept(), 1));
@@ -1326,7 +1315,6 @@ fn bug_a_late_2xx_ends_the_transaction() {
 /// gave up). The PBX of an established call goes away; the caller's BYE times out at the
 /// proxy, which answers it 408 (sip-transaction proxy.rs `send_best`: no best → 408).
 #[test]
-#[ignore = "bug E: the proxy sends 408 to a non-INVITE request (RFC 4320 §4.2)"]
 fn bug_e_no_408_to_a_non_invite() {
     let mut w = World::new(35, Faults::clean(), one_set(&[ip(10)]));
     w.add(pbx("pbx0", 10, accept(), 1));
@@ -1349,20 +1337,6 @@ fn bug_e_no_408_to_a_non_invite() {
         .count();
     assert_eq!(byes_408, 0, "the proxy answered the BYE 408");
     r.assert_ok(&w);
-}
-
-/// The random worlds without tolerating the known bugs.
-#[test]
-#[ignore = "bugs A, B and E: strict run of the random worlds (SIM_STRICT)"]
-fn many_seeds_strict() {
-    let seeds = sim::seeds(0..SEEDS);
-    sim::run_seeds_with(
-        "many_seeds_strict",
-        &seeds,
-        worlds::dispatcher_world,
-        worlds::drive,
-        false,
-    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1677,7 +1651,6 @@ fn full_table_answers_at_once() {
 /// proxy answers 503). The rewrite is for 503s received from downstream only
 /// (sip-transaction proxy.rs, `send_best`: `Some(Best { status: 503, .. }) => 500`).
 #[test]
-#[ignore = "bug D: the proxy's own 503 (table full) goes out as 500 (sip-transaction proxy.rs send_best)"]
 fn bug_d_full_table_answers_503() {
     // Three per shard: a second INVITE in a shard gets its server transaction but no room
     // for its branch.

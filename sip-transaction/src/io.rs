@@ -177,6 +177,9 @@ pub enum Event {
         tx: ServerTxId,
         /// The status of the best response so far (408 when every branch timed out).
         best: u16,
+        /// The best status of the branches of the latest `forward` (or q group): what a
+        /// failover decision looks at (a 486 after an earlier timeout is final).
+        last: u16,
     },
     /// Server transaction `tx` ended. `acked` is false when Timer H fired (the final
     /// response to an INVITE was never acknowledged).

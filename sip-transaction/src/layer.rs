@@ -937,12 +937,19 @@ impl Core<'_> {
         let Some(status) = msg.status() else {
             return;
         };
+        // A response on one of our branches whose transaction has ended: a late 2xx goes
+        // on (the TU relays it statelessly: a 2xx always reaches the caller, RFC 6026);
+        // anything else is a retransmission or a late answer already settled, absorbed.
+        let ended = |core: &mut Self, msg: Message| {
+            if (200..300).contains(&status) {
+                core.out.events.push(Event::StrayResponse {
+                    response: msg,
+                    flow,
+                });
+            }
+        };
         let Some(slot) = self.shard.slot_of(id) else {
-            self.out.events.push(Event::StrayResponse {
-                response: msg,
-                flow,
-            });
-            return;
+            return ended(self, msg);
         };
         let branch_ok = {
             let via_branch = msg.top_via().ok().flatten().and_then(|v| v.branch);
@@ -951,8 +958,11 @@ impl Core<'_> {
                 None => false,
             }
         };
+        if !branch_ok {
+            return ended(self, msg);
+        }
         let method = msg.cseq().ok().map(|c| c.method);
-        if !branch_ok || method.is_none() {
+        if method.is_none() {
             self.out.events.push(Event::StrayResponse {
                 response: msg,
                 flow,
@@ -997,7 +1007,8 @@ impl Core<'_> {
             }
         }
         let owner = self.shard.client(slot).map(|c| c.owner);
-        if (101..200).contains(&status) {
+        // §9.1: a CANCEL waits for a provisional response, 100 included.
+        if (100..200).contains(&status) {
             let wanted = self
                 .shard
                 .client(slot)

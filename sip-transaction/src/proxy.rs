@@ -470,6 +470,8 @@ pub(crate) struct ProxyCtx {
     pub(crate) awaiting_tu: bool,
     /// The §16.6 item 8 hash of the request, put into every branch.
     loop_hash: Option<u64>,
+    /// Where the branches of the latest group (or `forward` call) start.
+    group_start: usize,
 }
 
 /// §16.7 step 6: 6xx first, then the lowest class; among 4xx, the ones that tell the client
@@ -563,6 +565,9 @@ impl Core<'_> {
         };
         let request = s.request.clone();
         let arrived = s.flow;
+        if let Some(c) = s.proxy.as_deref_mut() {
+            c.group_start = c.branches.len();
+        }
         let record_route = s.proxy.as_ref().is_some_and(|c| c.record_route);
         let loop_hash = s.proxy.as_ref().and_then(|c| c.loop_hash);
         for target in targets {
@@ -715,7 +720,15 @@ impl Core<'_> {
             if c.on_failure {
                 c.awaiting_tu = true;
                 let best = c.best.as_ref().map_or(408, |b| b.status);
-                self.out.events.push(Event::BranchesFailed { tx, best });
+                // The best of the group that just ended: what failover decides on.
+                let last = c.branches[c.group_start..]
+                    .iter()
+                    .filter_map(|b| b.status)
+                    .min_by_key(|&st| rank(st))
+                    .unwrap_or(best);
+                self.out
+                    .events
+                    .push(Event::BranchesFailed { tx, best, last });
                 return;
             }
         }
@@ -738,6 +751,7 @@ impl Core<'_> {
         let cancelled = c.cancelled;
         let best = c.best.take().map(|b| *b);
         let challenges = core::mem::take(&mut c.challenges);
+        let invite = s.is_invite();
         let built = |status: u16| {
             let reason = sip_parser::reason_phrase(status);
             ResponseBuilder::new(&s.request, status, reason).build()
@@ -747,7 +761,13 @@ impl Core<'_> {
                 let st = if cancelled { 487 } else { 408 };
                 (st, built(st))
             }
-            Some(Best { status: 503, .. }) => (500, built(500)),
+            // §16.7 step 6: a 503 from downstream goes up as 500; the proxy's own 503 (no
+            // branch could be created) stays 503.
+            Some(Best {
+                status: 503,
+                response: Some(_),
+                ..
+            }) => (500, built(500)),
             Some(Best {
                 status,
                 response: None,
@@ -778,6 +798,12 @@ impl Core<'_> {
                 (status, e.to_bytes())
             }
         };
+        // RFC 4320 §4.2: no 408 to a non-INVITE request; the client has given up by now,
+        // so the transaction ends without a final response.
+        if !invite && status == 408 {
+            self.terminate_server(slot, true);
+            return;
+        }
         let _ = self.server_respond(slot, bytes.clone(), status);
         if let Ok(m) = Message::parse(bytes) {
             self.out.events.push(Event::Forwarded {
@@ -864,7 +890,9 @@ impl ProxyCtx {
                 self.challenges.push((index, name, m.bytes_of(h.value)));
             }
         }
-        let r = rank(status);
+        // A response received tells the caller more than one the proxy made up (a branch
+        // timeout as 408, a send failure as 503): it wins within its class.
+        let r = rank(status) + if msg.is_none() { 900 } else { 0 };
         if self.best.as_ref().is_none_or(|b| r < b.rank) {
             self.best = Some(Box::new(Best {
                 rank: r,

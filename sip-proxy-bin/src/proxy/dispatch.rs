@@ -178,7 +178,9 @@ impl Dispatcher {
             .map(|i| s.destinations[i].addr)
             .collect();
         if up.is_empty() {
-            up = (0..n).map(|i| s.destinations[(first + i) % n].addr).collect();
+            up = (0..n)
+                .map(|i| s.destinations[(first + i) % n].addr)
+                .collect();
         }
         up
     }
@@ -224,7 +226,10 @@ impl Dispatcher {
 
     /// Destinations due for an OPTIONS probe at `now` (monotonic).
     pub fn due_probes(&self, now: Duration) -> Vec<SocketAddr> {
-        let mut next = self.probes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = self
+            .probes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut due = Vec::new();
         for (i, s) in self.sets.iter().enumerate() {
             if s.probe_interval.is_zero() || next[i] > now {
@@ -238,7 +243,10 @@ impl Dispatcher {
 
     /// When the next probe is due.
     pub fn next_probe(&self) -> Option<Duration> {
-        let next = self.probes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = self
+            .probes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.sets
             .iter()
             .zip(next.iter())
@@ -263,7 +271,11 @@ mod tests {
         UpstreamConfig {
             name: name.into(),
             targets: (0..n)
-                .map(|i| format!("udp:127.0.0.1:{}", 6000 + i).parse::<ListenAddr>().unwrap())
+                .map(|i| {
+                    format!("udp:127.0.0.1:{}", 6000 + i)
+                        .parse::<ListenAddr>()
+                        .unwrap()
+                })
                 .collect(),
             algorithm,
             weights,
@@ -283,7 +295,10 @@ mod tests {
         assert_eq!(firsts, [6000, 6001, 6000, 6001]);
         assert_eq!(d.failure("127.0.0.1:6001".parse().unwrap()).len(), 1);
         assert!((0..4).all(|_| d.order(0, KEY) == ["127.0.0.1:6000".parse().unwrap()]));
-        assert_eq!(d.success("127.0.0.1:6001".parse().unwrap())[0].2, Change::Up);
+        assert_eq!(
+            d.success("127.0.0.1:6001".parse().unwrap())[0].2,
+            Change::Up
+        );
         // All down: still try them all.
         d.failure("127.0.0.1:6000".parse().unwrap());
         d.failure("127.0.0.1:6001".parse().unwrap());
@@ -299,13 +314,28 @@ mod tests {
         }
         assert_eq!(counts, [300, 100]);
         let d = Dispatcher::new(&[set("h", 3, Algorithm::HashCallId, vec![])], &[]);
-        let a = d.order(0, Key { call_id: "x1", from_user: b"" })[0];
-        assert!((0..10).all(|_| d.order(0, Key { call_id: "x1", from_user: b"" })[0] == a));
+        let a = d.order(
+            0,
+            Key {
+                call_id: "x1",
+                from_user: b"",
+            },
+        )[0];
+        assert!((0..10).all(|_| d.order(
+            0,
+            Key {
+                call_id: "x1",
+                from_user: b""
+            }
+        )[0] == a));
     }
 
     #[test]
     fn rules_pick_the_longest_prefix_then_the_domain() {
-        let sets = [set("a", 1, Algorithm::RoundRobin, vec![]), set("b", 1, Algorithm::RoundRobin, vec![])];
+        let sets = [
+            set("a", 1, Algorithm::RoundRobin, vec![]),
+            set("b", 1, Algorithm::RoundRobin, vec![]),
+        ];
         let rules = [
             "+7=a".parse().unwrap(),
             "+7495=b".parse().unwrap(),

@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use sip_auth::{
     AuthCache, BanConfig, ChallengeKind, CredentialStore, DigestServer, FailReason, FailureTracker,
-    FailureVerdict, HashKind, NonceSecrets, Outcome, RateConfig, RateLimiter, Request, ServerConfig,
+    FailureVerdict, HashKind, NonceSecrets, Outcome, RateConfig, RateLimiter, Request,
+    ServerConfig,
 };
 use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, Tracker, TrackerConfig};
 use sip_location::{LocationStore, MemoryConfig, MemoryStore, Policy, Source, registrar};
@@ -60,7 +61,11 @@ fn seeds(seed: &[u8; 32], salt: u64) -> [u64; 4] {
 }
 
 impl Local {
-    pub(crate) fn new(cfg: &Config, seed: &[u8; 32], now_wall: Duration) -> Result<Self, SetupError> {
+    pub(crate) fn new(
+        cfg: &Config,
+        seed: &[u8; 32],
+        now_wall: Duration,
+    ) -> Result<Self, SetupError> {
         let auth = match &cfg.auth.users_file {
             None => None,
             Some(path) => {
@@ -70,13 +75,19 @@ impl Local {
                     .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
                 let secrets = match &cfg.auth.secret_file {
                     Some(p) => {
-                        let key = std::fs::read(p).map_err(|e| SetupError::Secret(format!("{}: {e}", p.display())))?;
+                        let key = std::fs::read(p)
+                            .map_err(|e| SetupError::Secret(format!("{}: {e}", p.display())))?;
                         if key.len() < 32 {
-                            return Err(SetupError::Secret(format!("{}: fewer than 32 bytes", p.display())));
+                            return Err(SetupError::Secret(format!(
+                                "{}: fewer than 32 bytes",
+                                p.display()
+                            )));
                         }
                         NonceSecrets::new(1, &key)
                     }
-                    None => NonceSecrets::random().map_err(|e| SetupError::Secret(e.to_string()))?,
+                    None => {
+                        NonceSecrets::random().map_err(|e| SetupError::Secret(e.to_string()))?
+                    }
                 };
                 let server = |kind| {
                     let mut c = ServerConfig::new(cfg.realm());
@@ -264,7 +275,8 @@ impl Proxy {
         };
         let ip = flow.remote.ip();
         let unix = w.now.wall.as_secs();
-        let outcome = server.verify_message_cached(req, ip, &auth.users, &auth.cache, unix, w.now.mono);
+        let outcome =
+            server.verify_message_cached(req, ip, &auth.users, &auth.cache, unix, w.now.mono);
         let stale = match outcome {
             Outcome::Ok(a) => {
                 if a.user.as_bytes() != user {
@@ -319,14 +331,22 @@ impl Proxy {
     }
 
     /// REGISTER for our domain: authentication, then the registrar (step 6).
-    pub(crate) fn route_register(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
+    pub(crate) fn route_register(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        flow: Flow,
+    ) {
         let to_user = req
             .to()
             .ok()
             .and_then(|t| t.uri().ok().and_then(|u| u.user.map(<[u8]>::to_vec)))
             .unwrap_or_default();
         if self.local.auth.is_some() {
-            if let Verdict::Answered = self.authenticate(w, tx, req, flow, ChallengeKind::Www, &to_user) {
+            if let Verdict::Answered =
+                self.authenticate(w, tx, req, flow, ChallengeKind::Www, &to_user)
+            {
                 return;
             }
         } else if !(self.cfg.registrar.open_on_loopback && is_loopback(flow.remote.ip())) {
@@ -338,7 +358,13 @@ impl Proxy {
             local: Some(flow.local),
             flow: flow.conn.map(|c| c.0),
         };
-        let done = registrar::register(&self.local.location, req, &source, w.now.wall, &self.local.policy);
+        let done = registrar::register(
+            &self.local.location,
+            req,
+            &source,
+            w.now.wall,
+            &self.local.policy,
+        );
         if let Some(e) = &done.error {
             tracing::warn!(error = %e, "registration not stored");
         }
@@ -355,7 +381,13 @@ impl Proxy {
 
     /// Step 7: an initial request from one of our users is challenged (407) unless it comes
     /// from a trusted source or an upstream. `true`: go on.
-    pub(crate) fn authorize_call(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) -> bool {
+    pub(crate) fn authorize_call(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        flow: Flow,
+    ) -> bool {
         if self.local.auth.is_none() || req.method() == Some("CANCEL") {
             return true;
         }
@@ -369,12 +401,22 @@ impl Proxy {
             return true;
         }
         let user = uri.user.unwrap_or_default().to_vec();
-        matches!(self.authenticate(w, tx, req, flow, ChallengeKind::Proxy, &user), Verdict::Pass)
+        matches!(
+            self.authenticate(w, tx, req, flow, ChallengeKind::Proxy, &user),
+            Verdict::Pass
+        )
     }
 
     /// Step 8: a Request-URI in our domains. `true` when handled (forked to the user's
     /// contacts, or answered 480 for a known user with none).
-    pub(crate) fn route_local_user(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow, uri: &Uri<'_>) -> bool {
+    pub(crate) fn route_local_user(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        flow: Flow,
+        uri: &Uri<'_>,
+    ) -> bool {
         let Ok(aor) = Aor::new(uri, self.local.policy.user_case) else {
             return false;
         };
@@ -389,7 +431,9 @@ impl Proxy {
                 text.push(b'@');
             }
             text.extend_from_slice(uri.host.as_bytes());
-            Uri::parse(&text).ok().and_then(|u| Aor::new(&u, self.local.policy.user_case).ok())
+            Uri::parse(&text)
+                .ok()
+                .and_then(|u| Aor::new(&u, self.local.policy.user_case).ok())
         });
         let mut found = self.local.location.lookup(aor.as_str(), w.now.wall);
         if let (Some(p), Ok(s)) = (&portless, &found) {
@@ -409,12 +453,11 @@ impl Proxy {
             .bindings()
             .iter()
             .filter_map(|b| {
-                let (transport, addr, conn) = match b.send_to() {
-                    Some(s) => (s.transport, s.addr, s.flow.map(ConnId)),
-                    None => {
-                        let (t, a) = self.resolve_uri(b.contact().as_bytes())?;
-                        (t, a, None)
-                    }
+                let (transport, addr, conn) = if let Some(s) = b.send_to() {
+                    (s.transport, s.addr, s.flow.map(ConnId))
+                } else {
+                    let (t, a) = self.resolve_uri(b.contact().as_bytes())?;
+                    (t, a, None)
                 };
                 let mut f = self.flow_to(transport, addr)?;
                 f.conn = conn;
@@ -501,9 +544,13 @@ impl Proxy {
             return;
         }
         for _ in 0..16 {
-            match self.local.location.expire(w.now.wall, 1000) {
-                Ok(ev) if ev.len() == 1000 => continue,
-                _ => break,
+            if !self
+                .local
+                .location
+                .expire(w.now.wall, 1000)
+                .is_ok_and(|ev| ev.len() == 1000)
+            {
+                break;
             }
         }
         if let Some(a) = &self.local.auth {
@@ -516,7 +563,9 @@ impl Proxy {
             match e {
                 TimerEvent::Expired(ended) => {
                     self.stats.dialogs_expired.inc();
-                    if ended.record.state.is_confirmed() {
+                    // A confirmed call that ran out of time (a setup timeout has nobody to
+                    // hang up on: its INVITE transaction ends it).
+                    if ended.reason == sip_dialog::EndReason::Expired {
                         for party in ended.record.byes() {
                             self.send_in_dialog(w, &party.socket, &party.request);
                         }
@@ -530,10 +579,19 @@ impl Proxy {
     /// Sends a request the proxy originates inside a dialog (BYE on expiry) through a client
     /// transaction.
     fn send_in_dialog(&self, w: &mut Work<'_>, socket: &[u8], req: &sip_dialog::InDialogRequest) {
-        let Some((t, addr)) = self.resolve_uri(req.target.next_hop().as_bytes()) else { return };
-        let Some(mut flow) = self.flow_to(t, addr) else { return };
+        let Some((t, addr)) = self.resolve_uri(req.target.next_hop().as_bytes()) else {
+            return;
+        };
+        let Some(mut flow) = self.flow_to(t, addr) else {
+            return;
+        };
         if let Some((_, local)) = parse_socket(socket) {
-            if self.cfg.listen.iter().any(|l| l.address.addr == local && l.address.transport == t) {
+            if self
+                .cfg
+                .listen
+                .iter()
+                .any(|l| l.address.addr == local && l.address.transport == t)
+            {
                 flow.local = local;
             }
         }
@@ -542,7 +600,8 @@ impl Proxy {
             flow,
             |via| {
                 let mut b = req.builder();
-                b.via(via).header("Reason", "SIP;cause=200;text=\"dialog lifetime ended\"");
+                b.via(via)
+                    .header("Reason", "SIP;cause=200;text=\"dialog lifetime ended\"");
                 b.build()
             },
             &mut w.scratch,
@@ -559,6 +618,9 @@ mod tests {
         let p = path_entries("<sip:a.example.com;lr>, <sip:b.example.com;lr;x=\"1,2\">");
         assert_eq!(p.len(), 2);
         assert!(path_entries("").is_empty());
-        assert_eq!(parse_socket(b"udp:127.0.0.1:5060"), Some((Transport::Udp, "127.0.0.1:5060".parse().unwrap())));
+        assert_eq!(
+            parse_socket(b"udp:127.0.0.1:5060"),
+            Some((Transport::Udp, "127.0.0.1:5060".parse().unwrap()))
+        );
     }
 }

@@ -96,7 +96,9 @@ pub struct Proxy {
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy").field("mode", &self.cfg.mode).finish_non_exhaustive()
+        f.debug_struct("Proxy")
+            .field("mode", &self.cfg.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -170,11 +172,12 @@ impl Proxy {
     /// A datagram (or a stream frame) arrived over `flow`. What to send is appended to `out`.
     pub fn on_datagram(&self, now: Now, data: Bytes, flow: Flow, out: &mut Vec<Transmit>) {
         self.stats.received.inc();
-        let msg = match Message::parse_with(data.clone(), &self.limits) {
+        let len = data.len();
+        let msg = match Message::parse_with(data, &self.limits) {
             Ok(m) => m,
             Err(ParseError::KeepAlive) => {
                 // RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF.
-                if data.len() >= 4 {
+                if len >= 4 {
                     out.push(Transmit {
                         flow,
                         destination: Destination::Addr,
@@ -194,8 +197,18 @@ impl Proxy {
     }
 
     /// A framed message arrived over `flow`.
+    // Owned like every message the layer keeps; one clone goes to the layer so that the
+    // 503 for a full table can still be built from it.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn on_message(&self, now: Now, msg: Message, flow: Flow, out: &mut Vec<Transmit>) {
-        self.capture_event(now, flow.remote, flow.local, flow.transport, msg.as_wire(), &msg);
+        self.capture_event(
+            now,
+            flow.remote,
+            flow.local,
+            flow.transport,
+            msg.as_wire(),
+            &msg,
+        );
         let mut w = Work {
             now,
             out,
@@ -227,7 +240,10 @@ impl Proxy {
             self.emit(&mut w);
             return;
         }
-        match self.layer.receive(now.mono, msg.clone(), flow, &mut w.scratch) {
+        match self
+            .layer
+            .receive(now.mono, msg.clone(), flow, &mut w.scratch)
+        {
             Ok(()) => {}
             Err(ReceiveError::TableFull) => {
                 self.stats.table_full.inc();
@@ -259,15 +275,20 @@ impl Proxy {
     pub fn next_timeout(&self) -> Option<Duration> {
         // Bindings and dialogs run on the wall clock: looked at once a second.
         let tick = Some(Duration::from_millis(self.local_tick()));
-        [self.layer.next_timeout(), self.dispatcher.next_probe(), tick]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.layer.next_timeout(),
+            self.dispatcher.next_probe(),
+            tick,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Shutting down: new requests are answered 503 while transactions in flight finish.
     pub fn drain(&self) {
-        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn draining(&self) -> bool {
@@ -311,7 +332,14 @@ impl Proxy {
                 continue;
             }
             if let Ok(m) = Message::parse(t.payload.clone()) {
-                self.capture_event(w.now, t.flow.local, t.flow.remote, t.flow.transport, &t.payload, &m);
+                self.capture_event(
+                    w.now,
+                    t.flow.local,
+                    t.flow.remote,
+                    t.flow.transport,
+                    &t.payload,
+                    &m,
+                );
             }
             self.stats.sent.inc();
             w.out.push(t);
@@ -339,7 +367,9 @@ impl Proxy {
     pub(crate) fn send_stateless(&self, w: &mut Work<'_>, req: &Message, flow: Flow, resp: Bytes) {
         let remote = match req.top_via() {
             Ok(Some(v)) => match v.response_target(flow.transport, Some(flow.remote)) {
-                sip_parser::ResponseTarget::Connection(a) | sip_parser::ResponseTarget::Addr(a) => a,
+                sip_parser::ResponseTarget::Connection(a) | sip_parser::ResponseTarget::Addr(a) => {
+                    a
+                }
                 sip_parser::ResponseTarget::Host { .. } => flow.remote,
             },
             _ => return,
@@ -360,10 +390,13 @@ impl Proxy {
                 self.dialog_request(w, &request);
                 self.route_ack(w, &request, flow);
             }
-            Event::StrayResponse { response, .. } => {
-                if self.layer.relay_response(&response, &mut w.scratch).is_err() {
-                    self.stats.stray_dropped.inc();
-                }
+            Event::StrayResponse { response, .. }
+                if self
+                    .layer
+                    .relay_response(&response, &mut w.scratch)
+                    .is_err() =>
+            {
+                self.stats.stray_dropped.inc();
             }
             Event::Forwarded {
                 status, response, ..
@@ -373,7 +406,7 @@ impl Proxy {
                 }
                 self.dialog_response(w, &response);
             }
-            Event::BranchesFailed { tx, best } => self.failover(w, tx, best),
+            Event::BranchesFailed { tx, last, .. } => self.failover(w, tx, last),
             Event::ServerTerminated { tx, .. } => self.forget(tx),
             Event::Response { tx, response } => self.own_response(w, tx, &response),
             Event::Timeout { tx } | Event::TransportError { tx } => self.own_failure(w, tx),

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
 use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport, Uri};
-use sip_transaction::{ClientTxId, Flow, ForwardPlan, Forking, NextHop, ServerTxId, Target};
+use sip_transaction::{ClientTxId, Flow, Forking, ForwardPlan, NextHop, ServerTxId, Target};
 
 use super::dispatch::{Change, Key};
 use super::{Proxy, Work};
@@ -41,7 +41,11 @@ impl Proxy {
             b.header(n.to_string(), v.to_string());
         }
         if let Ok(m) = Message::parse(b.build()) {
-            if self.layer.respond(w.now.mono, tx, &m, &mut w.scratch).is_err() {
+            if self
+                .layer
+                .respond(w.now.mono, tx, &m, &mut w.scratch)
+                .is_err()
+            {
                 tracing::debug!(status, "response refused by the transaction");
             }
         }
@@ -69,7 +73,10 @@ impl Proxy {
             Ok(ip) => ip,
             Err(_) => *self.resolver.resolve(host).first()?,
         };
-        Some((transport, SocketAddr::new(ip, u.port.unwrap_or(transport.default_port()))))
+        Some((
+            transport,
+            SocketAddr::new(ip, u.port.unwrap_or(transport.default_port())),
+        ))
     }
 
     /// A flow to `remote` over `transport`, from our listener of that transport (same address
@@ -78,7 +85,9 @@ impl Proxy {
         let ls = &self.cfg.listen;
         let pick = ls
             .iter()
-            .find(|l| l.address.transport == transport && l.address.addr.is_ipv4() == remote.is_ipv4())
+            .find(|l| {
+                l.address.transport == transport && l.address.addr.is_ipv4() == remote.is_ipv4()
+            })
             .or_else(|| ls.iter().find(|l| l.address.transport == transport))?;
         Some(Flow {
             transport,
@@ -98,8 +107,9 @@ impl Proxy {
         let h = host.to_ascii_lowercase();
         // A domain of ours, on a port we listen on (or none): sip:alice@127.0.0.1:5070 is
         // somebody else on our host, not us.
-        let our_port = port.is_none_or(|p| self.cfg.listen.iter().any(|l| l.address.addr.port() == p));
-        if our_port && self.domains.iter().any(|d| *d == h) {
+        let our_port =
+            port.is_none_or(|p| self.cfg.listen.iter().any(|l| l.address.addr.port() == p));
+        if our_port && self.domains.contains(&h) {
             return true;
         }
         let bare = h.trim_start_matches('[').trim_end_matches(']');
@@ -107,12 +117,21 @@ impl Proxy {
             let a = l.address.addr;
             let port_ok = port.is_none_or(|p| p == a.port());
             let addr_ok = bare.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip())
-                || l.advertise.as_ref().is_some_and(|ad| ad.host.eq_ignore_ascii_case(host));
+                || l.advertise
+                    .as_ref()
+                    .is_some_and(|ad| ad.host.eq_ignore_ascii_case(host));
             addr_ok && port_ok
         })
     }
 
-    pub(crate) fn forward_to(&self, w: &mut Work<'_>, tx: ServerTxId, targets: Vec<Target>, rr: bool, failover: bool) {
+    pub(crate) fn forward_to(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        targets: Vec<Target>,
+        rr: bool,
+        failover: bool,
+    ) {
         let plan = ForwardPlan {
             targets,
             record_route: rr,
@@ -130,10 +149,19 @@ impl Proxy {
 
     /// Dialog-creating methods get our Record-Route.
     pub(crate) fn creates_dialog(req: &Message) -> bool {
-        matches!(req.method(), Some("INVITE" | "SUBSCRIBE" | "REFER" | "NOTIFY"))
+        matches!(
+            req.method(),
+            Some("INVITE" | "SUBSCRIBE" | "REFER" | "NOTIFY")
+        )
     }
 
-    pub(crate) fn route_request(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
+    pub(crate) fn route_request(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        flow: Flow,
+    ) {
         // §16.3 step 3 first, even for OPTIONS to us.
         if let Ok(Some(0)) = req.max_forwards() {
             return self.respond(w, tx, req, 483, &[]);
@@ -168,7 +196,14 @@ impl Proxy {
         }
     }
 
-    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, in_dialog: bool, flow: Flow) {
+    fn route_in_dialog(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        in_dialog: bool,
+        flow: Flow,
+    ) {
         let hop = self.layer.next_hop(req);
         let uri = match hop {
             NextHop::Route(r) => r,
@@ -185,17 +220,22 @@ impl Proxy {
                 r
             }
         };
-        match self.target_uri(uri) {
-            Some(t) => self.forward_to(w, tx, vec![t], false, false),
-            None => {
-                self.stats.not_routed.inc();
-                self.respond(w, tx, req, 404, &[])
-            }
+        if let Some(t) = self.target_uri(uri) {
+            self.forward_to(w, tx, vec![t], false, false);
+        } else {
+            self.stats.not_routed.inc();
+            self.respond(w, tx, req, 404, &[]);
         }
     }
 
     /// An initial request whose Route entries were all ours (pre-loaded route to us).
-    fn route_initial_after_routes(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
+    fn route_initial_after_routes(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        flow: Flow,
+    ) {
         match self.cfg.mode {
             Mode::Stateful => self.route_stateful(w, tx, req, flow),
             _ => self.route_initial(w, tx, req, flow),
@@ -205,7 +245,14 @@ impl Proxy {
     /// The load harness's `stateful` role: every initial request to the default set (or by
     /// its Request-URI), Record-Routed.
     fn route_stateful(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, flow: Flow) {
-        let set = self.dispatcher.index("default").or(if self.dispatcher.sets().is_empty() { None } else { Some(0) });
+        let set = self
+            .dispatcher
+            .index("default")
+            .or(if self.dispatcher.sets().is_empty() {
+                None
+            } else {
+                Some(0)
+            });
         if let Some(set) = set {
             return self.dispatch(w, tx, req, set, flow);
         }
@@ -257,12 +304,12 @@ impl Proxy {
             self.stats.not_routed.inc();
             return self.respond(w, tx, req, 403, &[]);
         }
-        match req.request_uri().and_then(|u| self.target_uri(u)) {
-            Some(t) => self.forward_to(w, tx, vec![t], self.cfg.record_route && Self::creates_dialog(req), false),
-            None => {
-                self.stats.not_routed.inc();
-                self.respond(w, tx, req, 404, &[]);
-            }
+        if let Some(t) = req.request_uri().and_then(|u| self.target_uri(u)) {
+            let rr = self.cfg.record_route && Self::creates_dialog(req);
+            self.forward_to(w, tx, vec![t], rr, false);
+        } else {
+            self.stats.not_routed.inc();
+            self.respond(w, tx, req, 404, &[]);
         }
     }
 
@@ -325,7 +372,7 @@ impl Proxy {
             return;
         };
         if best == 408 || best == 503 {
-            self.log_changes(&self.dispatcher.failure(failed));
+            Self::log_changes(&self.dispatcher.failure(failed));
         }
         let Some(flow) = self.flow_to(Transport::Udp, next) else {
             let _ = self.layer.finish(w.now.mono, tx, &mut w.scratch);
@@ -339,7 +386,11 @@ impl Proxy {
             forking: Forking::Parallel,
             on_failure: more,
         };
-        if self.layer.forward(w.now.mono, tx, plan, &mut w.scratch).is_err() {
+        if self
+            .layer
+            .forward(w.now.mono, tx, plan, &mut w.scratch)
+            .is_err()
+        {
             let _ = self.layer.finish(w.now.mono, tx, &mut w.scratch);
         }
     }
@@ -377,9 +428,19 @@ impl Proxy {
             NextHop::RequestUri(r) => {
                 let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
                 if ours {
-                    let set = self.dispatcher.index("default").or(if self.dispatcher.sets().is_empty() { None } else { Some(0) });
+                    let set =
+                        self.dispatcher
+                            .index("default")
+                            .or(if self.dispatcher.sets().is_empty() {
+                                None
+                            } else {
+                                Some(0)
+                            });
                     set.and_then(|s| {
-                        let key = Key { call_id: msg.call_id().unwrap_or_default(), from_user: b"" };
+                        let key = Key {
+                            call_id: msg.call_id().unwrap_or_default(),
+                            from_user: b"",
+                        };
                         self.dispatcher.order(s, key).first().copied()
                     })
                     .and_then(|a| self.flow_to(Transport::Udp, a))
@@ -402,7 +463,9 @@ impl Proxy {
     /// OPTIONS probes due now.
     pub(crate) fn probe(&self, w: &mut Work<'_>) {
         for addr in self.dispatcher.due_probes(w.now.mono) {
-            let Some(flow) = self.flow_to(Transport::Udp, addr) else { continue };
+            let Some(flow) = self.flow_to(Transport::Udp, addr) else {
+                continue;
+            };
             let target = format!("sip:{addr}");
             let from = format!("<sip:probe@{}>", flow.local);
             let call_id = format!("probe-{}-{}", w.now.mono.as_millis(), addr.port());
@@ -431,21 +494,25 @@ impl Proxy {
             return;
         }
         if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
-            self.log_changes(&self.dispatcher.success(addr));
+            Self::log_changes(&self.dispatcher.success(addr));
         }
     }
 
     pub(crate) fn own_failure(&self, _w: &mut Work<'_>, tx: ClientTxId) {
         if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
-            self.log_changes(&self.dispatcher.failure(addr));
+            Self::log_changes(&self.dispatcher.failure(addr));
         }
     }
 
-    fn log_changes(&self, changes: &[(String, SocketAddr, Change)]) {
+    fn log_changes(changes: &[(String, SocketAddr, Change)]) {
         for (set, addr, c) in changes {
             match c {
-                Change::Down => tracing::warn!(target: "dispatcher", set = %set, dst = %addr, "dispatcher:dst-down"),
-                Change::Up => tracing::info!(target: "dispatcher", set = %set, dst = %addr, "dispatcher:dst-up"),
+                Change::Down => {
+                    tracing::warn!(target: "dispatcher", set = %set, dst = %addr, "dispatcher:dst-down");
+                }
+                Change::Up => {
+                    tracing::info!(target: "dispatcher", set = %set, dst = %addr, "dispatcher:dst-up");
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! Each detector finds, from the datagram trace alone, the calls where the bug's trigger
 //! happened; the problems about those calls are then reported as known (and counted), not
-//! as failures. `SIM_STRICT=1` turns this off, and `many_seeds_strict` runs without it.
+//! as failures. `SIM_STRICT=1` turns this off (`many_seeds` runs strict).
 //! Each bug also has a deterministic failing test in `sim_proxy.rs` (ignored until fixed);
 //! remove its entry here when it is fixed.
 

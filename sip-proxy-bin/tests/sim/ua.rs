@@ -1337,7 +1337,9 @@ impl Ua {
             call_id: req.call_id().unwrap_or_default().to_owned(),
             tx,
             invite: req.clone(),
-            tag: format!("{}t{n}", self.name),
+            // Several devices may share a name (one AOR, two registrations): the address
+            // keeps their tags apart.
+            tag: format!("{}t{n}d{}", self.name, self.addr.ip()).replace(['.', ':'], ""),
             answer,
             arrived: now,
             sent: Vec::new(),
