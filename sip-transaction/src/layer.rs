@@ -26,7 +26,7 @@ use core::time::Duration;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use sip_parser::{Message, RequestBuilder, ResponseBuilder, ResponseTarget};
+use sip_parser::{Message, RequestBuilder, ResponseBuilder, ResponseTarget, Via};
 
 use crate::config::{Config, Locals};
 use crate::io::{ClientTxId, Destination, Event, Flow, Output, ServerTxId, Transmit, TxRef};
@@ -248,7 +248,10 @@ impl Shard {
         let slots = &self.slots;
         self.servers
             .find(p.hash, |&i| match &slots[i as usize].tx {
-                Some(Tx::Server(s)) => s.key.matches(p, class, s.last_to_tag.as_deref()),
+                Some(Tx::Server(s)) => {
+                    s.key
+                        .matches(&s.request, p, class, s.last_to_tag.as_deref())
+                }
                 _ => false,
             })
             .copied()
@@ -373,6 +376,16 @@ pub struct TransactionLayer {
     next_shard: AtomicUsize,
 }
 
+/// What to do with a received request once its shard is unlocked: hand it to the TU in an
+/// event (the message moves there, no copy).
+#[derive(Debug, Clone, Copy)]
+enum Deliver {
+    /// A new server transaction: [`Event::Request`].
+    Request(ServerTxId),
+    /// [`Event::Ack`].
+    Ack,
+}
+
 /// One call's working context: the layer, the locked shard, `now` and the output.
 pub(crate) struct Core<'a> {
     pub(crate) layer: &'a TransactionLayer,
@@ -480,14 +493,27 @@ impl TransactionLayer {
             let probe =
                 Probe::of_request(&msg, &self.key).map_err(|_| ReceiveError::Unmatchable)?;
             let index = (probe.hash % self.shard_count()) as usize;
-            self.with_shard(index, now, out, |core| core.request(&msg, &probe, flow))
+            let deliver =
+                self.with_shard(index, now, out, |core| core.request(&msg, &probe, flow))?;
+            match deliver {
+                Some(Deliver::Request(tx)) => out.events.push(Event::Request {
+                    tx,
+                    request: msg,
+                    flow,
+                }),
+                Some(Deliver::Ack) => out.events.push(Event::Ack { request: msg, flow }),
+                None => {}
+            }
+            Ok(())
         } else {
-            let id = match msg.top_via() {
-                Ok(Some(v)) => v.branch.and_then(|b| Branch::decode_id(b.as_bytes())),
+            // Ours when the top Via's branch is one this layer wrote: copied out (a few dozen
+            // bytes) so that the message can move on to the TU.
+            let branch = match msg.top_via() {
+                Ok(Some(v)) => v.branch.and_then(|b| Branch::parse(b.as_bytes())),
                 _ => None,
             };
-            match id.and_then(|id| self.shard_of_id(id).map(|s| (id, s))) {
-                Some((id, s)) => self.with_shard(s, now, out, |core| core.response(id, msg, flow)),
+            match branch.and_then(|b| self.shard_of_id(b.id()).map(|s| (b, s))) {
+                Some((b, s)) => self.with_shard(s, now, out, |core| core.response(b, msg, flow)),
                 None => out.events.push(Event::StrayResponse {
                     response: msg,
                     flow,
@@ -667,81 +693,68 @@ impl Core<'_> {
 
     // -- requests -----------------------------------------------------------------------
 
-    fn request(&mut self, msg: &Message, p: &Probe<'_>, flow: Flow) -> Result<(), ReceiveError> {
+    /// A request, matched or creating its server transaction. The event that carries the
+    /// request itself (always the last event of the call) is left to the caller, which owns
+    /// the message: [`Deliver`].
+    fn request(
+        &mut self,
+        msg: &Message,
+        p: &Probe<'_>,
+        flow: Flow,
+    ) -> Result<Option<Deliver>, ReceiveError> {
         match p.class {
             Class::Ack => {
-                match self.shard.find_server(p, Class::Invite) {
-                    Some(slot) => {
-                        let now = self.now;
-                        let t = self.layer.timers;
-                        let Some(s) = self.shard.server(slot) else {
-                            return Ok(());
-                        };
-                        let fx = match &mut s.machine {
-                            ServerMachine::Invite(m) => m.on_ack(now, &t),
-                            ServerMachine::NonInvite(_) => Effect::default(),
-                        };
-                        if fx.to_tu {
-                            self.out.events.push(Event::Ack {
-                                request: msg.clone(),
-                                flow,
-                            });
-                        }
-                        if fx.terminated {
-                            self.terminate_server(slot, true);
-                        } else {
-                            self.shard.reschedule(slot);
-                        }
-                    }
-                    None => self.out.events.push(Event::Ack {
-                        request: msg.clone(),
-                        flow,
-                    }),
+                let Some(slot) = self.shard.find_server(p, Class::Invite) else {
+                    return Ok(Some(Deliver::Ack));
+                };
+                let now = self.now;
+                let t = self.layer.timers;
+                let Some(s) = self.shard.server(slot) else {
+                    return Ok(None);
+                };
+                let fx = match &mut s.machine {
+                    ServerMachine::Invite(m) => m.on_ack(now, &t),
+                    ServerMachine::NonInvite(_) => Effect::default(),
+                };
+                // (An ACK that goes to the TU never terminates the transaction: RFC 6026
+                // Accepted.)
+                if fx.terminated {
+                    self.terminate_server(slot, true);
+                } else {
+                    self.shard.reschedule(slot);
                 }
-                Ok(())
+                Ok(fx.to_tu.then_some(Deliver::Ack))
             }
             Class::Cancel => {
                 if let Some(slot) = self.shard.find_server(p, Class::Cancel) {
                     self.retransmission(slot);
-                    return Ok(());
+                    return Ok(None);
                 }
                 let invite = self.shard.find_server(p, Class::Invite);
                 let slot = self.create_server(msg, p, flow)?;
-                if let Some(inv) = invite {
-                    // §9.2: 200 to the CANCEL, then cancel the INVITE.
-                    let ok = self
-                        .shard
-                        .server(slot)
-                        .map(|s| ResponseBuilder::new(&s.request, 200, "OK").build());
-                    if let Some(ok) = ok {
-                        let _ = self.server_respond(slot, ok, 200);
-                    }
-                    self.cancel_server_invite(inv);
-                    let id = self.server_id(inv);
-                    self.out.events.push(Event::Cancelled { tx: id });
-                } else {
-                    let id = self.server_id(slot);
-                    self.out.events.push(Event::Request {
-                        tx: id,
-                        request: msg.clone(),
-                        flow,
-                    });
+                let Some(inv) = invite else {
+                    return Ok(Some(Deliver::Request(self.server_id(slot))));
+                };
+                // §9.2: 200 to the CANCEL, then cancel the INVITE.
+                let ok = self
+                    .shard
+                    .server(slot)
+                    .map(|s| ResponseBuilder::new(&s.request, 200, "OK").build());
+                if let Some(ok) = ok {
+                    let _ = self.server_respond(slot, ok, 200);
                 }
-                Ok(())
+                self.cancel_server_invite(inv);
+                let id = self.server_id(inv);
+                self.out.events.push(Event::Cancelled { tx: id });
+                Ok(None)
             }
             Class::Invite | Class::Other => {
                 if let Some(slot) = self.shard.find_server(p, p.class) {
                     self.retransmission(slot);
-                    return Ok(());
+                    return Ok(None);
                 }
                 let slot = self.create_server(msg, p, flow)?;
-                let id = self.server_id(slot);
-                self.out.events.push(Event::Request {
-                    tx: id,
-                    request: msg.clone(),
-                    flow,
-                });
-                Ok(())
+                Ok(Some(Deliver::Request(self.server_id(slot))))
             }
         }
     }
@@ -765,6 +778,7 @@ impl Core<'_> {
         p: &Probe<'_>,
         flow: Flow,
     ) -> Result<u32, ReceiveError> {
+        let key = StoredKey::new(p, msg).ok_or(ReceiveError::Unmatchable)?;
         let slot = self.shard.alloc().ok_or(ReceiveError::TableFull)?;
         let reliable = flow.is_reliable();
         let t = self.layer.timers;
@@ -773,8 +787,7 @@ impl Core<'_> {
         } else {
             ServerMachine::NonInvite(NonInviteServer::new(self.now, reliable, &t))
         };
-        let key = StoredKey::new(p, msg);
-        let (resp_flow, resp_dest) = response_route(msg, flow);
+        let (resp_flow, resp_dest) = response_route(msg, &p.via, flow);
         let hash = key.hash;
         self.shard.slots[slot as usize].tx = Some(Tx::Server(Box::new(ServerTx {
             machine,
@@ -933,24 +946,19 @@ impl Core<'_> {
         }
     }
 
-    fn response(&mut self, id: u64, msg: Message, flow: Flow) {
+    /// A response whose top Via carries `branch`, one of ours.
+    fn response(&mut self, branch: Branch, msg: Message, flow: Flow) {
         let Some(status) = msg.status() else {
             return;
         };
-        let Some(slot) = self.shard.slot_of(id) else {
+        let Some(slot) = self.shard.slot_of(branch.id()) else {
             self.out.events.push(Event::StrayResponse {
                 response: msg,
                 flow,
             });
             return;
         };
-        let branch_ok = {
-            let via_branch = msg.top_via().ok().flatten().and_then(|v| v.branch);
-            match self.shard.client(slot) {
-                Some(c) => via_branch.is_some_and(|b| b.as_bytes() == c.branch.as_bytes()),
-                None => false,
-            }
-        };
+        let branch_ok = self.shard.client(slot).is_some_and(|c| c.branch == branch);
         let method = msg.cseq().ok().map(|c| c.method);
         if !branch_ok || method.is_none() {
             self.out.events.push(Event::StrayResponse {
@@ -1258,34 +1266,30 @@ impl ServerTx {
     }
 }
 
-/// Where responses to a request that arrived over `flow` go (§18.2.2, RFC 3581).
-fn response_route(msg: &Message, flow: Flow) -> (Flow, Destination) {
-    let target = msg.top_via().ok().flatten().map(|v| {
-        match v.response_target(flow.transport, Some(flow.remote)) {
-            ResponseTarget::Connection(a) => (a, None),
-            ResponseTarget::Addr(a) => (a, None),
-            ResponseTarget::Host { host, port } => (
-                flow.remote,
-                Some(Destination::Host {
-                    host: msg.bytes_of(host.as_bytes()),
-                    port: port.unwrap_or(flow.transport.default_port()),
-                }),
-            ),
-        }
-    });
-    match target {
-        Some((remote, dest)) => (
-            Flow {
-                remote,
-                conn: if remote == flow.remote {
-                    flow.conn
-                } else {
-                    None
-                },
-                ..flow
+/// Where responses to a request that arrived over `flow` with top Via `via` go (§18.2.2,
+/// RFC 3581).
+fn response_route(msg: &Message, via: &Via<'_>, flow: Flow) -> (Flow, Destination) {
+    let (remote, dest) = match via.response_target(flow.transport, Some(flow.remote)) {
+        ResponseTarget::Connection(a) | ResponseTarget::Addr(a) => (a, Destination::Addr),
+        ResponseTarget::Host { host, port } => (
+            flow.remote,
+            Destination::Host {
+                host: msg.bytes_of(host.as_bytes()),
+                port: port.unwrap_or(flow.transport.default_port()),
             },
-            dest.unwrap_or(Destination::Addr),
         ),
-        None => (flow, Destination::Addr),
-    }
+    };
+    let conn = if remote == flow.remote {
+        flow.conn
+    } else {
+        None
+    };
+    (
+        Flow {
+            remote,
+            conn,
+            ..flow
+        },
+        dest,
+    )
 }
