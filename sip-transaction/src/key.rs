@@ -13,10 +13,11 @@
 //! proxied requests]. A response finds its transaction by decoding the first part (O(1), no
 //! hash lookup) and comparing the whole branch.
 
-use core::hash::Hasher;
+use core::hash::{BuildHasher, Hasher};
 
 use alloc::boxed::Box;
 
+use ahash::{AHasher, RandomState};
 use sip_parser::{Message, Uri, Via};
 use siphasher::sip::SipHasher13;
 
@@ -72,7 +73,7 @@ pub(crate) struct Legacy<'a> {
     pub(crate) request_uri: &'a [u8],
 }
 
-/// A 128-bit key for the keyed hashes (from the layer's seed).
+/// A 128-bit key for the keyed PRF (SipHash-1-3) of the unguessable part of our branches.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HashKey(pub(crate) [u64; 2]);
 
@@ -82,12 +83,34 @@ impl HashKey {
     }
 }
 
-fn feed(h: &mut SipHasher13, b: &[u8]) {
+/// The keyed hash of the matching index (and shard choice): aHash under seeds derived from
+/// the layer's secret, so nobody can aim collisions at the table (HashDoS), at a fraction of
+/// SipHash's cost per message.
+#[derive(Debug, Clone)]
+pub(crate) struct MatchHash(RandomState);
+
+impl MatchHash {
+    /// Seeds derived from `key` (four SipHash outputs).
+    pub(crate) fn new(key: &HashKey) -> Self {
+        let seed = |i: u8| {
+            let mut h = key.hasher();
+            h.write_u8(i);
+            h.finish()
+        };
+        MatchHash(RandomState::with_seeds(seed(0), seed(1), seed(2), seed(3)))
+    }
+
+    fn hasher(&self) -> AHasher {
+        self.0.build_hasher()
+    }
+}
+
+fn feed(h: &mut impl Hasher, b: &[u8]) {
     h.write(b);
     h.write_u8(0xff);
 }
 
-fn feed_lower(h: &mut SipHasher13, b: &[u8]) {
+fn feed_lower(h: &mut impl Hasher, b: &[u8]) {
     // Lower-cased a chunk at a time: one hasher write per chunk, not per byte.
     let mut chunk = [0u8; 64];
     for part in b.chunks(chunk.len()) {
@@ -103,7 +126,7 @@ impl<'a> Probe<'a> {
     /// Reads the matching fields of a request.
     pub(crate) fn of_request<B: AsRef<[u8]>>(
         msg: &'a Message<B>,
-        key: &HashKey,
+        key: &MatchHash,
     ) -> Result<Self, KeyError> {
         let method = msg.method().ok_or(KeyError::BadHeader)?;
         let via = msg
@@ -405,7 +428,9 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    const KEY: HashKey = HashKey([1, 2]);
+    fn key() -> MatchHash {
+        MatchHash::new(&HashKey([1, 2]))
+    }
 
     fn msg(s: &str) -> Message {
         Message::parse(Bytes::from(s.replace('\n', "\r\n"))).unwrap()
@@ -419,32 +444,32 @@ mod tests {
     #[test]
     fn rfc3261_invite_ack_cancel_share_a_hash_but_not_a_class() {
         let inv = msg(INVITE);
-        let p = Probe::of_request(&inv, &KEY).unwrap();
+        let p = Probe::of_request(&inv, &key()).unwrap();
         let k = StoredKey::new(&p, &inv).unwrap();
         let ack = msg(&INVITE
             .replace("INVITE sip", "ACK sip")
             .replace("314159 INVITE", "314159 ACK"));
-        let pa = Probe::of_request(&ack, &KEY).unwrap();
+        let pa = Probe::of_request(&ack, &key()).unwrap();
         assert_eq!(pa.hash, p.hash);
         assert!(k.matches(&inv, &pa, Class::Invite, None));
         let cancel = msg(&INVITE
             .replace("INVITE sip", "CANCEL sip")
             .replace("314159 INVITE", "314159 CANCEL"));
-        let pc = Probe::of_request(&cancel, &KEY).unwrap();
+        let pc = Probe::of_request(&cancel, &key()).unwrap();
         assert!(k.matches(&inv, &pc, Class::Invite, None)); // the INVITE it cancels
         assert!(!k.matches(&inv, &pc, Class::Cancel, None));
         // Another sent-by or branch: another transaction.
         let other = msg(&INVITE.replace("pc33.example.com;", "pc34.example.com;"));
         assert!(!k.matches(
             &inv,
-            &Probe::of_request(&other, &KEY).unwrap(),
+            &Probe::of_request(&other, &key()).unwrap(),
             Class::Invite,
             None
         ));
         let other = msg(&INVITE.replace("nashds8", "nashds9"));
         assert!(!k.matches(
             &inv,
-            &Probe::of_request(&other, &KEY).unwrap(),
+            &Probe::of_request(&other, &key()).unwrap(),
             Class::Invite,
             None
         ));
@@ -452,7 +477,7 @@ mod tests {
         let upper = msg(&INVITE.replace("pc33.example.com;", "PC33.example.com;"));
         assert!(k.matches(
             &inv,
-            &Probe::of_request(&upper, &KEY).unwrap(),
+            &Probe::of_request(&upper, &key()).unwrap(),
             Class::Invite,
             None
         ));
@@ -462,14 +487,14 @@ mod tests {
     fn rfc2543_matching() {
         let old = INVITE.replace(";branch=z9hG4bKnashds8", "");
         let inv = msg(&old);
-        let p = Probe::of_request(&inv, &KEY).unwrap();
+        let p = Probe::of_request(&inv, &key()).unwrap();
         assert!(p.branch.is_none());
         let k = StoredKey::new(&p, &inv).unwrap();
         // A retransmission, with the Request-URI written differently but equivalent.
         let re = msg(&old.replace("INVITE sip:bob@example.com", "INVITE sip:bob@EXAMPLE.com"));
         assert!(k.matches(
             &inv,
-            &Probe::of_request(&re, &KEY).unwrap(),
+            &Probe::of_request(&re, &key()).unwrap(),
             Class::Invite,
             None
         ));
@@ -481,14 +506,14 @@ mod tests {
                 "To: <sip:bob@example.com>",
                 "To: <sip:bob@example.com>;tag=ours",
             ));
-        let pa = Probe::of_request(&ack, &KEY).unwrap();
+        let pa = Probe::of_request(&ack, &key()).unwrap();
         assert!(k.matches(&inv, &pa, Class::Invite, Some(b"ours")));
         assert!(!k.matches(&inv, &pa, Class::Invite, Some(b"theirs")));
         // Another CSeq: another transaction.
         let next = msg(&old.replace("314159 INVITE", "314160 INVITE"));
         assert!(!k.matches(
             &inv,
-            &Probe::of_request(&next, &KEY).unwrap(),
+            &Probe::of_request(&next, &key()).unwrap(),
             Class::Invite,
             None
         ));

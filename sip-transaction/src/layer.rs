@@ -30,7 +30,7 @@ use sip_parser::{Message, RequestBuilder, ResponseBuilder, ResponseTarget, Via};
 
 use crate::config::{Config, Locals};
 use crate::io::{ClientTxId, Destination, Event, Flow, Output, ServerTxId, Transmit, TxRef};
-use crate::key::{Branch, Class, HashKey, Probe, StoredKey};
+use crate::key::{Branch, Class, HashKey, MatchHash, Probe, StoredKey};
 use crate::machine::{
     Effect, InviteClient, InviteClientState, InviteServer, InviteServerState, NonInviteClient,
     NonInviteServer, NonInviteServerState, Send,
@@ -371,7 +371,7 @@ pub struct TransactionLayer {
     pub(crate) max_branches: usize,
     shards: Box<[Lock<Shard>]>,
     pub(crate) locals: Locals,
-    key: HashKey,
+    key: MatchHash,
     pub(crate) prf: HashKey,
     next_shard: AtomicUsize,
 }
@@ -413,7 +413,7 @@ impl TransactionLayer {
                 .map(|i| Lock::new(Shard::new(i as u16, per)))
                 .collect(),
             locals: Locals::new(cfg),
-            key: HashKey([word(0), word(1)]),
+            key: MatchHash::new(&HashKey([word(0), word(1)])),
             prf: HashKey([word(2), word(3)]),
             next_shard: AtomicUsize::new(0),
         }
