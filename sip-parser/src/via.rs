@@ -1,6 +1,6 @@
 //! The Via header (RFC 3261 §20.42, §18.2.1, RFC 3581 `rport`).
 
-use crate::chars::{as_str, parse_digits, skip_ws, token_end};
+use crate::chars::{as_str, is_ws, parse_digits, skip_ws, token_end};
 use crate::error::{FieldErrorKind, PResult, syntax};
 use crate::params::{Params, parse_params_visit};
 use crate::uri::parse_hostport;
@@ -61,7 +61,21 @@ impl Via<'_> {
     }
 }
 
+/// One Via entry (a list item, LWS trimmed).
 pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
+    let (mut via, end, _) = parse_via_entry(s)?;
+    if end != s.len() {
+        return syntax(end, "Via (trailing characters)");
+    }
+    via.raw = s;
+    Ok(via)
+}
+
+/// The Via entry at the start of `s`, read as far as its grammar goes: the entry (its `raw`
+/// ends where the entry does, trailing LWS left out), the index where it stopped (after any
+/// LWS that follows it), and whether a parameter value was a `[…]` reference (the one part
+/// of an entry that is not checked character by character, see `Message::top_via`).
+pub(crate) fn parse_via_entry(s: &[u8]) -> PResult<(Via<'_>, usize, bool)> {
     let mut i = skip_ws(s, 0);
     if i >= s.len() {
         return Err((i, FieldErrorKind::Empty));
@@ -69,7 +83,16 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
     // Via values are ASCII in practice: one conversion, then &str slices.
     let text = core::str::from_utf8(s).ok();
     let mut parts = [""; 3];
-    for (k, part) in parts.iter_mut().enumerate() {
+    // The usual sent-protocol starts `SIP/2.0/`: its first two tokens read at once (what the
+    // loop below would find), the transport by the loop.
+    let mut first = 0;
+    if s[i..].starts_with(b"SIP/2.0/") {
+        parts[0] = sub_str(text, s, i, i + 3);
+        parts[1] = sub_str(text, s, i + 4, i + 7);
+        i += 7;
+        first = 2;
+    }
+    for (k, part) in parts.iter_mut().enumerate().skip(first) {
         if k > 0 {
             i = skip_ws(s, i);
             if s.get(i) != Some(&b'/') {
@@ -110,7 +133,9 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         let at = v.as_ptr() as usize - s.as_ptr() as usize;
         sub_str(text, s, at, at + v.len())
     };
+    let mut bracketed = false;
     let (params, end) = parse_params_visit(s, i, |name, value| {
+        bracketed |= value.is_some_and(|v| v.first() == Some(&b'['));
         match name.len() {
             6 if name.eq_ignore_ascii_case(b"branch") => via.branch = value.map(str_of),
             8 if name.eq_ignore_ascii_case(b"received") => via.received = value.map(str_of),
@@ -134,11 +159,13 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         }
         Ok(())
     })?;
-    if end != s.len() {
-        return syntax(end, "Via (trailing characters)");
-    }
     via.params = params;
-    Ok(via)
+    let mut raw_end = end;
+    while raw_end > 0 && is_ws(s[raw_end - 1]) {
+        raw_end -= 1;
+    }
+    via.raw = &s[..raw_end];
+    Ok((via, end, bracketed))
 }
 
 /// `whole[a..b]` as `&str`, through the one conversion of `whole` when it was UTF-8.

@@ -273,12 +273,9 @@ impl StoredKey {
             return false;
         }
         let buf = stored.buffer().as_ref();
-        if self.port != p.via.port
-            || !self
-                .host
-                .get(buf)
-                .eq_ignore_ascii_case(p.via.host.as_bytes())
-        {
+        let (host, theirs) = (self.host.get(buf), p.via.host.as_bytes());
+        // Hosts compare case-insensitively; a retransmission normally has the same bytes.
+        if self.port != p.via.port || !(host == theirs || host.eq_ignore_ascii_case(theirs)) {
             return false;
         }
         match (&self.branch, p.branch, &self.legacy, &p.legacy) {
