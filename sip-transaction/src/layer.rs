@@ -27,6 +27,7 @@ use core::time::Duration;
 use bytes::Bytes;
 use hashbrown::HashTable;
 use sip_parser::{Message, RequestBuilder, ResponseBuilder, ResponseTarget, Via};
+use smallvec::SmallVec;
 
 use crate::config::{Config, Locals};
 use crate::io::{ClientTxId, Destination, Event, Flow, Output, ServerTxId, Transmit, TxRef};
@@ -115,10 +116,56 @@ pub(crate) struct CancelTx {
     request: Bytes,
 }
 
+/// What a client transaction keeps of its request: the bytes it sends (and retransmits as
+/// they are), its method (a response matches only with the same CSeq method, §17.1.3), and
+/// for a TU's INVITE the framed message its CANCEL and ACK are built from (a non-INVITE has
+/// neither). A proxied branch, built by the proxy core from a framed request, is not framed
+/// again unless its CANCEL or ACK is needed.
+#[derive(Debug)]
+pub(crate) struct SentRequest {
+    wire: Bytes,
+    method: SmallVec<[u8; 16]>,
+    framed: Option<Box<Message>>,
+}
+
+impl SentRequest {
+    /// A request the TU built and the layer framed.
+    pub(crate) fn framed(request: Message) -> Self {
+        let method = request.method().unwrap_or_default();
+        SentRequest {
+            wire: request.buffer().slice_ref(request.as_wire()),
+            method: SmallVec::from_slice(method.as_bytes()),
+            framed: (method == "INVITE").then(|| Box::new(request)),
+        }
+    }
+
+    /// A request built by the proxy core (from a framed request with method `method`).
+    pub(crate) fn built(wire: Bytes, method: &str) -> Self {
+        SentRequest {
+            wire,
+            method: SmallVec::from_slice(method.as_bytes()),
+            framed: None,
+        }
+    }
+
+    fn is_invite(&self) -> bool {
+        self.method.as_slice() == b"INVITE"
+    }
+
+    /// `build` applied to the framed request (framing a built one now; `None` if that
+    /// fails or `build` does).
+    fn with_framed<R>(&self, build: impl FnOnce(&Message) -> Option<R>) -> Option<R> {
+        match &self.framed {
+            Some(m) => build(m),
+            None => build(&Message::parse(self.wire.clone()).ok()?),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ClientTx {
     pub(crate) machine: ClientMachine,
-    pub(crate) request: Message,
+    pub(crate) request: SentRequest,
     pub(crate) flow: Flow,
     pub(crate) branch: Branch,
     pub(crate) owner: Owner,
@@ -581,7 +628,7 @@ impl TransactionLayer {
                     return Err(TxError::BadMessage("request does not parse"));
                 }
             };
-            core.start_client(slot, request, flow, branch, Owner::Tu);
+            core.start_client(slot, SentRequest::framed(request), flow, branch, Owner::Tu);
             Ok(ClientTxId(id))
         })
     }
@@ -899,19 +946,19 @@ impl Core<'_> {
     pub(crate) fn start_client(
         &mut self,
         slot: u32,
-        request: Message,
+        request: SentRequest,
         flow: Flow,
         branch: Branch,
         owner: Owner,
     ) {
         let reliable = flow.is_reliable();
         let t = self.layer.timers;
-        let machine = if request.method() == Some("INVITE") {
+        let machine = if request.is_invite() {
             ClientMachine::Invite(InviteClient::new(self.now, reliable, &t))
         } else {
             ClientMachine::NonInvite(NonInviteClient::new(self.now, reliable, &t))
         };
-        let payload = request.buffer().slice_ref(request.as_wire());
+        let payload = request.wire.clone();
         self.shard.slots[slot as usize].tx = Some(Tx::Client(Box::new(ClientTx {
             machine,
             request,
@@ -983,7 +1030,7 @@ impl Core<'_> {
             self.shard.reschedule(slot);
             return;
         }
-        if method != c.request.method() {
+        if method.map(str::as_bytes) != Some(c.request.method.as_slice()) {
             self.out.events.push(Event::StrayResponse {
                 response: msg,
                 flow,
@@ -996,9 +1043,9 @@ impl Core<'_> {
         };
         if fx.send == Send::Ack {
             if c.ack.is_none() {
-                c.ack = RequestBuilder::ack(&c.request, &msg)
-                    .ok()
-                    .map(|b| b.build());
+                c.ack = c
+                    .request
+                    .with_framed(|req| RequestBuilder::ack(req, &msg).ok().map(|b| b.build()));
             }
             if let Some(ack) = c.ack.clone() {
                 self.transmit_client(slot, ack);
@@ -1069,14 +1116,15 @@ impl Core<'_> {
         if c.cancel.is_some() || c.is_final() {
             return;
         }
-        let bytes = {
-            let Ok(mut b) = RequestBuilder::cancel(&c.request) else {
-                return;
-            };
+        let built = c.request.with_framed(|req| {
+            let mut b = RequestBuilder::cancel(req).ok()?;
             if let Some(r) = reason {
                 b.header("Reason", r);
             }
-            b.build()
+            Some(b.build())
+        });
+        let Some(bytes) = built else {
+            return;
         };
         c.cancel = Some(Box::new(CancelTx {
             machine: NonInviteClient::new(now, c.flow.is_reliable(), &t),
@@ -1224,7 +1272,7 @@ impl Core<'_> {
             ClientMachine::NonInvite(m) => m.on_timer(timer, now, &t),
         };
         if fx.send == Send::Request {
-            let payload = c.request.buffer().slice_ref(c.request.as_wire());
+            let payload = c.request.wire.clone();
             self.transmit_client(slot, payload);
         }
         if fx.timeout {

@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 use crate::config::Locals;
 use crate::io::{Destination, Event, Flow, Output, ServerTxId, Transmit};
 use crate::key::Branch;
-use crate::layer::{Core, Owner, TransactionLayer, TxError};
+use crate::layer::{Core, Owner, SentRequest, TransactionLayer, TxError};
 
 /// One destination of a proxied request (one branch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -587,10 +587,8 @@ impl Core<'_> {
                 &target,
                 branch.as_bytes(),
                 record_route,
-            )
-            .ok()
-            .and_then(|b| Message::parse(b).ok());
-            let Some(msg) = built else {
+            );
+            let Ok(wire) = built else {
                 self.shard.free_unused(cslot);
                 self.push_failed_branch(slot, 500);
                 continue;
@@ -605,7 +603,7 @@ impl Core<'_> {
             }
             self.start_client(
                 cslot,
-                msg,
+                SentRequest::built(wire, request.method().unwrap_or_default()),
                 target.flow,
                 branch,
                 Owner::Proxy { slot, epoch, index },
