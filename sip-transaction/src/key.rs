@@ -321,11 +321,12 @@ const BASE_LEN: usize = COOKIE.len() + 32;
 /// The longest branch we write: base + `.` + loop hash.
 pub(crate) const MAX_BRANCH: usize = BASE_LEN + 17;
 
-/// A branch this layer generated, stored inline.
+/// A branch this layer generated, stored inline, with the transaction id it names.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Branch {
     buf: [u8; MAX_BRANCH],
     len: u8,
+    id: u64,
 }
 
 impl core::fmt::Debug for Branch {
@@ -373,6 +374,7 @@ impl Branch {
         Branch {
             buf,
             len: len as u8,
+            id,
         }
     }
 
@@ -396,19 +398,19 @@ impl Branch {
     /// A received branch that has the form of ours (its id decodes), copied; `None` for
     /// anyone else's.
     pub(crate) fn parse(branch: &[u8]) -> Option<Self> {
-        Self::decode_id(branch)?;
+        let id = Self::decode_id(branch)?;
         let mut buf = [0u8; MAX_BRANCH];
         buf[..branch.len()].copy_from_slice(branch);
         Some(Branch {
             buf,
             len: branch.len() as u8,
+            id,
         })
     }
 
-    /// The transaction id (of a branch built by [`Branch::new`] or accepted by
-    /// [`Branch::parse`]).
+    /// The transaction id it names.
     pub(crate) fn id(&self) -> u64 {
-        Self::decode_id(self.as_bytes()).unwrap_or(u64::MAX)
+        self.id
     }
 
     /// The loop hash carried by a branch of ours.

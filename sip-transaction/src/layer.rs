@@ -611,14 +611,14 @@ impl TransactionLayer {
             .locals
             .find(flow.transport, flow.local)
             .ok_or(TxError::BadMessage("no listener for the flow's transport"))?;
-        let prefix = local.via_prefix.clone();
+        let prefix = &local.via_prefix;
         let index = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         self.with_shard(index, now, out, |core| {
             let slot = core.shard.alloc().ok_or(TxError::TableFull)?;
             let id = core.shard.id(slot);
             let branch = Branch::new(id, core.shard.unguessable(&core.layer.prf), None);
-            let mut via = Vec::with_capacity(prefix.len() + branch.as_bytes().len());
-            via.extend_from_slice(&prefix);
+            let mut via = SmallVec::<[u8; 128]>::new();
+            via.extend_from_slice(prefix);
             via.extend_from_slice(branch.as_bytes());
             let bytes = build(core::str::from_utf8(&via).unwrap_or_default());
             let request = match Message::parse(bytes) {
