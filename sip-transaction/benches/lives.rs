@@ -11,17 +11,26 @@
 //!
 //! `SCENARIO` is one of `server_non_invite`, `server_invite`, `client_non_invite`,
 //! `client_invite`, `proxy_invite`. Instructions per life: the difference between two runs
-//! (e.g. 40 and 20 batches, which cancels the first batch's allocations) divided by the
-//! difference in lives (20 · 1024). Without valgrind it just runs.
+//! (e.g. 20 and 10 batches, which cancels the first batch's allocations) divided by the
+//! difference in lives (10 · 1024).
+//!
+//! Run without valgrind, it prints the wall-clock time of the measured parts per life: the
+//! median over batches and the fastest batch (each batch is about a millisecond, so on a
+//! loaded machine the fastest is the one no other process interrupted).
 
 #![allow(missing_docs)]
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{BATCH, Client, Meter, Proxy, ServerInvite, ServerNonInvite};
 
-/// Everything measured runs inside [`measured`].
-struct Callgrind;
+/// Everything measured runs inside [`measured`]; its wall-clock time is added up per batch.
+#[derive(Default)]
+struct Callgrind {
+    batch: Duration,
+}
 
 /// The function callgrind's `--toggle-collect='*measured*'` counts in.
 #[inline(never)]
@@ -31,7 +40,10 @@ fn measured<R>(f: impl FnOnce() -> R) -> R {
 
 impl Meter for Callgrind {
     fn measure<R>(&mut self, _step: usize, f: impl FnOnce() -> R) -> R {
-        measured(f)
+        let start = Instant::now();
+        let r = measured(f);
+        self.batch += start.elapsed();
+        r
     }
 }
 
@@ -39,15 +51,23 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let scenario = args.next().unwrap_or_else(|| "server_non_invite".into());
     let batches: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let m = &mut Callgrind;
+    let mut m = Callgrind::default();
+    let mut times = Vec::with_capacity(batches);
+    let mut run = |life: &mut dyn FnMut(&mut Callgrind)| {
+        for _ in 0..batches {
+            m.batch = Duration::ZERO;
+            life(&mut m);
+            times.push(m.batch);
+        }
+    };
     match scenario.as_str() {
         "server_non_invite" => {
             let mut s = ServerNonInvite::new();
-            (0..batches).for_each(|_| s.lives(BATCH, m));
+            run(&mut |m| s.lives(BATCH, m));
         }
         "server_invite" => {
             let mut s = ServerInvite::new();
-            (0..batches).for_each(|_| s.lives(BATCH, m));
+            run(&mut |m| s.lives(BATCH, m));
         }
         "client_non_invite" | "client_invite" => {
             let method = if scenario == "client_invite" {
@@ -56,12 +76,22 @@ fn main() {
                 "OPTIONS"
             };
             let mut s = Client::new(method);
-            (0..batches).for_each(|_| s.lives(BATCH, m));
+            run(&mut |m| s.lives(BATCH, m));
         }
         "proxy_invite" => {
             let mut s = Proxy::new();
-            (0..batches).for_each(|_| s.lives(BATCH, m));
+            run(&mut |m| s.lives(BATCH, m));
         }
         other => panic!("unknown scenario {other}"),
+    }
+    times.sort_unstable();
+    let per_life = |d: Duration| d.as_secs_f64() * 1e9 / BATCH as f64;
+    if let (Some(fastest), Some(median)) = (times.first(), times.get(times.len() / 2)) {
+        eprintln!(
+            "{scenario}: {:.0} ns per life (median of {} batches), fastest batch {:.0} ns",
+            per_life(*median),
+            times.len(),
+            per_life(*fastest)
+        );
     }
 }
