@@ -85,7 +85,7 @@ fn main() {
         other => panic!("unknown scenario {other}"),
     }
     times.sort_unstable();
-    let per_life = |d: Duration| d.as_secs_f64() * 1e9 / BATCH as f64;
+    let per_life = |d: Duration| d.as_secs_f64() * 1e9 / f64::from(BATCH as u32);
     if let (Some(fastest), Some(median)) = (times.first(), times.get(times.len() / 2)) {
         eprintln!(
             "{scenario}: {:.0} ns per life (median of {} batches), fastest batch {:.0} ns",

@@ -178,20 +178,24 @@ struct Span {
     end: u32,
 }
 
+/// A part that is not inside the message's buffer (a probe of another message).
+#[derive(Debug)]
+struct Outside;
+
 impl Span {
-    fn of<B: AsRef<[u8]>>(msg: &Message<B>, part: &[u8]) -> Option<Self> {
-        let start = msg.offset_of(part)?;
-        Some(Span {
-            start: u32::try_from(start).ok()?,
-            end: u32::try_from(start + part.len()).ok()?,
+    fn of<B: AsRef<[u8]>>(msg: &Message<B>, part: &[u8]) -> Result<Self, Outside> {
+        let start = msg.offset_of(part).ok_or(Outside)?;
+        Ok(Span {
+            start: u32::try_from(start).map_err(|_| Outside)?,
+            end: u32::try_from(start + part.len()).map_err(|_| Outside)?,
         })
     }
 
-    fn of_opt<B: AsRef<[u8]>>(msg: &Message<B>, part: Option<&str>) -> Option<Option<Self>> {
-        match part {
-            Some(p) => Span::of(msg, p.as_bytes()).map(Some),
-            None => Some(None),
-        }
+    fn of_opt<B: AsRef<[u8]>>(
+        msg: &Message<B>,
+        part: Option<&str>,
+    ) -> Result<Option<Self>, Outside> {
+        part.map(|p| Span::of(msg, p.as_bytes())).transpose()
     }
 
     fn get(self, buf: &[u8]) -> &[u8] {
@@ -227,6 +231,10 @@ impl StoredKey {
     /// The key of `msg`, whose [`Probe`] is `p` (`None` if a field of `p` is not in `msg`'s
     /// buffer, which a probe of `msg` never does).
     pub(crate) fn new<B: AsRef<[u8]>>(p: &Probe<'_>, msg: &Message<B>) -> Option<Self> {
+        Self::spans(p, msg).ok()
+    }
+
+    fn spans<B: AsRef<[u8]>>(p: &Probe<'_>, msg: &Message<B>) -> Result<Self, Outside> {
         let legacy = match &p.legacy {
             None => None,
             Some(l) => Some(Box::new(StoredLegacy {
@@ -238,7 +246,7 @@ impl StoredKey {
                 via_branch: Span::of_opt(msg, p.via.branch)?,
             })),
         };
-        Some(StoredKey {
+        Ok(StoredKey {
             hash: p.hash,
             class: p.class,
             branch: Span::of_opt(msg, p.branch)?,
