@@ -75,20 +75,20 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
 /// ends where the entry does, trailing LWS left out), the index where it stopped (after any
 /// LWS that follows it), and whether a parameter value was a `[…]` reference (the one part
 /// of an entry that is not checked character by character, see `Message::top_via`).
-pub(crate) fn parse_via_entry(s: &[u8]) -> PResult<(Via<'_>, usize, bool)> {
+pub(crate) fn parse_via_entry<'a>(s: &'a [u8]) -> PResult<(Via<'a>, usize, bool)> {
     let mut i = skip_ws(s, 0);
     if i >= s.len() {
         return Err((i, FieldErrorKind::Empty));
     }
-    // Via values are ASCII in practice: one conversion, then &str slices.
-    let text = core::str::from_utf8(s).ok();
+    // The sent-protocol's well-known names become static strings (as `method()` does), the
+    // rest `&str` slices through one conversion of what follows them.
     let mut parts = [""; 3];
     // The usual sent-protocol starts `SIP/2.0/`: its first two tokens read at once (what the
     // loop below would find), the transport by the loop.
     let mut first = 0;
     if s[i..].starts_with(b"SIP/2.0/") {
-        parts[0] = sub_str(text, s, i, i + 3);
-        parts[1] = sub_str(text, s, i + 4, i + 7);
+        parts[0] = "SIP";
+        parts[1] = "2.0";
         i += 7;
         first = 2;
     }
@@ -104,7 +104,7 @@ pub(crate) fn parse_via_entry(s: &[u8]) -> PResult<(Via<'_>, usize, bool)> {
         if e == i {
             return syntax(i, "Via sent-protocol");
         }
-        *part = sub_str(text, s, i, e);
+        *part = sent_protocol_str(&s[i..e]);
         i = e;
     }
     let ws = skip_ws(s, i);
@@ -112,8 +112,10 @@ pub(crate) fn parse_via_entry(s: &[u8]) -> PResult<(Via<'_>, usize, bool)> {
         return syntax(i, "Via (LWS expected before sent-by)");
     }
     i = ws;
-    let (host_end, port, e) = parse_hostport(&s[i..], true).map_err(|(o, k)| (i + o, k))?;
-    let host = sub_str(text, s, i, i + host_end);
+    let rest = &s[i..];
+    let text = core::str::from_utf8(rest).ok();
+    let (host_end, port, e) = parse_hostport(rest, true).map_err(|(o, k)| (i + o, k))?;
+    let host = sub_str(text, rest, 0, host_end);
     i += e;
     let mut via = Via {
         protocol: parts[0],
@@ -129,9 +131,9 @@ pub(crate) fn parse_via_entry(s: &[u8]) -> PResult<(Via<'_>, usize, bool)> {
         params: crate::params::Params::default(),
         raw: s,
     };
-    let str_of = |v: &[u8]| {
-        let at = v.as_ptr() as usize - s.as_ptr() as usize;
-        sub_str(text, s, at, at + v.len())
+    let str_of = |v: &'a [u8]| {
+        let at = v.as_ptr() as usize - rest.as_ptr() as usize;
+        sub_str(text, rest, at, at + v.len())
     };
     let mut bracketed = false;
     let (params, end) = parse_params_visit(s, i, |name, value| {
@@ -173,6 +175,21 @@ fn sub_str<'a>(text: Option<&'a str>, whole: &'a [u8], a: usize, b: usize) -> &'
     match text {
         Some(t) => t.get(a..b).unwrap_or_default(),
         None => as_str(&whole[a..b]).unwrap_or_default(),
+    }
+}
+
+/// A sent-protocol token as `&str`: the usual names as static strings, others converted.
+fn sent_protocol_str(t: &[u8]) -> &str {
+    match t {
+        b"SIP" => "SIP",
+        b"2.0" => "2.0",
+        b"UDP" => "UDP",
+        b"TCP" => "TCP",
+        b"TLS" => "TLS",
+        b"SCTP" => "SCTP",
+        b"WS" => "WS",
+        b"WSS" => "WSS",
+        other => as_str(other).unwrap_or_default(),
     }
 }
 
