@@ -184,6 +184,11 @@ struct Outside;
 
 impl Span {
     fn of<B: AsRef<[u8]>>(msg: &Message<B>, part: &[u8]) -> Result<Self, Outside> {
+        // (An empty part may be a static "" — an accessor's answer for a value that is not
+        // UTF-8 — rather than a slice of the buffer; every empty span reads the same.)
+        if part.is_empty() {
+            return Ok(Span { start: 0, end: 0 });
+        }
         let start = msg.offset_of(part).ok_or(Outside)?;
         Ok(Span {
             start: u32::try_from(start).map_err(|_| Outside)?,
@@ -524,6 +529,26 @@ mod tests {
             Class::Invite,
             None
         ));
+    }
+
+    /// An RFC 2543 key whose Via branch is a quoted value that is not UTF-8 (the accessor
+    /// gives ""): stored like any other, matched by its retransmission (§17.2.3 compares
+    /// the whole top Via, here its empty branch text on both sides).
+    #[test]
+    fn rfc2543_key_with_an_unreadable_branch() {
+        let mut raw = INVITE
+            .replace("branch=z9hG4bKnashds8", "branch=\"\u{1}\"")
+            .replace('\n', "\r\n")
+            .into_bytes();
+        let at = raw.iter().position(|&b| b == 1).unwrap();
+        raw[at] = 0xff;
+        let inv = Message::parse(Bytes::from(raw.clone())).unwrap();
+        let p = Probe::of_request(&inv, &key()).unwrap();
+        assert_eq!((p.branch, p.via.branch), (None, Some("")));
+        let k = StoredKey::new(&p, &inv).unwrap();
+        let re = Message::parse(Bytes::from(raw)).unwrap();
+        let pr = Probe::of_request(&re, &key()).unwrap();
+        assert!(k.matches(&inv, &pr, Class::Invite, None));
     }
 
     #[test]
