@@ -461,6 +461,18 @@ impl Proxy {
                 };
                 let mut f = self.flow_to(transport, addr)?;
                 f.conn = conn;
+                // Send from the listener the REGISTER came in on: the side of the network
+                // the contact lives on (double Record-Route when that is not the caller's).
+                if let Some(local) = b.source().and_then(|s| s.local) {
+                    if self
+                        .cfg
+                        .listen
+                        .iter()
+                        .any(|l| l.address.addr == local && l.address.transport == transport)
+                    {
+                        f.local = local;
+                    }
+                }
                 let mut t = Target::to(f).with_uri(Bytes::copy_from_slice(b.contact().as_bytes()));
                 t.q = b.q().unwrap_or(1000);
                 t.route = path_entries(b.path());
