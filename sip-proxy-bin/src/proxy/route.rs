@@ -116,11 +116,14 @@ impl Proxy {
         self.cfg.listen.iter().any(|l| {
             let a = l.address.addr;
             let port_ok = port.is_none_or(|p| p == a.port());
-            let addr_ok = bare.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip())
-                || l.advertise
-                    .as_ref()
-                    .is_some_and(|ad| ad.host.eq_ignore_ascii_case(host));
-            addr_ok && port_ok
+            let addr_ok = bare.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip());
+            // The advertised address with its own port (what a provider was given as our
+            // Contact, `uplink`).
+            let advertised = l.advertise.as_ref().is_some_and(|ad| {
+                ad.host.eq_ignore_ascii_case(host)
+                    && port.is_none_or(|p| p == ad.port.unwrap_or(a.port()))
+            });
+            (addr_ok && port_ok) || advertised
         })
     }
 
