@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(first.until, Some(Duration::from_millis(120_050)));
         kpi.record(CallEvent::Attempt);
         kpi.record(CallEvent::Final { status: 486 });
-        assert!(!iv.tick(&kpi, Duration::from_millis(179_000)));
+        assert!(!iv.tick(&kpi, S(179)));
         // Held up past a boundary: one longer interval, the next boundary after now.
         assert!(iv.tick(&kpi, S(250)));
         let second = iv.last().unwrap();
