@@ -221,6 +221,7 @@ impl Proxy {
         };
         if msg.is_request() {
             self.stats.requests.inc();
+            self.stats.methods.inc(msg.method());
             if self.drop_source(&w, flow.remote.ip()) {
                 return;
             }
@@ -235,6 +236,7 @@ impl Proxy {
             }
         } else {
             self.stats.responses.inc();
+            self.stats.classes.inc(msg.status());
             if msg.validate().is_err() {
                 self.stats.invalid.inc();
                 return;
@@ -349,6 +351,7 @@ impl Proxy {
                 );
             }
             self.stats.sent.inc();
+            self.stats.sent_classes.inc_wire(&t.payload);
             w.out.push(t);
         }
     }
