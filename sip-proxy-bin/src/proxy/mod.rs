@@ -341,7 +341,10 @@ impl Proxy {
                 tracing::debug!(to = %t.flow.remote, "not sent: outside relay_to");
                 continue;
             }
-            if let Ok(m) = Message::parse(t.payload.clone()) {
+            // Parsed only for the capture's correlation id, and only when capturing.
+            if self.capture.is_some()
+                && let Ok(m) = Message::parse(t.payload.clone())
+            {
                 self.capture_event(
                     w.now,
                     t.flow.local,
