@@ -11,6 +11,7 @@ pub mod dispatch;
 mod local;
 mod route;
 pub mod stats;
+pub mod uplink;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -91,6 +92,8 @@ pub struct Proxy {
     limits: Limits,
     pub(crate) pending: route::Pending,
     pub(crate) local: local::Local,
+    /// Registrations to providers (`uplink`).
+    uplinks: uplink::Uplinks,
     draining: std::sync::atomic::AtomicBool,
 }
 
@@ -114,6 +117,7 @@ impl Proxy {
     /// the Unix epoch (dialog bookkeeping starts there).
     pub fn new(cfg: Config, parts: Parts, now_wall: Duration) -> Result<Self, SetupError> {
         let local = local::Local::new(&cfg, &parts.seed, now_wall)?;
+        let uplinks = uplink::Uplinks::new(&cfg, &parts.seed)?;
         let listeners = cfg
             .listen
             .iter()
@@ -142,6 +146,7 @@ impl Proxy {
         let nets = |v: &[String]| v.iter().filter_map(|n| IpNet::parse(n)).collect::<Vec<_>>();
         Ok(Proxy {
             local,
+            uplinks,
             layer: TransactionLayer::new(&tx_cfg, parts.seed),
             dispatcher: Dispatcher::new(&cfg.upstream, &cfg.dispatch),
             stats: Stats::default(),
@@ -216,6 +221,7 @@ impl Proxy {
         };
         if msg.is_request() {
             self.stats.requests.inc();
+            self.stats.methods.inc(msg.method());
             if self.drop_source(&w, flow.remote.ip()) {
                 return;
             }
@@ -230,6 +236,7 @@ impl Proxy {
             }
         } else {
             self.stats.responses.inc();
+            self.stats.classes.inc(msg.status());
             if msg.validate().is_err() {
                 self.stats.invalid.inc();
                 return;
@@ -267,6 +274,7 @@ impl Proxy {
         };
         self.layer.handle_timeout(now.mono, &mut w.scratch);
         self.probe(&mut w);
+        self.uplinks_due(&mut w);
         self.housekeeping(&mut w);
         self.pump(&mut w);
     }
@@ -278,6 +286,7 @@ impl Proxy {
         [
             self.layer.next_timeout(),
             self.dispatcher.next_probe(),
+            self.uplinks.next_due(),
             tick,
         ]
         .into_iter()
@@ -342,6 +351,7 @@ impl Proxy {
                 );
             }
             self.stats.sent.inc();
+            self.stats.sent_classes.inc_wire(&t.payload);
             w.out.push(t);
         }
     }
@@ -408,8 +418,12 @@ impl Proxy {
             }
             Event::BranchesFailed { tx, last, .. } => self.failover(w, tx, last),
             Event::ServerTerminated { tx, .. } => self.forget(tx),
-            Event::Response { tx, response } => self.own_response(w, tx, &response),
-            Event::Timeout { tx } | Event::TransportError { tx } => self.own_failure(w, tx),
+            Event::Response { tx, response } if !self.uplink_response(w, tx, &response) => {
+                self.own_response(w, tx, &response);
+            }
+            Event::Timeout { tx } | Event::TransportError { tx } if !self.uplink_failure(w, tx) => {
+                self.own_failure(w, tx);
+            }
             _ => {}
         }
     }
