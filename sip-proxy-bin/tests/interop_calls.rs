@@ -26,15 +26,20 @@ fn register(
     (user, password): (&str, &str),
     contact: &str,
 ) -> SippRun {
-    let run = Sipp::new(dir, &format!("register-{user}-{}", from.port()), "register", from)
-        .key("user", user)
-        .key("domain", DOMAIN)
-        .key("contact", contact)
-        .key("expires", "300")
-        .auth(user, password, DOMAIN)
-        .calls(1)
-        .timeout(Duration::from_secs(10))
-        .run(proxy);
+    let run = Sipp::new(
+        dir,
+        &format!("register-{user}-{}", from.port()),
+        "register",
+        from,
+    )
+    .key("user", user)
+    .key("domain", DOMAIN)
+    .key("contact", contact)
+    .key("expires", "300")
+    .auth(user, password, DOMAIN)
+    .calls(1)
+    .timeout(Duration::from_secs(10))
+    .run(proxy);
     run.assert_ok();
     let ok = run.received_responses(200);
     assert_eq!(ok.len(), 1, "{:#?}", run.messages);
@@ -131,7 +136,10 @@ fn registered_users_call_each_other_through_the_record_route() {
         2,
         "the proxy's Via above alice's"
     );
-    assert_eq!(invite_ok(&alice).header_values("Record-Route"), [rr.clone()]);
+    assert_eq!(
+        invite_ok(&alice).header_values("Record-Route"),
+        [rr.clone()]
+    );
     for m in ["ACK", "BYE"] {
         let sent = last(&alice, m, true);
         assert_eq!(sent.header_values("Route"), [rr.clone()], "{sent:?}");
@@ -152,7 +160,10 @@ fn registered_users_call_each_other_through_the_record_route() {
     bob.assert_ok();
     alice.assert_ok();
     let invite = last(&alice, "INVITE", false);
-    assert_eq!(invite.first_line(), format!("INVITE {alice_contact} SIP/2.0"));
+    assert_eq!(
+        invite.first_line(),
+        format!("INVITE {alice_contact} SIP/2.0")
+    );
     assert_eq!(invite.header_values("Record-Route"), [rr.clone()]);
     assert_eq!(invite_ok(&bob).header_values("Record-Route"), [rr.clone()]);
     let bye = last(&alice, "BYE", true);
@@ -166,7 +177,6 @@ fn registered_users_call_each_other_through_the_record_route() {
     assert!(bye.header_values("Via")[0].contains(&p.to_string()));
     assert!(proxy.running(), "the proxy is still up");
 }
-
 
 #[test]
 fn forking_to_two_registrations_first_200_wins_and_the_other_branch_is_cancelled() {
@@ -204,8 +214,14 @@ fn forking_to_two_registrations_first_200_wins_and_the_other_branch_is_cancelled
     // Both phones got the INVITE (parallel forking).
     let inv_w = last(&winner, "INVITE", false);
     let inv_l = last(&loser, "INVITE", false);
-    assert_eq!(inv_w.first_line(), format!("INVITE sip:bob@{answers} SIP/2.0"));
-    assert_eq!(inv_l.first_line(), format!("INVITE sip:bob@{rings} SIP/2.0"));
+    assert_eq!(
+        inv_w.first_line(),
+        format!("INVITE sip:bob@{answers} SIP/2.0")
+    );
+    assert_eq!(
+        inv_l.first_line(),
+        format!("INVITE sip:bob@{rings} SIP/2.0")
+    );
     // The ringing one was cancelled: the CANCEL names the INVITE's branch (RFC 3261 §9.1).
     let cancel = last(&loser, "CANCEL", false);
     assert_eq!(
@@ -406,9 +422,6 @@ fn double_record_route_across_two_listeners() {
 /// listener (127.0.0.2), with that listener in its Via: the in-dialog ones too, once both
 /// of the proxy's Route entries are popped.
 #[test]
-#[ignore = "bug: in-dialog requests (ACK, BYE) towards the public side leave from the first \
-            listener (127.0.0.1) with its Via: route.rs target_uri/flow_to picks the first \
-            listener of the transport instead of the one the popped Route names"]
 fn in_dialog_requests_leave_from_the_listener_of_their_side() {
     let t = double_rr_calls();
     for (caller, callee) in &t.calls {

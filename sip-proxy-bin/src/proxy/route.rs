@@ -111,6 +111,48 @@ impl Proxy {
         Some(Target::to(self.flow_to(t, a)?))
     }
 
+    /// The listener a Route entry names: its address and port, or its advertised host and
+    /// port.
+    fn listener_named(&self, raw: &[u8]) -> Option<SocketAddr> {
+        let u = Uri::parse(raw).ok()?;
+        let host = u.host.trim_start_matches('[').trim_end_matches(']');
+        let ip = host.parse::<IpAddr>().ok();
+        self.cfg.listen.iter().find_map(|l| {
+            let a = l.address.addr;
+            let by_addr = ip == Some(a.ip()) && u.port.unwrap_or(5060) == a.port();
+            let by_advertise = l.advertise.as_ref().is_some_and(|ad| {
+                ad.host.eq_ignore_ascii_case(u.host)
+                    && u.port.unwrap_or(5060) == ad.port.unwrap_or(a.port())
+            });
+            (by_addr || by_advertise).then_some(a)
+        })
+    }
+
+    /// The target of an in-dialog request: like [`target_uri`](Self::target_uri), but sent
+    /// from the listener the last of our leading Route entries names. With double
+    /// Record-Route that is the listener on the next hop's side (RFC 5658's double
+    /// Record-Routing: the request leaves through the interface the route set recorded for
+    /// that side), not the first listener of the transport.
+    fn in_dialog_target(&self, req: &Message, raw: &[u8]) -> Option<Target> {
+        let (t, a) = self.resolve_uri(raw)?;
+        let mut flow = self.flow_to(t, a)?;
+        let side = req
+            .routes()
+            .map_while(|r| r.ok().and_then(|r| self.listener_named(r.raw_uri)))
+            .last();
+        if let Some(local) = side {
+            let usable = self.cfg.listen.iter().any(|l| {
+                l.address.addr == local
+                    && l.address.transport == t
+                    && local.is_ipv4() == a.is_ipv4()
+            });
+            if usable {
+                flow.local = local;
+            }
+        }
+        Some(Target::to(flow))
+    }
+
     /// Whether a host names this proxy (a domain served, or a listener).
     pub(crate) fn is_our_host(&self, host: &str, port: Option<u16>) -> bool {
         let h = host.to_ascii_lowercase();
@@ -232,7 +274,7 @@ impl Proxy {
                 r
             }
         };
-        if let Some(t) = self.target_uri(uri) {
+        if let Some(t) = self.in_dialog_target(req, uri) {
             self.forward_to(w, tx, vec![t], false, false);
         } else {
             self.stats.not_routed.inc();
@@ -421,7 +463,7 @@ impl Proxy {
         if ours {
             return; // an ACK for a 2xx we sent ourselves (none today): absorbed
         }
-        if let Some(t) = self.target_uri(uri) {
+        if let Some(t) = self.in_dialog_target(req, uri) {
             let _ = self.layer.relay(req, flow, &t, false, &mut w.scratch);
         }
     }
@@ -436,7 +478,7 @@ impl Proxy {
             return;
         }
         let target = match self.layer.next_hop(msg) {
-            NextHop::Route(r) => self.target_uri(r),
+            NextHop::Route(r) => self.in_dialog_target(msg, r),
             NextHop::RequestUri(r) => {
                 let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
                 if ours {
@@ -526,6 +568,120 @@ impl Proxy {
                     tracing::info!(target: "dispatcher", set = %set, dst = %addr, "dispatcher:dst-up");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use sip_parser::{Message, Transport};
+    use sip_transaction::Flow;
+
+    use crate::config::Config;
+    use crate::proxy::{Now, Parts, Proxy, SystemResolver};
+
+    const PRIVATE: &str = "127.0.0.1:5060";
+    const PUBLIC: &str = "127.0.0.2:5062";
+
+    fn proxy() -> Proxy {
+        let cfg = Config::from_toml(
+            &format!(
+                "domains = [\"sip.test\"]\n[[listen]]\naddress = \"udp:{PRIVATE}\"\n\
+                 [[listen]]\naddress = \"udp:{PUBLIC}\"\n"
+            ),
+            "test.toml",
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        Proxy::new(
+            cfg,
+            Parts {
+                seed: [7; 32],
+                capture: None,
+                resolver: Arc::new(SystemResolver),
+            },
+            Duration::from_secs(1_700_000_000),
+        )
+        .unwrap()
+    }
+
+    /// A BYE within a dialog whose route set is `routes`, sent to the proxy's listener
+    /// `at` from `from`, for the UA at `to`. Returns the local address and top Via of what
+    /// the proxy sent to `to`.
+    fn forward_in_dialog(
+        method: &str,
+        routes: &[&str],
+        at: &str,
+        from: &str,
+        to: &str,
+    ) -> (String, String) {
+        let p = proxy();
+        let route = routes
+            .iter()
+            .map(|r| format!("<sip:{r};lr>"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let bye = format!(
+            "{method} sip:ua@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-{method}1\r\n\
+             Route: {route}\r\nFrom: <sip:a@sip.test>;tag=1\r\nTo: <sip:b@sip.test>;tag=2\r\n\
+             Call-ID: rr-side\r\nCSeq: 2 {method}\r\nMax-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        let flow = Flow {
+            transport: Transport::Udp,
+            local: at.parse().unwrap(),
+            remote: from.parse().unwrap(),
+            conn: None,
+        };
+        let now = Now {
+            mono: Duration::from_secs(1),
+            wall: Duration::from_secs(1_700_000_001),
+        };
+        p.on_datagram(now, Bytes::from(bye), flow, &mut out);
+        let sent = out
+            .iter()
+            .find(|t| t.flow.remote.to_string() == to)
+            .unwrap_or_else(|| panic!("nothing sent to {to}: {out:?}"));
+        let m = Message::parse(sent.payload.clone()).unwrap();
+        let via = String::from_utf8_lossy(m.via().next().unwrap().unwrap().raw).into_owned();
+        (sent.flow.local.to_string(), via)
+    }
+
+    #[test]
+    fn in_dialog_requests_leave_from_the_listener_the_route_set_names_for_their_side() {
+        // BYE (a transaction) and the ACK of a 2xx (relayed statelessly) alike.
+        for m in ["BYE", "ACK"] {
+            // Double Record-Route (RFC 5658): a request entering on the private side pops
+            // both of our entries and leaves from the public listener, the last one popped…
+            let (local, via) = forward_in_dialog(
+                m,
+                &[PRIVATE, PUBLIC],
+                PRIVATE,
+                "127.0.0.1:4000",
+                "127.0.0.2:4002",
+            );
+            assert_eq!(local, PUBLIC, "{m}");
+            assert!(via.contains(PUBLIC), "{m}: {via}");
+            // …and the mirror image.
+            let (local, via) = forward_in_dialog(
+                m,
+                &[PUBLIC, PRIVATE],
+                PUBLIC,
+                "127.0.0.2:4002",
+                "127.0.0.1:4000",
+            );
+            assert_eq!(local, PRIVATE, "{m}");
+            assert!(via.contains(PRIVATE), "{m}: {via}");
+            // A single entry: the listener it names.
+            let (local, _) =
+                forward_in_dialog(m, &[PUBLIC], PUBLIC, "127.0.0.2:4002", "127.0.0.2:4004");
+            assert_eq!(local, PUBLIC, "{m}");
         }
     }
 }

@@ -82,7 +82,11 @@ impl Drop for TempDir {
 
 /// A UDP port free on `ip` right now (the kernel's choice).
 pub(crate) fn free_udp_port(ip: Ipv4Addr) -> u16 {
-    UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+    UdpSocket::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A free UDP address on `ip`.
@@ -420,10 +424,7 @@ impl std::fmt::Debug for Traced {
 pub(crate) fn header_values(m: &Message, name: &str) -> Vec<String> {
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match name.to_ascii_lowercase().as_str() {
-        "record-route" => m
-            .record_routes()
-            .map(|r| s(r.unwrap().raw_uri))
-            .collect(),
+        "record-route" => m.record_routes().map(|r| s(r.unwrap().raw_uri)).collect(),
         "route" => m.routes().map(|r| s(r.unwrap().raw_uri)).collect(),
         "via" => m.via().map(|v| s(v.unwrap().raw)).collect(),
         _ => m.headers_named(name).map(|h| s(h.value)).collect(),
@@ -634,7 +635,10 @@ impl Sipp {
 
     /// Runs a UAC (or anything that ends by itself) towards `remote` to its end.
     pub(crate) fn run(self, remote: SocketAddrV4) -> SippRun {
-        let mut p = Proc::spawn(&format!("sipp {}", self.name), &mut self.command(Some(remote)));
+        let mut p = Proc::spawn(
+            &format!("sipp {}", self.name),
+            &mut self.command(Some(remote)),
+        );
         let status = p.wait(self.timeout + Duration::from_secs(5));
         self.finish(status)
     }
@@ -774,7 +778,13 @@ impl Ua {
 
     /// An out-of-dialog request from this UA to `to` (Request-URI `uri`), with our Via
     /// (with rport), fresh tags and Call-ID, and `extra` header lines.
-    pub(crate) fn request(&self, method: &str, uri: &str, call_id: &str, extra: &[&str]) -> Vec<u8> {
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        uri: &str,
+        call_id: &str,
+        extra: &[&str],
+    ) -> Vec<u8> {
         let mut m = format!(
             "{method} {uri} SIP/2.0\r\n\
              Via: SIP/2.0/UDP {};rport;branch=z9hG4bK-{call_id}\r\n\
