@@ -7,51 +7,16 @@
 //!
 //! SIPp (Debian `sip-tester`) must be installed: a missing `sipp` fails these tests.
 
+mod common;
 mod interop;
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use interop::{DOMAIN, LO1, LO2, Proxy, Sipp, SippRun, TempDir, free_addr, users_file};
+use interop::{DOMAIN, LO1, LO2, Proxy, Sipp, SippRun, TempDir, free_addr, register, users_file};
 
 const ALICE: (&str, &str) = ("alice", "alice-secret");
 const BOB: (&str, &str) = ("bob", "bob-secret");
-
-/// `user` registers `contact` from `from` through the proxy at `proxy` (REGISTER, 401,
-/// REGISTER with credentials, 200 listing the binding).
-fn register(
-    dir: &TempDir,
-    proxy: SocketAddrV4,
-    from: SocketAddrV4,
-    (user, password): (&str, &str),
-    contact: &str,
-) -> SippRun {
-    let run = Sipp::new(
-        dir,
-        &format!("register-{user}-{}", from.port()),
-        "register",
-        from,
-    )
-    .key("user", user)
-    .key("domain", DOMAIN)
-    .key("contact", contact)
-    .key("expires", "300")
-    .auth(user, password, DOMAIN)
-    .calls(1)
-    .timeout(Duration::from_secs(10))
-    .run(proxy);
-    run.assert_ok();
-    let ok = run.received_responses(200);
-    assert_eq!(ok.len(), 1, "{:#?}", run.messages);
-    let contacts = ok[0].header_values("Contact");
-    assert!(
-        contacts
-            .iter()
-            .any(|c| c.starts_with(&format!("<{contact}>")) && c.contains("expires=300")),
-        "the 200 lists the binding {contact}: {contacts:?}"
-    );
-    run
-}
 
 /// A caller scenario (`caller`, `caller_hung_up`, `caller_cancel`) from `from` as `who`
 /// calling `callee`.

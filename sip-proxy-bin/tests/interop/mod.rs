@@ -1,4 +1,5 @@
-//! What the `interop_*` tests share: the real `sip-proxy run` binary, SIPp (Debian's
+//! What the `interop_*` tests share (each declares `mod common;` too, whose `users` helper
+//! this reuses): the real `sip-proxy run` binary, SIPp (Debian's
 //! `sip-tester`) with the scenarios in `tests/scenarios/`, raw UDP user agents, and the
 //! plumbing around them.
 //!
@@ -11,8 +12,9 @@
 //! * a missing peer program fails the test with what to install; nothing is skipped.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -216,27 +218,12 @@ impl Drop for Proc {
 // ---------------------------------------------------------------------------------------
 // the proxy
 
-/// `sip-proxy users add` for each `(user, password)` into a fresh htdigest file.
+/// `sip-proxy users add` for each `(user, password)` into a fresh htdigest file (realm
+/// [`DOMAIN`]), with the `users` tests' helper.
 pub(crate) fn users_file(dir: &TempDir, users: &[(&str, &str)]) -> PathBuf {
-    use std::io::Write;
     let file = dir.path("users.htdigest");
     for (user, password) in users {
-        let mut child = Command::new(BIN)
-            .args(["users", "add", "--file"])
-            .arg(&file)
-            .args(["--realm", DOMAIN, "--password-stdin", user])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = crate::common::add(&file, DOMAIN, user, password);
         assert!(
             out.status.success(),
             "sip-proxy users add {user}: {}",
@@ -253,6 +240,8 @@ pub(crate) struct Proxy {
     pub(crate) log: PathBuf,
     /// The UDP listeners, in the order given.
     pub(crate) listen: Vec<SocketAddrV4>,
+    /// Its Prometheus endpoint (`--metrics 127.0.0.1:0`, the address it logged).
+    metrics: Option<SocketAddr>,
 }
 
 impl Proxy {
@@ -277,6 +266,7 @@ impl Proxy {
             cmd.args(["--listen", &format!("udp:{l}")]);
         }
         cmd.args(["--domain", DOMAIN, "-v", "--workers", "2"])
+            .args(["--metrics", "127.0.0.1:0", "--shutdown-grace", "1"])
             .args(args)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -296,11 +286,63 @@ impl Proxy {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Proxy {
+        let mut p = Proxy {
             proc,
             log,
             listen: listen.to_vec(),
-        }
+            metrics: None,
+        };
+        assert!(
+            p.wait_log(&["serving metrics", "http://"], Duration::from_secs(10)),
+            "no metrics endpoint logged:\n{}",
+            p.log_text()
+        );
+        let text = p.log_text();
+        let line = text
+            .lines()
+            .find(|l| l.contains("serving metrics"))
+            .unwrap();
+        let at = &line[line.find("http://").unwrap() + 7..];
+        p.metrics = Some(at[..at.find("/metrics").unwrap()].parse().unwrap());
+        p
+    }
+
+    /// Every sample of the metrics endpoint: series as written (`name{labels}`) → value.
+    pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
+        use std::io::{Read, Write};
+        let addr = self.metrics.expect("metrics endpoint");
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (_, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The counter `sip_proxy_NAME_total` (a name of `Stats`, e.g. `banned_drops`, or
+    /// with labels: `responses_sent_total{class="4xx"}` given as
+    /// `responses_sent{class="4xx"}`).
+    pub(crate) fn counter(&self, name: &str) -> u64 {
+        let series = match name.split_once('{') {
+            Some((n, labels)) => format!("sip_proxy_{n}_total{{{labels}"),
+            None => format!("sip_proxy_{name}_total"),
+        };
+        let m = self.metrics();
+        let v = m
+            .get(&series)
+            .unwrap_or_else(|| panic!("`{series}` not exported: {m:#?}"));
+        // Counters are whole numbers.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let n = *v as u64;
+        n
     }
 
     /// The first listener.
@@ -698,6 +740,42 @@ impl SippProc {
         let status = self.proc.wait(limit);
         self.sipp.finish(status)
     }
+}
+
+/// `user` registers `contact` from `from` through the proxy at `proxy` (REGISTER, 401,
+/// REGISTER with credentials, 200 listing the binding).
+pub(crate) fn register(
+    dir: &TempDir,
+    proxy: SocketAddrV4,
+    from: SocketAddrV4,
+    (user, password): (&str, &str),
+    contact: &str,
+) -> SippRun {
+    let run = Sipp::new(
+        dir,
+        &format!("register-{user}-{}", from.port()),
+        "register",
+        from,
+    )
+    .key("user", user)
+    .key("domain", DOMAIN)
+    .key("contact", contact)
+    .key("expires", "300")
+    .auth(user, password, DOMAIN)
+    .calls(1)
+    .timeout(Duration::from_secs(10))
+    .run(proxy);
+    run.assert_ok();
+    let ok = run.received_responses(200);
+    assert_eq!(ok.len(), 1, "{:#?}", run.messages);
+    let contacts = ok[0].header_values("Contact");
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c.starts_with(&format!("<{contact}>")) && c.contains("expires=300")),
+        "the 200 lists the binding {contact}: {contacts:?}"
+    );
+    run
 }
 
 // ---------------------------------------------------------------------------------------
