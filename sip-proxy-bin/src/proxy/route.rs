@@ -19,7 +19,13 @@ use crate::config::Mode;
 pub(crate) struct Pending {
     /// The destination being tried, and those left.
     failover: Mutex<HashMap<ServerTxId, (SocketAddr, Vec<SocketAddr>)>>,
-    probes: Mutex<HashMap<ClientTxId, SocketAddr>>,
+    /// Probes in flight: destination and when the probe was sent (monotonic).
+    probes: Mutex<HashMap<ClientTxId, (SocketAddr, std::time::Duration)>>,
+    /// Per destination, when the probe whose outcome was last applied had been sent: an
+    /// older probe's outcome arriving later (a timeout after 64·T1, longer than the probe
+    /// interval) is stale and ignored, so a destination that came back is not marked down
+    /// again by a probe sent while it was away. One entry per upstream destination.
+    probe_applied: Mutex<HashMap<SocketAddr, std::time::Duration>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -538,7 +544,7 @@ impl Proxy {
                 &mut w.scratch,
             );
             if let Ok(tx) = r {
-                lock(&self.pending.probes).insert(tx, addr);
+                lock(&self.pending.probes).insert(tx, (addr, w.now.mono));
             }
         }
     }
@@ -547,15 +553,28 @@ impl Proxy {
         if resp.status().unwrap_or(0) < 200 {
             return;
         }
-        if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
+        if let Some(addr) = self.probe_outcome(tx) {
             Self::log_changes(&self.dispatcher.success(addr));
         }
     }
 
     pub(crate) fn own_failure(&self, _w: &mut Work<'_>, tx: ClientTxId) {
-        if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
+        if let Some(addr) = self.probe_outcome(tx) {
             Self::log_changes(&self.dispatcher.failure(addr));
         }
+    }
+
+    /// The destination of probe `tx`, unless its outcome is stale: a later probe to the
+    /// same destination has had its outcome already.
+    fn probe_outcome(&self, tx: ClientTxId) -> Option<SocketAddr> {
+        let (addr, sent) = lock(&self.pending.probes).remove(&tx)?;
+        let mut applied = lock(&self.pending.probe_applied);
+        if applied.get(&addr).is_some_and(|last| *last > sent) {
+            tracing::debug!(dst = %addr, "outcome of an older probe ignored");
+            return None;
+        }
+        applied.insert(addr, sent);
+        Some(addr)
     }
 
     fn log_changes(changes: &[(String, SocketAddr, Change)]) {
@@ -588,10 +607,14 @@ mod tests {
     const PUBLIC: &str = "127.0.0.2:5062";
 
     fn proxy() -> Proxy {
+        proxy_with("")
+    }
+
+    fn proxy_with(extra: &str) -> Proxy {
         let cfg = Config::from_toml(
             &format!(
                 "domains = [\"sip.test\"]\n[[listen]]\naddress = \"udp:{PRIVATE}\"\n\
-                 [[listen]]\naddress = \"udp:{PUBLIC}\"\n"
+                 [[listen]]\naddress = \"udp:{PUBLIC}\"\n{extra}"
             ),
             "test.toml",
         )
@@ -683,5 +706,49 @@ mod tests {
                 forward_in_dialog(m, &[PUBLIC], PUBLIC, "127.0.0.2:4002", "127.0.0.2:4004");
             assert_eq!(local, PUBLIC, "{m}");
         }
+    }
+
+    #[test]
+    fn a_late_probe_timeout_does_not_mark_down_a_destination_a_newer_probe_found_up() {
+        // T1 = 50 ms: a probe times out after 64·T1 = 3.2 s (RFC 3261 §17.1.2.2, Timer F),
+        // longer than the 1 s probe interval, so several probes are in flight at once.
+        let upstream = "127.0.0.1:7001";
+        let p = proxy_with(&format!(
+            "[timers]\nt1_ms = 50\n[[upstream]]\nname = \"pbx\"\n\
+             targets = [\"udp:{upstream}\"]\nprobe_interval = 1\n"
+        ));
+        let dst = || &p.dispatcher.sets()[0].destinations[0];
+        let mut up_at = Vec::new();
+        let mut answered = 0;
+        // The upstream is away for the first 4.5 s, then answers every probe sent after.
+        for step in 0..90u64 {
+            let now = Now {
+                mono: Duration::from_millis(1_000 + step * 100),
+                wall: Duration::from_millis(1_700_000_001_000 + step * 100),
+            };
+            let mut out = Vec::new();
+            p.on_timer(now, &mut out);
+            for t in out {
+                let Ok(m) = Message::parse(t.payload.clone()) else {
+                    continue;
+                };
+                let fresh = now.mono >= Duration::from_millis(5_500);
+                if m.method() == Some("OPTIONS") && fresh {
+                    let ok = sip_parser::ResponseBuilder::new(&m, 200, "OK").build();
+                    let mut more = Vec::new();
+                    p.on_datagram(now, ok, t.flow, &mut more);
+                    answered += 1;
+                }
+            }
+            up_at.push(dst().is_up());
+        }
+        assert!(answered >= 2, "probes answered: {answered}");
+        // Down once the first probes timed out (1 s + 3.2 s)…
+        assert!(!up_at[35], "{up_at:?}");
+        // …up from the first answered probe on, for good: the probes sent while it was
+        // away time out later (until 8.7 s) and are stale by then.
+        let back = up_at.iter().rposition(|u| !u).unwrap() + 1;
+        assert!(back < 50, "up again at step {back}: {up_at:?}");
+        assert!(up_at[back..].iter().all(|u| *u), "{up_at:?}");
     }
 }
