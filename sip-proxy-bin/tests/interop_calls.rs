@@ -2,8 +2,9 @@
 //! registered users calling each other (digest 401 and 407, Record-Route seen by both, ACK
 //! and BYE routed back through the proxy from either side), forking to two registrations of
 //! one user (the first 200 wins, the other branch is CANCELled), a CANCEL from the caller
-//! (487), and double Record-Route across two listeners (127.0.0.1 and 127.0.0.2 standing for
-//! a private and a public network).
+//! (487), double Record-Route across two listeners (127.0.0.1 and 127.0.0.2 standing for
+//! a private and a public network), and HEP mirroring of every message of a call to a
+//! collector (a UDP socket here, decoding with `hep-codec`).
 //!
 //! SIPp (Debian `sip-tester`) must be installed: a missing `sipp` fails these tests.
 
@@ -420,4 +421,166 @@ fn in_dialog_requests_leave_from_the_listener_of_their_side() {
         );
     }
     let _ = (alice, t.a);
+}
+
+/// A HEP collector on a UDP socket of the test: every datagram it gets until stopped.
+struct Collector {
+    addr: SocketAddrV4,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Vec<u8>>>,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let sock = std::net::UdpSocket::bind((LO1, 0)).unwrap();
+        let addr = match sock.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            std::net::SocketAddr::V6(_) => unreachable!(),
+        };
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 65_536];
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    got.push(buf[..n].to_vec());
+                }
+            }
+            got
+        });
+        Collector { addr, stop, thread }
+    }
+
+    fn finish(self) -> Vec<Vec<u8>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// (source, destination, message) of one datagram on the wire.
+type Wire = (std::net::SocketAddr, std::net::SocketAddr, Vec<u8>);
+
+#[test]
+fn every_message_of_a_call_reaches_the_hep_collector_with_its_addresses() {
+    let dir = TempDir::new("hep");
+    let users = users_file(&dir, &[ALICE, BOB]);
+    let collector = Collector::start();
+    let proxy = Proxy::start(
+        &dir,
+        &[free_addr(LO1)],
+        &[
+            "--users",
+            users.to_str().unwrap(),
+            "--hep",
+            &format!("udp:{}", collector.addr),
+        ],
+    );
+    let p = proxy.addr();
+    let (a, b) = (free_addr(LO1), free_addr(LO1));
+    let mut runs = vec![
+        register(&dir, p, a, ALICE, &format!("sip:alice@{a}")),
+        register(&dir, p, b, BOB, &format!("sip:bob@{b}")),
+    ];
+    let bob = Sipp::new(&dir, "bob-callee", "callee", b).calls(1).spawn();
+    let alice = call(&dir, "caller", p, a, ALICE, "bob");
+    let bob = bob.finish(Duration::from_secs(10));
+    alice.assert_ok();
+    bob.assert_ok();
+    runs.extend([alice, bob]);
+
+    // What the SIPp user agents sent to the proxy and got from it, byte for byte: each is
+    // a message the proxy received or sent.
+    let local = |run: &SippRun| {
+        let name = &run.name;
+        if name.contains("alice") { a } else { b }
+    };
+    let mut expected: Vec<Wire> = Vec::new();
+    for run in &runs {
+        let ua = std::net::SocketAddr::V4(local(run));
+        for m in &run.messages {
+            let (src, dst) = if m.sent {
+                (ua, std::net::SocketAddr::V4(p))
+            } else {
+                (std::net::SocketAddr::V4(p), ua)
+            };
+            expected.push((src, dst, m.data.clone()));
+        }
+    }
+    // The HEP sender is asynchronous: give it a moment, then stop the collector.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while proxy.counter("sent") + proxy.counter("received") < expected.len() as u64
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let packets = collector.finish();
+
+    let mut captured: Vec<Wire> = Vec::new();
+    for raw in &packets {
+        let h = hep_codec::HepPacket::decode(raw).expect("a HEP packet");
+        assert_eq!(h.version, hep_codec::Version::V3, "HEPv3 by default");
+        assert_eq!(h.proto_type, Some(hep_codec::ProtoType::SIP));
+        assert_eq!(h.ip_proto, Some(hep_codec::IpProto::UDP));
+        let payload = h.payload.expect("the SIP message").to_vec();
+        let msg = sip_parser::Message::parse(bytes::Bytes::from(payload.clone())).unwrap();
+        assert_eq!(
+            h.correlation_id,
+            msg.call_id().map(str::as_bytes),
+            "correlation id = Call-ID"
+        );
+        captured.push((h.src().unwrap(), h.dst().unwrap(), payload));
+    }
+    let show = |w: &[Wire]| {
+        w.iter()
+            .map(|(s, d, m)| {
+                let first = String::from_utf8_lossy(m)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                format!("{s} -> {d}: {first}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    expected.sort();
+    captured.sort();
+    assert!(
+        captured == expected,
+        "captured:\n{}\n\nexpected:\n{}",
+        show(&captured),
+        show(&expected)
+    );
+    // Both legs of the call are there, each direction with its own addresses.
+    let (pa, aa, ba) = (
+        std::net::SocketAddr::V4(p),
+        std::net::SocketAddr::V4(a),
+        std::net::SocketAddr::V4(b),
+    );
+    for (src, dst, start) in [
+        (aa, pa, "INVITE sip:bob@"),
+        (pa, ba, "INVITE sip:bob@"),
+        (ba, pa, "SIP/2.0 180"),
+        (pa, aa, "SIP/2.0 180"),
+        (ba, pa, "SIP/2.0 200"),
+        (pa, aa, "SIP/2.0 200"),
+        (aa, pa, "ACK sip:"),
+        (pa, ba, "ACK sip:"),
+        (aa, pa, "BYE sip:"),
+        (pa, ba, "BYE sip:"),
+        (pa, aa, "SIP/2.0 407"),
+        (pa, ba, "SIP/2.0 401"),
+    ] {
+        assert!(
+            captured
+                .iter()
+                .any(|(s, d, m)| *s == src && *d == dst && m.starts_with(start.as_bytes())),
+            "no `{start}` {src} -> {dst} captured:\n{}",
+            show(&captured)
+        );
+    }
 }
