@@ -96,7 +96,7 @@ fn registered_users_call_each_other_through_the_record_route() {
         format!("INVITE {bob_contact} SIP/2.0"),
         "the Request-URI is bob's registered contact"
     );
-    assert_eq!(invite.header_values("Record-Route"), [rr.clone()]);
+    assert_eq!(invite.header_values("Record-Route"), [rr.as_str()]);
     assert_eq!(
         invite.header_values("Via").len(),
         2,
@@ -104,11 +104,11 @@ fn registered_users_call_each_other_through_the_record_route() {
     );
     assert_eq!(
         invite_ok(&alice).header_values("Record-Route"),
-        [rr.clone()]
+        [rr.as_str()]
     );
     for m in ["ACK", "BYE"] {
         let sent = last(&alice, m, true);
-        assert_eq!(sent.header_values("Route"), [rr.clone()], "{sent:?}");
+        assert_eq!(sent.header_values("Route"), [rr.as_str()], "{sent:?}");
         let got = last(&bob, m, false);
         assert!(got.header_values("Route").is_empty(), "our Route popped");
         assert!(
@@ -130,10 +130,10 @@ fn registered_users_call_each_other_through_the_record_route() {
         invite.first_line(),
         format!("INVITE {alice_contact} SIP/2.0")
     );
-    assert_eq!(invite.header_values("Record-Route"), [rr.clone()]);
-    assert_eq!(invite_ok(&bob).header_values("Record-Route"), [rr.clone()]);
+    assert_eq!(invite.header_values("Record-Route"), [rr.as_str()]);
+    assert_eq!(invite_ok(&bob).header_values("Record-Route"), [rr.as_str()]);
     let bye = last(&alice, "BYE", true);
-    assert_eq!(bye.header_values("Route"), [rr.clone()], "{bye:?}");
+    assert_eq!(bye.header_values("Route"), [rr.as_str()], "{bye:?}");
     assert_eq!(
         bye.first_line(),
         format!("BYE sip:bob@{b} SIP/2.0"),

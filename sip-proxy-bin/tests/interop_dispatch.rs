@@ -126,8 +126,7 @@ fn upstream_set_round_robin_failover_and_probing() {
     let log = proxy.log_text();
     let last_change = log
         .lines()
-        .filter(|l| l.contains("dispatcher:dst-") && l.contains(&u2.to_string()))
-        .next_back()
+        .rfind(|l| l.contains("dispatcher:dst-") && l.contains(&u2.to_string()))
         .unwrap();
     assert!(
         last_change.contains("dispatcher:dst-up"),

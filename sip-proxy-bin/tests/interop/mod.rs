@@ -26,7 +26,7 @@ use sip_parser::Message;
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
 
 /// The two loopback addresses the tests use (a "private" and a "public" side).
-pub(crate) const LO1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+pub(crate) const LO1: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// See [`LO1`].
 pub(crate) const LO2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
