@@ -1,5 +1,5 @@
 //! The real `sip-proxy run` survives the RFC 4475 / RFC 5118 torture corpus
-//! (`/work/shared/corpus`, or `$SIP_CORPUS_DIR`; `INDEX.tsv` gives each message's verdict)
+//! (`../shared/corpus` beside the project; `INDEX.tsv` gives each message's verdict)
 //! and mutated datagrams made from it: no crash, every answer a well-formed SIP response
 //! that fits the message (never a 2xx to an invalid one, 400 for invalid requests that get
 //! one), unparseable ones dropped and counted, and still serving afterwards.
@@ -32,9 +32,9 @@ const INNER: &str = "inner_corpus_and_mutations_in_the_namespace";
 /// Set for the inner run (it then knows it was started by the outer test).
 const NETNS_ENV: &str = "SIP_PROXY_INTEROP_NETNS";
 
+/// `../shared/corpus` beside the project, like the parser's corpus test.
 fn corpus_dir() -> PathBuf {
-    std::env::var_os("SIP_CORPUS_DIR")
-        .map_or_else(|| PathBuf::from("/work/shared/corpus"), PathBuf::from)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
 }
 
 #[test]
