@@ -269,29 +269,53 @@ fn cancel_from_the_caller_ends_the_call_with_487() {
 struct DoubleRr {
     dir: TempDir,
     proxy: Proxy,
-    p1: SocketAddrV4,
     p2: SocketAddrV4,
-    a: SocketAddrV4,
     b: SocketAddrV4,
     /// (caller, callee) of call 1 and of call 2.
     calls: [(SippRun, SippRun); 2],
+    /// The Record-Route entries of the private and the public listener.
+    rr: [String; 2],
+    /// The sent-by of the private and the public listener in the proxy's Via.
+    via: [String; 2],
 }
 
-fn double_rr_calls() -> DoubleRr {
+/// The calls; with `advertise`, the listeners have `--advertise private.sip.test` (no
+/// port: the listener's) and `--advertise public.sip.test:5099` (a NAT's port).
+fn double_rr_calls(advertise: bool) -> DoubleRr {
     let dir = TempDir::new("double-rr");
     let users = users_file(&dir, &[ALICE, BOB]);
     let (p1, p2) = (free_addr(LO1), free_addr(LO2));
     let trace = dir.path("sip_trace.jsonl");
-    let proxy = Proxy::start(
-        &dir,
-        &[p1, p2],
-        &[
-            "--users",
-            users.to_str().unwrap(),
-            "--trace-file",
-            trace.to_str().unwrap(),
-        ],
-    );
+    let mut args = vec![
+        "--users".to_owned(),
+        users.to_str().unwrap().to_owned(),
+        "--trace-file".to_owned(),
+        trace.to_str().unwrap().to_owned(),
+    ];
+    let (rr, via) = if advertise {
+        args.extend(
+            [
+                "--advertise",
+                "private.sip.test",
+                "--advertise",
+                "public.sip.test:5099",
+            ]
+            .map(str::to_owned),
+        );
+        let private = format!("private.sip.test:{}", p1.port());
+        let public = "public.sip.test:5099".to_owned();
+        (
+            [format!("sip:{private};lr"), format!("sip:{public};lr")],
+            [private, public],
+        )
+    } else {
+        (
+            [format!("sip:{p1};lr"), format!("sip:{p2};lr")],
+            [p1.to_string(), p2.to_string()],
+        )
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proxy = Proxy::start(&dir, &[p1, p2], &args);
     let (a, b) = (free_addr(LO1), free_addr(LO2));
     register(&dir, p1, a, ALICE, &format!("sip:alice@{a}"));
     register(&dir, p2, b, BOB, &format!("sip:bob@{b}"));
@@ -308,18 +332,18 @@ fn double_rr_calls() -> DoubleRr {
     DoubleRr {
         dir,
         proxy,
-        p1,
         p2,
-        a,
         b,
         calls: [first, second],
+        rr,
+        via,
     }
 }
 
 #[test]
-fn double_record_route_across_two_listeners() {
-    let mut t = double_rr_calls();
-    let (rr1, rr2) = (format!("sip:{};lr", t.p1), format!("sip:{};lr", t.p2));
+fn double_record_route_across_two_listeners_with_advertised_addresses() {
+    let mut t = double_rr_calls(true);
+    let [rr1, rr2] = t.rr.clone();
     let [(alice, bob), (bob2, alice2)] = &t.calls;
     for run in [alice, bob, bob2, alice2] {
         run.assert_ok();
@@ -333,7 +357,7 @@ fn double_record_route_across_two_listeners() {
         [rr2.clone(), rr1.clone()]
     );
     assert!(
-        invite.header_values("Via")[0].contains(&t.p2.to_string()),
+        invite.header_values("Via")[0].contains(&t.via[1]),
         "sent from the public listener: {invite:?}"
     );
     assert_eq!(
@@ -357,7 +381,7 @@ fn double_record_route_across_two_listeners() {
     );
     let bye = last(alice, "BYE", false);
     assert!(bye.header_values("Route").is_empty(), "{bye:?}");
-    assert!(bye.header_values("Via")[0].contains(&t.p1.to_string()));
+    assert!(bye.header_values("Via")[0].contains(&t.via[0]));
 
     // 2. bob -> alice: the mirror image.
     let invite = last(alice2, "INVITE", false);
@@ -365,14 +389,14 @@ fn double_record_route_across_two_listeners() {
         invite.header_values("Record-Route"),
         [rr1.clone(), rr2.clone()]
     );
-    assert!(invite.header_values("Via")[0].contains(&t.p1.to_string()));
+    assert!(invite.header_values("Via")[0].contains(&t.via[0]));
     assert_eq!(
         last(bob2, "ACK", true).header_values("Route"),
         [rr2.clone(), rr1.clone()]
     );
     let ack = last(alice2, "ACK", false);
     assert!(ack.header_values("Route").is_empty(), "{ack:?}");
-    assert!(ack.header_values("Via")[0].contains(&t.p1.to_string()));
+    assert!(ack.header_values("Via")[0].contains(&t.via[0]));
     assert_eq!(
         last(alice2, "BYE", true).header_values("Route"),
         [rr1.clone(), rr2.clone()]
@@ -389,7 +413,7 @@ fn double_record_route_across_two_listeners() {
 /// of the proxy's Route entries are popped.
 #[test]
 fn in_dialog_requests_leave_from_the_listener_of_their_side() {
-    let t = double_rr_calls();
+    let t = double_rr_calls(false);
     for (caller, callee) in &t.calls {
         caller.assert_ok();
         callee.assert_ok();
@@ -412,7 +436,7 @@ fn in_dialog_requests_leave_from_the_listener_of_their_side() {
         checked += 1;
     }
     assert!(checked >= 4, "INVITE, ACK, BYE, 200 sent to bob: {trace}");
-    let [(alice, bob), (bob2, _)] = &t.calls;
+    let [(_, bob), (bob2, _)] = &t.calls;
     for (run, m) in [(bob, "ACK"), (bob2, "BYE")] {
         let got = last(run, m, false);
         assert!(
@@ -420,7 +444,6 @@ fn in_dialog_requests_leave_from_the_listener_of_their_side() {
             "{m} reached bob with the private listener in its Via: {got:?}"
         );
     }
-    let _ = (alice, t.a);
 }
 
 /// A HEP collector on a UDP socket of the test: every datagram it gets until stopped.
