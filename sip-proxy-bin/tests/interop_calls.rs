@@ -3,7 +3,7 @@
 //! and BYE routed back through the proxy from either side), forking to two registrations of
 //! one user (the first 200 wins, the other branch is CANCELled), a CANCEL from the caller
 //! (487), double Record-Route across two listeners (127.0.0.1 and 127.0.0.2 standing for
-//! a private and a public network), and HEP mirroring of every message of a call to a
+//! a private and a public network; with and without `--advertise`), and HEP mirroring of every message of a call to a
 //! collector (a UDP socket here, decoding with `hep-codec`).
 //!
 //! SIPp (Debian `sip-tester`) must be installed: a missing `sipp` fails these tests.
@@ -532,15 +532,17 @@ fn every_message_of_a_call_reaches_the_hep_collector_with_its_addresses() {
             expected.push((src, dst, m.data.clone()));
         }
     }
-    // The HEP sender is asynchronous: give it a moment, then stop the collector.
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while proxy.counter("sent") + proxy.counter("received") < expected.len() as u64
-        && std::time::Instant::now() < deadline
+    // The HEP sender is asynchronous: wait until it has sent as many packets as there were
+    // messages, give the collector a moment, then stop it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while proxy.counter("hep_sent") < expected.len() as u64 && std::time::Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(200));
     let packets = collector.finish();
+    assert_eq!(proxy.counter("hep_dropped"), 0);
+    assert_eq!(proxy.counter("hep_errors"), 0);
 
     let mut captured: Vec<Wire> = Vec::new();
     for raw in &packets {
