@@ -11,7 +11,8 @@
 //! messages say, sends nowhere outside 127/8 (the `sip_trace` file shows every send) and
 //! counts each refusal (`relay_denied`).
 //!
-//! The outer test re-runs this test binary inside the namespace to run the inner one. A
+//! The outer test re-runs this test binary inside the namespace (and a PID namespace, so
+//! that nothing outlives it) to run the inner one. A
 //! missing `unshare` or `ip`, or a namespace that cannot be made, fails the test; the inner
 //! test refuses to run anywhere but in a loopback-only namespace.
 
@@ -45,8 +46,14 @@ fn proxy_survives_the_torture_corpus_and_mutations_in_a_loopback_only_namespace(
     let dir = TempDir::new("netns");
     let (out, err) = (dir.path("inner.out"), dir.path("inner.err"));
     let mut cmd = Command::new("unshare");
+    // -n: the network namespace; -p -f --kill-child: a PID namespace too, whose init is
+    // the inner test, so that everything it started (the proxy) dies with it, even when
+    // it is killed at the deadline.
     cmd.args([
         "-n",
+        "-p",
+        "-f",
+        "--kill-child",
         "--",
         "sh",
         "-c",
