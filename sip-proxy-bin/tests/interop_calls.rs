@@ -90,6 +90,10 @@ fn registered_users_call_each_other_through_the_record_route() {
     bob.assert_ok();
     // alice was challenged once (407), then went through.
     assert_eq!(alice.received_responses(407).len(), 1);
+    // 100 from the proxy at once, bob's 180 and 200 relayed.
+    assert!(!alice.received_responses(100).is_empty());
+    assert_eq!(alice.received_responses(180).len(), 1);
+    assert_eq!(bob.sent().filter(|m| m.status() == Some(180)).count(), 1);
     let invite = last(&bob, "INVITE", false);
     assert_eq!(
         invite.first_line(),
@@ -141,6 +145,15 @@ fn registered_users_call_each_other_through_the_record_route() {
     );
     let bye = last(&bob, "BYE", false);
     assert!(bye.header_values("Via")[0].contains(&p.to_string()));
+    // What the proxy counted: 2 registrations and 2 calls authenticated, 2 dialogs.
+    assert_eq!(proxy.counter("registrations"), 2);
+    assert_eq!(proxy.counter("auth_ok"), 4);
+    assert_eq!(proxy.counter("dialogs_created"), 2);
+    assert_eq!(
+        proxy.counter("requests{method=\"BYE\"}"),
+        2,
+        "the BYE of each call"
+    );
     assert!(proxy.running(), "the proxy is still up");
 }
 
