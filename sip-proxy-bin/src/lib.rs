@@ -2,9 +2,11 @@
 //!
 //! * [`config`]: the TOML file and flags, with their defaults and checks;
 //! * [`proxy`]: the request pipeline, sans-IO (bytes and time in, datagrams out);
-//! * [`net`]: sockets and threads around it.
+//! * [`net`]: sockets and threads around it;
+//! * [`ctl`]: the control socket and `sip-proxy ctl`.
 
 pub mod config;
+pub mod ctl;
 pub mod net;
 pub mod proxy;
 pub mod run;

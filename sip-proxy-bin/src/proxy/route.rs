@@ -248,7 +248,7 @@ impl Proxy {
         let set = self
             .dispatcher
             .index("default")
-            .or(if self.dispatcher.sets().is_empty() {
+            .or(if self.dispatcher.is_empty() {
                 None
             } else {
                 Some(0)
@@ -428,14 +428,14 @@ impl Proxy {
             NextHop::RequestUri(r) => {
                 let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
                 if ours {
-                    let set =
-                        self.dispatcher
-                            .index("default")
-                            .or(if self.dispatcher.sets().is_empty() {
-                                None
-                            } else {
-                                Some(0)
-                            });
+                    let set = self
+                        .dispatcher
+                        .index("default")
+                        .or(if self.dispatcher.is_empty() {
+                            None
+                        } else {
+                            Some(0)
+                        });
                     set.and_then(|s| {
                         let key = Key {
                             call_id: msg.call_id().unwrap_or_default(),
