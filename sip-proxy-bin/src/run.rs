@@ -344,6 +344,8 @@ fn data_dir(dir: &Path) -> Result<(), String> {
 fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String> {
     let grace = args.shutdown_grace;
     data_dir(args.data_dir())?;
+    let socket = crate::ctl::socket_path(args.data_dir());
+    crate::ctl::server::clear_stale(&socket).map_err(|e| format!("control socket: {e}"))?;
     if cfg.mode == Mode::Full && cfg.auth.users_file.is_none() && cfg.registrar.open_on_loopback {
         tracing::warn!(
             "NO AUTHENTICATION: anyone on loopback may register and call (give --users FILE to require digest authentication)"
@@ -410,7 +412,6 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
         set_log,
         one_at_a_time: Mutex::new(()),
     });
-    let socket = crate::ctl::socket_path(args.data_dir());
     let r = reloader.clone();
     let ctl = crate::ctl::server::CtlServer::start(
         &socket,

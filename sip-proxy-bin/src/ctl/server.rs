@@ -61,8 +61,10 @@ fn bind_private(path: &Path) -> io::Result<UnixListener> {
 }
 
 /// Clears the way for a new socket at `path`: a socket nobody answers on is left from a
-/// process that ended and goes; a live one, or anything else, is an error.
-fn clear_stale(path: &Path) -> io::Result<()> {
+/// process that ended and goes; a live one (another proxy on the same data directory), or
+/// anything else, is an error. [`CtlServer::start`] does it; `run` does it first, before
+/// binding its SIP listeners.
+pub fn clear_stale(path: &Path) -> io::Result<()> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
