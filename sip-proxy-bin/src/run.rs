@@ -91,6 +91,10 @@ pub struct RunArgs {
     /// Write every message to this `sip_trace` JSON-lines file.
     #[arg(long, value_name = "FILE")]
     pub trace_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://IP:PORT/metrics` (loopback unless the config's
+    /// `metrics.allow_remote`).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Seconds to let transactions finish on SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_grace: u64,
@@ -216,6 +220,9 @@ impl RunArgs {
         }
         if let Some(m) = self.mode {
             c.mode = m;
+        }
+        if let Some(a) = self.metrics {
+            c.metrics.listen = Some(a);
         }
         c.finish().map_err(|e| e.to_string())
     }
@@ -358,7 +365,7 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
         tracing::info!(file = %path.display(), "writing sip_trace");
         sinks.push(Arc::new(t));
     }
-    let hep: Option<Arc<dyn CaptureSink + Send + Sync>> = match &cfg.hep.collector {
+    let hep: Option<Arc<HepSender>> = match &cfg.hep.collector {
         Some(c) => {
             let collector = Collector::resolve(c).map_err(|e| e.to_string())?;
             let hc = hep_codec::HepConfig {
@@ -378,7 +385,11 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
         }
         None => None,
     };
-    sinks.extend(hep);
+    sinks.extend(hep.clone().map(|h| h as Arc<dyn CaptureSink + Send + Sync>));
+    let metrics = match cfg.metrics.listen {
+        Some(a) => Some(crate::metrics::Endpoint::bind(a).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let capture: Option<Arc<dyn CaptureSink + Send + Sync>> = match sinks.len() {
         0 => None,
         1 => sinks.pop(),
@@ -426,6 +437,15 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
     )
     .map_err(|e| format!("control socket: {e}"))?;
     tracing::info!(socket = %socket.display(), "control socket (sip-proxy ctl)");
+    let metrics = match metrics {
+        Some(l) => {
+            let exporter = crate::metrics::Exporter::new(server.proxy().clone(), clock, hep);
+            let e = crate::metrics::Endpoint::start(l, exporter).map_err(|e| e.to_string())?;
+            tracing::info!(metrics = %format!("http://{}/metrics", e.local_addr()), "serving metrics");
+            Some(e)
+        }
+        None => None,
+    };
     tracing::info!(workers, "sip-proxy running");
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -446,6 +466,9 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
     tracing::info!("stopping: finishing transactions in flight");
     ctl.stop();
     server.shutdown(Duration::from_secs(grace));
+    if let Some(m) = metrics {
+        m.stop();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -313,6 +313,7 @@ fn restart_keys(cur: &Config, new: &Config) -> Vec<&'static str> {
     diff("registration", cur.registration != new.registration);
     diff("hep", cur.hep != new.hep);
     diff("trace_file", cur.trace_file != new.trace_file);
+    diff("metrics", cur.metrics != new.metrics);
     diff("dialog", cur.dialog != new.dialog);
     let mut limits = new.limits.clone();
     limits.relay_to.clone_from(&cur.limits.relay_to);

@@ -117,6 +117,9 @@ pub enum SetupError {
     /// The nonce secret.
     #[error("nonce secret: {0}")]
     Secret(String),
+    /// A registration to a provider (its URI, then what is wrong).
+    #[error("registration {0}: {1}")]
+    Registration(String, String),
 }
 
 fn seeds(seed: &[u8; 32], salt: u64) -> [u64; 4] {
@@ -277,6 +280,17 @@ fn path_entries(path: &str) -> Vec<Bytes> {
         out.push(Bytes::copy_from_slice(e.as_bytes()));
     }
     out
+}
+
+/// The AOR of `uri`'s user in `domain` (`sip:alice@192.0.2.1:5060` → `sip:alice@example.com`).
+fn in_domain(uri: &Uri<'_>, domain: &str, case: UserCase) -> Option<Aor> {
+    let mut text = Vec::with_capacity(uri.raw.len() + domain.len());
+    text.extend_from_slice(uri.scheme_str.as_bytes());
+    text.push(b':');
+    text.extend_from_slice(uri.user?);
+    text.push(b'@');
+    text.extend_from_slice(domain.as_bytes());
+    Aor::new(&Uri::parse(&text).ok()?, case).ok()
 }
 
 impl Proxy {
@@ -443,7 +457,10 @@ impl Proxy {
             return true;
         }
         let ip = flow.remote.ip();
-        if self.is_trusted(ip) || self.dispatcher.is_upstream(flow.remote) {
+        if self.is_trusted(ip)
+            || self.dispatcher.is_upstream(flow.remote)
+            || self.is_uplink_source(flow.remote)
+        {
             return true;
         }
         let Ok(from) = req.from() else { return true };
@@ -491,6 +508,20 @@ impl Proxy {
         if let (Some(p), Ok(s)) = (&portless, &found) {
             if s.is_empty() {
                 found = self.local.location.lookup(p.as_str(), w.now.wall);
+            }
+        }
+        // A Request-URI naming one of our listeners rather than a domain (the Contact a
+        // provider was given, `uplink`): the user of that name in our domains.
+        let by_address =
+            uri.user.is_some() && !self.domains.contains(&uri.host.to_ascii_lowercase());
+        if by_address {
+            for d in &self.domains {
+                if !found.as_ref().is_ok_and(sip_location::Snapshot::is_empty) {
+                    break;
+                }
+                if let Some(a) = in_domain(uri, d, user_case) {
+                    found = self.local.location.lookup(a.as_str(), w.now.wall);
+                }
             }
         }
         let bindings = match found {

@@ -12,6 +12,7 @@ pub mod dispatch;
 mod local;
 mod route;
 pub mod stats;
+pub mod uplink;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -93,6 +94,8 @@ pub struct Proxy {
     limits: Limits,
     pub(crate) pending: route::Pending,
     pub(crate) local: local::Local,
+    /// Registrations to providers (`uplink`).
+    uplinks: uplink::Uplinks,
     draining: std::sync::atomic::AtomicBool,
     /// The configuration in force: the one started with, with the keys a reload applies
     /// ([`admin::RELOADABLE`]) as last reloaded.
@@ -122,6 +125,7 @@ impl Proxy {
     /// the Unix epoch (dialog bookkeeping starts there).
     pub fn new(cfg: Config, parts: Parts, now_wall: Duration) -> Result<Self, SetupError> {
         let local = local::Local::new(&cfg, &parts.seed, now_wall)?;
+        let uplinks = uplink::Uplinks::new(&cfg, &parts.seed)?;
         let listeners = cfg
             .listen
             .iter()
@@ -149,6 +153,7 @@ impl Proxy {
         };
         Ok(Proxy {
             local,
+            uplinks,
             layer: TransactionLayer::new(&tx_cfg, parts.seed),
             dispatcher: Dispatcher::new(&cfg.upstream, &cfg.dispatch),
             stats: Stats::default(),
@@ -231,6 +236,7 @@ impl Proxy {
         };
         if msg.is_request() {
             self.stats.requests.inc();
+            self.stats.methods.inc(msg.method());
             if self.drop_source(&w, flow.remote.ip()) {
                 return;
             }
@@ -245,6 +251,7 @@ impl Proxy {
             }
         } else {
             self.stats.responses.inc();
+            self.stats.classes.inc(msg.status());
             if msg.validate().is_err() {
                 self.stats.invalid.inc();
                 return;
@@ -284,6 +291,7 @@ impl Proxy {
         };
         self.layer.handle_timeout(now.mono, &mut w.scratch);
         self.probe(&mut w);
+        self.uplinks_due(&mut w);
         self.housekeeping(&mut w);
         self.pump(&mut w);
     }
@@ -298,6 +306,7 @@ impl Proxy {
         [
             self.layer.next_timeout(),
             self.dispatcher.next_probe(),
+            self.uplinks.next_due(),
             tick,
         ]
         .into_iter()
@@ -361,6 +370,7 @@ impl Proxy {
                 );
             }
             self.stats.sent.inc();
+            self.stats.sent_classes.inc_wire(&t.payload);
             w.out.push(t);
         }
     }
@@ -427,8 +437,12 @@ impl Proxy {
             }
             Event::BranchesFailed { tx, last, .. } => self.failover(w, tx, last),
             Event::ServerTerminated { tx, .. } => self.forget(tx),
-            Event::Response { tx, response } => self.own_response(w, tx, &response),
-            Event::Timeout { tx } | Event::TransportError { tx } => self.own_failure(w, tx),
+            Event::Response { tx, response } if !self.uplink_response(w, tx, &response) => {
+                self.own_response(w, tx, &response);
+            }
+            Event::Timeout { tx } | Event::TransportError { tx } if !self.uplink_failure(w, tx) => {
+                self.own_failure(w, tx);
+            }
             _ => {}
         }
     }
