@@ -433,6 +433,7 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
                 r.reload()
                     .and_then(|rep| serde_json::to_value(rep).map_err(|e| e.to_string()))
             }),
+            hep: hep.clone(),
         }),
     )
     .map_err(|e| format!("control socket: {e}"))?;

@@ -76,6 +76,13 @@ fn dialog_end_sends_bye_both_ways() {
         "{table}"
     );
     assert_eq!(p.stat("dialogs_live"), 1);
+    // The call KPIs since the start (sip-dialog's figures, as the metrics export them).
+    let stats = p.json(&["stats"]);
+    assert_eq!(stats["kpi.attempts"], 1);
+    assert_eq!(stats["kpi.answered"], 1);
+    assert_eq!(stats["kpi.asr_percent"], 100.0);
+    assert_eq!(stats["requests.INVITE"], 1);
+    assert_eq!(stats["requests.ACK"], 1);
 
     // End it: a BYE to each party, as the other party would send it.
     assert_eq!(

@@ -108,6 +108,23 @@ fn disable_enable_destinations_and_stats() {
     assert_eq!(stats["dispatched"], 12);
     assert!(stats["requests"].as_u64().unwrap() >= 12);
     assert!(stats["responses"].as_u64().unwrap() >= 12);
+    // The metrics' labelled families, flat: by method and by class, summing to the totals.
+    let sum = |prefix: &str| -> u64 {
+        stats
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(stats["requests.OPTIONS"], stats["requests"]);
+    assert_eq!(stats["requests.INVITE"], 0);
+    assert_eq!(sum("requests."), stats["requests"].as_u64().unwrap());
+    assert_eq!(stats["responses.2xx"], 12);
+    assert_eq!(sum("responses."), stats["responses"].as_u64().unwrap());
+    // Relayed to the caller: the upstreams' 12 answers.
+    assert!(stats["responses_sent.2xx"].as_u64().unwrap() >= 12);
     // Completed transactions wait out Timer J / K (RFC 3261 §17.2.2, §17.1.2.2): still live.
     assert!(stats["transactions_live"].as_u64().unwrap() >= 1);
     let table = p.ok(&["stats"]);

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hep_codec::HepSender;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sip_auth::IpNet;
@@ -56,6 +57,8 @@ pub struct Context {
     pub clock: Clock,
     /// The reload.
     pub reload: Arc<ReloadFn>,
+    /// The HEP sender, when capture is on (its counters are in `stats`).
+    pub hep: Option<Arc<HepSender>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -126,6 +129,56 @@ fn page(p: Params<'_>, i: usize) -> Result<usize, RpcError> {
         )));
     }
     Ok(n as usize)
+}
+
+/// What `stats` answers: what the metrics endpoint exports, flat — the counters and gauges
+/// of [`Proxy::counters`], requests by method (`requests.INVITE` … `requests.other`),
+/// responses received and sent by class (`responses.2xx`, `responses_sent.4xx`), the HEP
+/// sender's (`hep_sent`, `hep_dropped`, `hep_errors`, with capture on) and the call KPIs
+/// since the start (`kpi.attempts`, `kpi.asr_percent` …, with dialogs tracked; a ratio
+/// without a denominator is absent, not 0).
+fn stats(ctx: &Context, now: crate::proxy::Now) -> Map<String, Value> {
+    let proxy = &ctx.proxy;
+    let mut m = Map::new();
+    for (k, v) in proxy.counters(now) {
+        m.insert(k.into(), v.into());
+    }
+    let st = &proxy.stats;
+    for (family, values) in [
+        ("requests", st.methods.iter().collect::<Vec<_>>()),
+        ("responses", st.classes.iter().collect()),
+        ("responses_sent", st.sent_classes.iter().collect()),
+    ] {
+        for (label, v) in values {
+            m.insert(format!("{family}.{label}"), v.into());
+        }
+    }
+    if let Some(h) = &ctx.hep {
+        let s = h.stats();
+        m.insert("hep_sent".into(), s.sent().into());
+        m.insert("hep_dropped".into(), s.dropped().into());
+        m.insert("hep_errors".into(), s.errors().into());
+    }
+    if let Some(k) = proxy.kpi() {
+        k.total().export(&mut |f: &sip_dialog::Metric<'_>| {
+            let v = match f.kind {
+                sip_dialog::MetricKind::Counter => whole(f.value).into(),
+                sip_dialog::MetricKind::Gauge => json!((f.value * 100.0).round() / 100.0),
+            };
+            m.insert(format!("kpi.{}", f.name), v);
+        });
+    }
+    m
+}
+
+/// A KPI count as an integer (they are whole numbers below 2⁵³).
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the counts exported as f64 are whole and non-negative"
+)]
+fn whole(v: f64) -> u64 {
+    v as u64
 }
 
 /// Serves `method`.
@@ -226,13 +279,7 @@ pub fn call(ctx: &Context, method: &str, p: Params<'_>) -> Result<Value, RpcErro
             let changed = proxy.set_upstream(&set, addr, enabled).map_err(failed)?;
             Ok(json!({ "set": set, "addr": addr, "enabled": enabled, "changed": changed }))
         }
-        "stats" => {
-            let mut m = Map::new();
-            for (k, v) in proxy.counters(now) {
-                m.insert(k.into(), v.into());
-            }
-            Ok(Value::Object(m))
-        }
+        "stats" => Ok(Value::Object(stats(ctx, now))),
         "reload" => (ctx.reload)().map_err(|e| RpcError::new(FAILED, e)),
         "core.version" => Ok(json!({
             "name": "sip-proxy",
