@@ -341,3 +341,117 @@ impl Ua {
         self.final_response(wait)
     }
 }
+
+/// A SIPp run (`sipp` of Debian's `sip-tester`): SIP, media and control sockets on
+/// 127.0.0.1, one call, no keyboard, its messages and errors logged in the test's directory.
+pub(crate) struct Sipp {
+    child: Child,
+    name: String,
+    dir: PathBuf,
+}
+
+/// Scenario file `name` of `tests/sipp`.
+pub(crate) fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+impl Sipp {
+    /// Starts `sipp -sf tests/sipp/SCENARIO -s SERVICE -p PORT` towards `remote` (none for a
+    /// UAS).
+    pub(crate) fn start(
+        dir: &Path,
+        name: &str,
+        scenario_file: &str,
+        service: &str,
+        port: u16,
+        remote: Option<SocketAddr>,
+    ) -> Sipp {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|ps| std::env::split_paths(&ps).any(|d| d.join("sipp").is_file()));
+        assert!(
+            found,
+            "`sipp` is not installed: this test needs it (Debian package sip-tester, listed \
+             in scripts/apt-packages.txt)"
+        );
+        let mut c = Command::new("sipp");
+        c.current_dir(dir)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mi", "127.0.0.1", "-ci", "127.0.0.1"])
+            .args(["-cp", &free_port().to_string(), "-nostdin"])
+            .args(["-m", "1", "-timeout", "20s", "-timeout_error"])
+            .args(["-trace_msg", "-message_file"])
+            .arg(dir.join(format!("{name}_messages.log")))
+            .args(["-trace_err", "-error_file"])
+            .arg(dir.join(format!("{name}_errors.log")))
+            .args(["-s", service, "-sf"])
+            .arg(scenario(scenario_file))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join(format!("{name}.err"))).unwrap());
+        if let Some(r) = remote {
+            c.arg(r.to_string());
+        }
+        Sipp {
+            child: c.spawn().unwrap(),
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Waits until something is bound on udp 127.0.0.1:`port` (a UAS ready).
+    pub(crate) fn wait_bound(port: u16) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < end, "nothing bound udp 127.0.0.1:{port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What it logged (errors, then messages).
+    pub(crate) fn logs(&self) -> String {
+        let read = |s: &str| {
+            fs::read_to_string(self.dir.join(format!("{}{s}", self.name))).unwrap_or_default()
+        };
+        format!(
+            "--- {0} stderr\n{1}\n--- {0} errors\n{2}\n--- {0} messages\n{3}",
+            self.name,
+            read(".err"),
+            read("_errors.log"),
+            read("_messages.log")
+        )
+    }
+
+    /// Waits (30 s at most, then kills it) for the end of its call: whether it succeeded
+    /// (exit status 0: every message of the scenario came and matched).
+    pub(crate) fn finish(mut self) -> bool {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.success();
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// [`finish`](Self::finish), which must succeed.
+    pub(crate) fn succeeds(self, context: &str) {
+        let logs = self.logs();
+        let name = self.name.clone();
+        assert!(self.finish(), "sipp {name} failed ({context})\n{logs}");
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
