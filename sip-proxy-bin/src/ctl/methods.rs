@@ -297,3 +297,38 @@ pub fn call(ctx: &Context, method: &str, p: Params<'_>) -> Result<Value, RpcErro
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::admin::RELOADABLE;
+
+    const DOC: &str = include_str!("../../../docs/operations.md");
+
+    fn section(title: &str) -> &'static str {
+        let start = DOC.find(title).expect(title);
+        let rest = &DOC[start + title.len()..];
+        &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+    }
+
+    #[test]
+    fn every_method_and_reloadable_key_is_documented() {
+        let ctl = section("\n## Control");
+        for (m, params) in METHODS {
+            let row = ctl
+                .lines()
+                .find(|l| l.starts_with('|') && l.contains(&format!("`{m}`")))
+                .unwrap_or_else(|| panic!("method {m} not in docs/operations.md"));
+            for p in *params {
+                assert!(row.contains(&format!("`{p}`")), "{m}: {p} not in {row}");
+            }
+        }
+        let reload = section("\n## Reload");
+        for k in RELOADABLE {
+            assert!(
+                reload.contains(&format!("`{k}`")),
+                "{k} not in docs/operations.md ## Reload"
+            );
+        }
+    }
+}
