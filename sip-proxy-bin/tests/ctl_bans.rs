@@ -88,6 +88,9 @@ fn ban_add_list_remove_and_allow_list_edits() {
     assert!(e.contains("not an IP address"), "{e}");
     let e = p.fails(&["ban", "add", "127.0.0.3", "--seconds", "0"], 1);
     assert!(e.contains("at least 1"), "{e}");
+    let e = p.fails(&["ban", "add", "127.0.0.3", "--seconds", "315360001"], 1);
+    assert!(e.contains("at most 315360000"), "{e}");
+    assert_eq!(p.ok(&["ban", "list"]), "no banned sources\n");
     let e = p.fails(&["allow", "add", "10.0.0.0/99"], 1);
     assert!(e.contains("not a network"), "{e}");
     // Other sources were never affected.

@@ -83,6 +83,7 @@ fn dialog_end_sends_bye_both_ways() {
     assert_eq!(stats["kpi.asr_percent"], 100.0);
     assert_eq!(stats["requests.INVITE"], 1);
     assert_eq!(stats["requests.ACK"], 1);
+    assert!(stats.get("hep_sent").is_none(), "no HEP capture: {stats}");
 
     // End it: a BYE to each party, as the other party would send it.
     assert_eq!(

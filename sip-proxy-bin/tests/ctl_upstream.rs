@@ -50,6 +50,9 @@ fn disable_enable_destinations_and_stats() {
     let dir = scratch("upstream");
     let (u1, u2) = (Ua::new("127.0.0.1"), Ua::new("127.0.0.1"));
     let set = format!("pstn=udp:{},udp:{}", u1.addr, u2.addr);
+    // A HEP collector: the sender's counters are in the stats too.
+    let hep = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let collector = format!("udp:{}", hep.local_addr().unwrap());
     let p = Running::start(
         &dir,
         &[
@@ -59,6 +62,8 @@ fn disable_enable_destinations_and_stats() {
             "9=pstn",
             "--probe-interval",
             "0",
+            "--hep",
+            &collector,
         ],
     );
     let list = p.json(&["upstream", "list"]);
@@ -127,6 +132,17 @@ fn disable_enable_destinations_and_stats() {
     assert!(stats["responses_sent.2xx"].as_u64().unwrap() >= 12);
     // Completed transactions wait out Timer J / K (RFC 3261 §17.2.2, §17.1.2.2): still live.
     assert!(stats["transactions_live"].as_u64().unwrap() >= 1);
+    // Every message in and out mirrored: the collector got what hep_sent counts.
+    hep.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let mut captured = 0u64;
+    while hep.recv(&mut buf).is_ok() {
+        captured += 1;
+    }
+    let stats = p.json(&["stats"]);
+    assert!(captured >= 48, "{captured}");
+    assert_eq!(stats["hep_sent"], captured);
+    assert_eq!(stats["hep_dropped"], 0);
     let table = p.ok(&["stats"]);
     assert!(table.starts_with("COUNTER"), "{table}");
     assert!(

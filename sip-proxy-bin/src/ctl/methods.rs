@@ -46,6 +46,8 @@ pub const METHODS: &[(&str, &[&str])] = &[
 
 /// Largest page of `location.list` (AORs) and `dialog.list` (dialogs).
 pub const MAX_PAGE: u64 = 1000;
+/// Longest ban `ban.add` sets, seconds (ten years).
+pub const MAX_BAN_SECONDS: u64 = 10 * 365 * 86_400;
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE: u64 = 100;
 
@@ -197,8 +199,12 @@ pub fn call(ctx: &Context, method: &str, p: Params<'_>) -> Result<Value, RpcErro
         "ban.add" => {
             let ip = ip(p)?;
             let secs = match p.opt_u64(1, "seconds")? {
-                Some(0) => return Err(RpcError::params("`seconds` must be at least 1")),
-                Some(s) => s,
+                Some(s) if (1..=MAX_BAN_SECONDS).contains(&s) => s,
+                Some(_) => {
+                    return Err(RpcError::params(format!(
+                        "`seconds` must be at least 1 and at most {MAX_BAN_SECONDS} (10 years)"
+                    )));
+                }
                 None => proxy.current_config().auth.ban_seconds.max(1),
             };
             proxy
