@@ -138,6 +138,46 @@ fn raw_json_rpc_over_the_socket() {
     let e = p.fails(&["call", "ban.add", "127.0.0.9"], 1);
     assert!(e.contains("PARAMS must be a JSON array or object"), "{e}");
 
+    // Limits: a request line over 64 KiB is refused and the connection closed; beyond 8
+    // connections at once, a new one is told so and closed.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&vec![b' '; 64 * 1024 + 2]).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["error"]["code"], -32600, "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("65536"),
+        "{r}"
+    );
+    // Its thread counts itself out just after closing.
+    std::thread::sleep(Duration::from_millis(200));
+    let open: Vec<BufReader<UnixStream>> = (0..7)
+        .map(|_| {
+            let s = UnixStream::connect(&sock).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut c = BufReader::new(s);
+            // Answered: served by its own thread.
+            let r = rpc(
+                &mut c,
+                "{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":1}\n",
+            );
+            assert_eq!(r["result"]["name"], "sip-proxy");
+            c
+        })
+        .collect();
+    let mut ninth = UnixStream::connect(&sock).unwrap();
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut text = String::new();
+    ninth.read_to_string(&mut text).unwrap();
+    assert!(text.contains("more than 8 control connections"), "{text}");
+    drop(open);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(p.ok(&["stats"]).contains("received"));
+
     // Stopped: the socket goes with the proxy.
     drop(conn);
     drop(p);
