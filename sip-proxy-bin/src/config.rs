@@ -419,6 +419,11 @@ pub struct TimersConfig {
     pub t4_ms: u64,
     /// Timer C (proxied INVITE branch with no final response).
     pub timer_c_ms: u64,
+    /// How long a finished transaction lingers to absorb retransmissions (caps Timers D, J,
+    /// L and M, 32 s by the RFC), like Kamailio's `wt_timer` (5 s). A retransmission that
+    /// comes later is forwarded again and absorbed by the next hop. Set it to 32000 or more
+    /// for the RFC's values.
+    pub linger_ms: u64,
 }
 
 impl Default for TimersConfig {
@@ -428,6 +433,7 @@ impl Default for TimersConfig {
             t2_ms: 4000,
             t4_ms: 5000,
             timer_c_ms: 181_000,
+            linger_ms: 5_000,
         }
     }
 }

@@ -144,6 +144,7 @@ impl Proxy {
                 t2: Duration::from_millis(t.t2_ms),
                 t4: Duration::from_millis(t.t4_ms),
                 timer_c: Duration::from_millis(t.timer_c_ms),
+                linger: Some(Duration::from_millis(t.linger_ms)),
                 ..Timers::default()
             },
             max_transactions: cfg.limits.max_transactions,
