@@ -161,12 +161,14 @@ pub struct AuthConfig {
     pub nonce_lifetime: u64,
     /// Digest algorithms offered, in order (MD5 first keeps MD5-only phones working).
     pub algorithms: Vec<String>,
-    /// Sources never challenged and never banned (CIDR).
+    /// Sources whose calls are never challenged and which are never banned (CIDR); their
+    /// REGISTERs are still authenticated.
     pub trusted: Vec<String>,
     /// File with the nonce secret (≥ 32 bytes), shared by every node; random per start
     /// when absent.
     pub secret_file: Option<PathBuf>,
-    /// Auth cache entries (verified credentials kept for repeated REGISTERs).
+    /// Auth cache entries (the HA1 of users who authenticated, kept for their next
+    /// authentications).
     pub cache_size: usize,
 }
 
@@ -359,7 +361,7 @@ pub struct DialogConfig {
     pub track: bool,
     /// Longest call, seconds; then both sides get a BYE.
     pub max_duration: u64,
-    /// Most tracked dialogs (beyond: 503).
+    /// Most tracked dialogs (beyond: new calls are still forwarded, untracked).
     pub max_dialogs: usize,
 }
 
@@ -448,7 +450,7 @@ pub struct Config {
     pub domains: Vec<String>,
     /// What the proxy does with requests.
     pub mode: Mode,
-    /// Worker threads (0: one per CPU).
+    /// Worker threads per UDP listener (0: one per CPU).
     pub workers: usize,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
     pub log: String,
