@@ -59,7 +59,8 @@ pub enum CtlCommand {
     /// Upstream sets: destinations' state and probe results.
     #[command(subcommand)]
     Upstream(UpstreamCommand),
-    /// Counters and gauges.
+    /// Counters and gauges: the figures of the metrics endpoint (by method, by class, HEP,
+    /// call KPIs since the start).
     Stats,
     /// Re-read the configuration file and the credentials file and apply the reloadable
     /// keys (the configuration is checked first and left as it was when invalid).
