@@ -71,6 +71,13 @@ impl IpNet {
     }
 }
 
+impl core::fmt::Display for IpNet {
+    /// `addr/prefix`, what [`IpNet::parse`] reads.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// Ban policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BanConfig {
@@ -149,6 +156,57 @@ impl<K> Tracker<K> {
         self.map.memory_bytes() + self.ring.capacity() * core::mem::size_of::<u64>()
     }
 
+    /// The slot of a key, inserted (with no failures) when absent. Eviction keeps bans and
+    /// sources with more recent failures; forgets idle ones.
+    fn slot(
+        &mut self,
+        hash: u64,
+        eq: impl Fn(&K) -> bool,
+        make: impl FnOnce() -> K,
+        now: u64,
+        window: u64,
+    ) -> usize {
+        if let Some(i) = self.map.find(hash, eq) {
+            return i;
+        }
+        self.map.insert(
+            hash,
+            make(),
+            State {
+                head: 0,
+                count: 0,
+                last: now,
+                banned_until: 0,
+            },
+            |s| {
+                if s.banned_until > now {
+                    u64::MAX
+                } else if s.last.saturating_add(window) <= now {
+                    0
+                } else {
+                    (u64::from(s.count) << 48) | (s.last & ((1 << 48) - 1)).max(1)
+                }
+            },
+        )
+    }
+
+    /// Bans a key until `until` (ms), replacing any ban it has.
+    fn ban(
+        &mut self,
+        hash: u64,
+        eq: impl Fn(&K) -> bool,
+        make: impl FnOnce() -> K,
+        until: u64,
+        now: u64,
+        window: u64,
+    ) {
+        let idx = self.slot(hash, eq, make, now, window);
+        if let Some(e) = self.map.touch(idx) {
+            e.value.banned_until = until.max(1);
+            e.value.last = now;
+        }
+    }
+
     fn fail(
         &mut self,
         hash: u64,
@@ -159,30 +217,7 @@ impl<K> Tracker<K> {
     ) -> FailureVerdict {
         let now = ms(now);
         let window = ms(cfg.window);
-        let idx = if let Some(i) = self.map.find(hash, eq) {
-            i
-        } else {
-            // Eviction keeps bans and sources with more recent failures; forgets idle ones.
-            self.map.insert(
-                hash,
-                make(),
-                State {
-                    head: 0,
-                    count: 0,
-                    last: now,
-                    banned_until: 0,
-                },
-                |s| {
-                    if s.banned_until > now {
-                        u64::MAX
-                    } else if s.last.saturating_add(window) <= now {
-                        0
-                    } else {
-                        (u64::from(s.count) << 48) | (s.last & ((1 << 48) - 1)).max(1)
-                    }
-                },
-            )
-        };
+        let idx = self.slot(hash, eq, make, now, window);
         let ring_len = self.ring_len;
         let Some(e) = self.map.touch(idx) else {
             return FailureVerdict::Counted(0);
@@ -368,6 +403,25 @@ impl FailureTracker {
         })
     }
 
+    /// Ban `ip` for `duration` from `now`, whatever its failures (an operator's manual ban,
+    /// Kamailio's `htable.seti ipban`), replacing any ban it has: `Banned` with its end, or
+    /// `Trusted` (nothing done) when `ip` is in a trusted network. A zero `duration` leaves it
+    /// banned for the shortest time the clock can tell (1 ms); lift bans with
+    /// [`FailureTracker::unban`].
+    pub fn ban(&self, ip: IpAddr, duration: Duration, now: Duration) -> FailureVerdict {
+        if self.is_trusted(ip) {
+            return FailureVerdict::Trusted;
+        }
+        let (now, window) = (ms(now), ms(self.cfg.window));
+        let until = now.saturating_add(ms(duration).max(1));
+        let h = self.ips.hash(&ip);
+        self.ips
+            .with(h, |t| t.ban(h, |k| *k == ip, || ip, until, now, window));
+        FailureVerdict::Banned {
+            until: Duration::from_millis(until),
+        }
+    }
+
     /// Lift the ban on `ip` and forget its failures. Returns whether it was banned.
     pub fn unban(&self, ip: IpAddr) -> bool {
         let h = self.ips.hash(&ip);
@@ -487,6 +541,49 @@ mod tests {
     }
 
     #[test]
+    fn manual_ban_replaces_and_ends() {
+        let t = tracker();
+        let ip = IpAddr::from([198, 51, 100, 7]);
+        assert_eq!(
+            t.ban(ip, secs(60), secs(10)),
+            FailureVerdict::Banned { until: secs(70) }
+        );
+        assert!(t.is_banned(ip, secs(69)));
+        assert!(!t.is_banned(ip, secs(70)));
+        assert_eq!(t.list(secs(11)), [(ip, secs(70))]);
+        // A second ban replaces the first (shorter or longer).
+        t.ban(ip, secs(5), secs(20));
+        assert_eq!(t.list(secs(21)), [(ip, secs(25))]);
+        // A failure while banned does not extend it; unban lifts it.
+        assert_eq!(
+            t.record_failure(ip, None, secs(21)),
+            FailureVerdict::Banned { until: secs(25) }
+        );
+        assert!(t.unban(ip));
+        assert!(!t.is_banned(ip, secs(21)));
+        let mut t = t;
+        t.trust(IpNet::parse("198.51.100.0/24").unwrap());
+        assert_eq!(t.ban(ip, secs(60), secs(30)), FailureVerdict::Trusted);
+        assert!(t.list(secs(30)).is_empty());
+    }
+
+    #[test]
+    fn manual_bans_survive_a_flood_of_sources() {
+        let cfg = BanConfig {
+            capacity: 64,
+            ..BanConfig::default()
+        };
+        let t = FailureTracker::with_seeds(cfg, [1, 2, 3, 4]);
+        let ip = IpAddr::from([203, 0, 113, 1]);
+        t.ban(ip, secs(600), secs(0));
+        for i in 0..10_000u32 {
+            t.record_failure(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), None, secs(1));
+        }
+        assert!(t.is_banned(ip, secs(2)), "eviction keeps bans");
+        assert!(t.tracked() <= t.ips.fold(0, |n, s| n + s.map.capacity()));
+    }
+
+    #[test]
     fn per_user() {
         let cfg = BanConfig {
             user_capacity: 16,
@@ -523,5 +620,11 @@ mod tests {
         );
         assert!(IpNet::parse("1.2.3.4/33").is_none());
         assert!(IpNet::parse("x/1").is_none());
+        for text in ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1/32"] {
+            let n = IpNet::parse(text).unwrap();
+            assert_eq!(n.to_string(), text);
+            assert_eq!(IpNet::parse(&n.to_string()), Some(n));
+        }
+        assert_eq!(IpNet::parse("::1").unwrap().to_string(), "::1/128");
     }
 }

@@ -3,9 +3,11 @@
 //! * [`config`]: the TOML file and flags, with their defaults and checks;
 //! * [`proxy`]: the request pipeline, sans-IO (bytes and time in, datagrams out);
 //! * [`net`]: sockets and threads around it;
+//! * [`ctl`]: the control socket and `sip-proxy ctl`;
 //! * [`metrics`]: the Prometheus endpoint.
 
 pub mod config;
+pub mod ctl;
 pub mod metrics;
 pub mod net;
 pub mod proxy;

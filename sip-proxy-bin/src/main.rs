@@ -35,6 +35,9 @@ enum Command {
     Hep(hep::HepArgs),
     /// Maintain the htdigest credentials file (add, remove, list users).
     Users(users::UsersArgs),
+    /// Administer the running proxy over its control socket (bans, registrations, dialogs,
+    /// upstreams, counters, reload).
+    Ctl(sip_proxy::ctl::client::CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +48,6 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse::run(&args),
         Command::Hep(args) => hep::run(&args),
         Command::Users(args) => users::run(&args),
+        Command::Ctl(args) => sip_proxy::ctl::client::run(&args),
     }
 }

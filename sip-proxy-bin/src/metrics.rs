@@ -262,15 +262,17 @@ impl Proxy {
         self.local.bans.list(now).len()
     }
 
-    /// Each upstream destination: set name, address, whether it takes requests.
+    /// Each upstream destination: set name, address, whether it takes requests (up and not
+    /// disabled by an operator).
     pub fn upstream_states(&self) -> Vec<(String, String, bool)> {
         self.dispatcher
+            .table()
             .sets()
             .iter()
             .flat_map(|s| {
                 s.destinations
                     .iter()
-                    .map(|d| (s.name.clone(), d.addr.to_string(), d.is_up()))
+                    .map(|d| (s.name.clone(), d.addr.to_string(), d.is_usable()))
             })
             .collect()
     }

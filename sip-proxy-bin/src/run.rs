@@ -1,10 +1,11 @@
 //! `sip-proxy run` and `sip-proxy check`: the configuration from file and flags, logging,
-//! the capture sink, the server, and a graceful stop on SIGINT/SIGTERM.
+//! the capture sink, the server, the control socket, a reload on SIGHUP, and a graceful stop
+//! on SIGINT/SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
@@ -15,6 +16,7 @@ use crate::config::{
     UpstreamConfig,
 };
 use crate::net::{Clock, Server};
+use crate::proxy::admin::ReloadReport;
 use crate::proxy::{Parts, Proxy, SystemResolver};
 
 /// Flags of `sip-proxy run` (each overrides its key in the file).
@@ -96,6 +98,9 @@ pub struct RunArgs {
     /// Seconds to let transactions finish on SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_grace: u64,
+    /// Directory of the proxy's state: the control socket `ctl.sock` (see `sip-proxy ctl`).
+    #[arg(long, value_name = "DIR", default_value = crate::ctl::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
     /// More log output (repeatable).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -222,6 +227,15 @@ impl RunArgs {
         c.finish().map_err(|e| e.to_string())
     }
 
+    /// The data directory (`--data-dir`, `./sip-proxy-data` when not given).
+    pub fn data_dir(&self) -> &Path {
+        if self.data_dir.as_os_str().is_empty() {
+            Path::new(crate::ctl::DEFAULT_DATA_DIR)
+        } else {
+            &self.data_dir
+        }
+    }
+
     fn log_filter(&self, cfg: &Config) -> String {
         let levels = ["error", "warn", "info", "debug", "trace"];
         let base = levels.iter().position(|l| *l == cfg.log).unwrap_or(2);
@@ -270,14 +284,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let filter = args.log_filter(&cfg);
-    let _ = tracing_subscriber::fmt()
+    let logging = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        .try_init();
-    match start(cfg, args.shutdown_grace) {
+        .with_filter_reloading();
+    let handle = logging.reload_handle();
+    let _ = logging.try_init();
+    let set_log: Box<SetLog> = Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()));
+    match start(cfg, args, set_log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -287,7 +304,55 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-fn start(cfg: Config, grace: u64) -> Result<(), String> {
+/// Replaces the log filter.
+type SetLog = dyn Fn(tracing_subscriber::EnvFilter) -> Result<(), String> + Send + Sync;
+
+/// The reload of `sip-proxy ctl reload` and SIGHUP: the configuration as `run` builds it
+/// (file, then flags), checked, then applied.
+struct Reloader {
+    args: RunArgs,
+    proxy: Arc<Proxy>,
+    set_log: Box<SetLog>,
+    one_at_a_time: Mutex<()>,
+}
+
+impl Reloader {
+    fn reload(&self) -> Result<ReloadReport, String> {
+        let _one = self
+            .one_at_a_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cfg = self
+            .args
+            .config()
+            .map_err(|e| format!("configuration refused, nothing changed: {e}"))?;
+        let filter = self.args.log_filter(&cfg);
+        let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+            .map_err(|e| format!("configuration refused, nothing changed: log `{filter}`: {e}"))?;
+        let report = self
+            .proxy
+            .reload(&cfg)
+            .map_err(|e| format!("reload refused, nothing changed: {e}"))?;
+        (self.set_log)(filter)?;
+        Ok(report)
+    }
+}
+
+/// Creates the data directory (mode 0700 when it is new).
+fn data_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("data directory {}: {e}", dir.display()))
+}
+
+fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String> {
+    let grace = args.shutdown_grace;
+    data_dir(args.data_dir())?;
+    let socket = crate::ctl::socket_path(args.data_dir());
+    crate::ctl::server::clear_stale(&socket).map_err(|e| format!("control socket: {e}"))?;
     if cfg.mode == Mode::Full && cfg.auth.users_file.is_none() && cfg.registrar.open_on_loopback {
         tracing::warn!(
             "NO AUTHENTICATION: anyone on loopback may register and call (give --users FILE to require digest authentication)"
@@ -352,6 +417,27 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
     for (t, a) in &server.bound {
         tracing::info!(listen = %format!("{}:{a}", t.param_value()), "listening");
     }
+    let reloader = Arc::new(Reloader {
+        args: args.clone(),
+        proxy: server.proxy().clone(),
+        set_log,
+        one_at_a_time: Mutex::new(()),
+    });
+    let r = reloader.clone();
+    let ctl = crate::ctl::server::CtlServer::start(
+        &socket,
+        crate::ctl::methods::handler(crate::ctl::methods::Context {
+            proxy: server.proxy().clone(),
+            clock,
+            reload: Arc::new(move || {
+                r.reload()
+                    .and_then(|rep| serde_json::to_value(rep).map_err(|e| e.to_string()))
+            }),
+            hep: hep.clone(),
+        }),
+    )
+    .map_err(|e| format!("control socket: {e}"))?;
+    tracing::info!(socket = %socket.display(), "control socket (sip-proxy ctl)");
     let metrics = match metrics {
         Some(l) => {
             let exporter = crate::metrics::Exporter::new(server.proxy().clone(), clock, hep);
@@ -366,10 +452,20 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| e.to_string())?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| e.to_string())?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        if hup.swap(false, Ordering::Relaxed) {
+            tracing::info!("SIGHUP: reloading the configuration");
+            if let Err(e) = reloader.reload() {
+                tracing::error!("{e}");
+            }
+        }
     }
     tracing::info!("stopping: finishing transactions in flight");
+    ctl.stop();
     server.shutdown(Duration::from_secs(grace));
     if let Some(m) = metrics {
         m.stop();

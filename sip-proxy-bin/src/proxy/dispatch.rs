@@ -6,9 +6,11 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use crate::config::{Algorithm, DispatchRule, UpstreamConfig};
 
@@ -20,14 +22,43 @@ pub struct Destination {
     /// Weight (weighted algorithm).
     pub weight: u32,
     up: AtomicBool,
+    /// Taken out of service by an operator (`sip-proxy ctl upstream disable`): never chosen,
+    /// still probed.
+    disabled: AtomicBool,
     /// Consecutive failed probes / requests.
     failures: AtomicU64,
 }
 
 impl Destination {
-    /// Whether it takes requests.
+    fn new(addr: SocketAddr, weight: u32) -> Self {
+        Destination {
+            addr,
+            weight,
+            up: AtomicBool::new(true),
+            disabled: AtomicBool::new(false),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether it answers (the last probe or request to it got an answer; up until told
+    /// otherwise).
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// Whether an operator took it out of service.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled.load(Ordering::Relaxed)
+    }
+
+    /// Whether it takes requests: up and not disabled.
+    pub fn is_usable(&self) -> bool {
+        self.is_up() && !self.is_disabled()
+    }
+
+    /// Probes and requests that failed in a row (0 after any answer).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 }
 
@@ -38,7 +69,8 @@ pub struct Set {
     pub name: String,
     /// Destinations.
     pub destinations: Vec<Destination>,
-    algorithm: Algorithm,
+    /// How a destination is chosen.
+    pub algorithm: Algorithm,
     next: AtomicUsize,
     /// Probe interval (zero: never).
     pub probe_interval: Duration,
@@ -55,27 +87,27 @@ pub enum Change {
     Up,
 }
 
-/// Every set and the rules choosing one.
+/// The sets and rules in force: replaced as a whole by a reload.
 #[derive(Debug)]
-pub struct Dispatcher {
+pub struct Table {
     sets: Vec<Set>,
     rules: Vec<DispatchRule>,
     /// Next probe time per set (monotonic).
     probes: Mutex<Vec<Duration>>,
 }
 
-/// Which request a destination is chosen for.
-#[derive(Debug, Clone, Copy)]
-pub struct Key<'a> {
-    /// Call-ID.
-    pub call_id: &'a str,
-    /// From user.
-    pub from_user: &'a [u8],
-}
+impl Table {
+    /// The sets.
+    pub fn sets(&self) -> &[Set] {
+        &self.sets
+    }
 
-impl Dispatcher {
-    /// Sets and rules from the configuration.
-    pub fn new(sets: &[UpstreamConfig], rules: &[DispatchRule]) -> Self {
+    /// The rules choosing a set.
+    pub fn rules(&self) -> &[DispatchRule] {
+        &self.rules
+    }
+
+    fn build(sets: &[UpstreamConfig], rules: &[DispatchRule]) -> Self {
         let sets: Vec<Set> = sets
             .iter()
             .map(|u| {
@@ -101,12 +133,7 @@ impl Dispatcher {
                         .targets
                         .iter()
                         .zip(&weights)
-                        .map(|(t, w)| Destination {
-                            addr: t.addr,
-                            weight: *w,
-                            up: AtomicBool::new(true),
-                            failures: AtomicU64::new(0),
-                        })
+                        .map(|(t, w)| Destination::new(t.addr, *w))
                         .collect(),
                     algorithm: u.algorithm,
                     next: AtomicUsize::new(0),
@@ -116,22 +143,124 @@ impl Dispatcher {
             })
             .collect();
         let probes = Mutex::new(vec![Duration::ZERO; sets.len()]);
-        Dispatcher {
+        Table {
             sets,
             rules: rules.to_vec(),
             probes,
         }
     }
+}
 
-    /// The sets.
-    pub fn sets(&self) -> &[Set] {
-        &self.sets
+/// What [`Dispatcher::reload`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Sets in the new table.
+    pub sets: usize,
+    /// Destinations in the new table.
+    pub destinations: usize,
+    /// Destinations (by set and address) that were in the old table: their state (up or
+    /// down, disabled, failures) carried over.
+    pub kept: usize,
+}
+
+/// Every set and the rules choosing one.
+#[derive(Debug)]
+pub struct Dispatcher {
+    table: ArcSwap<Table>,
+}
+
+/// Which request a destination is chosen for.
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    /// Call-ID.
+    pub call_id: &'a str,
+    /// From user.
+    pub from_user: &'a [u8],
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why an operator's change of a destination was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetStateError {
+    /// No set of that name.
+    #[error("no upstream set named `{0}`")]
+    NoSet(String),
+    /// The set has no such destination.
+    #[error("upstream set `{set}` has no destination {addr}")]
+    NoDestination {
+        /// The set.
+        set: String,
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+}
+
+impl Dispatcher {
+    /// Sets and rules from the configuration.
+    pub fn new(sets: &[UpstreamConfig], rules: &[DispatchRule]) -> Self {
+        Dispatcher {
+            table: ArcSwap::from_pointee(Table::build(sets, rules)),
+        }
+    }
+
+    /// The table in force (a snapshot: a reload meanwhile does not change it).
+    pub fn table(&self) -> Arc<Table> {
+        self.table.load_full()
+    }
+
+    /// Whether there is no set at all.
+    pub fn is_empty(&self) -> bool {
+        self.table.load().sets.is_empty()
+    }
+
+    /// Replaces the sets and rules. A destination of a set of the same name and address as
+    /// before keeps its state (up or down, disabled by an operator, failures), a set keeps
+    /// its round-robin position and probe schedule; new ones start up and are probed at the
+    /// next timer. Requests already routed keep their destinations (failover goes on by
+    /// address).
+    pub fn reload(&self, sets: &[UpstreamConfig], rules: &[DispatchRule]) -> Reloaded {
+        let old = self.table.load_full();
+        let new = Table::build(sets, rules);
+        let mut done = Reloaded {
+            sets: new.sets.len(),
+            ..Reloaded::default()
+        };
+        {
+            let old_probes = lock(&old.probes);
+            let mut probes = lock(&new.probes);
+            for (i, s) in new.sets.iter().enumerate() {
+                done.destinations += s.destinations.len();
+                let Some(j) = old.sets.iter().position(|o| o.name == s.name) else {
+                    continue;
+                };
+                let o = &old.sets[j];
+                s.next
+                    .store(o.next.load(Ordering::Relaxed), Ordering::Relaxed);
+                if o.probe_interval == s.probe_interval {
+                    probes[i] = old_probes.get(j).copied().unwrap_or_default();
+                }
+                for d in &s.destinations {
+                    if let Some(od) = o.destinations.iter().find(|x| x.addr == d.addr) {
+                        d.up.store(od.is_up(), Ordering::Relaxed);
+                        d.disabled.store(od.is_disabled(), Ordering::Relaxed);
+                        d.failures.store(od.failures(), Ordering::Relaxed);
+                        done.kept += 1;
+                    }
+                }
+            }
+        }
+        self.table.store(Arc::new(new));
+        done
     }
 
     /// The set a rule picks for a Request-URI user and host: the longest matching user
     /// prefix, else a rule naming the host as domain.
     pub fn set_for(&self, user: Option<&[u8]>, host: &str) -> Option<usize> {
-        let by_prefix = self
+        let t = self.table.load();
+        let by_prefix = t
             .rules
             .iter()
             .filter(|r| {
@@ -140,23 +269,26 @@ impl Dispatcher {
             })
             .max_by_key(|r| r.matches.len());
         let rule = by_prefix.or_else(|| {
-            self.rules
+            t.rules
                 .iter()
                 .find(|r| r.matches.eq_ignore_ascii_case(host))
         })?;
-        self.index(&rule.upstream)
+        t.sets.iter().position(|s| s.name == rule.upstream)
     }
 
     /// The index of the set named `name`.
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.sets.iter().position(|s| s.name == name)
+        self.table.load().sets.iter().position(|s| s.name == name)
     }
 
     /// Destinations of set `set` in the order to try them for this request: the one the
     /// algorithm picks first, then the others that are up (failover order), then — only if
-    /// every one is down — all of them (better to try than to refuse).
+    /// every one is down — all of them (better to try than to refuse). Destinations an
+    /// operator disabled are never tried. (A set index from before a reload may name
+    /// another set or none: the request then goes there or gets a 503, once.)
     pub fn order(&self, set: usize, key: Key<'_>) -> Vec<SocketAddr> {
-        let Some(s) = self.sets.get(set) else {
+        let t = self.table.load();
+        let Some(s) = t.sets.get(set) else {
             return Vec::new();
         };
         let n = s.destinations.len();
@@ -172,14 +304,15 @@ impl Dispatcher {
             Algorithm::HashCallId => hash_of(key.call_id.as_bytes()) % n,
             Algorithm::HashFrom => hash_of(key.from_user) % n,
         };
-        let mut up: Vec<SocketAddr> = (0..n)
-            .map(|i| (first + i) % n)
-            .filter(|&i| s.destinations[i].is_up())
-            .map(|i| s.destinations[i].addr)
+        let rotated = || (0..n).map(|i| &s.destinations[(first + i) % n]);
+        let mut up: Vec<SocketAddr> = rotated()
+            .filter(|d| d.is_usable())
+            .map(|d| d.addr)
             .collect();
         if up.is_empty() {
-            up = (0..n)
-                .map(|i| s.destinations[(first + i) % n].addr)
+            up = rotated()
+                .filter(|d| !d.is_disabled())
+                .map(|d| d.addr)
                 .collect();
         }
         up
@@ -187,23 +320,19 @@ impl Dispatcher {
 
     /// Whether `addr` is one of the upstream destinations (its requests are trusted).
     pub fn is_upstream(&self, addr: SocketAddr) -> bool {
-        self.sets
+        self.table
+            .load()
+            .sets
             .iter()
             .flat_map(|s| &s.destinations)
             .any(|d| d.addr == addr || d.addr.ip() == addr.ip() && d.addr.port() == addr.port())
     }
 
-    fn find(&self, addr: SocketAddr) -> impl Iterator<Item = (&Set, &Destination)> {
-        self.sets
-            .iter()
-            .flat_map(|s| s.destinations.iter().map(move |d| (s, d)))
-            .filter(move |(_, d)| d.addr == addr)
-    }
-
     /// A probe or request to `addr` got an answer: up again if it was down.
     pub fn success(&self, addr: SocketAddr) -> Vec<(String, SocketAddr, Change)> {
+        let t = self.table.load();
         let mut changes = Vec::new();
-        for (s, d) in self.find(addr) {
+        for (s, d) in find(&t, addr) {
             d.failures.store(0, Ordering::Relaxed);
             if !d.up.swap(true, Ordering::Relaxed) {
                 changes.push((s.name.clone(), d.addr, Change::Up));
@@ -214,8 +343,9 @@ impl Dispatcher {
 
     /// A probe or request to `addr` timed out (or failed in transport): down.
     pub fn failure(&self, addr: SocketAddr) -> Vec<(String, SocketAddr, Change)> {
+        let t = self.table.load();
         let mut changes = Vec::new();
-        for (s, d) in self.find(addr) {
+        for (s, d) in find(&t, addr) {
             d.failures.fetch_add(1, Ordering::Relaxed);
             if d.up.swap(false, Ordering::Relaxed) {
                 changes.push((s.name.clone(), d.addr, Change::Down));
@@ -224,14 +354,37 @@ impl Dispatcher {
         changes
     }
 
+    /// An operator puts destination `addr` of set `set` in service (`enabled`) or takes it
+    /// out. Returns whether that changed anything.
+    pub fn set_enabled(
+        &self,
+        set: &str,
+        addr: SocketAddr,
+        enabled: bool,
+    ) -> Result<bool, SetStateError> {
+        let t = self.table.load();
+        let s = t
+            .sets
+            .iter()
+            .find(|s| s.name == set)
+            .ok_or_else(|| SetStateError::NoSet(set.to_owned()))?;
+        let d = s
+            .destinations
+            .iter()
+            .find(|d| d.addr == addr)
+            .ok_or_else(|| SetStateError::NoDestination {
+                set: set.to_owned(),
+                addr,
+            })?;
+        Ok(d.disabled.swap(!enabled, Ordering::Relaxed) == enabled)
+    }
+
     /// Destinations due for an OPTIONS probe at `now` (monotonic).
     pub fn due_probes(&self, now: Duration) -> Vec<SocketAddr> {
-        let mut next = self
-            .probes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = self.table.load();
+        let mut next = lock(&t.probes);
         let mut due = Vec::new();
-        for (i, s) in self.sets.iter().enumerate() {
+        for (i, s) in t.sets.iter().enumerate() {
             if s.probe_interval.is_zero() || next[i] > now {
                 continue;
             }
@@ -243,17 +396,22 @@ impl Dispatcher {
 
     /// When the next probe is due.
     pub fn next_probe(&self) -> Option<Duration> {
-        let next = self
-            .probes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.sets
+        let t = self.table.load();
+        let next = lock(&t.probes);
+        t.sets
             .iter()
             .zip(next.iter())
             .filter(|(s, _)| !s.probe_interval.is_zero())
             .map(|(_, t)| *t)
             .min()
     }
+}
+
+fn find(t: &Table, addr: SocketAddr) -> impl Iterator<Item = (&Set, &Destination)> {
+    t.sets
+        .iter()
+        .flat_map(|s| s.destinations.iter().map(move |d| (s, d)))
+        .filter(move |(_, d)| d.addr == addr)
 }
 
 fn hash_of(b: &[u8]) -> usize {
@@ -328,6 +486,70 @@ mod tests {
                 from_user: b""
             }
         )[0] == a));
+    }
+
+    #[test]
+    fn disabled_destinations_are_never_chosen_but_keep_their_health() {
+        let d = Dispatcher::new(&[set("a", 3, Algorithm::RoundRobin, vec![])], &[]);
+        let b: SocketAddr = "127.0.0.1:6001".parse().unwrap();
+        assert_eq!(d.set_enabled("a", b, false), Ok(true));
+        assert_eq!(d.set_enabled("a", b, false), Ok(false));
+        assert!((0..6).all(|_| !d.order(0, KEY).contains(&b)));
+        // A probe answer marks it up, but it stays out of service.
+        d.failure(b);
+        assert_eq!(d.success(b)[0].2, Change::Up);
+        assert!((0..6).all(|_| !d.order(0, KEY).contains(&b)));
+        // Every other one down: still not tried.
+        d.failure("127.0.0.1:6000".parse().unwrap());
+        d.failure("127.0.0.1:6002".parse().unwrap());
+        assert_eq!(d.order(0, KEY).len(), 2);
+        assert_eq!(d.set_enabled("a", b, true), Ok(true));
+        assert_eq!(d.order(0, KEY), [b]);
+        assert!(matches!(
+            d.set_enabled("x", b, true),
+            Err(SetStateError::NoSet(_))
+        ));
+        assert!(matches!(
+            d.set_enabled("a", "127.0.0.1:9".parse().unwrap(), true),
+            Err(SetStateError::NoDestination { .. })
+        ));
+    }
+
+    #[test]
+    fn reload_keeps_the_state_of_what_stays() {
+        let d = Dispatcher::new(&[set("a", 2, Algorithm::RoundRobin, vec![])], &[]);
+        let (x, y): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:6000".parse().unwrap(),
+            "127.0.0.1:6001".parse().unwrap(),
+        );
+        d.failure(x);
+        d.set_enabled("a", y, false).unwrap();
+        // a: 6000..6002 now (one more), b new; the rule names b.
+        let r = d.reload(
+            &[
+                set("a", 3, Algorithm::RoundRobin, vec![]),
+                set("b", 1, Algorithm::RoundRobin, vec![]),
+            ],
+            &["+1=b".parse().unwrap()],
+        );
+        assert_eq!(
+            r,
+            Reloaded {
+                sets: 2,
+                destinations: 4,
+                kept: 2
+            }
+        );
+        let t = d.table();
+        let a = &t.sets()[0];
+        assert!(!a.destinations[0].is_up());
+        assert_eq!(a.destinations[0].failures(), 1);
+        assert!(a.destinations[1].is_disabled());
+        assert!(a.destinations[2].is_usable());
+        assert_eq!(d.set_for(Some(b"+1555"), "x"), Some(1));
+        assert!(d.is_upstream("127.0.0.1:6002".parse().unwrap()));
+        // Both sets are probed at once (b is new; a keeps its schedule, which was due).
+        assert_eq!(d.due_probes(Duration::ZERO).len(), 4);
     }
 
     #[test]

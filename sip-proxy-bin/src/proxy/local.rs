@@ -7,10 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use sip_auth::{
     AuthCache, BanConfig, ChallengeKind, CredentialStore, DigestServer, FailReason, FailureTracker,
-    FailureVerdict, HashKind, NonceSecrets, Outcome, RateConfig, RateLimiter, Request,
+    FailureVerdict, HashKind, IpNet, NonceSecrets, Outcome, RateConfig, RateLimiter, Request,
     ServerConfig,
 };
 use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, Tracker, TrackerConfig};
@@ -21,21 +22,87 @@ use sip_transaction::{ConnId, Flow, ServerTxId, Target};
 use super::{Proxy, Work};
 use crate::config::Config;
 
-/// Digest authentication: one server per challenge kind, the users, the auth cache.
+/// Digest authentication: one server per challenge kind, the users and their cache.
 pub(crate) struct Auth {
     www: DigestServer,
     proxy: DigestServer,
-    users: sip_auth::MemoryStore,
+    /// Replaced whole by a reload.
+    pub(crate) creds: ArcSwap<Credentials>,
+    cache_size: usize,
+    cache_seeds: [u64; 4],
+}
+
+/// The users file's credentials and the cache of HA1s verified from them: replaced
+/// together, so that no HA1 of an old password outlives a reload.
+pub(crate) struct Credentials {
+    pub(crate) users: sip_auth::MemoryStore,
     cache: AuthCache,
+}
+
+impl Credentials {
+    fn new(users: sip_auth::MemoryStore, cache_size: usize, seeds: [u64; 4]) -> Self {
+        Credentials {
+            users,
+            cache: AuthCache::with_seeds(cache_size, Duration::from_secs(600), seeds),
+        }
+    }
+}
+
+impl Auth {
+    /// New credentials from `users`, with an empty cache.
+    pub(crate) fn credentials(&self, users: sip_auth::MemoryStore) -> Credentials {
+        Credentials::new(users, self.cache_size, self.cache_seeds)
+    }
+}
+
+/// Reads an htdigest users file.
+pub(crate) fn load_users(path: &std::path::Path) -> Result<sip_auth::MemoryStore, SetupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
+    sip_auth::MemoryStore::from_htdigest(&text)
+        .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))
+}
+
+/// Networks in CIDR text (checked by `Config::finish`; others are skipped).
+pub(crate) fn networks(v: &[String]) -> Vec<IpNet> {
+    v.iter().filter_map(|n| IpNet::parse(n)).collect()
+}
+
+/// The registrar policy of a configuration.
+pub(crate) fn policy(cfg: &Config) -> Policy {
+    let mut domains = cfg.domains.clone();
+    for l in &cfg.listen {
+        domains.push(l.address.addr.ip().to_string());
+        if let Some(a) = &l.advertise {
+            domains.push(a.host.clone());
+        }
+    }
+    let r = &cfg.registrar;
+    Policy {
+        domains,
+        user_case: UserCase::Sensitive,
+        default_expires: r.default_expires,
+        min_expires: r.min_expires,
+        max_expires: r.max_expires,
+        max_contacts: Some(sip_location::MaxContacts {
+            limit: r.max_contacts,
+            when_full: sip_location::WhenFull::ReplaceOldest,
+        }),
+        retry_after: Some(5),
+        ..Policy::default()
+    }
 }
 
 /// Everything the proxy keeps for the requests it serves itself.
 pub(crate) struct Local {
     pub(crate) auth: Option<Auth>,
     pub(crate) bans: FailureTracker,
+    /// Sources never challenged for calls, never banned nor flood-limited (`auth.trusted`,
+    /// edited at run time by `sip-proxy ctl allow`).
+    pub(crate) trusted: ArcSwap<Vec<IpNet>>,
     flood: Option<RateLimiter>,
     pub(crate) location: MemoryStore,
-    pub(crate) policy: Policy,
+    pub(crate) policy: ArcSwap<Policy>,
     pub(crate) dialogs: Option<Tracker>,
     /// Next housekeeping pass (expiry of bindings and dialogs), monotonic ms.
     housekeeping: AtomicU64,
@@ -72,10 +139,7 @@ impl Local {
         let auth = match &cfg.auth.users_file {
             None => None,
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
-                let users = sip_auth::MemoryStore::from_htdigest(&text)
-                    .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
+                let users = load_users(path)?;
                 let secrets = match &cfg.auth.secret_file {
                     Some(p) => {
                         let key = std::fs::read(p)
@@ -104,19 +168,17 @@ impl Local {
                     c.lifetime.expiry = cfg.auth.nonce_lifetime;
                     DigestServer::new(c, secrets.clone())
                 };
+                let (cache_size, cache_seeds) = (cfg.auth.cache_size.max(1), seeds(seed, 1));
                 Some(Auth {
                     www: server(ChallengeKind::Www),
                     proxy: server(ChallengeKind::Proxy),
-                    users,
-                    cache: AuthCache::with_seeds(
-                        cfg.auth.cache_size.max(1),
-                        Duration::from_secs(600),
-                        seeds(seed, 1),
-                    ),
+                    creds: ArcSwap::from_pointee(Credentials::new(users, cache_size, cache_seeds)),
+                    cache_size,
+                    cache_seeds,
                 })
             }
         };
-        let mut bans = FailureTracker::with_seeds(
+        let bans = FailureTracker::with_seeds(
             BanConfig {
                 threshold: cfg.auth.ban_after,
                 // "In a row": the window is as long as a ban, and a success resets.
@@ -126,11 +188,6 @@ impl Local {
             },
             seeds(seed, 2),
         );
-        for n in &cfg.auth.trusted {
-            if let Some(net) = sip_auth::IpNet::parse(n) {
-                bans.trust(net);
-            }
-        }
         let flood = (cfg.limits.flood_per_second > 0).then(|| {
             RateLimiter::with_seeds(
                 RateConfig {
@@ -141,27 +198,6 @@ impl Local {
                 seeds(seed, 3),
             )
         });
-        let mut domains = cfg.domains.clone();
-        for l in &cfg.listen {
-            domains.push(l.address.addr.ip().to_string());
-            if let Some(a) = &l.advertise {
-                domains.push(a.host.clone());
-            }
-        }
-        let r = &cfg.registrar;
-        let policy = Policy {
-            domains,
-            user_case: UserCase::Sensitive,
-            default_expires: r.default_expires,
-            min_expires: r.min_expires,
-            max_expires: r.max_expires,
-            max_contacts: Some(sip_location::MaxContacts {
-                limit: r.max_contacts,
-                when_full: sip_location::WhenFull::ReplaceOldest,
-            }),
-            retry_after: Some(5),
-            ..Policy::default()
-        };
         let location = MemoryStore::new(MemoryConfig {
             seeds: seeds(seed, 4),
             ..MemoryConfig::default()
@@ -181,14 +217,18 @@ impl Local {
         Ok(Local {
             auth,
             bans,
+            trusted: ArcSwap::from_pointee(networks(&cfg.auth.trusted)),
             flood,
             location,
-            policy,
+            policy: ArcSwap::from_pointee(policy(cfg)),
             dialogs,
             housekeeping: AtomicU64::new(0),
         })
     }
 }
+
+/// The Reason of the BYEs sent when a dialog's lifetime ends (RFC 3326).
+const LIFETIME_ENDED: &str = "SIP;cause=200;text=\"dialog lifetime ended\"";
 
 /// What authentication decided for a request.
 enum Verdict {
@@ -254,14 +294,20 @@ fn in_domain(uri: &Uri<'_>, domain: &str, case: UserCase) -> Option<Aor> {
 }
 
 impl Proxy {
+    /// Whether `ip` is in a trusted network.
+    pub(crate) fn is_trusted(&self, ip: IpAddr) -> bool {
+        let t = self.local.trusted.load();
+        !t.is_empty() && t.iter().any(|n| n.contains(ip))
+    }
+
     /// A datagram from a banned source or a flooding one: dropped (and counted).
     pub(crate) fn drop_source(&self, w: &Work<'_>, ip: IpAddr) -> bool {
-        if self.local.bans.is_banned(ip, w.now.mono) {
+        if self.local.bans.is_banned(ip, w.now.mono) && !self.is_trusted(ip) {
             self.stats.banned_drops.inc();
             return true;
         }
         if let Some(f) = &self.local.flood {
-            if !f.admit(ip, w.now.mono) && !self.local.bans.is_trusted(ip) {
+            if !f.admit(ip, w.now.mono) && !self.is_trusted(ip) {
                 self.stats.flood_drops.inc();
                 return true;
             }
@@ -289,8 +335,9 @@ impl Proxy {
         };
         let ip = flow.remote.ip();
         let unix = w.now.wall.as_secs();
+        let creds = auth.creds.load();
         let outcome =
-            server.verify_message_cached(req, ip, &auth.users, &auth.cache, unix, w.now.mono);
+            server.verify_message_cached(req, ip, &creds.users, &creds.cache, unix, w.now.mono);
         let stale = match outcome {
             Outcome::Ok(a) => {
                 if a.user.as_bytes() != user {
@@ -309,7 +356,7 @@ impl Proxy {
             Outcome::Failed(FailReason::NoCredentials) => false,
             Outcome::Failed(reason) => {
                 self.stats.auth_failed.inc();
-                if reason.counts_as_attempt() {
+                if reason.counts_as_attempt() && !self.is_trusted(ip) {
                     if let FailureVerdict::Banned { .. } =
                         self.local.bans.record_failure(ip, None, w.now.mono)
                     {
@@ -341,7 +388,11 @@ impl Proxy {
         let Ok(u) = std::str::from_utf8(user) else {
             return false;
         };
-        auth.users.ha1(u, self.cfg.realm(), HashKind::Md5).is_some()
+        auth.creds
+            .load()
+            .users
+            .ha1(u, self.cfg.realm(), HashKind::Md5)
+            .is_some()
     }
 
     /// REGISTER for our domain: authentication, then the registrar (step 6).
@@ -377,7 +428,7 @@ impl Proxy {
             req,
             &source,
             w.now.wall,
-            &self.local.policy,
+            &self.local.policy.load(),
         );
         if let Some(e) = &done.error {
             tracing::warn!(error = %e, "registration not stored");
@@ -406,7 +457,7 @@ impl Proxy {
             return true;
         }
         let ip = flow.remote.ip();
-        if self.local.bans.is_trusted(ip)
+        if self.is_trusted(ip)
             || self.dispatcher.is_upstream(flow.remote)
             || self.is_uplink_source(flow.remote)
         {
@@ -434,7 +485,8 @@ impl Proxy {
         flow: Flow,
         uri: &Uri<'_>,
     ) -> bool {
-        let Ok(aor) = Aor::new(uri, self.local.policy.user_case) else {
+        let user_case = self.local.policy.load().user_case;
+        let Ok(aor) = Aor::new(uri, user_case) else {
             return false;
         };
         // Registrations are keyed by the To URI, which rarely names a port; a Request-URI
@@ -450,7 +502,7 @@ impl Proxy {
             text.extend_from_slice(uri.host.as_bytes());
             Uri::parse(&text)
                 .ok()
-                .and_then(|u| Aor::new(&u, self.local.policy.user_case).ok())
+                .and_then(|u| Aor::new(&u, user_case).ok())
         });
         let mut found = self.local.location.lookup(aor.as_str(), w.now.wall);
         if let (Some(p), Ok(s)) = (&portless, &found) {
@@ -467,7 +519,7 @@ impl Proxy {
                 if !found.as_ref().is_ok_and(sip_location::Snapshot::is_empty) {
                     break;
                 }
-                if let Some(a) = in_domain(uri, d, self.local.policy.user_case) {
+                if let Some(a) = in_domain(uri, d, user_case) {
                     found = self.local.location.lookup(a.as_str(), w.now.wall);
                 }
             }
@@ -597,7 +649,7 @@ impl Proxy {
             }
         }
         if let Some(a) = &self.local.auth {
-            a.cache.purge_expired(w.now.mono);
+            a.creds.load().cache.purge_expired(w.now.mono);
         }
         let Some(t) = &self.local.dialogs else { return };
         let mut events = Vec::new();
@@ -610,7 +662,7 @@ impl Proxy {
                     // hang up on: its INVITE transaction ends it).
                     if ended.reason == sip_dialog::EndReason::Expired {
                         for party in ended.record.byes() {
-                            self.send_in_dialog(w, &party.socket, &party.request);
+                            self.send_in_dialog(w, &party.socket, &party.request, LIFETIME_ENDED);
                         }
                     }
                 }
@@ -619,14 +671,20 @@ impl Proxy {
         }
     }
 
-    /// Sends a request the proxy originates inside a dialog (BYE on expiry) through a client
-    /// transaction.
-    fn send_in_dialog(&self, w: &mut Work<'_>, socket: &[u8], req: &sip_dialog::InDialogRequest) {
+    /// Sends a request the proxy originates inside a dialog (BYE on expiry, or an operator's
+    /// `dialog end`) through a client transaction, with `reason` as its Reason header.
+    pub(crate) fn send_in_dialog(
+        &self,
+        w: &mut Work<'_>,
+        socket: &[u8],
+        req: &sip_dialog::InDialogRequest,
+        reason: &str,
+    ) -> bool {
         let Some((t, addr)) = self.resolve_uri(req.target.next_hop().as_bytes()) else {
-            return;
+            return false;
         };
         let Some(mut flow) = self.flow_to(t, addr) else {
-            return;
+            return false;
         };
         if let Some((_, local)) = parse_socket(socket) {
             if self
@@ -638,17 +696,18 @@ impl Proxy {
                 flow.local = local;
             }
         }
-        let _ = self.layer.send_request(
-            w.now.mono,
-            flow,
-            |via| {
-                let mut b = req.builder();
-                b.via(via)
-                    .header("Reason", "SIP;cause=200;text=\"dialog lifetime ended\"");
-                b.build()
-            },
-            &mut w.scratch,
-        );
+        self.layer
+            .send_request(
+                w.now.mono,
+                flow,
+                |via| {
+                    let mut b = req.builder();
+                    b.via(via).header("Reason", reason);
+                    b.build()
+                },
+                &mut w.scratch,
+            )
+            .is_ok()
     }
 }
 

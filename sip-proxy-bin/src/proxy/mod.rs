@@ -7,6 +7,7 @@
 //! lives in a crate (`sip-parser`, `sip-transaction`, `sip-auth`, `sip-location`,
 //! `sip-dialog`, `hep-codec`).
 
+pub mod admin;
 pub mod dispatch;
 mod local;
 mod route;
@@ -14,9 +15,10 @@ pub mod stats;
 pub mod uplink;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use hep_codec::{CaptureEvent, CaptureSink};
 use sip_auth::IpNet;
@@ -87,7 +89,7 @@ pub struct Proxy {
     pub stats: Stats,
     capture: Option<Arc<dyn CaptureSink + Send + Sync>>,
     pub(crate) resolver: Arc<dyn Resolve>,
-    relay_to: Vec<IpNet>,
+    relay_to: ArcSwap<Vec<IpNet>>,
     pub(crate) domains: Vec<String>,
     limits: Limits,
     pub(crate) pending: route::Pending,
@@ -95,6 +97,12 @@ pub struct Proxy {
     /// Registrations to providers (`uplink`).
     uplinks: uplink::Uplinks,
     draining: std::sync::atomic::AtomicBool,
+    /// The configuration in force: the one started with, with the keys a reload applies
+    /// ([`admin::RELOADABLE`]) as last reloaded.
+    pub(crate) current: ArcSwap<Config>,
+    /// What administration calls made the proxy send (BYEs of `dialog end`): handed out by
+    /// the next [`Proxy::on_timer`].
+    pub(crate) admin_out: Mutex<Vec<Transmit>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -144,7 +152,6 @@ impl Proxy {
             aliases: cfg.domains.iter().map(|d| (d.clone(), None)).collect(),
             ..TxConfig::default()
         };
-        let nets = |v: &[String]| v.iter().filter_map(|n| IpNet::parse(n)).collect::<Vec<_>>();
         Ok(Proxy {
             local,
             uplinks,
@@ -153,7 +160,7 @@ impl Proxy {
             stats: Stats::default(),
             capture: parts.capture,
             resolver: parts.resolver,
-            relay_to: nets(&cfg.limits.relay_to),
+            relay_to: ArcSwap::from_pointee(local::networks(&cfg.limits.relay_to)),
             domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             limits: Limits {
                 max_message_size: cfg.limits.max_message_size,
@@ -161,13 +168,21 @@ impl Proxy {
             },
             pending: route::Pending::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            current: ArcSwap::from_pointee(cfg.clone()),
+            admin_out: Mutex::new(Vec::new()),
             cfg,
         })
     }
 
-    /// The configuration.
+    /// The configuration started with (see [`Proxy::current_config`] for reloaded keys).
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The configuration in force: [`Proxy::config`] with the reloadable keys as last
+    /// reloaded.
+    pub fn current_config(&self) -> Arc<Config> {
+        self.current.load_full()
     }
 
     /// Live transactions.
@@ -267,8 +282,10 @@ impl Proxy {
         self.pump(&mut w);
     }
 
-    /// Fires due timers (transactions, probes, registrations, dialogs).
+    /// Fires due timers (transactions, probes, registrations, dialogs), and hands out what
+    /// administration calls made the proxy send since the last call.
     pub fn on_timer(&self, now: Now, out: &mut Vec<Transmit>) {
+        out.append(&mut admin::lock(&self.admin_out));
         let mut w = Work {
             now,
             out,
@@ -285,6 +302,9 @@ impl Proxy {
     pub fn next_timeout(&self) -> Option<Duration> {
         // Bindings and dialogs run on the wall clock: looked at once a second.
         let tick = Some(Duration::from_millis(self.local_tick()));
+        if !admin::lock(&self.admin_out).is_empty() {
+            return Some(Duration::ZERO);
+        }
         [
             self.layer.next_timeout(),
             self.dispatcher.next_probe(),
@@ -335,7 +355,8 @@ impl Proxy {
     /// Whether the `relay_to` allow-list lets us send to `ip`; a refusal is counted and
     /// logged.
     fn may_send_to(&self, ip: std::net::IpAddr) -> bool {
-        if self.relay_to.is_empty() || self.relay_to.iter().any(|n| n.contains(ip)) {
+        let relay_to = self.relay_to.load();
+        if relay_to.is_empty() || relay_to.iter().any(|n| n.contains(ip)) {
             return true;
         }
         self.stats.relay_denied.inc();

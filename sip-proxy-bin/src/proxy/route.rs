@@ -308,7 +308,7 @@ impl Proxy {
         let set = self
             .dispatcher
             .index("default")
-            .or(if self.dispatcher.sets().is_empty() {
+            .or(if self.dispatcher.is_empty() {
                 None
             } else {
                 Some(0)
@@ -488,14 +488,14 @@ impl Proxy {
             NextHop::RequestUri(r) => {
                 let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
                 if ours {
-                    let set =
-                        self.dispatcher
-                            .index("default")
-                            .or(if self.dispatcher.sets().is_empty() {
-                                None
-                            } else {
-                                Some(0)
-                            });
+                    let set = self
+                        .dispatcher
+                        .index("default")
+                        .or(if self.dispatcher.is_empty() {
+                            None
+                        } else {
+                            Some(0)
+                        });
                     set.and_then(|s| {
                         let key = Key {
                             call_id: msg.call_id().unwrap_or_default(),
@@ -717,7 +717,7 @@ mod tests {
             "[timers]\nt1_ms = 50\n[[upstream]]\nname = \"pbx\"\n\
              targets = [\"udp:{upstream}\"]\nprobe_interval = 1\n"
         ));
-        let dst = || &p.dispatcher.sets()[0].destinations[0];
+        let is_up = || p.dispatcher.table().sets()[0].destinations[0].is_up();
         let mut up_at = Vec::new();
         let mut answered = 0;
         // The upstream is away for the first 4.5 s, then answers every probe sent after.
@@ -740,7 +740,7 @@ mod tests {
                     answered += 1;
                 }
             }
-            up_at.push(dst().is_up());
+            up_at.push(is_up());
         }
         assert!(answered >= 2, "probes answered: {answered}");
         // Down once the first probes timed out (1 s + 3.2 s)…

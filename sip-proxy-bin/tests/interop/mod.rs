@@ -265,6 +265,10 @@ impl Proxy {
         for l in listen {
             cmd.args(["--listen", &format!("udp:{l}")]);
         }
+        // A data directory of its own: the control socket (and the database) live there, and
+        // two proxies sharing one refuse to start.
+        let data = dir.path("data");
+        cmd.args(["--data-dir", data.to_str().unwrap()]);
         cmd.args(["--domain", DOMAIN, "-v", "--workers", "2"])
             .args(["--metrics", "127.0.0.1:0", "--shutdown-grace", "1"])
             .args(args)
