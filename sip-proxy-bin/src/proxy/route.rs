@@ -36,6 +36,26 @@ impl Proxy {
         status: u16,
         headers: &[(&str, &str)],
     ) {
+        self.respond_reason(
+            w,
+            tx,
+            req,
+            status,
+            sip_parser::reason_phrase(status),
+            headers,
+        );
+    }
+
+    /// [`respond`](Self::respond) with a reason phrase saying why.
+    pub(crate) fn respond_reason(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        status: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+    ) {
         // An initial INVITE answered here never reaches the dialog tracker: its attempt and
         // final status count in the call KPIs from here (a 407 is subtracted from ASR's
         // denominator, a 404 or 480 is a failed attempt).
@@ -45,7 +65,7 @@ impl Proxy {
                 t.kpi().record(sip_dialog::CallEvent::Final { status });
             }
         }
-        let mut b = ResponseBuilder::new(req, status, sip_parser::reason_phrase(status));
+        let mut b = ResponseBuilder::new(req, status, reason);
         for (n, v) in headers {
             b.header(n.to_string(), v.to_string());
         }
@@ -194,13 +214,28 @@ impl Proxy {
         if self.draining() && !in_dialog {
             return self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
         }
-        if in_dialog || req.routes().next().is_some() {
-            return self.route_in_dialog(w, tx, req, in_dialog, flow);
+        if in_dialog {
+            return self.route_in_dialog(w, tx, req, flow);
         }
         if req.method() == Some("CANCEL") {
             // A CANCEL matching no transaction (§16.10 says forward statelessly; we have
             // nothing to cancel it against).
             return self.respond(w, tx, req, 481, &[]);
+        }
+        if req.routes().next().is_some() {
+            // Pre-loaded Route: ours popped; a next hop that is not us is a foreign
+            // destination (authentication and `allow_relay`), never a free ride.
+            match self.layer.next_hop(req) {
+                NextHop::Route(hop) => return self.route_preloaded(w, tx, req, flow, hop),
+                NextHop::RequestUri(hop) if Some(hop) != req.request_uri() => {
+                    // A strict router before us moved the next hop into the last Route.
+                    let ours = Uri::parse(hop).is_ok_and(|u| self.is_our_host(u.host, u.port));
+                    if !ours {
+                        return self.route_preloaded(w, tx, req, flow, hop);
+                    }
+                }
+                NextHop::RequestUri(_) => {}
+            }
         }
         match self.cfg.mode {
             Mode::Stateful => self.route_stateful(w, tx, req, flow),
@@ -208,24 +243,45 @@ impl Proxy {
         }
     }
 
-    fn route_in_dialog(
+    /// An initial request whose pre-loaded Route names a foreign next hop (ours popped).
+    /// Kamailio's default script removes such Route headers; here the next hop is treated
+    /// as what it is, a foreign destination: REGISTER is refused, other requests are
+    /// authenticated like any call (step 7) and need `allow_relay` (else `403`).
+    fn route_preloaded(
         &self,
         w: &mut Work<'_>,
         tx: ServerTxId,
         req: &Message,
-        in_dialog: bool,
         flow: Flow,
+        hop: &[u8],
     ) {
-        let hop = self.layer.next_hop(req);
-        let uri = match hop {
+        const NOT_RELAYING: &str = "Not relaying: pre-loaded Route to a foreign host";
+        if req.method() == Some("REGISTER") {
+            self.stats.not_routed.inc();
+            return self.respond_reason(w, tx, req, 403, NOT_RELAYING, &[]);
+        }
+        if !self.authorize_call(w, tx, req, flow) {
+            return;
+        }
+        if !self.cfg.limits.allow_relay {
+            self.stats.not_routed.inc();
+            return self.respond_reason(w, tx, req, 403, NOT_RELAYING, &[]);
+        }
+        if let Some(t) = self.target_uri(hop) {
+            let rr = self.cfg.record_route && Self::creates_dialog(req);
+            self.forward_to(w, tx, vec![t], rr, false);
+        } else {
+            self.stats.not_routed.inc();
+            self.respond(w, tx, req, 404, &[]);
+        }
+    }
+
+    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, _flow: Flow) {
+        let uri = match self.layer.next_hop(req) {
             NextHop::Route(r) => r,
             NextHop::RequestUri(r) => {
-                let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
-                if ours && !matches!(hop, NextHop::Route(_)) {
+                if Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port)) {
                     // Addressed to us within a dialog we do not hold (§12.2.2: 481).
-                    if !in_dialog {
-                        return self.route_initial_after_routes(w, tx, req, flow);
-                    }
                     self.stats.not_routed.inc();
                     return self.respond(w, tx, req, 481, &[]);
                 }
@@ -237,20 +293,6 @@ impl Proxy {
         } else {
             self.stats.not_routed.inc();
             self.respond(w, tx, req, 404, &[]);
-        }
-    }
-
-    /// An initial request whose Route entries were all ours (pre-loaded route to us).
-    fn route_initial_after_routes(
-        &self,
-        w: &mut Work<'_>,
-        tx: ServerTxId,
-        req: &Message,
-        flow: Flow,
-    ) {
-        match self.cfg.mode {
-            Mode::Stateful => self.route_stateful(w, tx, req, flow),
-            _ => self.route_initial(w, tx, req, flow),
         }
     }
 
@@ -414,6 +456,9 @@ impl Proxy {
 
     /// The ACK of a 2xx: forwarded statelessly along the route (§16.7 … §13.2.2.4).
     pub(crate) fn route_ack(&self, w: &mut Work<'_>, req: &Message, flow: Flow) {
+        if req.to().ok().and_then(|t| t.tag()).is_none() {
+            return; // no dialog to route it in (a 2xx always carries a To tag)
+        }
         let uri = match self.layer.next_hop(req) {
             NextHop::Route(r) | NextHop::RequestUri(r) => r,
         };
