@@ -30,8 +30,20 @@ fn caller(name: &str, n: u8, seed: u64) -> Ua {
     Ua::new(name, ip(n), proxy_addr(), DOMAIN, seed)
 }
 
+fn call(uri: &str, expect: Expect) -> Action {
+    Action::Call(CallPlan::to(uri).expect(expect))
+}
+
 fn call_via(uri: &str, route: &str, expect: Expect) -> Action {
     Action::Call(CallPlan::to(uri).header("Route", route).expect(expect))
+}
+
+fn register() -> Action {
+    Action::Register {
+        expires: 300,
+        password: None,
+        expect: Expect::Status(200),
+    }
 }
 
 /// The status lines the proxy sent to `to` that start with `prefix` (`SIP/2.0 403`).
@@ -170,4 +182,92 @@ fn worlds_one_set() -> sip_proxy::config::Config {
     cfg.upstream = vec![upstream("pbx", &[ip(10)], Algorithm::RoundRobin, vec![], 0)];
     cfg.dispatch = vec!["2=pbx".parse().expect("rule")];
     cfg
+}
+
+/// Issue 12 steps 7 and 9 (toll fraud): with authentication on, the upstream sets take a
+/// request only from a trusted source (`auth.trusted`, the upstreams, providers) or from an
+/// authenticated user of ours. A From in a foreign domain from anywhere else gets `403`
+/// with a reason phrase saying why — for a dispatch rule and for the `default` set alike —
+/// while a call from a foreign domain to a registered user of ours is delivered without
+/// authentication (Kamailio's default script does the same).
+#[test]
+fn only_trusted_or_authenticated_callers_reach_upstream_sets() {
+    let mut cfg = worlds::registrar_config("policy", 3);
+    cfg.upstream = vec![
+        upstream("pbx", &[ip(10)], Algorithm::RoundRobin, vec![], 0),
+        upstream("default", &[ip(11)], Algorithm::RoundRobin, vec![], 0),
+    ];
+    cfg.dispatch = vec!["2=pbx".parse().expect("rule")];
+    cfg.auth.trusted = vec!["127.0.0.60/32".into()];
+    let mut w = World::new(62, Faults::clean(), cfg);
+    w.add(pbx("pbx0", 10, 1));
+    w.add(pbx("pbx1", 11, 2));
+    w.add(
+        Ua::new("u1", ip(31), proxy_addr(), DOMAIN, 3)
+            .password("pw-1")
+            .answering(Callee::Fixed(accept()))
+            .at(s(1), register()),
+    );
+    // Our user, authenticated: the set takes it.
+    w.add(
+        Ua::new("u0", ip(30), proxy_addr(), DOMAIN, 4)
+            .password("pw-0")
+            .at(
+                s(2),
+                call(&format!("sip:2000@{DOMAIN}"), Expect::Status(200)),
+            ),
+    );
+    // A foreign From from an untrusted source: no upstream set, but local users.
+    w.add(
+        Ua::new("mallory", ip(50), proxy_addr(), "evil.example", 5)
+            .at(
+                s(2),
+                call(&format!("sip:2001@{DOMAIN}"), Expect::Status(403)),
+            )
+            .at(
+                s(2),
+                call(&format!("sip:someone@{DOMAIN}"), Expect::Status(403)),
+            )
+            .at(s(3), call(&format!("sip:u1@{DOMAIN}"), Expect::Status(200))),
+    );
+    // A foreign From from a trusted source (a gateway): the set takes it, no challenge.
+    w.add(
+        Ua::new("gw", ip(60), proxy_addr(), "carrier.example", 6).at(
+            s(2),
+            call(&format!("sip:2002@{DOMAIN}"), Expect::Status(200)),
+        ),
+    );
+    // Our domain without credentials: challenged, as before.
+    w.add(caller("eve", 51, 7).at(
+        s(2),
+        call(&format!("sip:2003@{DOMAIN}"), Expect::Status(407)),
+    ));
+    w.run_until(s(15));
+    settle_and_check(&mut w, s(60)).assert_ok(&w);
+
+    let to_sets: Vec<String> = w
+        .named("pbx0")
+        .incoming
+        .iter()
+        .chain(&w.named("pbx1").incoming)
+        .map(|i| i.call_id.clone())
+        .collect();
+    let cid = |ua: &str, n: usize| w.named(ua).calls[n].call_id.clone();
+    assert_eq!(to_sets.len(), 2, "{to_sets:?}");
+    assert!(to_sets.contains(&cid("u0", 0)) && to_sets.contains(&cid("gw", 0)));
+    assert!(
+        w.named("gw").calls[0].challenges.is_empty(),
+        "trusted: no challenge"
+    );
+    assert!(
+        w.named("mallory").calls[2].challenges.is_empty(),
+        "to a local user: no challenge"
+    );
+    assert_eq!(w.named("u1").incoming.len(), 1);
+    let refused = answers(&w, ip(50), "SIP/2.0 403");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused.iter().all(|l| l.contains("not trusted")),
+        "the reason phrase says why: {refused:?}"
+    );
 }

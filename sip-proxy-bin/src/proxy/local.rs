@@ -190,6 +190,22 @@ impl Local {
     }
 }
 
+/// Who vouches for an initial request (step 7, [`Proxy::authorize_call`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// Answered here (a challenge or a refusal): nothing more to do.
+    Answered,
+    /// A trusted source, an authenticated user of ours, or authentication is off: may reach
+    /// local users, upstream sets and (with `allow_relay`) foreign destinations.
+    Vouched,
+    /// A From in a foreign domain from an untrusted source: local users only.
+    Foreign,
+}
+
+/// The reason phrase of the 403 for a [`Caller::Foreign`] request bound for an upstream set
+/// or a foreign destination.
+const NOT_TRUSTED: &str = "Not relaying: From is not ours and the source is not trusted";
+
 /// What authentication decided for a request.
 enum Verdict {
     /// Go on (authenticated as this user, or no authentication needed).
@@ -393,35 +409,56 @@ impl Proxy {
         }
     }
 
-    /// Step 7: an initial request from one of our users is challenged (407) unless it comes
-    /// from a trusted source or an upstream. `true`: go on.
+    /// Step 7: who vouches for an initial request. One from a trusted source (`auth.trusted`,
+    /// an upstream, a provider we register with) is not challenged; one whose From is in our
+    /// domains is challenged (407) until it authenticates; one whose From is foreign may
+    /// only reach our local users ([`Caller::Foreign`]). Without authentication (no users
+    /// file) every caller is vouched for.
     pub(crate) fn authorize_call(
         &self,
         w: &mut Work<'_>,
         tx: ServerTxId,
         req: &Message,
         flow: Flow,
-    ) -> bool {
+    ) -> Caller {
         if self.local.auth.is_none() || req.method() == Some("CANCEL") {
-            return true;
+            return Caller::Vouched;
         }
         let ip = flow.remote.ip();
         if self.local.bans.is_trusted(ip)
             || self.dispatcher.is_upstream(flow.remote)
             || self.is_uplink_source(flow.remote)
         {
-            return true;
+            return Caller::Vouched;
         }
-        let Ok(from) = req.from() else { return true };
-        let Ok(uri) = from.uri() else { return true };
+        let Some(uri) = req.from().ok().and_then(|f| f.uri().ok()) else {
+            return Caller::Foreign;
+        };
         if !self.is_our_host(uri.host, uri.port) {
-            return true;
+            return Caller::Foreign;
         }
         let user = uri.user.unwrap_or_default().to_vec();
-        matches!(
-            self.authenticate(w, tx, req, flow, ChallengeKind::Proxy, &user),
-            Verdict::Pass
-        )
+        match self.authenticate(w, tx, req, flow, ChallengeKind::Proxy, &user) {
+            Verdict::Pass => Caller::Vouched,
+            Verdict::Answered => Caller::Answered,
+        }
+    }
+
+    /// Upstream sets and relaying are for vouched callers only: a [`Caller::Foreign`] one is
+    /// answered 403 here (`true`: refused).
+    pub(crate) fn refuse_foreign(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        caller: Caller,
+    ) -> bool {
+        if caller != Caller::Foreign {
+            return false;
+        }
+        self.stats.not_routed.inc();
+        self.respond_reason(w, tx, req, 403, NOT_TRUSTED, &[]);
+        true
     }
 
     /// Step 8: a Request-URI in our domains. `true` when handled (forked to the user's

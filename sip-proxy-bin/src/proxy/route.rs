@@ -10,6 +10,7 @@ use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport, Uri};
 use sip_transaction::{ClientTxId, Flow, Forking, ForwardPlan, NextHop, ServerTxId, Target};
 
 use super::dispatch::{Change, Key};
+use super::local::Caller;
 use super::{Proxy, Work};
 use crate::config::Mode;
 
@@ -260,12 +261,16 @@ impl Proxy {
             self.stats.not_routed.inc();
             return self.respond_reason(w, tx, req, 403, NOT_RELAYING, &[]);
         }
-        if !self.authorize_call(w, tx, req, flow) {
+        let caller = self.authorize_call(w, tx, req, flow);
+        if caller == Caller::Answered {
             return;
         }
         if !self.cfg.limits.allow_relay {
             self.stats.not_routed.inc();
             return self.respond_reason(w, tx, req, 403, NOT_RELAYING, &[]);
+        }
+        if self.refuse_foreign(w, tx, req, caller) {
+            return;
         }
         if let Some(t) = self.target_uri(hop) {
             let rr = self.cfg.record_route && Self::creates_dialog(req);
@@ -338,25 +343,35 @@ impl Proxy {
                 &[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK")],
             );
         }
-        if !self.authorize_call(w, tx, req, flow) {
+        let caller = self.authorize_call(w, tx, req, flow);
+        if caller == Caller::Answered {
             return;
         }
+        // Local users take calls from anyone (Kamailio's default script too).
         if ours && self.route_local_user(w, tx, req, flow, &uri) {
             return;
         }
-        if let Some(set) = self.dispatcher.set_for(uri.user, uri.host) {
+        // Upstream sets (PSTN, PBXs) and foreign destinations: vouched callers only.
+        let set = self
+            .dispatcher
+            .set_for(uri.user, uri.host)
+            .or_else(|| ours.then(|| self.dispatcher.index("default")).flatten());
+        if let Some(set) = set {
+            if self.refuse_foreign(w, tx, req, caller) {
+                return;
+            }
             return self.dispatch(w, tx, req, set, flow);
         }
         if ours {
-            if let Some(set) = self.dispatcher.index("default") {
-                return self.dispatch(w, tx, req, set, flow);
-            }
             self.stats.not_routed.inc();
             return self.respond(w, tx, req, 404, &[]);
         }
         if !self.cfg.limits.allow_relay {
             self.stats.not_routed.inc();
             return self.respond(w, tx, req, 403, &[]);
+        }
+        if self.refuse_foreign(w, tx, req, caller) {
+            return;
         }
         if let Some(t) = req.request_uri().and_then(|u| self.target_uri(u)) {
             let rr = self.cfg.record_route && Self::creates_dialog(req);
