@@ -8,9 +8,12 @@
 
 mod sim;
 
-use sip_proxy::config::Algorithm;
+use bytes::Bytes;
+use sip_parser::{Message, Transport};
+use sip_proxy::config::{Algorithm, ListenAddr, ListenerConfig};
 
 use sim::check::settle_and_check;
+use sim::ua::ByeResult;
 use sim::worlds::{self, DOMAIN, base_config, ip, ms, proxy_addr, s, upstream};
 use sim::{Action, Answer, CallPlan, Callee, Expect, Faults, ReqPlan, Ua, World};
 
@@ -44,6 +47,17 @@ fn register() -> Action {
         password: None,
         expect: Expect::Status(200),
     }
+}
+
+fn parse(b: &Bytes) -> Message {
+    Message::parse(b.clone()).expect("parses")
+}
+
+fn rr_of(m: &Message) -> Vec<String> {
+    m.record_routes()
+        .filter_map(Result::ok)
+        .map(|r| String::from_utf8_lossy(r.raw_uri).into_owned())
+        .collect()
 }
 
 /// The status lines the proxy sent to `to` that start with `prefix` (`SIP/2.0 403`).
@@ -270,4 +284,104 @@ fn only_trusted_or_authenticated_callers_reach_upstream_sets() {
         refused.iter().all(|l| l.contains("not trusted")),
         "the reason phrase says why: {refused:?}"
     );
+}
+
+/// Issue 12, record-route across networks: a call enters on 127.0.0.1 and leaves on
+/// 127.0.0.2 (the callee registered through that listener), so it carries two Record-Route
+/// entries. In-dialog requests pop both and leave from the listener the second one names:
+/// the caller's ACK and BYE reach the callee from 127.0.0.2, the callee's BYE reaches the
+/// caller from 127.0.0.1 — and the same the other way round for a call entering on
+/// 127.0.0.2.
+#[test]
+fn in_dialog_requests_leave_from_the_listener_the_double_record_route_names() {
+    let mut cfg = base_config();
+    cfg.listen.push(ListenerConfig {
+        address: ListenAddr {
+            transport: Transport::Udp,
+            addr: ip(2),
+        },
+        advertise: None,
+    });
+    let mut w = World::new(63, Faults::clean(), cfg);
+    let hangs_up = Answer::Accept {
+        ring: Some(ms(50)),
+        after: ms(300),
+        hangup: Some(s(2)),
+    };
+    // bob and dave register through the listener the other caller does not use.
+    w.add(
+        Ua::new("bob", ip(30), ip(2), DOMAIN, 1)
+            .answering(Callee::Fixed(hangs_up))
+            .at(s(1), register()),
+    );
+    w.add(
+        Ua::new("dave", ip(31), ip(1), DOMAIN, 2)
+            .answering(Callee::Fixed(accept()))
+            .at(s(1), register()),
+    );
+    w.add(
+        Ua::new("alice", ip(20), ip(1), DOMAIN, 3).at(
+            s(2),
+            Action::Call(
+                CallPlan::to(&format!("sip:bob@{DOMAIN}"))
+                    .hangup_after(None)
+                    .expect(Expect::Status(200)),
+            ),
+        ),
+    );
+    w.add(
+        Ua::new("carol", ip(21), ip(2), DOMAIN, 4).at(
+            s(2),
+            Action::Call(
+                CallPlan::to(&format!("sip:dave@{DOMAIN}"))
+                    .hangup_after(Some(s(2)))
+                    .expect(Expect::Status(200)),
+            ),
+        ),
+    );
+    w.run_until(s(15));
+    settle_and_check(&mut w, s(60)).assert_ok(&w);
+
+    let bob = &w.named("bob").incoming[0];
+    assert_eq!(
+        rr_of(&bob.invite),
+        ["sip:127.0.0.2:5060;lr", "sip:127.0.0.1:5060;lr"],
+        "double Record-Route"
+    );
+    assert!(bob.acked);
+    assert_eq!(bob.bye_sent, Some(ByeResult::Answered(200)));
+    let dave = &w.named("dave").incoming[0];
+    assert_eq!(
+        rr_of(&dave.invite),
+        ["sip:127.0.0.1:5060;lr", "sip:127.0.0.2:5060;lr"]
+    );
+    assert!(dave.acked && dave.bye_received);
+    let from = |l: u8, to: u8, m: &str| w.datagrams(Some(ip(l)), Some(ip(to)), m).len();
+    // alice → bob: in on .1, out on .2.
+    assert_eq!(
+        (from(2, 30, "ACK "), from(1, 30, "ACK ")),
+        (1, 0),
+        "ACK to bob"
+    );
+    // bob → alice: in on .2, out on .1.
+    assert_eq!(
+        (from(1, 20, "BYE "), from(2, 20, "BYE ")),
+        (1, 0),
+        "BYE to alice"
+    );
+    // carol → dave: in on .2, out on .1.
+    assert_eq!(
+        (from(1, 31, "ACK "), from(2, 31, "ACK ")),
+        (1, 0),
+        "ACK to dave"
+    );
+    assert_eq!(
+        (from(1, 31, "BYE "), from(2, 31, "BYE ")),
+        (1, 0),
+        "BYE to dave"
+    );
+    // Every in-dialog request popped both of our entries.
+    for b in w.datagrams(Some(ip(2)), Some(ip(30)), "ACK ") {
+        assert_eq!(parse(&b).routes().count(), 0);
+    }
 }

@@ -293,11 +293,53 @@ impl Proxy {
                 r
             }
         };
-        if let Some(t) = self.target_uri(uri) {
+        if let Some(mut t) = self.target_uri(uri) {
+            self.leave_by_route(req, &mut t.flow);
             self.forward_to(w, tx, vec![t], false, false);
         } else {
             self.stats.not_routed.inc();
             self.respond(w, tx, req, 404, &[]);
+        }
+    }
+
+    /// An in-dialog request leaves from the listener named by the last of our own Route
+    /// entries it carries (popped on the way): with a double Record-Route, the second one,
+    /// the listener on the next hop's side of the network. Left as it is when no entry of
+    /// ours names a listener of the flow's transport.
+    fn leave_by_route(&self, req: &Message, flow: &mut Flow) {
+        let mut last = None;
+        for r in req.routes() {
+            let Some(u) = r.ok().and_then(|r| Uri::parse(r.raw_uri).ok()) else {
+                break;
+            };
+            if !self.is_our_host(u.host, u.port) {
+                break;
+            }
+            last = Some(u);
+        }
+        let Some(u) = last else { return };
+        let transport = u
+            .params
+            .get("transport")
+            .flatten()
+            .and_then(Transport::parse)
+            .unwrap_or(Transport::Udp);
+        if transport != flow.transport {
+            return;
+        }
+        let port = u.port.unwrap_or(transport.default_port());
+        let bare = u.host.trim_start_matches('[').trim_end_matches(']');
+        let ip = bare.parse::<IpAddr>().ok();
+        let named = self.cfg.listen.iter().find(|l| {
+            let a = l.address.addr;
+            l.address.transport == transport
+                && ((ip == Some(a.ip()) && port == a.port())
+                    || l.advertise.as_ref().is_some_and(|ad| {
+                        ad.host.eq_ignore_ascii_case(u.host) && port == ad.port.unwrap_or(a.port())
+                    }))
+        });
+        if let Some(l) = named {
+            flow.local = l.address.addr;
         }
     }
 
@@ -481,7 +523,8 @@ impl Proxy {
         if ours {
             return; // an ACK for a 2xx we sent ourselves (none today): absorbed
         }
-        if let Some(t) = self.target_uri(uri) {
+        if let Some(mut t) = self.target_uri(uri) {
+            self.leave_by_route(req, &mut t.flow);
             let _ = self.layer.relay(req, flow, &t, false, &mut w.scratch);
         }
     }
