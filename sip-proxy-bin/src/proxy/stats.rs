@@ -127,7 +127,8 @@ stats! {
     requests,
     /// Responses received.
     responses,
-    /// Datagrams that did not parse (dropped).
+    /// Datagrams and stream frames that did not parse (dropped; a stream whose framing is
+    /// lost is closed).
     parse_errors,
     /// Messages that parsed but failed validation (400 for requests, dropped responses).
     invalid,
