@@ -361,7 +361,7 @@ pub struct DialogConfig {
     pub track: bool,
     /// Longest call, seconds; then both sides get a BYE.
     pub max_duration: u64,
-    /// Most tracked dialogs (beyond: new calls are still forwarded, untracked).
+    /// Most tracked dialogs (beyond: new calls are answered 503 with Retry-After).
     pub max_dialogs: usize,
 }
 

@@ -385,3 +385,45 @@ fn in_dialog_requests_leave_from_the_listener_the_double_record_route_names() {
         assert_eq!(parse(&b).routes().count(), 0);
     }
 }
+
+/// Issue 12, bad input and faults: "past a limit the proxy answers 503 … and logs once per
+/// interval". With `dialog.max_dialogs = 1` and one call up, further INVITEs get `503` with
+/// Retry-After and never reach the upstream; they are counted (`dialogs_refused`) and logged
+/// once for the burst.
+#[test]
+fn full_dialog_table_answers_503() {
+    let mut cfg = worlds_one_set();
+    cfg.dialog.max_dialogs = 1;
+    let mut w = World::new(64, Faults::clean(), cfg);
+    w.add(pbx("pbx0", 10, 1));
+    let mut a = caller("alice", 20, 2).at(
+        s(1),
+        Action::Call(
+            CallPlan::to(&format!("sip:2000@{DOMAIN}"))
+                .hangup_after(Some(s(5)))
+                .expect(Expect::Status(200)),
+        ),
+    );
+    for i in 1..4u64 {
+        a = a.at(
+            s(2) + ms(100 * i),
+            call(&format!("sip:200{i}@{DOMAIN}"), Expect::Status(503)),
+        );
+    }
+    w.add(a);
+    w.run_until(s(15));
+    settle_and_check(&mut w, s(60)).assert_ok(&w);
+    assert_eq!(w.named("pbx0").incoming.len(), 1, "only the first call");
+    let refused = w.datagrams(Some(proxy_addr()), Some(ip(20)), "SIP/2.0 503");
+    assert_eq!(refused.len(), 3);
+    for r in &refused {
+        assert_eq!(parse(r).header("Retry-After"), Some(&b"5"[..]));
+    }
+    assert_eq!(w.proxy.stats.dialogs_refused.get(), 3);
+    let logged = w
+        .log
+        .iter()
+        .filter(|(_, l)| l.contains("dialog table full"))
+        .count();
+    assert_eq!(logged, 1, "logged once per interval");
+}

@@ -13,7 +13,7 @@ use sip_auth::{
     FailureVerdict, HashKind, NonceSecrets, Outcome, RateConfig, RateLimiter, Request,
     ServerConfig,
 };
-use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, Tracker, TrackerConfig};
+use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, TrackError, Tracker, TrackerConfig};
 use sip_location::{LocationStore, MemoryConfig, MemoryStore, Policy, Source, registrar};
 use sip_parser::{Aor, Message, Transport, Uri, UserCase};
 use sip_transaction::{ConnId, Flow, ServerTxId, Target};
@@ -39,6 +39,34 @@ pub(crate) struct Local {
     pub(crate) dialogs: Option<Tracker>,
     /// Next housekeeping pass (expiry of bindings and dialogs), monotonic ms.
     housekeeping: AtomicU64,
+    /// When a full dialog table may be logged again.
+    dialogs_full_log: LogEvery,
+}
+
+/// How often a refusal at a limit is logged (each refusal is counted).
+pub(crate) const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A log line at most once per [`LIMIT_LOG_INTERVAL`] (monotonic ms of the next one).
+#[derive(Debug, Default)]
+pub(crate) struct LogEvery(AtomicU64);
+
+impl LogEvery {
+    /// Whether to log now (and not again for an interval).
+    pub(crate) fn due(&self, now: Duration) -> bool {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let now = ms(now);
+        let next = self.0.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .0
+                .compare_exchange(
+                    next,
+                    now.saturating_add(ms(LIMIT_LOG_INTERVAL)),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
 }
 
 /// Why the proxy could not be built from its configuration.
@@ -186,6 +214,7 @@ impl Local {
             policy,
             dialogs,
             housekeeping: AtomicU64::new(0),
+            dialogs_full_log: LogEvery::default(),
         })
     }
 }
@@ -555,17 +584,31 @@ impl Proxy {
             }
             return false;
         }
-        self.track_dialog(w, req, flow, &targets[0].flow);
+        if !self.track_dialog(w, tx, req, flow, &targets[0].flow) {
+            return true;
+        }
         let rr = self.cfg.record_route && Self::creates_dialog(req);
         self.forward_to(w, tx, targets, rr, false);
         true
     }
 
-    /// Starts tracking the dialog of an initial INVITE (with its maximum duration).
-    pub(crate) fn track_dialog(&self, w: &Work<'_>, req: &Message, inbound: Flow, outbound: &Flow) {
-        let Some(t) = &self.local.dialogs else { return };
+    /// Starts tracking the dialog of an initial INVITE (with its maximum duration). With
+    /// `dialog.max_dialogs` dialogs tracked the INVITE is answered `503` with Retry-After
+    /// (counted in `dialogs_refused`, logged once per [`LIMIT_LOG_INTERVAL`]) and `false`
+    /// comes back: not to be forwarded.
+    pub(crate) fn track_dialog(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        inbound: Flow,
+        outbound: &Flow,
+    ) -> bool {
+        let Some(t) = &self.local.dialogs else {
+            return true;
+        };
         if req.method() != Some("INVITE") {
-            return;
+            return true;
         }
         let (a, b) = (socket_text(&inbound), socket_text(outbound));
         let double = inbound.local != outbound.local || inbound.transport != outbound.transport;
@@ -577,8 +620,21 @@ impl Proxy {
         };
         match t.create(req, &opts, w.now.wall) {
             Ok(_) => self.stats.dialogs_created.inc(),
+            Err(e @ TrackError::Full { .. }) => {
+                self.stats.dialogs_refused.inc();
+                if self.local.dialogs_full_log.due(w.now.mono) {
+                    tracing::warn!(
+                        error = %e,
+                        refused = self.stats.dialogs_refused.get(),
+                        "dialog table full: new calls answered 503 (dialog.max_dialogs)"
+                    );
+                }
+                self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
+                return false;
+            }
             Err(e) => tracing::debug!(error = %e, "dialog not tracked"),
         }
+        true
     }
 
     /// Every request and forwarded response goes by the dialog tracker.
@@ -692,6 +748,18 @@ impl Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12: past a limit the proxy "logs once per interval".
+    #[test]
+    fn limit_logged_once_per_interval() {
+        let l = LogEvery::default();
+        let s = Duration::from_secs;
+        assert!(l.due(s(100)));
+        assert!(!l.due(s(100)));
+        assert!(!l.due(s(100) + LIMIT_LOG_INTERVAL - Duration::from_millis(1)));
+        assert!(l.due(s(100) + LIMIT_LOG_INTERVAL));
+        assert!(!l.due(s(101) + LIMIT_LOG_INTERVAL));
+    }
 
     #[test]
     fn paths_split_at_top_level_commas() {

@@ -443,14 +443,14 @@ impl Proxy {
         let Some(flow) = self.flow_to(Transport::Udp, first) else {
             return self.respond(w, tx, req, 500, &[]);
         };
+        if self.cfg.mode == Mode::Full && !self.track_dialog(w, tx, req, inbound, &flow) {
+            return;
+        }
         let failover = !order.is_empty();
         if failover {
             lock(&self.pending.failover).insert(tx, (first, order));
         }
         self.stats.dispatched.inc();
-        if self.cfg.mode == Mode::Full {
-            self.track_dialog(w, req, inbound, &flow);
-        }
         let rr = self.cfg.record_route && Self::creates_dialog(req);
         self.forward_to(w, tx, vec![Target::to(flow)], rr, failover);
     }

@@ -164,6 +164,9 @@ stats! {
     dialogs_created,
     /// Dialogs ended by their maximum duration (BYE sent to both sides).
     dialogs_expired,
+    /// Initial INVITEs refused with 503 because the dialog table was full
+    /// (`dialog.max_dialogs`).
+    dialogs_refused,
     /// Writes to the persistent store (location, dialogs) that failed: logged, and what was
     /// not written stays in memory only.
     store_write_failures,
