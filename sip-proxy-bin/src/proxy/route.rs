@@ -216,7 +216,7 @@ impl Proxy {
             return self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
         }
         if in_dialog {
-            return self.route_in_dialog(w, tx, req, flow);
+            return self.route_in_dialog(w, tx, req);
         }
         if req.method() == Some("CANCEL") {
             // A CANCEL matching no transaction (§16.10 says forward statelessly; we have
@@ -281,7 +281,7 @@ impl Proxy {
         }
     }
 
-    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message, _flow: Flow) {
+    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message) {
         let uri = match self.layer.next_hop(req) {
             NextHop::Route(r) => r,
             NextHop::RequestUri(r) => {
