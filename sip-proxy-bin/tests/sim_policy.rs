@@ -3,8 +3,8 @@
 //! trusted or authenticated callers reach the upstream sets, in-dialog requests leave from
 //! the listener the double Record-Route names, and a full dialog table answers `503`.
 //!
-//! `SIM_TRACE=1 cargo test -p sip-proxy --test sim_policy -- --nocapture` prints nothing
-//! more; a failing scenario prints its datagram trace tail (`check::Report::assert_ok`).
+//! Each scenario is one fixed seed without faults; a failing one prints the tail of its
+//! datagram trace (`check::Report::assert_ok`).
 
 mod sim;
 
@@ -64,12 +64,8 @@ fn rr_of(m: &Message) -> Vec<String> {
 fn answers(w: &World, to: std::net::SocketAddr, prefix: &str) -> Vec<String> {
     w.datagrams(Some(proxy_addr()), Some(to), prefix)
         .iter()
-        .map(|b| worlds_first_line(b))
+        .map(|b| sim::world::first_line(b))
         .collect()
-}
-
-fn worlds_first_line(b: &[u8]) -> String {
-    sim::world::first_line(b)
 }
 
 /// Issue 12 step 10 and Kamailio's default script (`remove_hf("Route")` for initial
