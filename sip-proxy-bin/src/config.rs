@@ -361,7 +361,7 @@ pub struct DialogConfig {
     pub track: bool,
     /// Longest call, seconds; then both sides get a BYE.
     pub max_duration: u64,
-    /// Most tracked dialogs (beyond: new calls are still forwarded, untracked).
+    /// Most tracked dialogs (beyond: new calls are answered 503 with Retry-After).
     pub max_dialogs: usize,
 }
 
@@ -391,7 +391,8 @@ pub struct LimitsConfig {
     pub flood_per_second: u32,
     /// Send only to these networks (CIDR); empty: anywhere.
     pub relay_to: Vec<String>,
-    /// Forward requests for foreign domains (else 403).
+    /// Forward initial requests for foreign domains, or with a pre-loaded Route to a foreign
+    /// host (else 403).
     pub allow_relay: bool,
 }
 

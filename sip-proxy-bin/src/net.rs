@@ -4,7 +4,8 @@
 //! timers; TCP listeners accept on a thread and read each connection on its own thread
 //! (bounded by `limits.max_tcp_connections` and `limits.max_tcp_per_ip`).
 //!
-//! Everything a thread receives goes to [`Proxy::on_datagram`] / [`Proxy::on_message`], and
+//! Everything a thread receives goes to [`Proxy::on_datagram`] / [`Proxy::on_message`] (and
+//! stream keep-alives and framing errors to the proxy's counters, as for datagrams), and
 //! what comes back is sent at once from the socket of the listener it names.
 
 use std::collections::HashMap;
@@ -450,17 +451,19 @@ impl Shared {
                         self.send_all(&mut out);
                     }
                     Ok(Some(StreamItem::Ping)) => {
+                        self.proxy.on_stream_keepalive();
                         if let Ok(mut w) = c.writer.lock() {
                             let _ = w.write_all(b"\r\n");
                         }
                     }
+                    Ok(Some(StreamItem::Pong)) => self.proxy.on_stream_keepalive(),
                     Ok(None) => break,
                     Err(e) if e.fatal => {
-                        tracing::debug!(from = %c.remote, error = %e, "tcp framing lost, closing");
+                        self.proxy.on_stream_error(flow, &e);
+                        tracing::debug!(from = %c.remote, "tcp framing lost, closing");
                         return;
                     }
-                    Err(e) => tracing::debug!(from = %c.remote, error = %e, "tcp message skipped"),
-                    Ok(Some(_)) => {}
+                    Err(e) => self.proxy.on_stream_error(flow, &e),
                 }
             }
         }
@@ -512,4 +515,90 @@ pub fn read_file(path: &std::path::Path) -> io::Result<String> {
         .and_then(|mut f| f.read_to_string(&mut s))
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ListenAddr, ListenerConfig};
+    use crate::proxy::{Parts, SystemResolver};
+
+    fn options(n: u32) -> String {
+        format!(
+            "OPTIONS sip:localhost SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-tcp-{n}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:t@localhost>;tag=t{n}\r\nTo: <sip:localhost>\r\n\
+             Call-ID: tcp-{n}@test\r\nCSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// Reads from `s` until `want` has been seen (bounded by the socket's read timeout).
+    fn read_until(s: &mut TcpStream, want: &str) -> String {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(want) {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!(
+                    "waiting for {want:?}: {e}; got {:?}",
+                    String::from_utf8_lossy(&got)
+                ),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// TCP frames count like datagrams: every frame (message, CRLFCRLF ping, one that does
+    /// not parse) in `received`, the ones that do not parse (skipped, or losing the framing
+    /// and closing the connection) in `parse_errors`. Loopback only, every wait bounded.
+    #[test]
+    fn tcp_frames_are_counted_like_datagrams() {
+        let cfg = Config {
+            listen: vec![ListenerConfig {
+                address: ListenAddr {
+                    transport: Transport::Tcp,
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                },
+                advertise: None,
+            }],
+            ..Config::default()
+        }
+        .finish()
+        .expect("config");
+        let proxy = Proxy::new(
+            cfg,
+            Parts {
+                seed: [7; 32],
+                capture: None,
+                resolver: Arc::new(SystemResolver),
+            },
+            Duration::from_secs(1_700_000_000),
+        )
+        .expect("proxy");
+        let server = Server::start(Arc::new(proxy), Clock::new(), 1).expect("server");
+        let addr = server.bound[0].1;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(options(1).as_bytes()).unwrap();
+        assert!(read_until(&mut s, "tcp-1@test").starts_with("SIP/2.0 200"));
+        s.write_all(b"\r\n\r\n").unwrap();
+        assert_eq!(read_until(&mut s, "\r\n"), "\r\n", "ping answered");
+        // A message that frames (Content-Length known) but does not parse: skipped.
+        s.write_all(b"BAD LINE\r\nno colon here\r\nContent-Length: 3\r\n\r\nabc")
+            .unwrap();
+        s.write_all(options(2).as_bytes()).unwrap();
+        assert!(read_until(&mut s, "tcp-2@test").starts_with("SIP/2.0 200"));
+        let stats = &server.proxy().stats;
+        assert_eq!(stats.received.get(), 4, "two requests, a ping, a bad frame");
+        assert_eq!(stats.parse_errors.get(), 1);
+        assert_eq!(stats.requests.get(), 2);
+        // A broken Content-Length loses the framing: counted, and the connection closes.
+        s.write_all(b"OPTIONS sip:localhost SIP/2.0\r\nContent-Length: x\r\n\r\n")
+            .unwrap();
+        let rest = read_until(&mut s, "never");
+        assert!(rest.is_empty(), "closed without an answer: {rest:?}");
+        assert_eq!(stats.received.get(), 5);
+        assert_eq!(stats.parse_errors.get(), 2);
+        server.shutdown(Duration::ZERO);
+    }
 }

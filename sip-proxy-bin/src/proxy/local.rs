@@ -14,7 +14,7 @@ use sip_auth::{
     FailureVerdict, HashKind, IpNet, NonceSecrets, Outcome, RateConfig, RateLimiter, Request,
     ServerConfig,
 };
-use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, Tracker, TrackerConfig};
+use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, TrackError, Tracker, TrackerConfig};
 use sip_location::{LocationStore, MemoryConfig, MemoryStore, Policy, Source, registrar};
 use sip_parser::{Aor, Message, Transport, Uri, UserCase};
 use sip_transaction::{ConnId, Flow, ServerTxId, Target};
@@ -106,6 +106,34 @@ pub(crate) struct Local {
     pub(crate) dialogs: Option<Tracker>,
     /// Next housekeeping pass (expiry of bindings and dialogs), monotonic ms.
     housekeeping: AtomicU64,
+    /// When a full dialog table may be logged again.
+    dialogs_full_log: LogEvery,
+}
+
+/// How often a refusal at a limit is logged (each refusal is counted).
+pub(crate) const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A log line at most once per [`LIMIT_LOG_INTERVAL`] (monotonic ms of the next one).
+#[derive(Debug, Default)]
+pub(crate) struct LogEvery(AtomicU64);
+
+impl LogEvery {
+    /// Whether to log now (and not again for an interval).
+    pub(crate) fn due(&self, now: Duration) -> bool {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let now = ms(now);
+        let next = self.0.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .0
+                .compare_exchange(
+                    next,
+                    now.saturating_add(ms(LIMIT_LOG_INTERVAL)),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
 }
 
 /// Why the proxy could not be built from its configuration.
@@ -223,12 +251,29 @@ impl Local {
             policy: ArcSwap::from_pointee(policy(cfg)),
             dialogs,
             housekeeping: AtomicU64::new(0),
+            dialogs_full_log: LogEvery::default(),
         })
     }
 }
 
 /// The Reason of the BYEs sent when a dialog's lifetime ends (RFC 3326).
 const LIFETIME_ENDED: &str = "SIP;cause=200;text=\"dialog lifetime ended\"";
+
+/// Who vouches for an initial request (step 7, [`Proxy::authorize_call`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// Answered here (a challenge or a refusal): nothing more to do.
+    Answered,
+    /// A trusted source, an authenticated user of ours, or authentication is off: may reach
+    /// local users, upstream sets and (with `allow_relay`) foreign destinations.
+    Vouched,
+    /// A From in a foreign domain from an untrusted source: local users only.
+    Foreign,
+}
+
+/// The reason phrase of the 403 for a [`Caller::Foreign`] request bound for an upstream set
+/// or a foreign destination.
+const NOT_TRUSTED: &str = "Not relaying: From is not ours and the source is not trusted";
 
 /// What authentication decided for a request.
 enum Verdict {
@@ -444,35 +489,56 @@ impl Proxy {
         }
     }
 
-    /// Step 7: an initial request from one of our users is challenged (407) unless it comes
-    /// from a trusted source or an upstream. `true`: go on.
+    /// Step 7: who vouches for an initial request. One from a trusted source (`auth.trusted`,
+    /// an upstream, a provider we register with) is not challenged; one whose From is in our
+    /// domains is challenged (407) until it authenticates; one whose From is foreign may
+    /// only reach our local users ([`Caller::Foreign`]). Without authentication (no users
+    /// file) every caller is vouched for.
     pub(crate) fn authorize_call(
         &self,
         w: &mut Work<'_>,
         tx: ServerTxId,
         req: &Message,
         flow: Flow,
-    ) -> bool {
+    ) -> Caller {
         if self.local.auth.is_none() || req.method() == Some("CANCEL") {
-            return true;
+            return Caller::Vouched;
         }
         let ip = flow.remote.ip();
         if self.is_trusted(ip)
             || self.dispatcher.is_upstream(flow.remote)
             || self.is_uplink_source(flow.remote)
         {
-            return true;
+            return Caller::Vouched;
         }
-        let Ok(from) = req.from() else { return true };
-        let Ok(uri) = from.uri() else { return true };
+        let Some(uri) = req.from().ok().and_then(|f| f.uri().ok()) else {
+            return Caller::Foreign;
+        };
         if !self.is_our_host(uri.host, uri.port) {
-            return true;
+            return Caller::Foreign;
         }
         let user = uri.user.unwrap_or_default().to_vec();
-        matches!(
-            self.authenticate(w, tx, req, flow, ChallengeKind::Proxy, &user),
-            Verdict::Pass
-        )
+        match self.authenticate(w, tx, req, flow, ChallengeKind::Proxy, &user) {
+            Verdict::Pass => Caller::Vouched,
+            Verdict::Answered => Caller::Answered,
+        }
+    }
+
+    /// Upstream sets and relaying are for vouched callers only: a [`Caller::Foreign`] one is
+    /// answered 403 here (`true`: refused).
+    pub(crate) fn refuse_foreign(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        caller: Caller,
+    ) -> bool {
+        if caller != Caller::Foreign {
+            return false;
+        }
+        self.stats.not_routed.inc();
+        self.respond_reason(w, tx, req, 403, NOT_TRUSTED, &[]);
+        true
     }
 
     /// Step 8: a Request-URI in our domains. `true` when handled (forked to the user's
@@ -570,17 +636,31 @@ impl Proxy {
             }
             return false;
         }
-        self.track_dialog(w, req, flow, &targets[0].flow);
+        if !self.track_dialog(w, tx, req, flow, &targets[0].flow) {
+            return true;
+        }
         let rr = self.cfg.record_route && Self::creates_dialog(req);
         self.forward_to(w, tx, targets, rr, false);
         true
     }
 
-    /// Starts tracking the dialog of an initial INVITE (with its maximum duration).
-    pub(crate) fn track_dialog(&self, w: &Work<'_>, req: &Message, inbound: Flow, outbound: &Flow) {
-        let Some(t) = &self.local.dialogs else { return };
+    /// Starts tracking the dialog of an initial INVITE (with its maximum duration). With
+    /// `dialog.max_dialogs` dialogs tracked the INVITE is answered `503` with Retry-After
+    /// (counted in `dialogs_refused`, logged once per [`LIMIT_LOG_INTERVAL`]) and `false`
+    /// comes back: not to be forwarded.
+    pub(crate) fn track_dialog(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        inbound: Flow,
+        outbound: &Flow,
+    ) -> bool {
+        let Some(t) = &self.local.dialogs else {
+            return true;
+        };
         if req.method() != Some("INVITE") {
-            return;
+            return true;
         }
         let (a, b) = (socket_text(&inbound), socket_text(outbound));
         let double = inbound.local != outbound.local || inbound.transport != outbound.transport;
@@ -592,8 +672,21 @@ impl Proxy {
         };
         match t.create(req, &opts, w.now.wall) {
             Ok(_) => self.stats.dialogs_created.inc(),
+            Err(e @ TrackError::Full { .. }) => {
+                self.stats.dialogs_refused.inc();
+                if self.local.dialogs_full_log.due(w.now.mono) {
+                    tracing::warn!(
+                        error = %e,
+                        refused = self.stats.dialogs_refused.get(),
+                        "dialog table full: new calls answered 503 (dialog.max_dialogs)"
+                    );
+                }
+                self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
+                return false;
+            }
             Err(e) => tracing::debug!(error = %e, "dialog not tracked"),
         }
+        true
     }
 
     /// Every request and forwarded response goes by the dialog tracker.
@@ -714,6 +807,18 @@ impl Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12: past a limit the proxy "logs once per interval".
+    #[test]
+    fn limit_logged_once_per_interval() {
+        let l = LogEvery::default();
+        let s = Duration::from_secs;
+        assert!(l.due(s(100)));
+        assert!(!l.due(s(100)));
+        assert!(!l.due(s(99) + LIMIT_LOG_INTERVAL + Duration::from_millis(999)));
+        assert!(l.due(s(100) + LIMIT_LOG_INTERVAL));
+        assert!(!l.due(s(101) + LIMIT_LOG_INTERVAL));
+    }
 
     #[test]
     fn paths_split_at_top_level_commas() {

@@ -215,14 +215,34 @@ impl Proxy {
                 return;
             }
         };
-        self.on_message(now, msg, flow, out);
+        self.handle(now, msg, flow, out);
     }
 
-    /// A framed message arrived over `flow`.
+    /// A message framed off a stream (TCP) arrived over `flow`: counted like a datagram
+    /// (`received`).
+    pub fn on_message(&self, now: Now, msg: Message, flow: Flow, out: &mut Vec<Transmit>) {
+        self.stats.received.inc();
+        self.handle(now, msg, flow, out);
+    }
+
+    /// A keep-alive (CRLFCRLF ping or CRLF pong) arrived on a stream: counted like a
+    /// datagram (`received`); the reader answers a ping itself.
+    pub fn on_stream_keepalive(&self) {
+        self.stats.received.inc();
+    }
+
+    /// A stream frame that does not parse (skipped, or losing the framing): counted like an
+    /// unparseable datagram (`received`, `parse_errors`).
+    pub fn on_stream_error(&self, flow: Flow, error: &sip_parser::StreamError) {
+        self.stats.received.inc();
+        self.stats.parse_errors.inc();
+        tracing::debug!(from = %flow.remote, error = %error, "unparseable stream frame");
+    }
+
     // Owned like every message the layer keeps; one clone goes to the layer so that the
     // 503 for a full table can still be built from it.
     #[allow(clippy::needless_pass_by_value)]
-    pub fn on_message(&self, now: Now, msg: Message, flow: Flow, out: &mut Vec<Transmit>) {
+    fn handle(&self, now: Now, msg: Message, flow: Flow, out: &mut Vec<Transmit>) {
         self.capture_event(
             now,
             flow.remote,

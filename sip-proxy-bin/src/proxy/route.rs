@@ -10,6 +10,7 @@ use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport, Uri};
 use sip_transaction::{ClientTxId, Flow, Forking, ForwardPlan, NextHop, ServerTxId, Target};
 
 use super::dispatch::{Change, Key};
+use super::local::Caller;
 use super::{Proxy, Work};
 use crate::config::Mode;
 
@@ -42,6 +43,26 @@ impl Proxy {
         status: u16,
         headers: &[(&str, &str)],
     ) {
+        self.respond_reason(
+            w,
+            tx,
+            req,
+            status,
+            sip_parser::reason_phrase(status),
+            headers,
+        );
+    }
+
+    /// [`respond`](Self::respond) with a reason phrase saying why.
+    pub(crate) fn respond_reason(
+        &self,
+        w: &mut Work<'_>,
+        tx: ServerTxId,
+        req: &Message,
+        status: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+    ) {
         // An initial INVITE answered here never reaches the dialog tracker: its attempt and
         // final status count in the call KPIs from here (a 407 is subtracted from ASR's
         // denominator, a 404 or 480 is a failed attempt).
@@ -51,7 +72,7 @@ impl Proxy {
                 t.kpi().record(sip_dialog::CallEvent::Final { status });
             }
         }
-        let mut b = ResponseBuilder::new(req, status, sip_parser::reason_phrase(status));
+        let mut b = ResponseBuilder::new(req, status, reason);
         for (n, v) in headers {
             b.header(n.to_string(), v.to_string());
         }
@@ -242,13 +263,28 @@ impl Proxy {
         if self.draining() && !in_dialog {
             return self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
         }
-        if in_dialog || req.routes().next().is_some() {
-            return self.route_in_dialog(w, tx, req, in_dialog, flow);
+        if in_dialog {
+            return self.route_in_dialog(w, tx, req);
         }
         if req.method() == Some("CANCEL") {
             // A CANCEL matching no transaction (§16.10 says forward statelessly; we have
             // nothing to cancel it against).
             return self.respond(w, tx, req, 481, &[]);
+        }
+        if req.routes().next().is_some() {
+            // Pre-loaded Route: ours popped; a next hop that is not us is a foreign
+            // destination (authentication and `allow_relay`), never a free ride.
+            match self.layer.next_hop(req) {
+                NextHop::Route(hop) => return self.route_preloaded(w, tx, req, flow, hop),
+                NextHop::RequestUri(hop) if Some(hop) != req.request_uri() => {
+                    // A strict router before us moved the next hop into the last Route.
+                    let ours = Uri::parse(hop).is_ok_and(|u| self.is_our_host(u.host, u.port));
+                    if !ours {
+                        return self.route_preloaded(w, tx, req, flow, hop);
+                    }
+                }
+                NextHop::RequestUri(_) => {}
+            }
         }
         match self.cfg.mode {
             Mode::Stateful => self.route_stateful(w, tx, req, flow),
@@ -256,24 +292,49 @@ impl Proxy {
         }
     }
 
-    fn route_in_dialog(
+    /// An initial request whose pre-loaded Route names a foreign next hop (ours popped).
+    /// Kamailio's default script removes such Route headers; here the next hop is treated
+    /// as what it is, a foreign destination: REGISTER is refused, other requests are
+    /// authenticated like any call (step 7) and need `allow_relay` (else `403`).
+    fn route_preloaded(
         &self,
         w: &mut Work<'_>,
         tx: ServerTxId,
         req: &Message,
-        in_dialog: bool,
         flow: Flow,
+        hop: &[u8],
     ) {
-        let hop = self.layer.next_hop(req);
-        let uri = match hop {
+        const NOT_RELAYING: &str = "Not relaying: pre-loaded Route to a foreign host";
+        if req.method() == Some("REGISTER") {
+            self.stats.not_routed.inc();
+            return self.respond_reason(w, tx, req, 403, NOT_RELAYING, &[]);
+        }
+        let caller = self.authorize_call(w, tx, req, flow);
+        if caller == Caller::Answered {
+            return;
+        }
+        if !self.cfg.limits.allow_relay {
+            self.stats.not_routed.inc();
+            return self.respond_reason(w, tx, req, 403, NOT_RELAYING, &[]);
+        }
+        if self.refuse_foreign(w, tx, req, caller) {
+            return;
+        }
+        if let Some(t) = self.target_uri(hop) {
+            let rr = self.cfg.record_route && Self::creates_dialog(req);
+            self.forward_to(w, tx, vec![t], rr, false);
+        } else {
+            self.stats.not_routed.inc();
+            self.respond(w, tx, req, 404, &[]);
+        }
+    }
+
+    fn route_in_dialog(&self, w: &mut Work<'_>, tx: ServerTxId, req: &Message) {
+        let uri = match self.layer.next_hop(req) {
             NextHop::Route(r) => r,
             NextHop::RequestUri(r) => {
-                let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
-                if ours && !matches!(hop, NextHop::Route(_)) {
+                if Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port)) {
                     // Addressed to us within a dialog we do not hold (§12.2.2: 481).
-                    if !in_dialog {
-                        return self.route_initial_after_routes(w, tx, req, flow);
-                    }
                     self.stats.not_routed.inc();
                     return self.respond(w, tx, req, 481, &[]);
                 }
@@ -285,20 +346,6 @@ impl Proxy {
         } else {
             self.stats.not_routed.inc();
             self.respond(w, tx, req, 404, &[]);
-        }
-    }
-
-    /// An initial request whose Route entries were all ours (pre-loaded route to us).
-    fn route_initial_after_routes(
-        &self,
-        w: &mut Work<'_>,
-        tx: ServerTxId,
-        req: &Message,
-        flow: Flow,
-    ) {
-        match self.cfg.mode {
-            Mode::Stateful => self.route_stateful(w, tx, req, flow),
-            _ => self.route_initial(w, tx, req, flow),
         }
     }
 
@@ -344,25 +391,35 @@ impl Proxy {
                 &[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK")],
             );
         }
-        if !self.authorize_call(w, tx, req, flow) {
+        let caller = self.authorize_call(w, tx, req, flow);
+        if caller == Caller::Answered {
             return;
         }
+        // Local users take calls from anyone (Kamailio's default script too).
         if ours && self.route_local_user(w, tx, req, flow, &uri) {
             return;
         }
-        if let Some(set) = self.dispatcher.set_for(uri.user, uri.host) {
+        // Upstream sets (PSTN, PBXs) and foreign destinations: vouched callers only.
+        let set = self
+            .dispatcher
+            .set_for(uri.user, uri.host)
+            .or_else(|| ours.then(|| self.dispatcher.index("default")).flatten());
+        if let Some(set) = set {
+            if self.refuse_foreign(w, tx, req, caller) {
+                return;
+            }
             return self.dispatch(w, tx, req, set, flow);
         }
         if ours {
-            if let Some(set) = self.dispatcher.index("default") {
-                return self.dispatch(w, tx, req, set, flow);
-            }
             self.stats.not_routed.inc();
             return self.respond(w, tx, req, 404, &[]);
         }
         if !self.cfg.limits.allow_relay {
             self.stats.not_routed.inc();
             return self.respond(w, tx, req, 403, &[]);
+        }
+        if self.refuse_foreign(w, tx, req, caller) {
+            return;
         }
         if let Some(t) = req.request_uri().and_then(|u| self.target_uri(u)) {
             let rr = self.cfg.record_route && Self::creates_dialog(req);
@@ -392,14 +449,14 @@ impl Proxy {
         let Some(flow) = self.flow_to(Transport::Udp, first) else {
             return self.respond(w, tx, req, 500, &[]);
         };
+        if self.cfg.mode == Mode::Full && !self.track_dialog(w, tx, req, inbound, &flow) {
+            return;
+        }
         let failover = !order.is_empty();
         if failover {
             lock(&self.pending.failover).insert(tx, (first, order));
         }
         self.stats.dispatched.inc();
-        if self.cfg.mode == Mode::Full {
-            self.track_dialog(w, req, inbound, &flow);
-        }
         let rr = self.cfg.record_route && Self::creates_dialog(req);
         self.forward_to(w, tx, vec![Target::to(flow)], rr, failover);
     }
@@ -462,6 +519,9 @@ impl Proxy {
 
     /// The ACK of a 2xx: forwarded statelessly along the route (§16.7 … §13.2.2.4).
     pub(crate) fn route_ack(&self, w: &mut Work<'_>, req: &Message, flow: Flow) {
+        if req.to().ok().and_then(|t| t.tag()).is_none() {
+            return; // no dialog to route it in (a 2xx always carries a To tag)
+        }
         let uri = match self.layer.next_hop(req) {
             NextHop::Route(r) | NextHop::RequestUri(r) => r,
         };

@@ -127,7 +127,8 @@ stats! {
     requests,
     /// Responses received.
     responses,
-    /// Datagrams that did not parse (dropped).
+    /// Datagrams and stream frames that did not parse (dropped; a stream whose framing is
+    /// lost is closed).
     parse_errors,
     /// Messages that parsed but failed validation (400 for requests, dropped responses).
     invalid,
@@ -163,6 +164,9 @@ stats! {
     dialogs_created,
     /// Dialogs ended by their maximum duration (BYE sent to both sides).
     dialogs_expired,
+    /// Initial INVITEs refused with 503 because the dialog table was full
+    /// (`dialog.max_dialogs`).
+    dialogs_refused,
     /// Writes to the persistent store (location, dialogs) that failed: logged, and what was
     /// not written stays in memory only.
     store_write_failures,
