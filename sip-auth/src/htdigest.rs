@@ -1,5 +1,6 @@
 //! Apache `htdigest` credential files (see [`HtdigestFile`]).
 
+use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write as _;
@@ -181,12 +182,13 @@ impl HtdigestFile {
 
     /// The users, in file order, with the hash functions that have a current HA1.
     pub fn users(&self) -> Vec<UserEntry> {
+        let index = self.index();
         let mut out: Vec<UserEntry> = Vec::new();
         for l in &self.lines {
             if let Line::Entry { user, realm, .. } = l {
                 let mut hashes = alloc::vec![HashKind::Md5];
                 for h in [HashKind::Sha256, HashKind::Sha512_256] {
-                    if self.current_ext(user, realm, h).is_some() {
+                    if index.current_ext(user, realm, h).is_some() {
                         hashes.push(h);
                     }
                 }
@@ -200,33 +202,36 @@ impl HtdigestFile {
         out
     }
 
-    fn md5_of(&self, user: &str, realm: &str) -> Option<HexDigest> {
-        self.lines.iter().find_map(|l| match l {
-            Line::Entry {
-                user: u,
-                realm: r,
-                ha1,
-            } if u == user && r == realm => Some(*ha1),
-            _ => None,
-        })
-    }
-
-    fn current_ext(&self, user: &str, realm: &str, hash: HashKind) -> Option<HexDigest> {
-        let md5 = self.md5_of(user, realm)?;
-        self.lines.iter().find_map(|l| match l {
-            Line::Ext {
-                hash: h,
-                user: u,
-                realm: r,
-                ha1,
-                md5: m,
-            } if *h == hash && u == user && r == realm && *m == md5 => Some(*ha1),
-            _ => None,
-        })
+    /// Every user's current HA1s in one pass (the MD5 HA1 and the extension lines made beside it,
+    /// by user: a file of
+    /// 50 000 users loads in milliseconds, not minutes).
+    fn index(&self) -> Index<'_> {
+        let mut md5: BTreeMap<(&str, &str), HexDigest> = BTreeMap::new();
+        let mut ext: BTreeMap<(&str, &str), Vec<ExtLine>> = BTreeMap::new();
+        for l in &self.lines {
+            match l {
+                Line::Entry { user, realm, ha1 } => {
+                    md5.entry((user.as_str(), realm.as_str())).or_insert(*ha1);
+                }
+                Line::Ext {
+                    hash,
+                    user,
+                    realm,
+                    ha1,
+                    md5: m,
+                } => ext
+                    .entry((user.as_str(), realm.as_str()))
+                    .or_default()
+                    .push((*hash, *m, *ha1)),
+                Line::Other(_) => {}
+            }
+        }
+        Index { md5, ext }
     }
 
     /// Write the file back. Extension lines whose MD5 HA1 no longer matches are dropped.
     pub fn to_text(&self) -> String {
+        let index = self.index();
         let mut s = String::new();
         for l in &self.lines {
             match l {
@@ -240,7 +245,7 @@ impl HtdigestFile {
                     ha1,
                     md5,
                 } => {
-                    if self.md5_of(user, realm) == Some(*md5) {
+                    if index.md5.get(&(user.as_str(), realm.as_str())) == Some(md5) {
                         let _ = writeln!(
                             s,
                             "{EXT_PREFIX}{}:{user}:{realm}:{ha1}:{md5}",
@@ -258,18 +263,44 @@ impl HtdigestFile {
 
     /// A credential store holding every current HA1 of the file.
     pub fn to_store(&self) -> MemoryStore {
+        let index = self.index();
         let mut s = MemoryStore::new();
         for l in &self.lines {
             if let Line::Entry { user, realm, ha1 } = l {
                 s.add_ha1(user, realm, HashKind::Md5, *ha1);
                 for h in [HashKind::Sha256, HashKind::Sha512_256] {
-                    if let Some(x) = self.current_ext(user, realm, h) {
+                    if let Some(x) = index.current_ext(user, realm, h) {
                         s.add_ha1(user, realm, h, x);
                     }
                 }
             }
         }
         s
+    }
+}
+
+/// The current HA1s of every user of a file, by (user, realm): [`HtdigestFile::index`].
+struct Index<'a> {
+    /// The first MD5 entry of each user.
+    md5: BTreeMap<(&'a str, &'a str), HexDigest>,
+    /// Extension lines of each user, in file order: (hash, the MD5 HA1 they were made
+    /// beside, HA1).
+    ext: BTreeMap<(&'a str, &'a str), Vec<ExtLine>>,
+}
+
+/// An extension line: (hash, the MD5 HA1 it was made beside, HA1).
+type ExtLine = (HashKind, HexDigest, HexDigest);
+
+impl Index<'_> {
+    /// The HA1 for `hash` made beside the user's current MD5 HA1 (an extension line
+    /// left from an older password does not count).
+    fn current_ext(&self, user: &str, realm: &str, hash: HashKind) -> Option<HexDigest> {
+        let md5 = self.md5.get(&(user, realm))?;
+        self.ext
+            .get(&(user, realm))?
+            .iter()
+            .find(|(h, m, _)| *h == hash && m == md5)
+            .map(|(_, _, ha1)| *ha1)
     }
 }
 
