@@ -2,10 +2,12 @@
 //!
 //! * [`config`]: the TOML file and flags, with their defaults and checks;
 //! * [`proxy`]: the request pipeline, sans-IO (bytes and time in, datagrams out);
-//! * [`net`]: sockets and threads around it.
+//! * [`net`]: sockets and threads around it;
+//! * [`storage`]: persistence on embedded SQLite (registrations, dialogs, `sip_trace`).
 
 pub mod config;
 pub mod net;
 pub mod proxy;
 pub mod run;
+pub mod storage;
 pub mod trace;

@@ -89,6 +89,9 @@ pub struct RunArgs {
     /// Write every message to this `sip_trace` JSON-lines file.
     #[arg(long, value_name = "FILE")]
     pub trace_file: Option<PathBuf>,
+    /// Persistence: --data-dir, --storage, --db-mode, --trace-db.
+    #[command(flatten)]
+    pub storage: crate::storage::StorageArgs,
     /// Seconds to let transactions finish on SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_grace: u64,
@@ -212,6 +215,7 @@ impl RunArgs {
         if let Some(m) = self.mode {
             c.mode = m;
         }
+        self.storage.apply(&mut c);
         c.finish().map_err(|e| e.to_string())
     }
 
@@ -286,7 +290,34 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
             "NO AUTHENTICATION: anyone on loopback may register and call (give --users FILE to require digest authentication)"
         );
     }
+    let workers = if cfg.workers == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        cfg.workers
+    };
+    let clock = Clock::new();
+    let storage =
+        crate::storage::open(&cfg, workers, clock.now().wall).map_err(|e| e.to_string())?;
+    tracing::info!("{}", storage.describe());
     let mut sinks: Vec<Arc<dyn CaptureSink + Send + Sync>> = Vec::new();
+    let trace_db = match storage.data_dir().filter(|_| cfg.storage.trace) {
+        Some(dir) => {
+            let path = dir.join(crate::storage::TRACE_FILE);
+            let locals = cfg.listen.iter().map(|l| l.address.addr).collect();
+            let t = crate::storage::TraceDb::open(
+                &path,
+                locals,
+                cfg.storage.trace_config(),
+                &cfg.storage.db_options(1, false),
+            )
+            .map_err(|e| e.to_string())?;
+            tracing::info!(db = %path.display(), "writing sip_trace");
+            let t = Arc::new(t);
+            sinks.push(t.clone());
+            Some(t)
+        }
+        None => None,
+    };
     if let Some(path) = &cfg.trace_file {
         let locals = cfg.listen.iter().map(|l| l.address.addr).collect();
         let t = crate::trace::TraceFile::open(path, locals, 10_000).map_err(|e| e.to_string())?;
@@ -319,25 +350,23 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
         1 => sinks.pop(),
         _ => Some(Arc::new(crate::trace::Fanout(sinks))),
     };
-    let workers = if cfg.workers == 0 {
-        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-    } else {
-        cfg.workers
-    };
     let mut seed = [0u8; 32];
     sip_parser::Random::fill(&mut sip_parser::SystemRandom::new(), &mut seed);
-    let clock = Clock::new();
-    let proxy = Proxy::new(
+    let proxy = Proxy::with_storage(
         cfg,
         Parts {
             seed,
             capture,
             resolver: Arc::new(SystemResolver),
         },
+        storage,
         clock.now().wall,
     )
     .map_err(|e| e.to_string())?;
     let server = Server::start(Arc::new(proxy), clock, workers).map_err(|e| e.to_string())?;
+    let proxy = server.proxy().clone();
+    let flusher =
+        crate::storage::Flusher::start(proxy.clone(), clock).map_err(|e| e.to_string())?;
     for (t, a) in &server.bound {
         tracing::info!(listen = %format!("{}:{a}", t.param_value()), "listening");
     }
@@ -351,6 +380,18 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
     }
     tracing::info!("stopping: finishing transactions in flight");
     server.shutdown(Duration::from_secs(grace));
+    if let Some(f) = flusher {
+        f.stop();
+    }
+    let closed = proxy.close_storage(clock.now());
+    if let Some(t) = trace_db {
+        if !t.sync(Duration::from_secs(5)) {
+            tracing::warn!(
+                "sip_trace: the writer did not finish in 5 s; the last messages may be missing"
+            );
+        }
+    }
+    closed?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -34,9 +34,11 @@ pub(crate) struct Local {
     pub(crate) auth: Option<Auth>,
     pub(crate) bans: FailureTracker,
     flood: Option<RateLimiter>,
-    pub(crate) location: MemoryStore,
+    pub(crate) location: crate::storage::Location,
     pub(crate) policy: Policy,
     pub(crate) dialogs: Option<Tracker>,
+    /// The dialog persister, the failure log, the data directory's lock.
+    pub(crate) persist: crate::storage::Persistence,
     /// Next housekeeping pass (expiry of bindings and dialogs), monotonic ms.
     housekeeping: AtomicU64,
 }
@@ -50,6 +52,9 @@ pub enum SetupError {
     /// The nonce secret.
     #[error("nonce secret: {0}")]
     Secret(String),
+    /// Restoring registrations or dialogs from the database.
+    #[error("restoring from the database: {0}")]
+    Storage(String),
 }
 
 fn seeds(seed: &[u8; 32], salt: u64) -> [u64; 4] {
@@ -64,6 +69,7 @@ impl Local {
     pub(crate) fn new(
         cfg: &Config,
         seed: &[u8; 32],
+        mut opened: crate::storage::Opened,
         now_wall: Duration,
     ) -> Result<Self, SetupError> {
         let auth = match &cfg.auth.users_file {
@@ -159,23 +165,32 @@ impl Local {
             retry_after: Some(5),
             ..Policy::default()
         };
-        let location = MemoryStore::new(MemoryConfig {
+        let cache = MemoryStore::new(MemoryConfig {
             seeds: seeds(seed, 4),
             ..MemoryConfig::default()
         });
+        let (location, aors) = crate::storage::Location::new(cache, &mut opened, now_wall)
+            .map_err(|e| SetupError::Storage(e.to_string()))?;
+        let persist = crate::storage::Persistence::new(opened);
         let dialogs = cfg.dialog.track.then(|| {
             Tracker::new(
                 TrackerConfig {
                     max_dialogs: cfg.dialog.max_dialogs,
                     default_lifetime: Duration::from_secs(cfg.dialog.max_duration),
                     default_flags: DialogFlags::SEND_BYE,
+                    record_changes: persist.records_changes(),
                     ..TrackerConfig::default()
                 },
                 seeds(seed, 5),
                 now_wall,
             )
         });
+        let restored = persist.restore(dialogs.as_ref(), now_wall)?;
+        if aors > 0 || restored > 0 {
+            tracing::info!(aors, dialogs = restored, "restored from the database");
+        }
         Ok(Local {
+            persist,
             auth,
             bans,
             flood,
@@ -366,7 +381,7 @@ impl Proxy {
             &self.local.policy,
         );
         if let Some(e) = &done.error {
-            tracing::warn!(error = %e, "registration not stored");
+            self.store_failure(w.now, "registration not stored (answered 500/503)", e);
         }
         match done.reply {
             Some(reply) => {
@@ -444,7 +459,7 @@ impl Proxy {
         let bindings = match found {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "location lookup failed");
+                self.store_failure(w.now, "location lookup failed (answered 500)", &e);
                 self.respond(w, tx, req, 500, &[]);
                 return true;
             }
@@ -516,13 +531,15 @@ impl Proxy {
     /// Every request and forwarded response goes by the dialog tracker.
     pub(crate) fn dialog_request(&self, w: &Work<'_>, req: &Message) {
         if let Some(t) = &self.local.dialogs {
-            let _ = t.on_request(req, w.now.wall);
+            let out = t.on_request(req, w.now.wall);
+            self.persist_dialog(w.now, &out);
         }
     }
 
     pub(crate) fn dialog_response(&self, w: &Work<'_>, resp: &Message) {
         if let Some(t) = &self.local.dialogs {
-            let _ = t.on_response(resp, w.now.wall);
+            let out = t.on_response(resp, w.now.wall);
+            self.persist_dialog(w.now, &out);
         }
     }
 
@@ -576,8 +593,11 @@ impl Proxy {
                 TimerEvent::Expired(ended) => {
                     self.stats.dialogs_expired.inc();
                     // A confirmed call that ran out of time (a setup timeout has nobody to
-                    // hang up on: its INVITE transaction ends it).
-                    if ended.reason == sip_dialog::EndReason::Expired {
+                    // hang up on: its INVITE transaction ends it); the persister decides
+                    // first (it takes the dialog out of the database).
+                    if ended.reason == sip_dialog::EndReason::Expired
+                        && self.expiry_sends_bye(w.now, t, &ended.record)
+                    {
                         for party in ended.record.byes() {
                             self.send_in_dialog(w, &party.socket, &party.request);
                         }

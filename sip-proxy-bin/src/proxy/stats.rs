@@ -80,4 +80,7 @@ stats! {
     dialogs_created,
     /// Dialogs ended by their maximum duration (BYE sent to both sides).
     dialogs_expired,
+    /// Storage operations that failed (registrations or dialog changes not written, reads
+    /// that failed); each is logged, at most once per 10 s with the count in between.
+    store_failures,
 }
