@@ -95,7 +95,16 @@ impl From<Refusal> for Outcome {
 pub fn aor_of<B: AsRef<[u8]>>(request: &Message<B>, policy: &Policy) -> Result<Aor, Refusal> {
     let fail = |status, reason| Err(Refusal::Reply(reply(request, status, reason, |_| {})));
     if request.method() != Some("REGISTER") {
-        return fail(405, reason_phrase(405));
+        // RFC 3261 §21.4.6: "The response MUST include an Allow header field containing a
+        // list of valid methods for the indicated address."
+        return Err(Refusal::Reply(reply(
+            request,
+            405,
+            reason_phrase(405),
+            |b| {
+                b.header("Allow", "REGISTER");
+            },
+        )));
     }
     // Step 1: "The registrar inspects the Request-URI to determine whether it has access to
     // bindings for the domain identified in the Request-URI."

@@ -572,6 +572,28 @@ fn step_1_foreign_domain_is_not_ours() {
 }
 
 #[test]
+fn another_method_is_405_with_allow() {
+    // RFC 3261 §21.4.6, 405 Method Not Allowed: "The response MUST include an Allow header
+    // field containing a list of valid methods for the indicated address."
+    let msg = Message::parse(
+        b"OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\r\n\
+          To: <sip:example.com>\r\nFrom: <sip:alice@example.com>;tag=1\r\nCall-ID: o\r\n\
+          CSeq: 1 OPTIONS\r\n\r\n"
+            .to_vec()
+            .into(),
+    )
+    .unwrap();
+    let store = MemoryStore::default();
+    let reply = registrar::register(&store, &msg, &source(), at(T0), &Policy::default())
+        .reply
+        .unwrap();
+    assert_eq!(reply.status, 405);
+    let resp = Message::parse(reply.response).unwrap();
+    assert_eq!(resp.header("Allow"), Some(&b"REGISTER"[..]));
+    assert_eq!(store.counts().unwrap().bindings, 0);
+}
+
+#[test]
 fn step_5_aor_is_canonical() {
     // "all URI parameters MUST be removed (including the user-param), and any escaped
     // characters MUST be converted to their unescaped form."

@@ -73,7 +73,7 @@ pub(crate) enum ClIssue {
 pub(crate) const INLINE_HEADERS: usize = 20;
 
 /// The framed shape of a message: offsets only, no copies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     /// Where the start line begins (after ignored leading CRLFs).
     pub(crate) msg_start: u32,
@@ -90,6 +90,25 @@ pub(crate) struct Layout {
     /// Index of the first field of each well-known header ([`NOT_SEEN`] when absent): the
     /// typed accessors find their header in O(1).
     pub(crate) first: [u8; KNOWN_HEADERS],
+}
+
+/// Cloning a message copies its layout: the header table as one block (`SmallVec`'s own
+/// `Clone` pushes entry by entry).
+impl Clone for Layout {
+    fn clone(&self) -> Self {
+        Layout {
+            msg_start: self.msg_start,
+            start: self.start,
+            headers_start: self.headers_start,
+            headers: SmallVec::from_slice(&self.headers),
+            headers_end: self.headers_end,
+            body: self.body,
+            content_length: self.content_length,
+            cl_issue: self.cl_issue,
+            max_list_entries: self.max_list_entries,
+            first: self.first,
+        }
+    }
 }
 
 /// How many well-known header names [`HeaderName`] has (all but `Other`).

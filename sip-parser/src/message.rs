@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::auth::{AuthValue, parse_auth};
-use crate::chars::{as_str, trim};
+use crate::chars::{as_str, skip_ws, trim};
 use crate::error::{FieldError, FieldErrorKind, PResult, ParseError};
 use crate::frame::{Entry, Layout, Mode, NOT_SEEN, Start, frame};
 use crate::headers::{
@@ -15,7 +15,7 @@ use crate::list::Split;
 use crate::name::HeaderName;
 use crate::name_addr::{Contact, NameAddr, parse_contact, parse_name_addr};
 use crate::uri::{Uri, parse_uri};
-use crate::via::{Via, parse_via};
+use crate::via::{Via, parse_via, parse_via_entry};
 
 /// A framed SIP message. `B` is the buffer: [`Bytes`] (owned, cheap to clone and slice) or
 /// `&[u8]` (borrowed, see [`Message::parse_slice`]).
@@ -361,7 +361,19 @@ impl<B: AsRef<[u8]>> Message<B> {
         let Some(e) = self.first(HeaderName::Via) else {
             return Ok(None);
         };
-        let Some((off, item)) = Split::new(self.at(e.value)).next() else {
+        let value = self.at(e.value);
+        // Read where it starts, the Via grammar finding where it ends: when that succeeds
+        // and a comma (or nothing) follows, it is exactly the item the list splitter would
+        // cut, since the grammar reads no comma, `<` or unquoted `"` — except inside a `[…]`
+        // parameter value, which sends the entry the long way. So does any error, to be
+        // reported as the list accessor reports it.
+        let start = skip_ws(value, 0);
+        if let Ok((via, end, false)) = parse_via_entry(&value[start..]) {
+            if matches!(value.get(start + end), None | Some(b',')) {
+                return Ok(Some(via));
+            }
+        }
+        let Some((off, item)) = Split::new(value).next() else {
             return Ok(None);
         };
         let offset = e.value.start as usize + off;

@@ -162,13 +162,16 @@ pub(crate) fn parse_hostport(
         if allow_ws_colon {
             k = crate::chars::skip_ws(s, k);
         }
+        // The digits, read and valued in one pass (saturating, like `parse_digits`).
         let ds = k;
-        while k < s.len() && s[k].is_ascii_digit() {
+        let mut port = 0u64;
+        while let Some(d) = s.get(k).filter(|b| b.is_ascii_digit()) {
+            port = port.saturating_mul(10).saturating_add(u64::from(d - b'0'));
             k += 1;
         }
-        let Some(port) = crate::chars::parse_digits(&s[ds..k]).filter(|&p| p <= 65535) else {
+        if k == ds || port > 65535 {
             return syntax(ds, "port");
-        };
+        }
         return Ok((host_end, Some(port as u16), k));
     }
     Ok((host_end, None, i))

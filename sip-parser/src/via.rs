@@ -1,6 +1,6 @@
 //! The Via header (RFC 3261 §20.42, §18.2.1, RFC 3581 `rport`).
 
-use crate::chars::{as_str, parse_digits, skip_ws, token_end};
+use crate::chars::{as_str, is_ws, parse_digits, skip_ws, token_end};
 use crate::error::{FieldErrorKind, PResult, syntax};
 use crate::params::{Params, parse_params_visit};
 use crate::uri::parse_hostport;
@@ -61,15 +61,38 @@ impl Via<'_> {
     }
 }
 
+/// One Via entry (a list item, LWS trimmed).
 pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
+    let (mut via, end, _) = parse_via_entry(s)?;
+    if end != s.len() {
+        return syntax(end, "Via (trailing characters)");
+    }
+    via.raw = s;
+    Ok(via)
+}
+
+/// The Via entry at the start of `s`, read as far as its grammar goes: the entry (its `raw`
+/// ends where the entry does, trailing LWS left out), the index where it stopped (after any
+/// LWS that follows it), and whether a parameter value was a `[…]` reference (the one part
+/// of an entry that is not checked character by character, see `Message::top_via`).
+pub(crate) fn parse_via_entry<'a>(s: &'a [u8]) -> PResult<(Via<'a>, usize, bool)> {
     let mut i = skip_ws(s, 0);
     if i >= s.len() {
         return Err((i, FieldErrorKind::Empty));
     }
-    // Via values are ASCII in practice: one conversion, then &str slices.
-    let text = core::str::from_utf8(s).ok();
+    // The sent-protocol's well-known names become static strings (as `method()` does), the
+    // rest `&str` slices through one conversion of what follows them.
     let mut parts = [""; 3];
-    for (k, part) in parts.iter_mut().enumerate() {
+    // The usual sent-protocol starts `SIP/2.0/`: its first two tokens read at once (what the
+    // loop below would find), the transport by the loop.
+    let mut first = 0;
+    if s[i..].starts_with(b"SIP/2.0/") {
+        parts[0] = "SIP";
+        parts[1] = "2.0";
+        i += 7;
+        first = 2;
+    }
+    for (k, part) in parts.iter_mut().enumerate().skip(first) {
         if k > 0 {
             i = skip_ws(s, i);
             if s.get(i) != Some(&b'/') {
@@ -81,7 +104,7 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         if e == i {
             return syntax(i, "Via sent-protocol");
         }
-        *part = sub_str(text, s, i, e);
+        *part = sent_protocol_str(&s[i..e]);
         i = e;
     }
     let ws = skip_ws(s, i);
@@ -89,8 +112,10 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         return syntax(i, "Via (LWS expected before sent-by)");
     }
     i = ws;
-    let (host_end, port, e) = parse_hostport(&s[i..], true).map_err(|(o, k)| (i + o, k))?;
-    let host = sub_str(text, s, i, i + host_end);
+    let rest = &s[i..];
+    let text = core::str::from_utf8(rest).ok();
+    let (host_end, port, e) = parse_hostport(rest, true).map_err(|(o, k)| (i + o, k))?;
+    let host = sub_str(text, rest, 0, host_end);
     i += e;
     let mut via = Via {
         protocol: parts[0],
@@ -106,11 +131,13 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         params: crate::params::Params::default(),
         raw: s,
     };
-    let str_of = |v: &[u8]| {
-        let at = v.as_ptr() as usize - s.as_ptr() as usize;
-        sub_str(text, s, at, at + v.len())
+    let str_of = |v: &'a [u8]| {
+        let at = v.as_ptr() as usize - rest.as_ptr() as usize;
+        sub_str(text, rest, at, at + v.len())
     };
+    let mut bracketed = false;
     let (params, end) = parse_params_visit(s, i, |name, value| {
+        bracketed |= value.is_some_and(|v| v.first() == Some(&b'['));
         match name.len() {
             6 if name.eq_ignore_ascii_case(b"branch") => via.branch = value.map(str_of),
             8 if name.eq_ignore_ascii_case(b"received") => via.received = value.map(str_of),
@@ -134,11 +161,13 @@ pub(crate) fn parse_via(s: &[u8]) -> PResult<Via<'_>> {
         }
         Ok(())
     })?;
-    if end != s.len() {
-        return syntax(end, "Via (trailing characters)");
-    }
     via.params = params;
-    Ok(via)
+    let mut raw_end = end;
+    while raw_end > 0 && is_ws(s[raw_end - 1]) {
+        raw_end -= 1;
+    }
+    via.raw = &s[..raw_end];
+    Ok((via, end, bracketed))
 }
 
 /// `whole[a..b]` as `&str`, through the one conversion of `whole` when it was UTF-8.
@@ -146,6 +175,21 @@ fn sub_str<'a>(text: Option<&'a str>, whole: &'a [u8], a: usize, b: usize) -> &'
     match text {
         Some(t) => t.get(a..b).unwrap_or_default(),
         None => as_str(&whole[a..b]).unwrap_or_default(),
+    }
+}
+
+/// A sent-protocol token as `&str`: the usual names as static strings, others converted.
+fn sent_protocol_str(t: &[u8]) -> &str {
+    match t {
+        b"SIP" => "SIP",
+        b"2.0" => "2.0",
+        b"UDP" => "UDP",
+        b"TCP" => "TCP",
+        b"TLS" => "TLS",
+        b"SCTP" => "SCTP",
+        b"WS" => "WS",
+        b"WSS" => "WSS",
+        other => as_str(other).unwrap_or_default(),
     }
 }
 

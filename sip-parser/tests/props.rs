@@ -332,3 +332,58 @@ proptest! {
         if status > 100 { prop_assert!(tag.is_some()); } else { prop_assert_eq!(tag, m.to().unwrap().tag()); }
     }
 }
+
+/// Pieces of Via field values: well-formed parts, and the characters that split a list or
+/// hide a comma (quotes, angle brackets, `[…]` references), LWS and folds.
+fn via_piece() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("SIP/2.0/UDP "),
+        Just("SIP / 2.0 / TCP "),
+        Just("SIP/2.0/"),
+        Just("host.example.com"),
+        Just("192.0.2.1:5060"),
+        Just("[2001:db8::1]"),
+        Just(":5070"),
+        Just(";branch=z9hG4bK776"),
+        Just(";rport"),
+        Just(";rport=5061"),
+        Just(";received=[2001:db8::9]"),
+        Just(";received=[2001,db8]"),
+        Just(";x=\"a,b\""),
+        Just(";x=\"a"),
+        Just(";ttl=1"),
+        Just(";ttl=300"),
+        Just(";maddr=224.2.0.1"),
+        Just(", "),
+        Just(","),
+        Just(" "),
+        Just("\r\n "),
+        Just("<sip:a,b>"),
+        Just("\""),
+        Just("["),
+        Just(";"),
+        Just("="),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `top_via` reads the first Via entry where it starts; the list accessor splits the
+    /// field first. Whatever the field holds, they agree: the same entry, or both an error.
+    #[test]
+    fn top_via_is_the_first_entry_of_the_list(
+        head in prop_oneof![Just(""), Just("SIP/2.0/UDP host"), Just(" SIP/2.0/TCP 192.0.2.1:5060")],
+        pieces in proptest::collection::vec(via_piece(), 0..8),
+    ) {
+        let value = format!("{head}{}", pieces.concat());
+        let wire = format!("OPTIONS sip:a@b SIP/2.0\r\nVia: {value}\r\nCall-ID: x\r\n\r\n");
+        if let Ok(m) = Message::parse_slice(wire.as_bytes()) {
+            match (m.top_via(), m.via().next()) {
+                (Ok(Some(a)), Some(Ok(b))) => prop_assert_eq!(a, b, "{:?}", value),
+                (Err(a), Some(Err(b))) => prop_assert_eq!(a, b, "{:?}", value),
+                (a, b) => prop_assert!(false, "{:?}: top_via {:?}, list {:?}", value, a, b),
+            }
+        }
+    }
+}

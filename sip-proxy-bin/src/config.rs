@@ -328,6 +328,29 @@ impl Default for HepConfig {
     }
 }
 
+/// The Prometheus metrics endpoint (`[metrics]`, `--metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `IP:PORT` serving `GET /metrics` over HTTP (off when absent).
+    pub listen: Option<SocketAddr>,
+    /// Serve on an address other than loopback. The endpoint has no authentication: put
+    /// it on a management network only.
+    pub allow_remote: bool,
+    /// Length of a call-KPI interval, seconds (intervals end on multiples of it).
+    pub kpi_interval: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            allow_remote: false,
+            kpi_interval: 60,
+        }
+    }
+}
+
 /// Dialog tracking (`[dialog]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -441,6 +464,8 @@ pub struct Config {
     pub hep: HepConfig,
     /// `sip_trace` JSON-lines file.
     pub trace_file: Option<PathBuf>,
+    /// Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
     /// Dialog tracking.
     pub dialog: DialogConfig,
     /// Limits.
@@ -470,6 +495,7 @@ impl Default for Config {
             registration: Vec::new(),
             hep: HepConfig::default(),
             trace_file: None,
+            metrics: MetricsConfig::default(),
             dialog: DialogConfig::default(),
             limits: LimitsConfig::default(),
             timers: TimersConfig::default(),
@@ -627,6 +653,21 @@ impl Config {
         if !(2..=3).contains(&self.hep.version) {
             return bad(format!("hep.version {}: 2 or 3", self.hep.version));
         }
+        let m = &self.metrics;
+        if let Some(a) = m.listen {
+            if !a.ip().is_loopback() && !m.allow_remote {
+                return bad(format!(
+                    "metrics.listen {a} is not a loopback address: the endpoint has no \
+                     authentication (set metrics.allow_remote = true to serve it there)"
+                ));
+            }
+        }
+        if !(1..=86_400).contains(&m.kpi_interval) {
+            return bad(format!(
+                "metrics.kpi_interval {}: 1 to 86400 seconds",
+                m.kpi_interval
+            ));
+        }
         self.storage.validate().map_err(ConfigError::Invalid)?;
         for reg in &self.registration {
             let ok = sip_parser::Uri::parse(reg.uri.as_bytes())
@@ -683,6 +724,23 @@ mod tests {
             .finish()
             .unwrap_err();
         assert!(e.to_string().contains("min_expires"), "{e}");
+    }
+
+    #[test]
+    fn metrics_loopback_only_unless_allowed() {
+        let c = Config::from_toml("", "x").unwrap().finish().unwrap();
+        assert_eq!(c.metrics.listen, None, "off unless asked");
+        let on = |t: &str| Config::from_toml(t, "f").unwrap().finish();
+        let c = on("[metrics]\nlisten = \"127.0.0.1:9090\"\n").unwrap();
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert!(on("[metrics]\nlisten = \"[::1]:9090\"\n").is_ok());
+        let e = on("[metrics]\nlisten = \"0.0.0.0:9090\"\n").unwrap_err();
+        assert!(e.to_string().contains("allow_remote"), "{e}");
+        assert!(on("[metrics]\nlisten = \"0.0.0.0:9090\"\nallow_remote = true\n").is_ok());
+        let e = on("[metrics]\nkpi_interval = 0\n").unwrap_err();
+        assert!(e.to_string().contains("kpi_interval"), "{e}");
+        let e = Config::from_toml("[metrics]\nlisten = \"localhost\"\n", "f").unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { line: 2, .. }), "{e}");
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! * [`config`]: the TOML file and flags, with their defaults and checks;
 //! * [`proxy`]: the request pipeline, sans-IO (bytes and time in, datagrams out);
 //! * [`net`]: sockets and threads around it;
+//! * [`metrics`]: the Prometheus endpoint.
 //! * [`storage`]: persistence on embedded SQLite (registrations, dialogs, `sip_trace`).
 
 pub mod config;
+pub mod metrics;
 pub mod net;
 pub mod proxy;
 pub mod run;

@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// Write every message to this `sip_trace` JSON-lines file.
     #[arg(long, value_name = "FILE")]
     pub trace_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://IP:PORT/metrics` (loopback unless the config's
+    /// `metrics.allow_remote`).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Persistence: --data-dir, --storage, --db-mode, --trace-db.
     #[command(flatten)]
     pub storage: crate::storage::StorageArgs,
@@ -215,6 +219,9 @@ impl RunArgs {
         if let Some(m) = self.mode {
             c.mode = m;
         }
+        if let Some(a) = self.metrics {
+            c.metrics.listen = Some(a);
+        }
         self.storage.apply(&mut c);
         c.finish().map_err(|e| e.to_string())
     }
@@ -324,7 +331,7 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
         tracing::info!(file = %path.display(), "writing sip_trace");
         sinks.push(Arc::new(t));
     }
-    let hep: Option<Arc<dyn CaptureSink + Send + Sync>> = match &cfg.hep.collector {
+    let hep: Option<Arc<HepSender>> = match &cfg.hep.collector {
         Some(c) => {
             let collector = Collector::resolve(c).map_err(|e| e.to_string())?;
             let hc = hep_codec::HepConfig {
@@ -344,7 +351,11 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
         }
         None => None,
     };
-    sinks.extend(hep);
+    sinks.extend(hep.clone().map(|h| h as Arc<dyn CaptureSink + Send + Sync>));
+    let metrics = match cfg.metrics.listen {
+        Some(a) => Some(crate::metrics::Endpoint::bind(a).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let capture: Option<Arc<dyn CaptureSink + Send + Sync>> = match sinks.len() {
         0 => None,
         1 => sinks.pop(),
@@ -370,6 +381,15 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
     for (t, a) in &server.bound {
         tracing::info!(listen = %format!("{}:{a}", t.param_value()), "listening");
     }
+    let metrics = match metrics {
+        Some(l) => {
+            let exporter = crate::metrics::Exporter::new(server.proxy().clone(), clock, hep);
+            let e = crate::metrics::Endpoint::start(l, exporter).map_err(|e| e.to_string())?;
+            tracing::info!(metrics = %format!("http://{}/metrics", e.local_addr()), "serving metrics");
+            Some(e)
+        }
+        None => None,
+    };
     tracing::info!(workers, "sip-proxy running");
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -380,6 +400,9 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
     }
     tracing::info!("stopping: finishing transactions in flight");
     server.shutdown(Duration::from_secs(grace));
+    if let Some(m) = metrics {
+        m.stop();
+    }
     if let Some(f) = flusher {
         f.stop();
     }

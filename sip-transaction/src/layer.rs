@@ -26,11 +26,12 @@ use core::time::Duration;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use sip_parser::{Message, RequestBuilder, ResponseBuilder, ResponseTarget};
+use sip_parser::{Message, RequestBuilder, ResponseBuilder, ResponseTarget, Via};
+use smallvec::SmallVec;
 
 use crate::config::{Config, Locals};
 use crate::io::{ClientTxId, Destination, Event, Flow, Output, ServerTxId, Transmit, TxRef};
-use crate::key::{Branch, Class, HashKey, Probe, StoredKey};
+use crate::key::{Branch, Class, HashKey, MatchHash, Probe, StoredKey};
 use crate::machine::{
     Effect, InviteClient, InviteClientState, InviteServer, InviteServerState, NonInviteClient,
     NonInviteServer, NonInviteServerState, Send,
@@ -115,10 +116,56 @@ pub(crate) struct CancelTx {
     request: Bytes,
 }
 
+/// What a client transaction keeps of its request: the bytes it sends (and retransmits as
+/// they are), its method (a response matches only with the same CSeq method, §17.1.3), and
+/// for a TU's INVITE the framed message its CANCEL and ACK are built from (a non-INVITE has
+/// neither). A proxied branch, built by the proxy core from a framed request, is not framed
+/// again unless its CANCEL or ACK is needed.
+#[derive(Debug)]
+pub(crate) struct SentRequest {
+    wire: Bytes,
+    method: SmallVec<[u8; 16]>,
+    framed: Option<Box<Message>>,
+}
+
+impl SentRequest {
+    /// A request the TU built and the layer framed.
+    pub(crate) fn framed(request: Message) -> Self {
+        let method = request.method().unwrap_or_default();
+        SentRequest {
+            wire: request.buffer().slice_ref(request.as_wire()),
+            method: SmallVec::from_slice(method.as_bytes()),
+            framed: (method == "INVITE").then(|| Box::new(request)),
+        }
+    }
+
+    /// A request built by the proxy core (from a framed request with method `method`).
+    pub(crate) fn built(wire: Bytes, method: &str) -> Self {
+        SentRequest {
+            wire,
+            method: SmallVec::from_slice(method.as_bytes()),
+            framed: None,
+        }
+    }
+
+    fn is_invite(&self) -> bool {
+        self.method.as_slice() == b"INVITE"
+    }
+
+    /// `build` applied to the framed request (framing a built one now; `None` if that
+    /// fails or `build` does).
+    fn with_framed<R>(&self, build: impl FnOnce(&Message) -> Option<R>) -> Option<R> {
+        match &self.framed {
+            Some(m) => build(m),
+            None => build(&Message::parse(self.wire.clone()).ok()?),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ClientTx {
     pub(crate) machine: ClientMachine,
-    pub(crate) request: Message,
+    pub(crate) request: SentRequest,
     pub(crate) flow: Flow,
     pub(crate) branch: Branch,
     pub(crate) owner: Owner,
@@ -248,7 +295,10 @@ impl Shard {
         let slots = &self.slots;
         self.servers
             .find(p.hash, |&i| match &slots[i as usize].tx {
-                Some(Tx::Server(s)) => s.key.matches(p, class, s.last_to_tag.as_deref()),
+                Some(Tx::Server(s)) => {
+                    s.key
+                        .matches(&s.request, p, class, s.last_to_tag.as_deref())
+                }
                 _ => false,
             })
             .copied()
@@ -368,9 +418,19 @@ pub struct TransactionLayer {
     pub(crate) max_branches: usize,
     shards: Box<[Lock<Shard>]>,
     pub(crate) locals: Locals,
-    key: HashKey,
+    key: MatchHash,
     pub(crate) prf: HashKey,
     next_shard: AtomicUsize,
+}
+
+/// What to do with a received request once its shard is unlocked: hand it to the TU in an
+/// event (the message moves there, no copy).
+#[derive(Debug, Clone, Copy)]
+enum Deliver {
+    /// A new server transaction: [`Event::Request`].
+    Request(ServerTxId),
+    /// [`Event::Ack`].
+    Ack,
 }
 
 /// One call's working context: the layer, the locked shard, `now` and the output.
@@ -400,7 +460,7 @@ impl TransactionLayer {
                 .map(|i| Lock::new(Shard::new(i as u16, per)))
                 .collect(),
             locals: Locals::new(cfg),
-            key: HashKey([word(0), word(1)]),
+            key: MatchHash::new(&HashKey([word(0), word(1)])),
             prf: HashKey([word(2), word(3)]),
             next_shard: AtomicUsize::new(0),
         }
@@ -480,14 +540,27 @@ impl TransactionLayer {
             let probe =
                 Probe::of_request(&msg, &self.key).map_err(|_| ReceiveError::Unmatchable)?;
             let index = (probe.hash % self.shard_count()) as usize;
-            self.with_shard(index, now, out, |core| core.request(&msg, &probe, flow))
+            let deliver =
+                self.with_shard(index, now, out, |core| core.request(&msg, &probe, flow))?;
+            match deliver {
+                Some(Deliver::Request(tx)) => out.events.push(Event::Request {
+                    tx,
+                    request: msg,
+                    flow,
+                }),
+                Some(Deliver::Ack) => out.events.push(Event::Ack { request: msg, flow }),
+                None => {}
+            }
+            Ok(())
         } else {
-            let id = match msg.top_via() {
-                Ok(Some(v)) => v.branch.and_then(|b| Branch::decode_id(b.as_bytes())),
+            // Ours when the top Via's branch is one this layer wrote: copied out (a few dozen
+            // bytes) so that the message can move on to the TU.
+            let branch = match msg.top_via() {
+                Ok(Some(v)) => v.branch.and_then(|b| Branch::parse(b.as_bytes())),
                 _ => None,
             };
-            match id.and_then(|id| self.shard_of_id(id).map(|s| (id, s))) {
-                Some((id, s)) => self.with_shard(s, now, out, |core| core.response(id, msg, flow)),
+            match branch.and_then(|b| self.shard_of_id(b.id()).map(|s| (b, s))) {
+                Some((b, s)) => self.with_shard(s, now, out, |core| core.response(b, msg, flow)),
                 None => out.events.push(Event::StrayResponse {
                     response: msg,
                     flow,
@@ -538,14 +611,14 @@ impl TransactionLayer {
             .locals
             .find(flow.transport, flow.local)
             .ok_or(TxError::BadMessage("no listener for the flow's transport"))?;
-        let prefix = local.via_prefix.clone();
+        let prefix = &local.via_prefix;
         let index = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         self.with_shard(index, now, out, |core| {
             let slot = core.shard.alloc().ok_or(TxError::TableFull)?;
             let id = core.shard.id(slot);
             let branch = Branch::new(id, core.shard.unguessable(&core.layer.prf), None);
-            let mut via = Vec::with_capacity(prefix.len() + branch.as_bytes().len());
-            via.extend_from_slice(&prefix);
+            let mut via = SmallVec::<[u8; 128]>::new();
+            via.extend_from_slice(prefix);
             via.extend_from_slice(branch.as_bytes());
             let bytes = build(core::str::from_utf8(&via).unwrap_or_default());
             let request = match Message::parse(bytes) {
@@ -555,7 +628,7 @@ impl TransactionLayer {
                     return Err(TxError::BadMessage("request does not parse"));
                 }
             };
-            core.start_client(slot, request, flow, branch, Owner::Tu);
+            core.start_client(slot, SentRequest::framed(request), flow, branch, Owner::Tu);
             Ok(ClientTxId(id))
         })
     }
@@ -667,81 +740,68 @@ impl Core<'_> {
 
     // -- requests -----------------------------------------------------------------------
 
-    fn request(&mut self, msg: &Message, p: &Probe<'_>, flow: Flow) -> Result<(), ReceiveError> {
+    /// A request, matched or creating its server transaction. The event that carries the
+    /// request itself (always the last event of the call) is left to the caller, which owns
+    /// the message: [`Deliver`].
+    fn request(
+        &mut self,
+        msg: &Message,
+        p: &Probe<'_>,
+        flow: Flow,
+    ) -> Result<Option<Deliver>, ReceiveError> {
         match p.class {
             Class::Ack => {
-                match self.shard.find_server(p, Class::Invite) {
-                    Some(slot) => {
-                        let now = self.now;
-                        let t = self.layer.timers;
-                        let Some(s) = self.shard.server(slot) else {
-                            return Ok(());
-                        };
-                        let fx = match &mut s.machine {
-                            ServerMachine::Invite(m) => m.on_ack(now, &t),
-                            ServerMachine::NonInvite(_) => Effect::default(),
-                        };
-                        if fx.to_tu {
-                            self.out.events.push(Event::Ack {
-                                request: msg.clone(),
-                                flow,
-                            });
-                        }
-                        if fx.terminated {
-                            self.terminate_server(slot, true);
-                        } else {
-                            self.shard.reschedule(slot);
-                        }
-                    }
-                    None => self.out.events.push(Event::Ack {
-                        request: msg.clone(),
-                        flow,
-                    }),
+                let Some(slot) = self.shard.find_server(p, Class::Invite) else {
+                    return Ok(Some(Deliver::Ack));
+                };
+                let now = self.now;
+                let t = self.layer.timers;
+                let Some(s) = self.shard.server(slot) else {
+                    return Ok(None);
+                };
+                let fx = match &mut s.machine {
+                    ServerMachine::Invite(m) => m.on_ack(now, &t),
+                    ServerMachine::NonInvite(_) => Effect::default(),
+                };
+                // (An ACK that goes to the TU never terminates the transaction: RFC 6026
+                // Accepted.)
+                if fx.terminated {
+                    self.terminate_server(slot, true);
+                } else {
+                    self.shard.reschedule(slot);
                 }
-                Ok(())
+                Ok(fx.to_tu.then_some(Deliver::Ack))
             }
             Class::Cancel => {
                 if let Some(slot) = self.shard.find_server(p, Class::Cancel) {
                     self.retransmission(slot);
-                    return Ok(());
+                    return Ok(None);
                 }
                 let invite = self.shard.find_server(p, Class::Invite);
                 let slot = self.create_server(msg, p, flow)?;
-                if let Some(inv) = invite {
-                    // §9.2: 200 to the CANCEL, then cancel the INVITE.
-                    let ok = self
-                        .shard
-                        .server(slot)
-                        .map(|s| ResponseBuilder::new(&s.request, 200, "OK").build());
-                    if let Some(ok) = ok {
-                        let _ = self.server_respond(slot, ok, 200);
-                    }
-                    self.cancel_server_invite(inv);
-                    let id = self.server_id(inv);
-                    self.out.events.push(Event::Cancelled { tx: id });
-                } else {
-                    let id = self.server_id(slot);
-                    self.out.events.push(Event::Request {
-                        tx: id,
-                        request: msg.clone(),
-                        flow,
-                    });
+                let Some(inv) = invite else {
+                    return Ok(Some(Deliver::Request(self.server_id(slot))));
+                };
+                // §9.2: 200 to the CANCEL, then cancel the INVITE.
+                let ok = self
+                    .shard
+                    .server(slot)
+                    .map(|s| ResponseBuilder::new(&s.request, 200, "OK").build());
+                if let Some(ok) = ok {
+                    let _ = self.server_respond(slot, ok, 200);
                 }
-                Ok(())
+                self.cancel_server_invite(inv);
+                let id = self.server_id(inv);
+                self.out.events.push(Event::Cancelled { tx: id });
+                Ok(None)
             }
             Class::Invite | Class::Other => {
                 if let Some(slot) = self.shard.find_server(p, p.class) {
                     self.retransmission(slot);
-                    return Ok(());
+                    return Ok(None);
                 }
                 let slot = self.create_server(msg, p, flow)?;
-                let id = self.server_id(slot);
-                self.out.events.push(Event::Request {
-                    tx: id,
-                    request: msg.clone(),
-                    flow,
-                });
-                Ok(())
+                Ok(Some(Deliver::Request(self.server_id(slot))))
             }
         }
     }
@@ -765,6 +825,7 @@ impl Core<'_> {
         p: &Probe<'_>,
         flow: Flow,
     ) -> Result<u32, ReceiveError> {
+        let key = StoredKey::new(p, msg).ok_or(ReceiveError::Unmatchable)?;
         let slot = self.shard.alloc().ok_or(ReceiveError::TableFull)?;
         let reliable = flow.is_reliable();
         let t = self.layer.timers;
@@ -773,8 +834,7 @@ impl Core<'_> {
         } else {
             ServerMachine::NonInvite(NonInviteServer::new(self.now, reliable, &t))
         };
-        let key = StoredKey::new(p, msg);
-        let (resp_flow, resp_dest) = response_route(msg, flow);
+        let (resp_flow, resp_dest) = response_route(msg, &p.via, flow);
         let hash = key.hash;
         self.shard.slots[slot as usize].tx = Some(Tx::Server(Box::new(ServerTx {
             machine,
@@ -886,19 +946,19 @@ impl Core<'_> {
     pub(crate) fn start_client(
         &mut self,
         slot: u32,
-        request: Message,
+        request: SentRequest,
         flow: Flow,
         branch: Branch,
         owner: Owner,
     ) {
         let reliable = flow.is_reliable();
         let t = self.layer.timers;
-        let machine = if request.method() == Some("INVITE") {
+        let machine = if request.is_invite() {
             ClientMachine::Invite(InviteClient::new(self.now, reliable, &t))
         } else {
             ClientMachine::NonInvite(NonInviteClient::new(self.now, reliable, &t))
         };
-        let payload = request.buffer().slice_ref(request.as_wire());
+        let payload = request.wire.clone();
         self.shard.slots[slot as usize].tx = Some(Tx::Client(Box::new(ClientTx {
             machine,
             request,
@@ -933,7 +993,8 @@ impl Core<'_> {
         }
     }
 
-    fn response(&mut self, id: u64, msg: Message, flow: Flow) {
+    /// A response whose top Via carries `branch`, one of ours.
+    fn response(&mut self, branch: Branch, msg: Message, flow: Flow) {
         let Some(status) = msg.status() else {
             return;
         };
@@ -948,17 +1009,10 @@ impl Core<'_> {
                 });
             }
         };
-        let Some(slot) = self.shard.slot_of(id) else {
+        let Some(slot) = self.shard.slot_of(branch.id()) else {
             return ended(self, msg);
         };
-        let branch_ok = {
-            let via_branch = msg.top_via().ok().flatten().and_then(|v| v.branch);
-            match self.shard.client(slot) {
-                Some(c) => via_branch.is_some_and(|b| b.as_bytes() == c.branch.as_bytes()),
-                None => false,
-            }
-        };
-        if !branch_ok {
+        if !self.shard.client(slot).is_some_and(|c| c.branch == branch) {
             return ended(self, msg);
         }
         let method = msg.cseq().ok().map(|c| c.method);
@@ -985,7 +1039,7 @@ impl Core<'_> {
             self.shard.reschedule(slot);
             return;
         }
-        if method != c.request.method() {
+        if method.map(str::as_bytes) != Some(c.request.method.as_slice()) {
             self.out.events.push(Event::StrayResponse {
                 response: msg,
                 flow,
@@ -998,9 +1052,9 @@ impl Core<'_> {
         };
         if fx.send == Send::Ack {
             if c.ack.is_none() {
-                c.ack = RequestBuilder::ack(&c.request, &msg)
-                    .ok()
-                    .map(|b| b.build());
+                c.ack = c
+                    .request
+                    .with_framed(|req| RequestBuilder::ack(req, &msg).ok().map(|b| b.build()));
             }
             if let Some(ack) = c.ack.clone() {
                 self.transmit_client(slot, ack);
@@ -1072,14 +1126,15 @@ impl Core<'_> {
         if c.cancel.is_some() || c.is_final() {
             return;
         }
-        let bytes = {
-            let Ok(mut b) = RequestBuilder::cancel(&c.request) else {
-                return;
-            };
+        let built = c.request.with_framed(|req| {
+            let mut b = RequestBuilder::cancel(req).ok()?;
             if let Some(r) = reason {
                 b.header("Reason", r);
             }
-            b.build()
+            Some(b.build())
+        });
+        let Some(bytes) = built else {
+            return;
         };
         c.cancel = Some(Box::new(CancelTx {
             machine: NonInviteClient::new(now, c.flow.is_reliable(), &t),
@@ -1227,7 +1282,7 @@ impl Core<'_> {
             ClientMachine::NonInvite(m) => m.on_timer(timer, now, &t),
         };
         if fx.send == Send::Request {
-            let payload = c.request.buffer().slice_ref(c.request.as_wire());
+            let payload = c.request.wire.clone();
             self.transmit_client(slot, payload);
         }
         if fx.timeout {
@@ -1269,34 +1324,30 @@ impl ServerTx {
     }
 }
 
-/// Where responses to a request that arrived over `flow` go (§18.2.2, RFC 3581).
-fn response_route(msg: &Message, flow: Flow) -> (Flow, Destination) {
-    let target = msg.top_via().ok().flatten().map(|v| {
-        match v.response_target(flow.transport, Some(flow.remote)) {
-            ResponseTarget::Connection(a) => (a, None),
-            ResponseTarget::Addr(a) => (a, None),
-            ResponseTarget::Host { host, port } => (
-                flow.remote,
-                Some(Destination::Host {
-                    host: msg.bytes_of(host.as_bytes()),
-                    port: port.unwrap_or(flow.transport.default_port()),
-                }),
-            ),
-        }
-    });
-    match target {
-        Some((remote, dest)) => (
-            Flow {
-                remote,
-                conn: if remote == flow.remote {
-                    flow.conn
-                } else {
-                    None
-                },
-                ..flow
+/// Where responses to a request that arrived over `flow` with top Via `via` go (§18.2.2,
+/// RFC 3581).
+fn response_route(msg: &Message, via: &Via<'_>, flow: Flow) -> (Flow, Destination) {
+    let (remote, dest) = match via.response_target(flow.transport, Some(flow.remote)) {
+        ResponseTarget::Connection(a) | ResponseTarget::Addr(a) => (a, Destination::Addr),
+        ResponseTarget::Host { host, port } => (
+            flow.remote,
+            Destination::Host {
+                host: msg.bytes_of(host.as_bytes()),
+                port: port.unwrap_or(flow.transport.default_port()),
             },
-            dest.unwrap_or(Destination::Addr),
         ),
-        None => (flow, Destination::Addr),
-    }
+    };
+    let conn = if remote == flow.remote {
+        flow.conn
+    } else {
+        None
+    };
+    (
+        Flow {
+            remote,
+            conn,
+            ..flow
+        },
+        dest,
+    )
 }

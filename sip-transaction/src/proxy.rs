@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 use crate::config::Locals;
 use crate::io::{Destination, Event, Flow, Output, ServerTxId, Transmit};
 use crate::key::Branch;
-use crate::layer::{Core, Owner, TransactionLayer, TxError};
+use crate::layer::{Core, Owner, SentRequest, TransactionLayer, TxError};
 
 /// One destination of a proxied request (one branch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -549,10 +549,9 @@ impl Core<'_> {
                 }
             }
         }
-        let mut groups = group(plan.targets, plan.forking);
-        let first = groups.pop_front().unwrap_or_default();
+        let (first, later) = group(plan.targets, plan.forking);
         if let Some(c) = self.ctx(slot) {
-            c.later = groups;
+            c.later = later;
         }
         self.start_group(slot, first);
         Ok(())
@@ -592,10 +591,8 @@ impl Core<'_> {
                 &target,
                 branch.as_bytes(),
                 record_route,
-            )
-            .ok()
-            .and_then(|b| Message::parse(b).ok());
-            let Some(msg) = built else {
+            );
+            let Ok(wire) = built else {
                 self.shard.free_unused(cslot);
                 self.push_failed_branch(slot, 500);
                 continue;
@@ -610,7 +607,7 @@ impl Core<'_> {
             }
             self.start_client(
                 cslot,
-                msg,
+                SentRequest::built(wire, request.method().unwrap_or_default()),
                 target.flow,
                 branch,
                 Owner::Proxy { slot, epoch, index },
@@ -904,27 +901,22 @@ impl ProxyCtx {
     }
 }
 
-/// Targets in the order they are tried: one group (parallel), or groups of equal q,
-/// highest first (sequential).
-fn group(mut targets: Vec<Target>, forking: Forking) -> VecDeque<Vec<Target>> {
-    let mut groups = VecDeque::new();
-    match forking {
-        Forking::Parallel => groups.push_back(targets),
-        Forking::Sequential => {
-            targets.sort_by_key(|t| core::cmp::Reverse(t.q));
-            let mut cur: Vec<Target> = Vec::new();
-            for t in targets {
-                if cur.last().is_some_and(|l| l.q != t.q) {
-                    groups.push_back(core::mem::take(&mut cur));
-                }
-                cur.push(t);
-            }
-            if !cur.is_empty() {
-                groups.push_back(cur);
+/// Targets in the order they are tried: the first group, and the groups after it. Parallel
+/// forking makes one group; sequential, groups of equal q, highest first. One group (the
+/// usual single target) is the caller's vector as it came.
+fn group(mut targets: Vec<Target>, forking: Forking) -> (Vec<Target>, VecDeque<Vec<Target>>) {
+    let mut later = VecDeque::new();
+    if forking == Forking::Sequential {
+        targets.sort_by_key(|t| core::cmp::Reverse(t.q));
+        // Split the groups off from the back, the lowest q last.
+        while let Some(q) = targets.last().map(|t| t.q) {
+            match targets.iter().rposition(|t| t.q != q) {
+                Some(p) => later.push_front(targets.split_off(p + 1)),
+                None => break,
             }
         }
     }
-    groups
+    (targets, later)
 }
 
 /// §16.3 step 4: one of our Vias carries this request's loop hash.
@@ -939,4 +931,47 @@ fn is_loop(locals: &Locals, request: &Message, hash: Option<sip_parser::LoopHash
                 .and_then(|b| Branch::loop_hash(b.as_bytes()))
                 .is_some_and(|h| h == hash.0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(qs: &[u16]) -> Vec<Target> {
+        let flow = Flow::udp(
+            "127.0.0.1:5060".parse().unwrap(),
+            "127.0.0.1:5070".parse().unwrap(),
+        );
+        qs.iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                Target::to(flow)
+                    .with_q(q)
+                    .with_uri(alloc::format!("sip:{i}@h"))
+            })
+            .collect()
+    }
+
+    fn uris(g: &[Target]) -> Vec<&[u8]> {
+        g.iter()
+            .map(|t| t.uri.as_deref().unwrap_or_default())
+            .collect()
+    }
+
+    /// Sequential forking as `Forking::Sequential` documents it: groups of equal q, highest
+    /// first, the targets of one group in the order given.
+    #[test]
+    fn sequential_forking_groups_by_q_highest_first() {
+        let (first, later) = group(targets(&[500, 1000, 500, 800, 1000]), Forking::Sequential);
+        assert_eq!(uris(&first), [&b"sip:1@h"[..], b"sip:4@h"]);
+        assert_eq!(later.len(), 2);
+        assert_eq!(uris(&later[0]), [&b"sip:3@h"[..]]);
+        assert_eq!(uris(&later[1]), [&b"sip:0@h"[..], b"sip:2@h"]);
+        // One q, or parallel forking: one group, as given.
+        let (first, later) = group(targets(&[700, 700]), Forking::Sequential);
+        assert_eq!((first.len(), later.len()), (2, 0));
+        let (first, later) = group(targets(&[500, 1000]), Forking::Parallel);
+        assert_eq!(uris(&first), [&b"sip:0@h"[..], b"sip:1@h"]);
+        assert!(later.is_empty());
+    }
 }

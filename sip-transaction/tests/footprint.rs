@@ -4,11 +4,11 @@
 //! later a 200 (with SDP) from downstream, and the live heap is read at each step.
 //!
 //! What a pair stores (see `layer.rs`): the server transaction (its state machine and timers,
-//! the received request as a `Message` over its datagram buffer, the matching key's copies
-//! of branch, sent-by, method, the response route, the last response sent, the proxy context
-//! with its branch list) and the client transaction (state machine, the forwarded request as
-//! a `Message` over its own buffer, the branch), each boxed in a slab slot, plus the index
-//! and timer-wheel entries. The byte figure is printed (`--nocapture`) and bounded here.
+//! the received request as a `Message` over its datagram buffer, the matching key as offsets
+//! into it, the response route, the last response sent, the proxy context with its branch
+//! list) and the client transaction (state machine, the forwarded request's bytes as sent,
+//! its method and branch), each boxed in a slab slot, plus the index and timer-wheel
+//! entries. The byte figure is printed (`--nocapture`) and bounded here.
 //!
 //! One test in this binary, so no other test's allocations are counted.
 

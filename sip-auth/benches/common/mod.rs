@@ -1,5 +1,5 @@
 //! The verification workload shared by the criterion benchmarks (`benches/auth.rs`) and the
-//! callgrind workload (`examples/profile.rs`): one server, one user, one valid header, and
+//! callgrind workload (`examples/auth_profile.rs`): one server, one user, one valid header, and
 //! the raw hashing those inputs need.
 
 use std::net::IpAddr;

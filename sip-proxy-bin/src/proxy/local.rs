@@ -52,6 +52,9 @@ pub enum SetupError {
     /// The nonce secret.
     #[error("nonce secret: {0}")]
     Secret(String),
+    /// A registration to a provider (its URI, then what is wrong).
+    #[error("registration {0}: {1}")]
+    Registration(String, String),
     /// Restoring registrations or dialogs from the database.
     #[error("restoring from the database: {0}")]
     Storage(String),
@@ -254,6 +257,17 @@ fn path_entries(path: &str) -> Vec<Bytes> {
     out
 }
 
+/// The AOR of `uri`'s user in `domain` (`sip:alice@192.0.2.1:5060` → `sip:alice@example.com`).
+fn in_domain(uri: &Uri<'_>, domain: &str, case: UserCase) -> Option<Aor> {
+    let mut text = Vec::with_capacity(uri.raw.len() + domain.len());
+    text.extend_from_slice(uri.scheme_str.as_bytes());
+    text.push(b':');
+    text.extend_from_slice(uri.user?);
+    text.push(b'@');
+    text.extend_from_slice(domain.as_bytes());
+    Aor::new(&Uri::parse(&text).ok()?, case).ok()
+}
+
 impl Proxy {
     /// A datagram from a banned source or a flooding one: dropped (and counted).
     pub(crate) fn drop_source(&self, w: &Work<'_>, ip: IpAddr) -> bool {
@@ -407,7 +421,10 @@ impl Proxy {
             return true;
         }
         let ip = flow.remote.ip();
-        if self.local.bans.is_trusted(ip) || self.dispatcher.is_upstream(flow.remote) {
+        if self.local.bans.is_trusted(ip)
+            || self.dispatcher.is_upstream(flow.remote)
+            || self.is_uplink_source(flow.remote)
+        {
             return true;
         }
         let Ok(from) = req.from() else { return true };
@@ -454,6 +471,20 @@ impl Proxy {
         if let (Some(p), Ok(s)) = (&portless, &found) {
             if s.is_empty() {
                 found = self.local.location.lookup(p.as_str(), w.now.wall);
+            }
+        }
+        // A Request-URI naming one of our listeners rather than a domain (the Contact a
+        // provider was given, `uplink`): the user of that name in our domains.
+        let by_address =
+            uri.user.is_some() && !self.domains.contains(&uri.host.to_ascii_lowercase());
+        if by_address {
+            for d in &self.domains {
+                if !found.as_ref().is_ok_and(sip_location::Snapshot::is_empty) {
+                    break;
+                }
+                if let Some(a) = in_domain(uri, d, self.local.policy.user_case) {
+                    found = self.local.location.lookup(a.as_str(), w.now.wall);
+                }
             }
         }
         let bindings = match found {

@@ -12,6 +12,7 @@ mod local;
 mod persist;
 mod route;
 pub mod stats;
+pub mod uplink;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -92,6 +93,8 @@ pub struct Proxy {
     limits: Limits,
     pub(crate) pending: route::Pending,
     pub(crate) local: local::Local,
+    /// Registrations to providers (`uplink`).
+    uplinks: uplink::Uplinks,
     draining: std::sync::atomic::AtomicBool,
 }
 
@@ -128,6 +131,7 @@ impl Proxy {
         now_wall: Duration,
     ) -> Result<Self, SetupError> {
         let local = local::Local::new(&cfg, &parts.seed, storage, now_wall)?;
+        let uplinks = uplink::Uplinks::new(&cfg, &parts.seed)?;
         let listeners = cfg
             .listen
             .iter()
@@ -156,6 +160,7 @@ impl Proxy {
         let nets = |v: &[String]| v.iter().filter_map(|n| IpNet::parse(n)).collect::<Vec<_>>();
         Ok(Proxy {
             local,
+            uplinks,
             layer: TransactionLayer::new(&tx_cfg, parts.seed),
             dispatcher: Dispatcher::new(&cfg.upstream, &cfg.dispatch),
             stats: Stats::default(),
@@ -230,6 +235,7 @@ impl Proxy {
         };
         if msg.is_request() {
             self.stats.requests.inc();
+            self.stats.methods.inc(msg.method());
             if self.drop_source(&w, flow.remote.ip()) {
                 return;
             }
@@ -244,6 +250,7 @@ impl Proxy {
             }
         } else {
             self.stats.responses.inc();
+            self.stats.classes.inc(msg.status());
             if msg.validate().is_err() {
                 self.stats.invalid.inc();
                 return;
@@ -281,6 +288,7 @@ impl Proxy {
         };
         self.layer.handle_timeout(now.mono, &mut w.scratch);
         self.probe(&mut w);
+        self.uplinks_due(&mut w);
         self.housekeeping(&mut w);
         self.pump(&mut w);
     }
@@ -292,6 +300,7 @@ impl Proxy {
         [
             self.layer.next_timeout(),
             self.dispatcher.next_probe(),
+            self.uplinks.next_due(),
             tick,
         ]
         .into_iter()
@@ -356,6 +365,7 @@ impl Proxy {
                 );
             }
             self.stats.sent.inc();
+            self.stats.sent_classes.inc_wire(&t.payload);
             w.out.push(t);
         }
     }
@@ -422,8 +432,12 @@ impl Proxy {
             }
             Event::BranchesFailed { tx, last, .. } => self.failover(w, tx, last),
             Event::ServerTerminated { tx, .. } => self.forget(tx),
-            Event::Response { tx, response } => self.own_response(w, tx, &response),
-            Event::Timeout { tx } | Event::TransportError { tx } => self.own_failure(w, tx),
+            Event::Response { tx, response } if !self.uplink_response(w, tx, &response) => {
+                self.own_response(w, tx, &response);
+            }
+            Event::Timeout { tx } | Event::TransportError { tx } if !self.uplink_failure(w, tx) => {
+                self.own_failure(w, tx);
+            }
             _ => {}
         }
     }

@@ -116,12 +116,12 @@ impl Proxy {
     /// Counts a storage failure and logs it (at most once per interval, with how many were
     /// not logged in between).
     pub(crate) fn store_failure(&self, now: Now, what: &str, error: &dyn Display) {
-        self.stats.store_failures.inc();
+        self.stats.store_write_failures.inc();
         if let Some(quiet) = self.local.persist.failures.due(now.mono) {
             tracing::error!(
                 error = %error,
                 failures_since_last_report = quiet,
-                total_failures = self.stats.store_failures.get(),
+                total_failures = self.stats.store_write_failures.get(),
                 "storage: {what}"
             );
         }

@@ -36,6 +36,15 @@ impl Proxy {
         status: u16,
         headers: &[(&str, &str)],
     ) {
+        // An initial INVITE answered here never reaches the dialog tracker: its attempt and
+        // final status count in the call KPIs from here (a 407 is subtracted from ASR's
+        // denominator, a 404 or 480 is a failed attempt).
+        if let (Some(t), Some("INVITE"), 200..) = (&self.local.dialogs, req.method(), status) {
+            if req.to().ok().and_then(|to| to.tag()).is_none() {
+                t.kpi().record(sip_dialog::CallEvent::Attempt);
+                t.kpi().record(sip_dialog::CallEvent::Final { status });
+            }
+        }
         let mut b = ResponseBuilder::new(req, status, sip_parser::reason_phrase(status));
         for (n, v) in headers {
             b.header(n.to_string(), v.to_string());
@@ -116,11 +125,14 @@ impl Proxy {
         self.cfg.listen.iter().any(|l| {
             let a = l.address.addr;
             let port_ok = port.is_none_or(|p| p == a.port());
-            let addr_ok = bare.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip())
-                || l.advertise
-                    .as_ref()
-                    .is_some_and(|ad| ad.host.eq_ignore_ascii_case(host));
-            addr_ok && port_ok
+            let addr_ok = bare.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip());
+            // The advertised address with its own port (what a provider was given as our
+            // Contact, `uplink`).
+            let advertised = l.advertise.as_ref().is_some_and(|ad| {
+                ad.host.eq_ignore_ascii_case(host)
+                    && port.is_none_or(|p| p == ad.port.unwrap_or(a.port()))
+            });
+            (addr_ok && port_ok) || advertised
         })
     }
 

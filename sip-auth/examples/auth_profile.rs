@@ -5,8 +5,8 @@
 //! instead (parse with sip-parser, `verify_message`, build the 200), `PARSE_ONLY=1` the
 //! header parser alone, `RAW=1` the raw hashing.
 //!
-//! `cargo build --release -p sip-auth --example profile && valgrind --tool=callgrind \
-//!  target/release/examples/profile 10000`
+//! `cargo build --release -p sip-auth --example auth_profile && valgrind --tool=callgrind \
+//!  target/release/examples/auth_profile 10000`
 
 #[path = "../benches/common/mod.rs"]
 mod common;

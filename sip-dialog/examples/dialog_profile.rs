@@ -3,8 +3,8 @@
 //! (INVITE, 180, 200, ACK, BYE) through one tracker; with the argument `match`, 20 000
 //! in-dialog requests matched among 100 000 confirmed dialogs instead.
 //!
-//! `cargo build --release -p sip-dialog --example profile &&
-//!  valgrind --tool=callgrind target/release/examples/profile [match]`
+//! `cargo build --release -p sip-dialog --example dialog_profile &&
+//!  valgrind --tool=callgrind target/release/examples/dialog_profile [match]`
 
 use std::hint::black_box;
 use std::time::Duration;
