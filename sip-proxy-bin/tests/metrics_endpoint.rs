@@ -114,6 +114,8 @@ fn start_proxy(sip_port: u16, hep: SocketAddr, dir: &std::path::Path) -> (Proc, 
         .args(["--listen", &format!("udp:127.0.0.1:{sip_port}")])
         .args(["--metrics", "127.0.0.1:0", "--workers", "1"])
         .args(["--shutdown-grace", "0"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
