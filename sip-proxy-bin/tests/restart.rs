@@ -619,3 +619,190 @@ fn a_call_past_its_lifetime_at_restart_gets_its_byes() {
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `sip-proxy run` over `dir/data` expecting it to refuse to start (20 s at most);
+/// returns its stderr.
+fn refused_start(dir: &Path, port: u16) -> String {
+    let mut child = Command::new(BIN)
+        .args(["run", "--listen", &format!("udp:127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("the proxy still runs 20 s after a start it should refuse");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!st.success(), "a refused start exits non-zero: {err}");
+    err
+}
+
+#[test]
+fn an_unusable_database_stops_the_start_with_its_path_and_cause() {
+    let _one = serial();
+    let dir = scratch("refused");
+    let port = free_udp_port();
+    let db_path = dir.join("data/sip-proxy.db");
+    let shown = db_path.display().to_string();
+
+    // Another sip-proxy holds the data directory.
+    let first = Proxy::start(&dir, 1, port, "", &[]);
+    let err = refused_start(&dir, free_udp_port());
+    assert!(
+        err.contains("is in use by another sip-proxy") && err.contains("data"),
+        "{err}"
+    );
+    first.terminate();
+
+    // Another program holds a write lock on the database.
+    let other = rusqlite::Connection::open(&db_path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = refused_start(&dir, port);
+    assert!(err.contains(&shown) && err.contains("locked"), "{err}");
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+
+    // Not a database (or damaged).
+    for f in ["sip-proxy.db-wal", "sip-proxy.db-shm"] {
+        let _ = std::fs::remove_file(dir.join("data").join(f));
+    }
+    std::fs::write(&db_path, b"garbage, not SQLite. ".repeat(400)).unwrap();
+    let err = refused_start(&dir, port);
+    assert!(err.contains(&shown) && err.contains("corrupt"), "{err}");
+
+    // The data directory cannot be made (a file is in its way).
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data"), b"a file").unwrap();
+    let err = refused_start(&dir, port);
+    assert!(
+        err.contains("data directory") && err.contains("data"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The value of `sip_proxy_store_write_failures_total` at the metrics endpoint the proxy
+/// logged.
+fn store_failures(p: &Proxy) -> u64 {
+    use std::io::{Read, Write};
+    let log = p.log_text();
+    let i = log.find("http://").expect("the metrics address in the log") + 7;
+    let addr = &log[i..i + log[i..].find("/metrics").unwrap()];
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix("sip_proxy_store_write_failures_total "))
+        .unwrap_or_else(|| panic!("no store_write_failures counter:\n{page}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_locked_database_at_run_time_is_a_counted_failure_never_a_crash_nor_a_silent_loss() {
+    let _one = serial();
+    let dir = scratch("runtime");
+    let port = free_udp_port();
+    let metrics = ["--metrics", "127.0.0.1:0"];
+    let db_path = dir.join("data/sip-proxy.db");
+
+    // Write-through: the REGISTER that cannot be written is refused (5xx), counted, logged.
+    let p = Proxy::start(
+        &dir,
+        1,
+        port,
+        "",
+        &[&["--db-mode", "1"][..], &metrics].concat(),
+    );
+    let ua = Phone::new();
+    ua.register(p.addr, "before");
+    let other = rusqlite::Connection::open(&db_path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let reg = format!(
+        "REGISTER sip:{proxy} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-locked;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:locked@localhost>;tag=r1\r\n\
+         To: <sip:locked@localhost>\r\n\
+         Call-ID: reg-locked\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:locked@127.0.0.1:{p}>\r\n\
+         Content-Length: 0\r\n\r\n",
+        proxy = p.addr,
+        p = ua.port
+    );
+    ua.send(p.addr, reg.as_bytes());
+    let (resp, _) = ua.expect_within("an answer to the REGISTER", Duration::from_secs(10), |m| {
+        m.status().is_some_and(|s| s >= 200) && m.call_id() == Some("reg-locked")
+    });
+    assert!(
+        matches!(resp.status(), Some(500 | 503)),
+        "{:?}",
+        resp.status()
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(store_failures(&p), 1);
+    assert!(
+        p.log_text().contains("storage: registration not stored"),
+        "{}",
+        p.log_text()
+    );
+    ua.register(p.addr, "after");
+    assert_eq!(
+        rows(&dir, "location"),
+        2,
+        "before and after, not the refused one"
+    );
+    p.terminate();
+
+    // Write-back: a flush that fails keeps the registrations for the next one.
+    let cfg = "[storage]\ndb_mode = 2\nflush_ms = 100\n";
+    let p = Proxy::start(&dir, 2, port, cfg, &metrics);
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for user in ["k1", "k2", "k3"] {
+        ua.register(p.addr, user);
+    }
+    // The flush waits for the lock (2 s), fails, says so.
+    let end = Instant::now() + Duration::from_secs(10);
+    while !p
+        .log_text()
+        .contains("not written, kept for the next flush")
+    {
+        assert!(
+            Instant::now() < end,
+            "no failed flush logged:\n{}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(store_failures(&p) >= 1);
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    let end = Instant::now() + Duration::from_secs(10);
+    while rows(&dir, "location") != 5 {
+        assert!(
+            Instant::now() < end,
+            "the kept registrations were not written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}

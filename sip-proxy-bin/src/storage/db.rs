@@ -397,6 +397,10 @@ mod tests {
         drop(db);
         let db = Db::open(&path, MAIN, &opts(), NOW).unwrap();
         assert_eq!(db.read(version).unwrap(), 2);
+        let header: u32 = db
+            .read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(header, 2, "the header says the version too");
         let kept: i64 = db
             .read(|c| c.query_row("SELECT version FROM location_aor", [], |r| r.get(0)))
             .unwrap();
@@ -419,6 +423,14 @@ mod tests {
         // Opened by an older program: refused, with the reason.
         let e = Db::open(&path, &MAIN[..1], &opts(), NOW).unwrap_err();
         assert!(e.to_string().contains("newer than this sip-proxy"), "{e}");
+        // A header version beyond ours is refused too, before anything is written.
+        let h = d.join("h.db");
+        Connection::open(&h)
+            .unwrap()
+            .pragma_update(None, "user_version", 9)
+            .unwrap();
+        let e = Db::open(&h, MAIN, &opts(), NOW).unwrap_err();
+        assert!(e.to_string().contains("9 (user_version) is newer"), "{e}");
         // A trace database is not a registrations database.
         let t = d.join("t.db");
         drop(Db::open(&t, TRACE, &opts(), NOW).unwrap());

@@ -1,6 +1,7 @@
 //! The schema, versioned: each database records the migrations applied to it in
-//! `schema_version` (version, description, when), and opening it applies the missing ones in
-//! order, in one transaction. A database whose schema is newer than this program, or whose
+//! `schema_version` (version, description, when) and the last one's number in the header's
+//! `PRAGMA user_version`, and opening it applies the missing ones in order, in one
+//! transaction. A database whose schema is newer than this program, or whose
 //! recorded migrations are not the ones listed here, is refused with the reason.
 //!
 //! The tables carry the columns of Kamailio's `location`, `dialog`/`dialog_vars` and
@@ -220,6 +221,14 @@ pub fn migrate(
         }
     }
     let current = applied.last().map_or(0, |(v, _)| *v);
+    // `PRAGMA user_version` carries the same number, for tools that read only the header
+    // (and a program that recorded its migrations elsewhere is still refused).
+    let header: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if header > known {
+        return Err(MigrateError::Mismatch(format!(
+            "schema version {header} (user_version) is newer than this sip-proxy knows (up to {known}): run the newer sip-proxy, or restore a backup made by this one"
+        )));
+    }
     let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
     for m in migrations.iter().filter(|m| m.version > current) {
         tx.execute_batch(m.sql)?;
@@ -234,6 +243,9 @@ pub fn migrate(
                 "database migrated"
             );
         }
+    }
+    if current < known || header != known {
+        tx.pragma_update(None, "user_version", known)?;
     }
     tx.execute(
         "INSERT INTO storage_meta (key, value) VALUES ('last_start', ?1)
