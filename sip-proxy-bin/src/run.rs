@@ -383,7 +383,10 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
     }
     let metrics = match metrics {
         Some(l) => {
-            let exporter = crate::metrics::Exporter::new(server.proxy().clone(), clock, hep);
+            let mut exporter = crate::metrics::Exporter::new(server.proxy().clone(), clock, hep);
+            if let Some(t) = &trace_db {
+                exporter = exporter.with_trace_db(t.counters().clone());
+            }
             let e = crate::metrics::Endpoint::start(l, exporter).map_err(|e| e.to_string())?;
             tracing::info!(metrics = %format!("http://{}/metrics", e.local_addr()), "serving metrics");
             Some(e)
@@ -413,6 +416,15 @@ fn start(cfg: Config, grace: u64) -> Result<(), String> {
                 "sip_trace: the writer did not finish in 5 s; the last messages may be missing"
             );
         }
+        let c = t.counters();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        tracing::info!(
+            written = get(&c.written),
+            dropped = get(&c.dropped),
+            failed = get(&c.failed),
+            pruned = get(&c.pruned),
+            "sip_trace rows"
+        );
     }
     closed?;
     tracing::info!("stopped");

@@ -364,6 +364,19 @@ fn write_through_keeps_10_000_registrations_across_kill_9() {
     );
     assert_eq!(rows(&dir, "location"), 10_000);
     assert_eq!(rows(&dir, "location_aor"), 10_000);
+    let bytes: i64 = db(&dir)
+        .query_row(
+            "SELECT (page_count - freelist_count) * page_size \
+             FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    eprintln!(
+        "on disk: {bytes} bytes of database pages for 10 000 bindings (one per AOR, indexes \
+         and the empty schema included) = {} bytes per binding",
+        bytes / 10_000
+    );
     let p = Proxy::start(&dir, 2, port, "", &["--db-mode", "1"]);
     assert_eq!(restored(&p.log_text(), "aors"), 10_000, "{}", p.log_text());
     let alice = Phone::new();
@@ -697,6 +710,11 @@ fn an_unusable_database_stops_the_start_with_its_path_and_cause() {
 /// The value of `sip_proxy_store_write_failures_total` at the metrics endpoint the proxy
 /// logged.
 fn store_failures(p: &Proxy) -> u64 {
+    metric(p, "sip_proxy_store_write_failures_total")
+}
+
+/// The value of the sample `name` at the metrics endpoint the proxy logged.
+fn metric(p: &Proxy, name: &str) -> u64 {
     use std::io::{Read, Write};
     let log = p.log_text();
     let i = log.find("http://").expect("the metrics address in the log") + 7;
@@ -708,8 +726,8 @@ fn store_failures(p: &Proxy) -> u64 {
     let mut page = String::new();
     s.read_to_string(&mut page).unwrap();
     page.lines()
-        .find_map(|l| l.strip_prefix("sip_proxy_store_write_failures_total "))
-        .unwrap_or_else(|| panic!("no store_write_failures counter:\n{page}"))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name}:\n{page}"))
         .trim()
         .parse()
         .unwrap()
@@ -804,5 +822,88 @@ fn a_locked_database_at_run_time_is_a_counted_failure_never_a_crash_nor_a_silent
         std::thread::sleep(Duration::from_millis(50));
     }
     p.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn trace_db_writes_a_sip_trace_row_per_message() {
+    let _one = serial();
+    let dir = scratch("trace");
+    let port = free_udp_port();
+    let p = Proxy::start(
+        &dir,
+        1,
+        port,
+        "",
+        &["--trace-db", "--metrics", "127.0.0.1:0"],
+    );
+    let ua = Phone::new();
+    ua.register(p.addr, "traced");
+    let end = Instant::now() + Duration::from_secs(10);
+    while metric(&p, "sip_proxy_sip_trace_written_total") < 2 {
+        assert!(
+            Instant::now() < end,
+            "the REGISTER and its 200 not traced in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(metric(&p, "sip_proxy_sip_trace_dropped_total"), 0);
+    let log = p.terminate();
+    assert!(log.contains("sip_trace rows written=2"), "{log}");
+    let c = rusqlite::Connection::open(dir.join("data/sip-trace.db")).unwrap();
+    type Row = (
+        String,
+        String,
+        Option<i64>,
+        String,
+        String,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = c
+        .prepare(
+            "SELECT callid, method, status, fromip, toip, direction, fromtag, transport \
+             FROM sip_trace ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let (ua_at, proxy_at) = (
+        format!("udp:127.0.0.1:{}", ua.port),
+        format!("udp:127.0.0.1:{port}"),
+    );
+    let row = |status, from: &str, to: &str, dir: &str| -> Row {
+        (
+            "reg-traced".into(),
+            "REGISTER".into(),
+            status,
+            from.into(),
+            to.into(),
+            dir.into(),
+            "r1".into(),
+            "udp".into(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row(None, &ua_at, &proxy_at, "in"),
+            row(Some(200), &proxy_at, &ua_at, "out")
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -110,8 +110,8 @@ impl TraceDb {
         })
     }
 
-    /// The counters.
-    pub fn counters(&self) -> &TraceCounters {
+    /// The counters (shared with the metrics endpoint).
+    pub fn counters(&self) -> &Arc<TraceCounters> {
         &self.counters
     }
 
