@@ -604,13 +604,17 @@ impl Proxy {
             return;
         }
         for _ in 0..16 {
-            if !self
-                .local
-                .location
-                .expire(w.now.wall, 1000)
-                .is_ok_and(|ev| ev.len() == 1000)
-            {
-                break;
+            match self.local.location.expire(w.now.wall, 1000) {
+                Ok(ev) if ev.len() == 1000 => {}
+                Ok(_) => break,
+                Err(e) => {
+                    self.store_failure(
+                        w.now,
+                        "expired registrations not removed (retried at the next pass)",
+                        &e,
+                    );
+                    break;
+                }
             }
         }
         if let Some(a) = &self.local.auth {
