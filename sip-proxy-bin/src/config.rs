@@ -161,12 +161,14 @@ pub struct AuthConfig {
     pub nonce_lifetime: u64,
     /// Digest algorithms offered, in order (MD5 first keeps MD5-only phones working).
     pub algorithms: Vec<String>,
-    /// Sources never challenged and never banned (CIDR).
+    /// Sources whose calls are never challenged and which are never banned (CIDR); their
+    /// REGISTERs are still authenticated.
     pub trusted: Vec<String>,
     /// File with the nonce secret (≥ 32 bytes), shared by every node; random per start
     /// when absent.
     pub secret_file: Option<PathBuf>,
-    /// Auth cache entries (verified credentials kept for repeated REGISTERs).
+    /// Auth cache entries (the HA1 of users who authenticated, kept for their next
+    /// authentications).
     pub cache_size: usize,
 }
 
@@ -359,7 +361,7 @@ pub struct DialogConfig {
     pub track: bool,
     /// Longest call, seconds; then both sides get a BYE.
     pub max_duration: u64,
-    /// Most tracked dialogs (beyond: 503).
+    /// Most tracked dialogs (beyond: new calls are still forwarded, untracked).
     pub max_dialogs: usize,
 }
 
@@ -419,6 +421,11 @@ pub struct TimersConfig {
     pub t4_ms: u64,
     /// Timer C (proxied INVITE branch with no final response).
     pub timer_c_ms: u64,
+    /// How long a finished transaction lingers to absorb retransmissions (caps Timers D, J,
+    /// L and M, 32 s by the RFC), like Kamailio's `wt_timer` (5 s). A retransmission that
+    /// comes later is forwarded again and absorbed by the next hop. Set it to 32000 or more
+    /// for the RFC's values.
+    pub linger_ms: u64,
 }
 
 impl Default for TimersConfig {
@@ -428,6 +435,7 @@ impl Default for TimersConfig {
             t2_ms: 4000,
             t4_ms: 5000,
             timer_c_ms: 181_000,
+            linger_ms: 5_000,
         }
     }
 }
@@ -442,7 +450,7 @@ pub struct Config {
     pub domains: Vec<String>,
     /// What the proxy does with requests.
     pub mode: Mode,
-    /// Worker threads (0: one per CPU).
+    /// Worker threads per UDP listener (0: one per CPU).
     pub workers: usize,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
     pub log: String,

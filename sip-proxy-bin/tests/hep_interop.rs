@@ -380,10 +380,15 @@ fn sngrep_collects(version: &str) {
         &[&ok],
     );
     // sngrep writes packets as they arrive; give it a moment, then let it close the file
+    // (sngrep's HEPv2 receiver stores 4068 bytes per packet, see below: wait for both)
+    let payloads = if version == "2" {
+        2 * (4096 - 28)
+    } else {
+        INVITE.len() + OK.len()
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline
-        && fs::metadata(&pcap).map_or(0, |m| m.len())
-            < (24 + 2 * 58 + INVITE.len() + OK.len()) as u64
+        && fs::metadata(&pcap).map_or(0, |m| m.len()) < (24 + 2 * 58 + payloads) as u64
     {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -177,7 +177,7 @@ impl InviteClient {
             }
             (S::Calling | S::Proceeding, 200..=299) => {
                 self.timers.clear_all();
-                self.timers.set(Timer::M, now + t.timeout());
+                self.timers.set(Timer::M, now + t.accepted());
                 self.state = S::Accepted;
                 Effect::to_tu()
             }
@@ -437,7 +437,7 @@ impl InviteServer {
             (S::Proceeding | S::Accepted, 200..=299) => {
                 if self.state == S::Proceeding {
                     self.timers.clear_all();
-                    self.timers.set(Timer::L, now + t.timeout());
+                    self.timers.set(Timer::L, now + t.accepted());
                     self.state = S::Accepted;
                 }
                 self.responded = true;

@@ -68,6 +68,12 @@ pub struct Timers {
     /// How long a server transaction waits for its TU to answer before the layer does
     /// (default 64·T1 + Timer C, beyond any legitimate proxy branch).
     pub tu_answer: Duration,
+    /// A cap on how long a finished transaction lingers to absorb retransmissions: Timers D,
+    /// J, L and M (64·T1 = 32 s by the RFC) on unreliable transports. `None` (the default)
+    /// keeps the RFC values. A proxy may shorten them the way Kamailio's `tm` does
+    /// (`wt_timer`, 5 s): a retransmission arriving later starts a new transaction that the
+    /// next hop absorbs, and the table holds 5 s of traffic instead of 32.
+    pub linger: Option<Duration>,
 }
 
 impl Default for Timers {
@@ -79,6 +85,7 @@ impl Default for Timers {
             timer_c: Duration::from_secs(181),
             trying: Duration::from_millis(200),
             tu_answer: Duration::from_secs(32 + 181),
+            linger: None,
         }
     }
 }
@@ -89,12 +96,25 @@ impl Timers {
         self.t1 * 64
     }
 
-    /// Timer D: 32 s (at least 64·T1) on unreliable transports, 0 on reliable ones.
+    /// Timer D: 32 s (at least 64·T1) on unreliable transports, 0 on reliable ones; at most
+    /// [`linger`](Self::linger).
     pub fn d(&self, reliable: bool) -> Duration {
         if reliable {
             Duration::ZERO
         } else {
-            self.timeout().max(Duration::from_secs(32))
+            self.capped(self.timeout().max(Duration::from_secs(32)))
+        }
+    }
+
+    /// Timers L and M (RFC 6026): 64·T1, at most [`linger`](Self::linger).
+    pub fn accepted(&self) -> Duration {
+        self.capped(self.timeout())
+    }
+
+    fn capped(&self, d: Duration) -> Duration {
+        match self.linger {
+            Some(cap) => d.min(cap),
+            None => d,
         }
     }
 
@@ -103,12 +123,13 @@ impl Timers {
         if reliable { Duration::ZERO } else { self.t4 }
     }
 
-    /// Timer J: 64·T1 on unreliable transports, 0 on reliable ones.
+    /// Timer J: 64·T1 on unreliable transports, 0 on reliable ones; at most
+    /// [`linger`](Self::linger).
     pub fn j(&self, reliable: bool) -> Duration {
         if reliable {
             Duration::ZERO
         } else {
-            self.timeout()
+            self.capped(self.timeout())
         }
     }
 }
@@ -198,6 +219,17 @@ mod tests {
             ..t
         };
         assert_eq!(fast.d(false), Duration::from_secs(32));
+        // A linger cap shortens D, J, L and M, never the reliable zeroes or Timer B/F/H.
+        let kamailio = Timers {
+            linger: Some(Duration::from_secs(5)),
+            ..t
+        };
+        assert_eq!(kamailio.d(false), Duration::from_secs(5));
+        assert_eq!(kamailio.j(false), Duration::from_secs(5));
+        assert_eq!(kamailio.accepted(), Duration::from_secs(5));
+        assert_eq!(kamailio.d(true), Duration::ZERO);
+        assert_eq!(kamailio.timeout(), Duration::from_secs(32));
+        assert_eq!(t.accepted(), Duration::from_secs(32));
     }
 
     #[test]

@@ -150,6 +150,7 @@ impl Proxy {
                 t2: Duration::from_millis(t.t2_ms),
                 t4: Duration::from_millis(t.t4_ms),
                 timer_c: Duration::from_millis(t.timer_c_ms),
+                linger: Some(Duration::from_millis(t.linger_ms)),
                 ..Timers::default()
             },
             max_transactions: cfg.limits.max_transactions,
@@ -195,8 +196,9 @@ impl Proxy {
         let msg = match Message::parse_with(data, &self.limits) {
             Ok(m) => m,
             Err(ParseError::KeepAlive) => {
-                // RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF.
-                if len >= 4 {
+                // RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF
+                // (where relay_to allows: it bounds every send).
+                if len >= 4 && self.may_send_to(flow.remote.ip()) {
                     out.push(Transmit {
                         flow,
                         destination: Destination::Addr,
@@ -344,17 +346,27 @@ impl Proxy {
         self.emit(w);
     }
 
+    /// Whether the `relay_to` allow-list lets us send to `ip`; a refusal is counted and
+    /// logged.
+    fn may_send_to(&self, ip: std::net::IpAddr) -> bool {
+        if self.relay_to.is_empty() || self.relay_to.iter().any(|n| n.contains(ip)) {
+            return true;
+        }
+        self.stats.relay_denied.inc();
+        tracing::debug!(to = %ip, "not sent: outside relay_to");
+        false
+    }
+
     /// Moves the layer's transmits to the output: allow-list, capture.
     pub(crate) fn emit(&self, w: &mut Work<'_>) {
         for t in w.scratch.transmits.drain(..) {
-            if !self.relay_to.is_empty()
-                && !self.relay_to.iter().any(|n| n.contains(t.flow.remote.ip()))
-            {
-                self.stats.relay_denied.inc();
-                tracing::debug!(to = %t.flow.remote, "not sent: outside relay_to");
+            if !self.may_send_to(t.flow.remote.ip()) {
                 continue;
             }
-            if let Ok(m) = Message::parse(t.payload.clone()) {
+            // Parsed only for the capture's correlation id, and only when capturing.
+            if self.capture.is_some()
+                && let Ok(m) = Message::parse(t.payload.clone())
+            {
                 self.capture_event(
                     w.now,
                     t.flow.local,
@@ -440,5 +452,60 @@ impl Proxy {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use sip_parser::Transport;
+    use sip_transaction::Flow;
+
+    use super::{Now, Parts, Proxy, SystemResolver};
+    use crate::config::Config;
+
+    #[test]
+    fn relay_to_bounds_keepalive_answers_too() {
+        let cfg = Config::from_toml(
+            "[[listen]]\naddress = \"udp:127.0.0.1:5060\"\n[limits]\nrelay_to = [\"127.0.0.0/8\"]\n",
+            "test.toml",
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        let p = Proxy::new(
+            cfg,
+            Parts {
+                seed: [3; 32],
+                capture: None,
+                resolver: Arc::new(SystemResolver),
+            },
+            Duration::from_secs(1_700_000_000),
+        )
+        .unwrap();
+        let now = Now {
+            mono: Duration::from_secs(1),
+            wall: Duration::from_secs(1_700_000_001),
+        };
+        let ping = |from: &str| {
+            let mut out = Vec::new();
+            let flow = Flow {
+                transport: Transport::Udp,
+                local: "127.0.0.1:5060".parse().unwrap(),
+                remote: from.parse().unwrap(),
+                conn: None,
+            };
+            p.on_datagram(now, Bytes::from_static(b"\r\n\r\n"), flow, &mut out);
+            out.into_iter().map(|t| t.payload).collect::<Vec<_>>()
+        };
+        // RFC 5626 §4.4.1: CRLFCRLF is answered with CRLF, inside the allow-list…
+        assert_eq!(ping("127.0.0.1:4000"), [Bytes::from_static(b"\r\n")]);
+        assert_eq!(p.stats.relay_denied.get(), 0);
+        // …and not outside it: a counted refusal.
+        assert!(ping("192.0.2.1:5060").is_empty());
+        assert_eq!(p.stats.relay_denied.get(), 1);
     }
 }

@@ -19,7 +19,13 @@ use crate::config::Mode;
 pub(crate) struct Pending {
     /// The destination being tried, and those left.
     failover: Mutex<HashMap<ServerTxId, (SocketAddr, Vec<SocketAddr>)>>,
-    probes: Mutex<HashMap<ClientTxId, SocketAddr>>,
+    /// Probes in flight: destination and when the probe was sent (monotonic).
+    probes: Mutex<HashMap<ClientTxId, (SocketAddr, std::time::Duration)>>,
+    /// Per destination, when the probe whose outcome was last applied had been sent: an
+    /// older probe's outcome arriving later (a timeout after 64·T1, longer than the probe
+    /// interval) is stale and ignored, so a destination that came back is not marked down
+    /// again by a probe sent while it was away. One entry per upstream destination.
+    probe_applied: Mutex<HashMap<SocketAddr, std::time::Duration>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -109,6 +115,48 @@ impl Proxy {
     fn target_uri(&self, raw: &[u8]) -> Option<Target> {
         let (t, a) = self.resolve_uri(raw)?;
         Some(Target::to(self.flow_to(t, a)?))
+    }
+
+    /// The listener a Route entry names: its address and port, or its advertised host and
+    /// port.
+    fn listener_named(&self, raw: &[u8]) -> Option<SocketAddr> {
+        let u = Uri::parse(raw).ok()?;
+        let host = u.host.trim_start_matches('[').trim_end_matches(']');
+        let ip = host.parse::<IpAddr>().ok();
+        self.cfg.listen.iter().find_map(|l| {
+            let a = l.address.addr;
+            let by_addr = ip == Some(a.ip()) && u.port.unwrap_or(5060) == a.port();
+            let by_advertise = l.advertise.as_ref().is_some_and(|ad| {
+                ad.host.eq_ignore_ascii_case(u.host)
+                    && u.port.unwrap_or(5060) == ad.port.unwrap_or(a.port())
+            });
+            (by_addr || by_advertise).then_some(a)
+        })
+    }
+
+    /// The target of an in-dialog request: like [`target_uri`](Self::target_uri), but sent
+    /// from the listener the last of our leading Route entries names. With double
+    /// Record-Route that is the listener on the next hop's side (RFC 5658's double
+    /// Record-Routing: the request leaves through the interface the route set recorded for
+    /// that side), not the first listener of the transport.
+    fn in_dialog_target(&self, req: &Message, raw: &[u8]) -> Option<Target> {
+        let (t, a) = self.resolve_uri(raw)?;
+        let mut flow = self.flow_to(t, a)?;
+        let side = req
+            .routes()
+            .map_while(|r| r.ok().and_then(|r| self.listener_named(r.raw_uri)))
+            .last();
+        if let Some(local) = side {
+            let usable = self.cfg.listen.iter().any(|l| {
+                l.address.addr == local
+                    && l.address.transport == t
+                    && local.is_ipv4() == a.is_ipv4()
+            });
+            if usable {
+                flow.local = local;
+            }
+        }
+        Some(Target::to(flow))
     }
 
     /// Whether a host names this proxy (a domain served, or a listener).
@@ -232,7 +280,7 @@ impl Proxy {
                 r
             }
         };
-        if let Some(t) = self.target_uri(uri) {
+        if let Some(t) = self.in_dialog_target(req, uri) {
             self.forward_to(w, tx, vec![t], false, false);
         } else {
             self.stats.not_routed.inc();
@@ -421,7 +469,7 @@ impl Proxy {
         if ours {
             return; // an ACK for a 2xx we sent ourselves (none today): absorbed
         }
-        if let Some(t) = self.target_uri(uri) {
+        if let Some(t) = self.in_dialog_target(req, uri) {
             let _ = self.layer.relay(req, flow, &t, false, &mut w.scratch);
         }
     }
@@ -436,7 +484,7 @@ impl Proxy {
             return;
         }
         let target = match self.layer.next_hop(msg) {
-            NextHop::Route(r) => self.target_uri(r),
+            NextHop::Route(r) => self.in_dialog_target(msg, r),
             NextHop::RequestUri(r) => {
                 let ours = Uri::parse(r).is_ok_and(|u| self.is_our_host(u.host, u.port));
                 if ours {
@@ -496,7 +544,7 @@ impl Proxy {
                 &mut w.scratch,
             );
             if let Ok(tx) = r {
-                lock(&self.pending.probes).insert(tx, addr);
+                lock(&self.pending.probes).insert(tx, (addr, w.now.mono));
             }
         }
     }
@@ -505,15 +553,28 @@ impl Proxy {
         if resp.status().unwrap_or(0) < 200 {
             return;
         }
-        if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
+        if let Some(addr) = self.probe_outcome(tx) {
             Self::log_changes(&self.dispatcher.success(addr));
         }
     }
 
     pub(crate) fn own_failure(&self, _w: &mut Work<'_>, tx: ClientTxId) {
-        if let Some(addr) = lock(&self.pending.probes).remove(&tx) {
+        if let Some(addr) = self.probe_outcome(tx) {
             Self::log_changes(&self.dispatcher.failure(addr));
         }
+    }
+
+    /// The destination of probe `tx`, unless its outcome is stale: a later probe to the
+    /// same destination has had its outcome already.
+    fn probe_outcome(&self, tx: ClientTxId) -> Option<SocketAddr> {
+        let (addr, sent) = lock(&self.pending.probes).remove(&tx)?;
+        let mut applied = lock(&self.pending.probe_applied);
+        if applied.get(&addr).is_some_and(|last| *last > sent) {
+            tracing::debug!(dst = %addr, "outcome of an older probe ignored");
+            return None;
+        }
+        applied.insert(addr, sent);
+        Some(addr)
     }
 
     fn log_changes(changes: &[(String, SocketAddr, Change)]) {
@@ -527,5 +588,167 @@ impl Proxy {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use sip_parser::{Message, Transport};
+    use sip_transaction::Flow;
+
+    use crate::config::Config;
+    use crate::proxy::{Now, Parts, Proxy, SystemResolver};
+
+    const PRIVATE: &str = "127.0.0.1:5060";
+    const PUBLIC: &str = "127.0.0.2:5062";
+
+    fn proxy() -> Proxy {
+        proxy_with("")
+    }
+
+    fn proxy_with(extra: &str) -> Proxy {
+        let cfg = Config::from_toml(
+            &format!(
+                "domains = [\"sip.test\"]\n[[listen]]\naddress = \"udp:{PRIVATE}\"\n\
+                 [[listen]]\naddress = \"udp:{PUBLIC}\"\n{extra}"
+            ),
+            "test.toml",
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        Proxy::new(
+            cfg,
+            Parts {
+                seed: [7; 32],
+                capture: None,
+                resolver: Arc::new(SystemResolver),
+            },
+            Duration::from_secs(1_700_000_000),
+        )
+        .unwrap()
+    }
+
+    /// A BYE within a dialog whose route set is `routes`, sent to the proxy's listener
+    /// `at` from `from`, for the UA at `to`. Returns the local address and top Via of what
+    /// the proxy sent to `to`.
+    fn forward_in_dialog(
+        method: &str,
+        routes: &[&str],
+        at: &str,
+        from: &str,
+        to: &str,
+    ) -> (String, String) {
+        let p = proxy();
+        let route = routes
+            .iter()
+            .map(|r| format!("<sip:{r};lr>"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let bye = format!(
+            "{method} sip:ua@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-{method}1\r\n\
+             Route: {route}\r\nFrom: <sip:a@sip.test>;tag=1\r\nTo: <sip:b@sip.test>;tag=2\r\n\
+             Call-ID: rr-side\r\nCSeq: 2 {method}\r\nMax-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        let flow = Flow {
+            transport: Transport::Udp,
+            local: at.parse().unwrap(),
+            remote: from.parse().unwrap(),
+            conn: None,
+        };
+        let now = Now {
+            mono: Duration::from_secs(1),
+            wall: Duration::from_secs(1_700_000_001),
+        };
+        p.on_datagram(now, Bytes::from(bye), flow, &mut out);
+        let sent = out
+            .iter()
+            .find(|t| t.flow.remote.to_string() == to)
+            .unwrap_or_else(|| panic!("nothing sent to {to}: {out:?}"));
+        let m = Message::parse(sent.payload.clone()).unwrap();
+        let via = String::from_utf8_lossy(m.via().next().unwrap().unwrap().raw).into_owned();
+        (sent.flow.local.to_string(), via)
+    }
+
+    #[test]
+    fn in_dialog_requests_leave_from_the_listener_the_route_set_names_for_their_side() {
+        // BYE (a transaction) and the ACK of a 2xx (relayed statelessly) alike.
+        for m in ["BYE", "ACK"] {
+            // Double Record-Route (RFC 5658): a request entering on the private side pops
+            // both of our entries and leaves from the public listener, the last one popped…
+            let (local, via) = forward_in_dialog(
+                m,
+                &[PRIVATE, PUBLIC],
+                PRIVATE,
+                "127.0.0.1:4000",
+                "127.0.0.2:4002",
+            );
+            assert_eq!(local, PUBLIC, "{m}");
+            assert!(via.contains(PUBLIC), "{m}: {via}");
+            // …and the mirror image.
+            let (local, via) = forward_in_dialog(
+                m,
+                &[PUBLIC, PRIVATE],
+                PUBLIC,
+                "127.0.0.2:4002",
+                "127.0.0.1:4000",
+            );
+            assert_eq!(local, PRIVATE, "{m}");
+            assert!(via.contains(PRIVATE), "{m}: {via}");
+            // A single entry: the listener it names.
+            let (local, _) =
+                forward_in_dialog(m, &[PUBLIC], PUBLIC, "127.0.0.2:4002", "127.0.0.2:4004");
+            assert_eq!(local, PUBLIC, "{m}");
+        }
+    }
+
+    #[test]
+    fn a_late_probe_timeout_does_not_mark_down_a_destination_a_newer_probe_found_up() {
+        // T1 = 50 ms: a probe times out after 64·T1 = 3.2 s (RFC 3261 §17.1.2.2, Timer F),
+        // longer than the 1 s probe interval, so several probes are in flight at once.
+        let upstream = "127.0.0.1:7001";
+        let p = proxy_with(&format!(
+            "[timers]\nt1_ms = 50\n[[upstream]]\nname = \"pbx\"\n\
+             targets = [\"udp:{upstream}\"]\nprobe_interval = 1\n"
+        ));
+        let dst = || &p.dispatcher.sets()[0].destinations[0];
+        let mut up_at = Vec::new();
+        let mut answered = 0;
+        // The upstream is away for the first 4.5 s, then answers every probe sent after.
+        for step in 0..90u64 {
+            let now = Now {
+                mono: Duration::from_millis(1_000 + step * 100),
+                wall: Duration::from_millis(1_700_000_001_000 + step * 100),
+            };
+            let mut out = Vec::new();
+            p.on_timer(now, &mut out);
+            for t in out {
+                let Ok(m) = Message::parse(t.payload.clone()) else {
+                    continue;
+                };
+                let fresh = now.mono >= Duration::from_millis(5_500);
+                if m.method() == Some("OPTIONS") && fresh {
+                    let ok = sip_parser::ResponseBuilder::new(&m, 200, "OK").build();
+                    let mut more = Vec::new();
+                    p.on_datagram(now, ok, t.flow, &mut more);
+                    answered += 1;
+                }
+            }
+            up_at.push(dst().is_up());
+        }
+        assert!(answered >= 2, "probes answered: {answered}");
+        // Down once the first probes timed out (1 s + 3.2 s)…
+        assert!(!up_at[35], "{up_at:?}");
+        // …up from the first answered probe on, for good: the probes sent while it was
+        // away time out later (until 8.7 s) and are stale by then.
+        let back = up_at.iter().rposition(|u| !u).unwrap() + 1;
+        assert!(back < 50, "up again at step {back}: {up_at:?}");
+        assert!(up_at[back..].iter().all(|u| *u), "{up_at:?}");
     }
 }
