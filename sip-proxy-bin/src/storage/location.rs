@@ -603,6 +603,15 @@ impl LocationStore for SqliteLocation {
     }
 
     fn expire(&self, now: Duration, max: usize) -> Result<Vec<Event>, StoreError> {
+        // Called every second: the writer (and its lock) only when something expired.
+        let due: bool = self.db.read(|c| {
+            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM location WHERE expires <= ?1)")
+                .and_then(|mut st| st.query_row(params![to_i64(now.as_secs())], |r| r.get(0)))
+                .map_err(store_error)
+        })?;
+        if !due {
+            return Ok(Vec::new());
+        }
         self.write(|tx, delta| {
             // (AOR id, AOR, the row read back, row id)
             let mut found: Vec<Expiring> = Vec::new();
