@@ -9,7 +9,13 @@
 //!   the time a flush takes) may be lost — each lost one's age at the kill is measured;
 //! * a confirmed call survives a restart: the BYE after it is routed and the dialog ends
 //!   (its row leaves the database);
-//! * a call whose lifetime ran out while the proxy was down gets its BYEs at restart.
+//! * a call whose lifetime ran out while the proxy was down gets its BYEs at restart;
+//! * store-only mode (`db_mode` 3): registrations read from the database, dialogs written at
+//!   a clean shutdown;
+//! * a locked, corrupt or in-use database stops the start with its path and cause; a locked
+//!   one at run time is a logged, counted failure (5xx in write-through, kept for the next
+//!   flush in write-back);
+//! * `--trace-db` writes a `sip_trace` row per message.
 //!
 //! SIPp (Debian `sip-tester`, in scripts/apt-packages.txt) is required: the test fails, never
 //! skips, without it. The scenarios run one at a time (they share two CPUs). Measured
@@ -905,5 +911,55 @@ fn trace_db_writes_a_sip_trace_row_per_message() {
             row(Some(200), &proxy_at, &ua_at, "out")
         ]
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn store_only_mode_reads_the_database_and_writes_dialogs_at_shutdown() {
+    let _one = serial();
+    let dir = scratch("db-only");
+    let port = free_udp_port();
+    let callee = Phone::new();
+    // db_mode 3: registrations live in the database only; dialogs are written at shutdown.
+    let cfg = "[storage]\ndb_mode = 3\n";
+    let p = Proxy::start(&dir, 1, port, cfg, &[]);
+    sipp_register(&dir, p.addr, callee.port, 2_000, 2_000);
+    assert_eq!(
+        rows(&dir, "location"),
+        2_000,
+        "each one committed before its 200"
+    );
+    let (alice, bob) = (Phone::new(), Phone::new());
+    bob.register(p.addr, "bob");
+    let in_dialog = confirmed_call(p.addr, &alice, &bob, "db-only-call");
+    assert_eq!(rows(&dir, "dialog"), 0, "dialogs wait for the shutdown");
+    p.kill9();
+    // Killed: the registrations are all there, the dialog is not (mode 3 writes it at a
+    // clean shutdown only).
+    assert_eq!(rows(&dir, "location"), 2_001);
+    let p = Proxy::start(&dir, 2, port, cfg, &[]);
+    let log = p.log_text();
+    assert_eq!(
+        restored(&log, "aors"),
+        0,
+        "nothing loaded into memory: {log}"
+    );
+    call_is_routed(p.addr, &alice, &callee, "u1999");
+    // A call, then a clean stop: now the dialog is written, and restored at the next start.
+    let in_dialog_2 = confirmed_call(p.addr, &alice, &bob, "db-only-call-2");
+    drop(in_dialog);
+    let log = p.terminate();
+    assert!(log.contains("dialogs written"), "{log}");
+    assert_eq!(rows(&dir, "dialog"), 1);
+    let p = Proxy::start(&dir, 3, port, cfg, &[]);
+    assert_eq!(restored(&p.log_text(), "dialogs"), 1, "{}", p.log_text());
+    alice.send(p.addr, in_dialog_2("BYE", 2, "bye-db-only").as_bytes());
+    let (bye, via_proxy) = bob.expect("BYE at bob after the restart", request_is("BYE"));
+    assert_eq!(bye.call_id(), Some("db-only-call-2"));
+    bob.send(via_proxy, &ResponseBuilder::new(&bye, 200, "OK").build());
+    alice.expect("200 for the BYE at alice", status_is(200, "BYE"));
+    // The table is rewritten with the live dialogs at the next shutdown: none.
+    p.terminate();
+    assert_eq!(rows(&dir, "dialog"), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
