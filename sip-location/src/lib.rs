@@ -23,4 +23,4 @@ pub use memory::{MemoryConfig, MemoryStore};
 pub use policy::{Keepalive, MaxContacts, PathMode, Policy, WhenFull};
 pub use registrar::{Outcome, Refusal, Registration, Reply};
 pub use store::{BackendError, Counts, Cursor, LocationStore, StoreError};
-pub use tiered::{Mode, Tiered};
+pub use tiered::{FLUSH_BATCH, Mode, Tiered};

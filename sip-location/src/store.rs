@@ -128,6 +128,15 @@ pub trait LocationStore {
         visit: &mut dyn FnMut(&str, &[Binding]),
     ) -> Result<Option<Cursor>, StoreError>;
 
+    /// Applies the changes of several AORs, in order: what a write-back flush hands its
+    /// backing store ([`crate::Tiered`]). A backend with transactions writes them in one
+    /// (all or, with an error, none); the default applies them one by one and stops at the
+    /// first error, so some may be written when it fails — which a write-back flush
+    /// tolerates, as it writes each AOR's whole current set and rewrites it on a retry.
+    fn apply_all(&self, batch: &[Changes], now: Duration) -> Result<Vec<Applied>, StoreError> {
+        batch.iter().map(|c| self.apply(c, now)).collect()
+    }
+
     /// Writes what a write-back store holds back to its backend (see [`crate::Tiered`]);
     /// returns how many AORs were written. Stores without a backend write nothing.
     fn flush(&self, now: Duration) -> Result<usize, StoreError> {
@@ -173,7 +182,18 @@ impl<S: LocationStore + ?Sized> LocationStore for &S {
     ) -> Result<Option<Cursor>, StoreError> {
         (**self).scan(cursor, max_aors, now, visit)
     }
+    fn apply_all(&self, batch: &[Changes], now: Duration) -> Result<Vec<Applied>, StoreError> {
+        (**self).apply_all(batch, now)
+    }
     fn flush(&self, now: Duration) -> Result<usize, StoreError> {
         (**self).flush(now)
+    }
+    fn remove(
+        &self,
+        aor: &str,
+        contact: Option<&str>,
+        now: Duration,
+    ) -> Result<Vec<Event>, StoreError> {
+        (**self).remove(aor, contact, now)
     }
 }

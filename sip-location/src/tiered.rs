@@ -11,6 +11,9 @@
 //!
 //! Write-back coalesces: however often an AOR changes between two flushes, the backing gets
 //! one write with its latest bindings, and the dirty set holds at most one entry per AOR.
+//! A flush hands the backing [`FLUSH_BATCH`] AORs per [`LocationStore::apply_all`] call (one
+//! transaction in an SQL backend), and flushes never overlap (a second caller waits), so an
+//! older set of an AOR never overwrites a newer one in the backing.
 //! [`Tiered::load`] fills the cache from the backing at start-up.
 
 use alloc::collections::BTreeSet;
@@ -22,6 +25,9 @@ use crate::binding::Binding;
 use crate::change::{Applied, Changes, Event, Op, Snapshot};
 use crate::store::{Counts, Cursor, LocationStore, StoreError};
 use crate::sync::Lock;
+
+/// AORs written per [`LocationStore::apply_all`] call by a write-back flush.
+pub const FLUSH_BATCH: usize = 512;
 
 /// Where bindings live and when the backing store is written (Kamailio `usrloc` `db_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +85,8 @@ pub struct Tiered<C, B> {
     backing: B,
     mode: Mode,
     dirty: Lock<BTreeSet<String>>,
+    /// Held for the whole of a write-back flush.
+    flushing: Lock<()>,
     /// Write-through serialises writers of one AOR here (the backing write and the cache
     /// write must not interleave with another writer's).
     stripes: alloc::boxed::Box<[Lock<()>]>,
@@ -92,6 +100,7 @@ impl<C: LocationStore, B: LocationStore> Tiered<C, B> {
             backing,
             mode,
             dirty: Lock::new(BTreeSet::new()),
+            flushing: Lock::new(()),
             stripes: (0..64).map(|_| Lock::new(())).collect(),
         }
     }
@@ -238,29 +247,33 @@ impl<C: LocationStore, B: LocationStore> LocationStore for Tiered<C, B> {
         match self.mode {
             Mode::MemoryOnly | Mode::WriteThrough => Ok(0),
             Mode::StoreOnly => self.backing.flush(now),
-            Mode::WriteBack => {
-                let mut pending: Vec<String> = self
+            Mode::WriteBack => self.flushing.with(|()| {
+                let pending: Vec<String> = self
                     .dirty
                     .with(|d| core::mem::take(d).into_iter().collect());
                 let mut written = 0;
-                while let Some(aor) = pending.pop() {
-                    let result = self.cache.lookup(&aor, now).and_then(|snap| {
-                        let mut ch = Changes::new(aor.clone()).with(Op::Clear);
-                        ch.ops.extend(snap.into_iter().map(Op::Put));
-                        self.backing.apply(&ch, now)
-                    });
+                for (i, chunk) in pending.chunks(FLUSH_BATCH).enumerate() {
+                    let result = chunk
+                        .iter()
+                        .map(|aor| {
+                            let snap = self.cache.lookup(aor, now)?;
+                            let mut ch = Changes::new(aor.clone()).with(Op::Clear);
+                            ch.ops.extend(snap.into_iter().map(Op::Put));
+                            Ok(ch)
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()
+                        .and_then(|batch| self.backing.apply_all(&batch, now));
                     if let Err(e) = result {
-                        // Not written: keep it, and everything not tried yet, for next time.
-                        self.dirty.with(|d| {
-                            d.insert(aor);
-                            d.extend(pending);
-                        });
+                        // Not written: keep this batch, and everything not tried yet, for
+                        // next time.
+                        let rest = &pending[i * FLUSH_BATCH..];
+                        self.dirty.with(|d| d.extend(rest.iter().cloned()));
                         return Err(e);
                     }
-                    written += 1;
+                    written += chunk.len();
                 }
                 Ok(written)
-            }
+            }),
         }
     }
 }

@@ -54,6 +54,10 @@ impl LocationStore for RecordingStore {
         }
         self.inner.apply(changes, now)
     }
+    fn apply_all(&self, batch: &[Changes], now: Duration) -> Result<Vec<Applied>, StoreError> {
+        self.log(format!("batch {}", batch.len()));
+        batch.iter().map(|c| self.apply(c, now)).collect()
+    }
     fn expire(&self, now: Duration, max: usize) -> Result<Vec<Event>, StoreError> {
         self.log("expire".into());
         self.inner.expire(now, max)
@@ -197,6 +201,40 @@ fn db_mode_2_write_back_writes_at_flush_once_per_aor() {
     assert_eq!(t.dirty(), 2);
     t.flush(at(T0 + 100)).unwrap();
     assert_eq!(t.backing().counts().unwrap().bindings, 0);
+}
+
+#[test]
+fn db_mode_2_flush_hands_the_backing_batches() {
+    // One `apply_all` per FLUSH_BATCH AORs: one transaction each in an SQL backend.
+    let t = tiered(Mode::WriteBack);
+    let n = sip_location::FLUSH_BATCH + 88;
+    for i in 0..n {
+        t.apply(&put(&format!("sip:u{i}@x"), "sip:1@h", T0 + 60), at(T0))
+            .unwrap();
+    }
+    assert_eq!(t.flush(at(T0 + 1)).unwrap(), n);
+    let batches: Vec<String> = t
+        .backing()
+        .take()
+        .into_iter()
+        .filter(|c| c.starts_with("batch"))
+        .collect();
+    assert_eq!(
+        batches,
+        [
+            format!("batch {}", sip_location::FLUSH_BATCH),
+            "batch 88".into()
+        ]
+    );
+    assert_eq!(t.backing().counts().unwrap().aors, n);
+    // A failing batch keeps every AOR not written dirty.
+    for i in 0..n {
+        t.apply(&put(&format!("sip:u{i}@x"), "sip:2@h", T0 + 60), at(T0 + 2))
+            .unwrap();
+    }
+    t.backing().fail_writes.store(true, Ordering::SeqCst);
+    assert!(t.flush(at(T0 + 3)).is_err());
+    assert_eq!(t.dirty(), n);
 }
 
 #[test]

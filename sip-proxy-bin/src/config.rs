@@ -481,6 +481,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Transaction timers.
     pub timers: TimersConfig,
+    /// Directory of the runtime state (databases, lock), created 0700 when missing.
+    pub data_dir: PathBuf,
+    /// Persistence of registrations and dialogs, `sip_trace` table.
+    pub storage: crate::storage::StorageConfig,
 }
 
 impl Default for Config {
@@ -504,6 +508,8 @@ impl Default for Config {
             dialog: DialogConfig::default(),
             limits: LimitsConfig::default(),
             timers: TimersConfig::default(),
+            data_dir: PathBuf::from("sip-proxy-data"),
+            storage: crate::storage::StorageConfig::default(),
         }
     }
 }
@@ -671,6 +677,7 @@ impl Config {
                 m.kpi_interval
             ));
         }
+        self.storage.validate().map_err(ConfigError::Invalid)?;
         for reg in &self.registration {
             let ok = sip_parser::Uri::parse(reg.uri.as_bytes())
                 .is_ok_and(|u| u.is_sip() && u.user.is_some());

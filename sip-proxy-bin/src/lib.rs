@@ -5,6 +5,7 @@
 //! * [`net`]: sockets and threads around it;
 //! * [`ctl`]: the control socket and `sip-proxy ctl`;
 //! * [`metrics`]: the Prometheus endpoint.
+//! * [`storage`]: persistence on embedded SQLite (registrations, dialogs, `sip_trace`).
 
 pub mod config;
 pub mod ctl;
@@ -12,4 +13,5 @@ pub mod metrics;
 pub mod net;
 pub mod proxy;
 pub mod run;
+pub mod storage;
 pub mod trace;

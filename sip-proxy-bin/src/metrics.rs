@@ -46,6 +46,8 @@ pub struct Exporter {
     proxy: Arc<Proxy>,
     clock: Clock,
     hep: Option<Arc<HepSender>>,
+    /// The `sip_trace` database writer's counters (`--trace-db`).
+    trace_db: Option<Arc<crate::storage::trace::TraceCounters>>,
     intervals: kpi::Intervals,
 }
 
@@ -60,7 +62,15 @@ impl Exporter {
             proxy,
             clock,
             hep,
+            trace_db: None,
         }
+    }
+
+    /// Exports the counters of the `sip_trace` database writer too.
+    #[must_use]
+    pub fn with_trace_db(mut self, counters: Arc<crate::storage::trace::TraceCounters>) -> Self {
+        self.trace_db = Some(counters);
+        self
     }
 
     /// Closes the current KPI interval if it is due at `now` (wall clock); returns whether
@@ -177,6 +187,34 @@ impl Exporter {
                 ),
             ];
             for (name, help, v) in hep {
+                counter(enc, &format!("{PREFIX}_{name}"), help, v)?;
+            }
+        }
+        if let Some(t) = &self.trace_db {
+            let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            let rows: [(&str, &str, u64); 4] = [
+                (
+                    "sip_trace_written",
+                    "Messages written to the sip_trace table",
+                    get(&t.written),
+                ),
+                (
+                    "sip_trace_dropped",
+                    "Messages not traced because the sip_trace writer's queue was full",
+                    get(&t.dropped),
+                ),
+                (
+                    "sip_trace_failed",
+                    "Messages not traced because the sip_trace database failed (logged)",
+                    get(&t.failed),
+                ),
+                (
+                    "sip_trace_pruned",
+                    "sip_trace rows deleted by the retention (age or row count)",
+                    get(&t.pruned),
+                ),
+            ];
+            for (name, help, v) in rows {
                 counter(enc, &format!("{PREFIX}_{name}"), help, v)?;
             }
         }

@@ -95,12 +95,12 @@ pub struct RunArgs {
     /// `metrics.allow_remote`).
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Persistence: --data-dir, --storage, --db-mode, --trace-db.
+    #[command(flatten)]
+    pub storage: crate::storage::StorageArgs,
     /// Seconds to let transactions finish on SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_grace: u64,
-    /// Directory of the proxy's state: the control socket `ctl.sock` (see `sip-proxy ctl`).
-    #[arg(long, value_name = "DIR", default_value = crate::ctl::DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
     /// More log output (repeatable).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -224,16 +224,8 @@ impl RunArgs {
         if let Some(a) = self.metrics {
             c.metrics.listen = Some(a);
         }
+        self.storage.apply(&mut c);
         c.finish().map_err(|e| e.to_string())
-    }
-
-    /// The data directory (`--data-dir`, `./sip-proxy-data` when not given).
-    pub fn data_dir(&self) -> &Path {
-        if self.data_dir.as_os_str().is_empty() {
-            Path::new(crate::ctl::DEFAULT_DATA_DIR)
-        } else {
-            &self.data_dir
-        }
     }
 
     fn log_filter(&self, cfg: &Config) -> String {
@@ -350,15 +342,44 @@ fn data_dir(dir: &Path) -> Result<(), String> {
 
 fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String> {
     let grace = args.shutdown_grace;
-    data_dir(args.data_dir())?;
-    let socket = crate::ctl::socket_path(args.data_dir());
+    // The data directory holds the control socket whatever the storage (and the database
+    // when persisting): `--data-dir` / `data_dir`.
+    data_dir(&cfg.data_dir)?;
+    let socket = crate::ctl::socket_path(&cfg.data_dir);
     crate::ctl::server::clear_stale(&socket).map_err(|e| format!("control socket: {e}"))?;
     if cfg.mode == Mode::Full && cfg.auth.users_file.is_none() && cfg.registrar.open_on_loopback {
         tracing::warn!(
             "NO AUTHENTICATION: anyone on loopback may register and call (give --users FILE to require digest authentication)"
         );
     }
+    let workers = if cfg.workers == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        cfg.workers
+    };
+    let clock = Clock::new();
+    let storage =
+        crate::storage::open(&cfg, workers, clock.now().wall).map_err(|e| e.to_string())?;
+    tracing::info!("{}", storage.describe());
     let mut sinks: Vec<Arc<dyn CaptureSink + Send + Sync>> = Vec::new();
+    let trace_db = match storage.data_dir().filter(|_| cfg.storage.trace) {
+        Some(dir) => {
+            let path = dir.join(crate::storage::TRACE_FILE);
+            let locals = cfg.listen.iter().map(|l| l.address.addr).collect();
+            let t = crate::storage::TraceDb::open(
+                &path,
+                locals,
+                cfg.storage.trace_config(),
+                &cfg.storage.db_options(1, false),
+            )
+            .map_err(|e| e.to_string())?;
+            tracing::info!(db = %path.display(), "writing sip_trace");
+            let t = Arc::new(t);
+            sinks.push(t.clone());
+            Some(t)
+        }
+        None => None,
+    };
     if let Some(path) = &cfg.trace_file {
         let locals = cfg.listen.iter().map(|l| l.address.addr).collect();
         let t = crate::trace::TraceFile::open(path, locals, 10_000).map_err(|e| e.to_string())?;
@@ -395,25 +416,23 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
         1 => sinks.pop(),
         _ => Some(Arc::new(crate::trace::Fanout(sinks))),
     };
-    let workers = if cfg.workers == 0 {
-        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-    } else {
-        cfg.workers
-    };
     let mut seed = [0u8; 32];
     sip_parser::Random::fill(&mut sip_parser::SystemRandom::new(), &mut seed);
-    let clock = Clock::new();
-    let proxy = Proxy::new(
+    let proxy = Proxy::with_storage(
         cfg,
         Parts {
             seed,
             capture,
             resolver: Arc::new(SystemResolver),
         },
+        storage,
         clock.now().wall,
     )
     .map_err(|e| e.to_string())?;
     let server = Server::start(Arc::new(proxy), clock, workers).map_err(|e| e.to_string())?;
+    let proxy = server.proxy().clone();
+    let flusher =
+        crate::storage::Flusher::start(proxy.clone(), clock).map_err(|e| e.to_string())?;
     for (t, a) in &server.bound {
         tracing::info!(listen = %format!("{}:{a}", t.param_value()), "listening");
     }
@@ -440,7 +459,10 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
     tracing::info!(socket = %socket.display(), "control socket (sip-proxy ctl)");
     let metrics = match metrics {
         Some(l) => {
-            let exporter = crate::metrics::Exporter::new(server.proxy().clone(), clock, hep);
+            let mut exporter = crate::metrics::Exporter::new(server.proxy().clone(), clock, hep);
+            if let Some(t) = &trace_db {
+                exporter = exporter.with_trace_db(t.counters().clone());
+            }
             let e = crate::metrics::Endpoint::start(l, exporter).map_err(|e| e.to_string())?;
             tracing::info!(metrics = %format!("http://{}/metrics", e.local_addr()), "serving metrics");
             Some(e)
@@ -470,6 +492,27 @@ fn start(cfg: Config, args: &RunArgs, set_log: Box<SetLog>) -> Result<(), String
     if let Some(m) = metrics {
         m.stop();
     }
+    if let Some(f) = flusher {
+        f.stop();
+    }
+    let closed = proxy.close_storage(clock.now());
+    if let Some(t) = trace_db {
+        if !t.sync(Duration::from_secs(5)) {
+            tracing::warn!(
+                "sip_trace: the writer did not finish in 5 s; the last messages may be missing"
+            );
+        }
+        let c = t.counters();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        tracing::info!(
+            written = get(&c.written),
+            dropped = get(&c.dropped),
+            failed = get(&c.failed),
+            pruned = get(&c.pruned),
+            "sip_trace rows"
+        );
+    }
+    closed?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -227,6 +227,8 @@ const SAMPLES: &[(&str, &str, &str)] = &[
     ("hep", "auth_key", "\"secret\""),
     ("hep", "node_name", "\"sip-proxy-1\""),
     ("metrics", "listen", "\"127.0.0.1:9090\""),
+    ("storage", "location_db_mode", "1"),
+    ("storage", "dialog_db_mode", "3"),
 ];
 
 fn sample(section: &str, key: &str) -> Option<&'static str> {

@@ -101,9 +101,11 @@ pub(crate) struct Local {
     /// edited at run time by `sip-proxy ctl allow`).
     pub(crate) trusted: ArcSwap<Vec<IpNet>>,
     flood: Option<RateLimiter>,
-    pub(crate) location: MemoryStore,
+    pub(crate) location: crate::storage::Location,
     pub(crate) policy: ArcSwap<Policy>,
     pub(crate) dialogs: Option<Tracker>,
+    /// The dialog persister, the failure log, the data directory's lock.
+    pub(crate) persist: crate::storage::Persistence,
     /// Next housekeeping pass (expiry of bindings and dialogs), monotonic ms.
     housekeeping: AtomicU64,
     /// When a full dialog table may be logged again.
@@ -148,6 +150,9 @@ pub enum SetupError {
     /// A registration to a provider (its URI, then what is wrong).
     #[error("registration {0}: {1}")]
     Registration(String, String),
+    /// Restoring registrations or dialogs from the database.
+    #[error("restoring from the database: {0}")]
+    Storage(String),
 }
 
 fn seeds(seed: &[u8; 32], salt: u64) -> [u64; 4] {
@@ -162,6 +167,7 @@ impl Local {
     pub(crate) fn new(
         cfg: &Config,
         seed: &[u8; 32],
+        mut opened: crate::storage::Opened,
         now_wall: Duration,
     ) -> Result<Self, SetupError> {
         let auth = match &cfg.auth.users_file {
@@ -226,23 +232,32 @@ impl Local {
                 seeds(seed, 3),
             )
         });
-        let location = MemoryStore::new(MemoryConfig {
+        let cache = MemoryStore::new(MemoryConfig {
             seeds: seeds(seed, 4),
             ..MemoryConfig::default()
         });
+        let (location, aors) = crate::storage::Location::new(cache, &mut opened, now_wall)
+            .map_err(|e| SetupError::Storage(e.to_string()))?;
+        let persist = crate::storage::Persistence::new(opened);
         let dialogs = cfg.dialog.track.then(|| {
             Tracker::new(
                 TrackerConfig {
                     max_dialogs: cfg.dialog.max_dialogs,
                     default_lifetime: Duration::from_secs(cfg.dialog.max_duration),
                     default_flags: DialogFlags::SEND_BYE,
+                    record_changes: persist.records_changes(),
                     ..TrackerConfig::default()
                 },
                 seeds(seed, 5),
                 now_wall,
             )
         });
+        let restored = persist.restore(dialogs.as_ref(), now_wall)?;
+        if aors > 0 || restored > 0 {
+            tracing::info!(aors, dialogs = restored, "restored from the database");
+        }
         Ok(Local {
+            persist,
             auth,
             bans,
             trusted: ArcSwap::from_pointee(networks(&cfg.auth.trusted)),
@@ -476,7 +491,7 @@ impl Proxy {
             &self.local.policy.load(),
         );
         if let Some(e) = &done.error {
-            tracing::warn!(error = %e, "registration not stored");
+            self.store_failure(w.now, "registration not stored (answered 500/503)", e);
         }
         match done.reply {
             Some(reply) => {
@@ -593,7 +608,7 @@ impl Proxy {
         let bindings = match found {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "location lookup failed");
+                self.store_failure(w.now, "location lookup failed (answered 500)", &e);
                 self.respond(w, tx, req, 500, &[]);
                 return true;
             }
@@ -692,13 +707,15 @@ impl Proxy {
     /// Every request and forwarded response goes by the dialog tracker.
     pub(crate) fn dialog_request(&self, w: &Work<'_>, req: &Message) {
         if let Some(t) = &self.local.dialogs {
-            let _ = t.on_request(req, w.now.wall);
+            let out = t.on_request(req, w.now.wall);
+            self.persist_dialog(w.now, &out);
         }
     }
 
     pub(crate) fn dialog_response(&self, w: &Work<'_>, resp: &Message) {
         if let Some(t) = &self.local.dialogs {
-            let _ = t.on_response(resp, w.now.wall);
+            let out = t.on_response(resp, w.now.wall);
+            self.persist_dialog(w.now, &out);
         }
     }
 
@@ -732,13 +749,17 @@ impl Proxy {
             return;
         }
         for _ in 0..16 {
-            if !self
-                .local
-                .location
-                .expire(w.now.wall, 1000)
-                .is_ok_and(|ev| ev.len() == 1000)
-            {
-                break;
+            match self.local.location.expire(w.now.wall, 1000) {
+                Ok(ev) if ev.len() == 1000 => {}
+                Ok(_) => break,
+                Err(e) => {
+                    self.store_failure(
+                        w.now,
+                        "expired registrations not removed (retried at the next pass)",
+                        &e,
+                    );
+                    break;
+                }
             }
         }
         if let Some(a) = &self.local.auth {
@@ -752,8 +773,11 @@ impl Proxy {
                 TimerEvent::Expired(ended) => {
                     self.stats.dialogs_expired.inc();
                     // A confirmed call that ran out of time (a setup timeout has nobody to
-                    // hang up on: its INVITE transaction ends it).
-                    if ended.reason == sip_dialog::EndReason::Expired {
+                    // hang up on: its INVITE transaction ends it); the persister decides
+                    // first (it takes the dialog out of the database).
+                    if ended.reason == sip_dialog::EndReason::Expired
+                        && self.expiry_sends_bye(w.now, t, &ended.record)
+                    {
                         for party in ended.record.byes() {
                             self.send_in_dialog(w, &party.socket, &party.request, LIFETIME_ENDED);
                         }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod dispatch;
 mod local;
+mod persist;
 mod route;
 pub mod stats;
 pub mod uplink;
@@ -121,10 +122,23 @@ pub(crate) struct Work<'a> {
 }
 
 impl Proxy {
-    /// A proxy for a finished configuration (`Config::finish`). `now_wall` is the time since
-    /// the Unix epoch (dialog bookkeeping starts there).
+    /// A proxy for a finished configuration (`Config::finish`), keeping registrations and
+    /// dialogs in memory whatever `cfg.storage` says (the binary opens the database and
+    /// uses [`with_storage`](Self::with_storage)). `now_wall` is the time since the Unix
+    /// epoch (dialog bookkeeping starts there).
     pub fn new(cfg: Config, parts: Parts, now_wall: Duration) -> Result<Self, SetupError> {
-        let local = local::Local::new(&cfg, &parts.seed, now_wall)?;
+        Self::with_storage(cfg, parts, crate::storage::Opened::memory(), now_wall)
+    }
+
+    /// A proxy over the storage `run` opened ([`crate::storage::open`]): what the database
+    /// holds is restored now (bindings into the memory store, dialogs into the tracker).
+    pub fn with_storage(
+        cfg: Config,
+        parts: Parts,
+        storage: crate::storage::Opened,
+        now_wall: Duration,
+    ) -> Result<Self, SetupError> {
+        let local = local::Local::new(&cfg, &parts.seed, storage, now_wall)?;
         let uplinks = uplink::Uplinks::new(&cfg, &parts.seed)?;
         let listeners = cfg
             .listen
