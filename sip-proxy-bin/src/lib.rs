@@ -3,11 +3,13 @@
 //! * [`config`]: the TOML file and flags, with their defaults and checks;
 //! * [`proxy`]: the request pipeline, sans-IO (bytes and time in, datagrams out);
 //! * [`net`]: sockets and threads around it;
-//! * [`metrics`]: the Prometheus endpoint.
+//! * [`metrics`]: the Prometheus endpoint;
+//! * [`redis`]: state shared by several nodes in Redis.
 
 pub mod config;
 pub mod metrics;
 pub mod net;
 pub mod proxy;
+pub mod redis;
 pub mod run;
 pub mod trace;

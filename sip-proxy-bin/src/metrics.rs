@@ -253,7 +253,6 @@ impl Proxy {
 
     /// Addresses-of-record and bindings registered (zeros when the store cannot say).
     pub fn location_counts(&self) -> sip_location::Counts {
-        use sip_location::LocationStore as _;
         self.local.location.counts().unwrap_or_default()
     }
 
