@@ -625,3 +625,136 @@ fn a_dialog_lifetime_ends_on_exactly_one_node() {
     assert_eq!(due, 0);
     let _ = (pb, &c.dir, &c.users, &c.a, &c.b, &c.redis);
 }
+
+/// SIP, media and control sockets on 127.0.0.1 only, no keyboard, one call, bounded.
+fn sipp(dir: &Path, port: u16, role: &str) -> Command {
+    let mut c = Command::new("sipp");
+    c.current_dir(dir)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mi", "127.0.0.1", "-ci", "127.0.0.1"])
+        .args(["-cp", &free_udp_port().to_string(), "-nostdin"])
+        .args(["-m", "1", "-timeout", "20s", "-timeout_error"])
+        .args(["-trace_err", "-error_file"])
+        .arg(dir.join(format!("{role}_errors.log")))
+        .args(["-trace_msg", "-message_file"])
+        .arg(dir.join(format!("{role}_messages.log")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn sipp_scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// Waits for a SIPp run (at most 30 s); its success.
+fn sipp_ok(mut p: Proc, dir: &Path, role: &str) {
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "sipp {role} still running after 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "sipp {role} failed ({status}):\n{}",
+        std::fs::read_to_string(dir.join(format!("{role}_errors.log"))).unwrap_or_default()
+    );
+}
+
+/// The SIPp UAC scenario with its pause and the port its BYE goes to.
+fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(sipp_scenario("redis_uac.xml"))
+        .unwrap()
+        .replace("@PAUSE@", &pause_ms.to_string())
+        .replace("@BYE_PORT@", &bye_port.to_string());
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn spawn(c: &mut Command) -> Proc {
+    Proc(
+        c.spawn()
+            .expect("sipp not found: install Debian `sip-tester` (scripts/apt-packages.txt)"),
+    )
+}
+
+#[test]
+fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
+    let mut c = cluster("sipp", "");
+    let (pa, pb) = (c.a.0, c.b.0);
+    let dir = c.dir.clone();
+    let callee_port = free_udp_port();
+    // The callee registers on A (digest), then answers on the contact it registered.
+    let reg = spawn(
+        sipp(&dir, callee_port, "register")
+            .arg(format!("127.0.0.1:{pa}"))
+            .args(["-s", "alice", "-au", "alice", "-ap", PASSWORD])
+            .arg("-sf")
+            .arg(sipp_scenario("redis_register.xml")),
+    );
+    sipp_ok(reg, &dir, "register");
+
+    // A call via B reaches the contact registered on A.
+    let uas = spawn(
+        sipp(&dir, callee_port, "uas")
+            .arg("-sf")
+            .arg(sipp_scenario("redis_uas.xml")),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = spawn(
+        sipp(&dir, free_udp_port(), "uac")
+            .arg(format!("127.0.0.1:{pb}"))
+            .args(["-s", "alice", "-sf"])
+            .arg(uac_scenario(&dir, "via_b.xml", 200, pb)),
+    );
+    sipp_ok(uac, &dir, "uac");
+    sipp_ok(uas, &dir, "uas");
+
+    // A call set up via A; A killed with -9 during the call; the BYE via B ends it, both
+    // sides getting their 200 (the SIPp runs succeed only then).
+    let uas = spawn(
+        sipp(&dir, callee_port, "uas2")
+            .arg("-sf")
+            .arg(sipp_scenario("redis_uas.xml")),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = spawn(
+        sipp(&dir, free_udp_port(), "uac2")
+            .arg(format!("127.0.0.1:{pa}"))
+            .args(["-s", "alice", "-sf"])
+            .arg(uac_scenario(&dir, "a_dies.xml", 3000, pb)),
+    );
+    let mut con = redis_conn(c.redis_port);
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let due: usize = redis::cmd("ZCARD")
+            .arg("sp:dlg:due")
+            .query(&mut con)
+            .unwrap();
+        if due == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the call via A was not confirmed within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut a = c.a.1.take().unwrap();
+    let _ = a.0.kill(); // SIGKILL
+    let _ = a.0.wait();
+    sipp_ok(uac, &dir, "uac2");
+    sipp_ok(uas, &dir, "uas2");
+    let due: usize = redis::cmd("ZCARD")
+        .arg("sp:dlg:due")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(due, 0, "B ended the dialog A created");
+    let _ = (&c.users, &c.b, &c.redis);
+}
