@@ -19,7 +19,10 @@
 //!    get their 200; the dialog is gone from Redis.
 //!
 //! A second test runs a call with a 2-second lifetime through A with both nodes up: the
-//! dialog's timeout fires on exactly one node (each party gets one BYE).
+//! dialog's timeout fires on exactly one node (each party gets one BYE). A third does the
+//! register / call via B / A killed mid-call with SIPp as the clients. A fourth drives the
+//! stores directly from two `Shared` handles: optimistic concurrency of the location store,
+//! dialog find / claim-exactly-once / tombstones, replay state and bans across nodes.
 //!
 //! Every wait has a deadline; the processes are killed on drop.
 
@@ -757,4 +760,131 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
         .unwrap();
     assert_eq!(due, 0, "B ended the dialog A created");
     let _ = (&c.users, &c.b, &c.redis);
+}
+
+/// The stores themselves, two "nodes" (two `Shared`) on one Redis: the trait rules of
+/// `sip_location::LocationStore` and `sip_dialog::DialogStore` hold across nodes.
+#[test]
+fn shared_stores_follow_the_trait_rules_across_nodes() {
+    use sip_dialog::{Claim, DialogStore};
+    use sip_location::{Binding, BindingFields, Changes, EventKind, LocationStore, Op, StoreError};
+    use sip_proxy::config::RedisConfig;
+    use sip_proxy::redis::{Replay, Shared};
+
+    let port = free_tcp_port();
+    let _redis = start_redis(port);
+    let url = format!("redis://127.0.0.1:{port}/");
+    let cfg = RedisConfig::default();
+    let a = Shared::start(&cfg, &url, 4).unwrap();
+    let b = Shared::start(&cfg, &url, 4).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let aor = "sip:bob@example.com";
+    let binding =
+        |contact: &str| Binding::new(&BindingFields::new(contact, now.as_secs() + 60)).unwrap();
+
+    // A write on A is seen by B; B's write on the version it read wins, A's stale one
+    // conflicts (RFC 3261 §10.3: processed completely or not at all).
+    let first = a
+        .location
+        .apply(
+            &Changes::new(aor).with(Op::Put(binding("sip:bob@192.0.2.1"))),
+            now,
+        )
+        .unwrap();
+    assert_eq!(first.events[0].kind, EventKind::Saved);
+    let seen = b.location.lookup(aor, now).unwrap();
+    assert_eq!(seen.version, first.version);
+    assert_eq!(seen.bindings()[0].contact(), "sip:bob@192.0.2.1");
+    b.location
+        .apply(
+            &Changes::expecting(aor, seen.version).with(Op::Put(binding("sip:bob@192.0.2.2"))),
+            now,
+        )
+        .unwrap();
+    let stale = a
+        .location
+        .apply(&Changes::expecting(aor, first.version).with(Op::Clear), now);
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let mut con = redis_conn(port);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("sp:loc:{{{aor}}}"))
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        (1..=60).contains(&ttl),
+        "the key expires with its binding: {ttl}"
+    );
+    // Unconditional removal from A (administration): both bindings go, the key too.
+    let gone = a.location.remove(aor, None, now).unwrap();
+    assert_eq!(gone.len(), 2);
+    assert!(b.location.lookup(aor, now).unwrap().is_empty());
+
+    // Dialogs: a record put by A is found by B by Call-ID and tags (either order); once
+    // its timeout passed, exactly one claim wins; a stale put after the end is ignored.
+    let mut rec = sip_dialog::doc_record();
+    rec.timeout = now.saturating_sub(Duration::from_secs(1));
+    a.dialogs.put(&rec).unwrap();
+    let found = b
+        .dialogs
+        .find(&rec.call_id, &rec.to_tag, &rec.from_tag)
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(&rec));
+    assert_eq!(b.dialogs.expired(now, 10).unwrap(), [rec.id]);
+    let claims = [
+        a.dialogs.claim_expired(rec.id, now).unwrap(),
+        b.dialogs.claim_expired(rec.id, now).unwrap(),
+    ];
+    assert_eq!(claims[0], Claim::Claimed(rec.clone()));
+    assert_eq!(claims[1], Claim::Absent);
+    a.dialogs.put(&rec).unwrap(); // same rev, after the end
+    assert_eq!(b.dialogs.get(rec.id).unwrap(), None);
+    assert!(b.dialogs.expired(now, 10).unwrap().is_empty());
+    // A timeout another node pushed later: the claim gives the newer record back.
+    let mut later = sip_dialog::doc_record();
+    later.id = sip_dialog::DialogUid(rec.id.0 + 1);
+    later.timeout = now + Duration::from_secs(60);
+    b.dialogs.put(&later).unwrap();
+    assert_eq!(
+        a.dialogs.claim_expired(later.id, now).unwrap(),
+        Claim::Refreshed(later.clone())
+    );
+    a.dialogs.remove(later.id, later.rev + 1).unwrap();
+    assert_eq!(b.dialogs.get(later.id).unwrap(), None);
+
+    // Digest replay state: an nc used on A is refused on B; a greater one is accepted.
+    let life = Duration::from_secs(300);
+    assert_eq!(a.check_replay("n1", Some(1), life).unwrap(), Replay::Fresh);
+    assert_eq!(
+        b.check_replay("n1", Some(1), life).unwrap(),
+        Replay::Replayed
+    );
+    assert_eq!(b.check_replay("n1", Some(2), life).unwrap(), Replay::Fresh);
+    assert_eq!(
+        a.check_replay("n1", Some(2), life).unwrap(),
+        Replay::Replayed
+    );
+    assert_eq!(a.check_replay("n2", None, life).unwrap(), Replay::Fresh);
+    assert_eq!(b.check_replay("n2", None, life).unwrap(), Replay::Replayed);
+
+    // Bans: a ban from A reaches B through the channel.
+    let ip: std::net::IpAddr = "192.0.2.77".parse().unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while !b.subscribed() {
+        assert!(Instant::now() < end, "B's subscription not up within 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.ban(ip, Duration::from_secs(60)).unwrap();
+    while !b.is_banned(ip) {
+        assert!(Instant::now() < end, "the ban did not reach B within 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(a.record_failure(ip, Duration::from_secs(60)).unwrap(), 1);
+    assert_eq!(b.record_failure(ip, Duration::from_secs(60)).unwrap(), 2);
+    b.record_success(ip).unwrap();
+    assert_eq!(a.record_failure(ip, Duration::from_secs(60)).unwrap(), 1);
 }

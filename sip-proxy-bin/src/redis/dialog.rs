@@ -88,6 +88,11 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Times in the record: nanoseconds since the Unix epoch (exact for 500 years).
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 fn err(op: &'static str, id: Option<DialogUid>) -> impl FnOnce(Error) -> StoreError {
     move |e| match e {
         Error::Unavailable(detail) => StoreError::Unavailable { op, detail },
@@ -121,10 +126,10 @@ pub(super) fn encode(r: &DialogRecord) -> String {
         "callee_contact": &*r.callee_contact,
         "caller_socket": String::from_utf8_lossy(&r.caller_socket),
         "callee_socket": String::from_utf8_lossy(&r.callee_socket),
-        "created_ms": ms(r.created),
-        "start_ms": ms(r.start_time),
-        "timeout_ms": ms(r.timeout),
-        "lifetime_ms": ms(r.lifetime),
+        "created_ns": ns(r.created),
+        "start_ns": ns(r.start_time),
+        "timeout_ns": ns(r.timeout),
+        "lifetime_ns": ns(r.lifetime),
         "flags": r.flags.0,
         "sflags": r.sflags,
         "request_uri": &*r.request_uri,
@@ -199,10 +204,10 @@ pub(super) fn decode(text: &[u8]) -> Result<DialogRecord, String> {
         callee_contact: s("callee_contact")?,
         caller_socket: s("caller_socket")?.into_boxed_bytes(),
         callee_socket: s("callee_socket")?.into_boxed_bytes(),
-        created: Duration::from_millis(n("created_ms")?),
-        start_time: Duration::from_millis(n("start_ms")?),
-        timeout: Duration::from_millis(n("timeout_ms")?),
-        lifetime: Duration::from_millis(n("lifetime_ms")?),
+        created: Duration::from_nanos(n("created_ns")?),
+        start_time: Duration::from_nanos(n("start_ns")?),
+        timeout: Duration::from_nanos(n("timeout_ns")?),
+        lifetime: Duration::from_nanos(n("lifetime_ns")?),
         flags: DialogFlags(n32("flags")?),
         sflags: n32("sflags")?,
         request_uri: s("request_uri")?,

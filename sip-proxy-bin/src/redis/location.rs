@@ -376,6 +376,9 @@ impl LocationStore for RedisLocation {
             let (version, old) = self.fetch(&changes.aor)?;
             if let Some(expected) = changes.expected {
                 if expected != version {
+                    // The caller read a stale snapshot (from the cache): its next lookup
+                    // must see this one.
+                    self.invalidate(&changes.aor);
                     return Err(StoreError::Conflict {
                         aor: changes.aor.clone(),
                     });
@@ -394,6 +397,7 @@ impl LocationStore for RedisLocation {
                 break;
             }
         }
+        self.invalidate(&changes.aor);
         Err(StoreError::Conflict {
             aor: changes.aor.clone(),
         })
