@@ -445,7 +445,13 @@ impl Proxy {
             &self.local.policy,
         );
         if let Some(e) = &done.error {
-            tracing::warn!(error = %e, "registration not stored");
+            self.stats.store_write_failures.inc();
+            // Backend unreachable: the store logs that once per interval, not per request.
+            if matches!(e, sip_location::StoreError::Unavailable(_)) {
+                tracing::debug!(error = %e, "registration not stored");
+            } else {
+                tracing::warn!(error = %e, "registration not stored");
+            }
         }
         match done.reply {
             Some(reply) => {
@@ -540,7 +546,11 @@ impl Proxy {
         let bindings = match found {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "location lookup failed");
+                if matches!(e, sip_location::StoreError::Unavailable(_)) {
+                    tracing::debug!(error = %e, "location lookup failed");
+                } else {
+                    tracing::warn!(error = %e, "location lookup failed");
+                }
                 let status = e.status();
                 let retry: &[(&str, &str)] = if status == 503 {
                     &[("Retry-After", "5")]

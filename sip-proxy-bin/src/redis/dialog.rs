@@ -41,16 +41,15 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 return 1
 ";
 
-/// KEYS[1] the dialog; ARGV rev. Returns the Call-ID it had ('' if none).
+/// KEYS[1] the dialog; ARGV rev, tombstone ms.
 const REMOVE: &str = r"
-local cid = redis.call('HGET', KEYS[1], 'cid') or ''
 local gone = tonumber(redis.call('HGET', KEYS[1], 'gone') or '-1')
 local rev = tonumber(ARGV[1])
 if gone > rev then rev = gone end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'gone', rev)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return cid
+return 1
 ";
 
 /// KEYS[1] the dialog; ARGV now ms, tombstone ms. Returns 'C'..record (claimed),
@@ -216,6 +215,22 @@ pub(super) fn decode(text: &[u8]) -> Result<DialogRecord, String> {
     })
 }
 
+/// Runs a pipeline holding an `EVALSHA` of `script`; after a Redis restart the script is
+/// no longer cached there (`NOSCRIPT`): load it and run the pipeline again.
+fn with_script<T>(
+    c: &mut Connection,
+    script: &Script,
+    mut f: impl FnMut(&mut Connection) -> RedisResult<T>,
+) -> RedisResult<T> {
+    match f(c) {
+        Err(e) if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) => {
+            script.prepare_invoke().load(c)?;
+            f(c)
+        }
+        r => r,
+    }
+}
+
 impl RedisDialogs {
     /// A store on `pool` under `prefix`.
     pub fn new(pool: Arc<Pool>, prefix: &str) -> Self {
@@ -254,65 +269,64 @@ impl DialogStore for RedisDialogs {
         let key = self.key(r.id);
         let hex = r.id.to_hex();
         let timeout = ms(r.timeout);
+        let until = timeout.saturating_add(GRACE_MS);
         let cid = self.cid_key(&r.call_id);
         let due = self.due_key();
         let text = encode(r);
+        let mut script = self.put.key(&key);
+        script
+            .arg(r.rev)
+            .arg(timeout)
+            .arg(&*r.call_id)
+            .arg(&text)
+            .arg(until);
+        // One round trip: the script decides on the dialog's own key; the indexes are
+        // hints every reader checks against it (a refused stale put may leave an index
+        // entry, harmless: see `claim_expired`).
+        let mut p = ::redis::pipe();
+        p.invoke_script(&script)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&due)
+            .arg(timeout)
+            .arg(hex.as_str())
+            .ignore()
+            .cmd("SADD")
+            .arg(&cid)
+            .arg(hex.as_str())
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&cid)
+            .arg(until)
+            .arg("GT")
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&cid)
+            .arg(until)
+            .arg("NX")
+            .ignore();
         self.pool
-            .run(|c| {
-                let written: i64 = self
-                    .put
-                    .key(&key)
-                    .arg(r.rev)
-                    .arg(timeout)
-                    .arg(&*r.call_id)
-                    .arg(&text)
-                    .arg(timeout.saturating_add(GRACE_MS))
-                    .invoke(c)?;
-                if written == 1 {
-                    ::redis::pipe()
-                        .cmd("ZADD")
-                        .arg(&due)
-                        .arg(timeout)
-                        .arg(hex.as_str())
-                        .ignore()
-                        .cmd("SADD")
-                        .arg(&cid)
-                        .arg(hex.as_str())
-                        .ignore()
-                        .cmd("PEXPIREAT")
-                        .arg(&cid)
-                        .arg(timeout.saturating_add(GRACE_MS))
-                        .arg("GT")
-                        .ignore()
-                        .cmd("PEXPIREAT")
-                        .arg(&cid)
-                        .arg(timeout.saturating_add(GRACE_MS))
-                        .arg("NX")
-                        .ignore()
-                        .exec(c)?;
-                }
-                Ok(())
-            })
+            .run(|c| with_script(c, &self.put, |c| p.exec(c)))
             .map_err(err("put", Some(r.id)))
     }
 
+    /// The dialog becomes a tombstone and leaves the due set; its Call-ID index entry
+    /// expires with the index (readers skip tombstones).
     fn remove(&self, id: DialogUid, rev: u64) -> Result<(), StoreError> {
         let key = self.key(id);
         let hex = id.to_hex();
         let due = self.due_key();
+        let mut script = self.remove.key(&key);
+        script.arg(rev).arg(GRACE_MS);
+        let mut p = ::redis::pipe();
+        p.invoke_script(&script)
+            .ignore()
+            .cmd("ZREM")
+            .arg(&due)
+            .arg(hex.as_str())
+            .ignore();
         self.pool
-            .run(|c| {
-                let cid: String = self.remove.key(&key).arg(rev).arg(GRACE_MS).invoke(c)?;
-                let mut p = ::redis::pipe();
-                p.cmd("ZREM").arg(&due).arg(hex.as_str()).ignore();
-                if !cid.is_empty() {
-                    p.cmd("SREM")
-                        .arg(self.cid_key(&cid))
-                        .arg(hex.as_str())
-                        .ignore();
-                }
-                p.exec(c)
-            })
+            .run(|c| with_script(c, &self.remove, |c| p.exec(c)))
             .map_err(err("remove", Some(id)))
     }
 
@@ -418,9 +432,19 @@ impl DialogStore for RedisDialogs {
                     .run(|c| ::redis::cmd("SREM").arg(&cid).arg(hex.as_str()).exec(c));
                 Ok(Claim::Claimed(r))
             }
-            Some((_, rec)) => Ok(Claim::Refreshed(
-                decode(rec).map_err(Self::corrupt(Some(id)))?,
-            )),
+            Some((_, rec)) => {
+                let r = decode(rec).map_err(Self::corrupt(Some(id)))?;
+                // The due set may hold an earlier deadline (a stale put): put it right,
+                // so that reaping does not claim this dialog again every pass.
+                let _ = self.pool.run(|c| {
+                    ::redis::cmd("ZADD")
+                        .arg(&due)
+                        .arg(ms(r.timeout))
+                        .arg(hex.as_str())
+                        .exec(c)
+                });
+                Ok(Claim::Refreshed(r))
+            }
         }
     }
 

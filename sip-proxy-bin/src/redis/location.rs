@@ -239,6 +239,13 @@ impl RedisLocation {
         Some(Snapshot::new(c.snapshot.version, live))
     }
 
+    /// Every binding (expired ones too) of a cached snapshot at `version`, if cached.
+    fn cached_version(&self, aor: &str, version: Version) -> Option<Vec<Binding>> {
+        let s = self.shard(aor).lock().ok()?;
+        let c = s.get(aor).filter(|c| c.snapshot.version == version)?;
+        Some(c.snapshot.bindings().to_vec())
+    }
+
     /// Reads an AOR from Redis: its version and every stored binding (expired ones too).
     fn fetch(&self, aor: &str) -> Result<(Version, Vec<Binding>), StoreError> {
         let k = key(&self.prefix, aor);
@@ -372,6 +379,28 @@ impl LocationStore for RedisLocation {
     }
 
     fn apply(&self, changes: &Changes, now: Duration) -> Result<Applied, StoreError> {
+        // The registrar just looked the AOR up: when the cache holds that very version, its
+        // bindings are what Redis holds unless the version moved, which the
+        // compare-and-set script checks anyway. One round trip saved per REGISTER.
+        let cached = changes
+            .expected
+            .and_then(|v| self.cached_version(&changes.aor, v));
+        if let Some(old) = cached {
+            let expected = changes.expected.unwrap_or_default();
+            if changes.ops.is_empty() {
+                return Ok(Applied {
+                    version: expected,
+                    events: Vec::new(),
+                });
+            }
+            if let Some(a) = self.try_apply(changes, expected, old, now)? {
+                return Ok(a);
+            }
+            self.invalidate(&changes.aor);
+            return Err(StoreError::Conflict {
+                aor: changes.aor.clone(),
+            });
+        }
         for _ in 0..MAX_RETRIES {
             let (version, old) = self.fetch(&changes.aor)?;
             if let Some(expected) = changes.expected {
