@@ -713,6 +713,11 @@ impl Config {
                 ));
             }
         }
+        for p in &self.redis.peers {
+            if !p.parse::<Advertise>().is_ok_and(|a| a.port.is_some()) {
+                return bad(format!("redis.peers `{p}`: expected HOST:PORT"));
+            }
+        }
         Ok(())
     }
 

@@ -93,6 +93,11 @@ impl Local {
                     .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
                 let users = sip_auth::MemoryStore::from_htdigest(&text)
                     .map_err(|e| SetupError::Users(path.display().to_string(), e.to_string()))?;
+                if shared.is_some() && cfg.auth.secret_file.is_none() {
+                    tracing::warn!(
+                        "--redis without auth.secret_file: this node's nonces will not verify on the other nodes (give every node the same secret file)"
+                    );
+                }
                 let secrets = match &cfg.auth.secret_file {
                     Some(p) => {
                         let key = std::fs::read(p)

@@ -315,3 +315,39 @@ fn subscribe_once(s: &Arc<Shared>) -> ::redis::RedisResult<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn peers_become_aliases_with_their_port() {
+        let peers = vec!["127.0.0.1:5062".to_owned(), "[::1]:5070".to_owned()];
+        let a: Vec<_> = peer_aliases(&peers).collect();
+        assert_eq!(
+            a,
+            [
+                ("127.0.0.1".to_owned(), Some(5062)),
+                ("[::1]".to_owned(), Some(5070))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_redis_section_parses_and_is_checked() {
+        let c = Config::from_toml(
+            "[redis]\nurl = \"redis://127.0.0.1:6379/\"\ncache_ms = 250\npeers = [\"10.0.0.2:5060\"]\n",
+            "t.toml",
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        assert_eq!(c.redis.url.as_deref(), Some("redis://127.0.0.1:6379/"));
+        assert_eq!((c.redis.cache_ms, c.redis.prefix.as_str()), (250, "sp"));
+        let bad = Config::from_toml("[redis]\npeers = [\"10.0.0.2\"]\n", "t.toml")
+            .unwrap()
+            .finish();
+        assert!(bad.unwrap_err().to_string().contains("HOST:PORT"));
+    }
+}
