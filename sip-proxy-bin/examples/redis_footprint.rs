@@ -1,8 +1,10 @@
 #![allow(clippy::cast_precision_loss, reason = "ratios of counts for display")]
-//! What one binding costs in Redis: registers `N` AORs (one binding each, fields as a
-//! typical phone's REGISTER fills them) through the proxy's Redis location store, then
-//! prints Redis's `used_memory` growth per binding and `MEMORY USAGE` of one AOR's key.
-//! Used for the figures in `docs/scaling.md`.
+//! What one binding and one dialog cost in Redis: registers `N` AORs (one binding each,
+//! fields as a typical phone's REGISTER fills them) through the proxy's Redis location store
+//! and prints Redis's `used_memory` growth per binding and `MEMORY USAGE` of one AOR's key;
+//! then writes `N / 10` confirmed dialogs through the dialog store and prints the growth per
+//! dialog (its hash, its Call-ID index entry and its due-set entry). Used for the figures in
+//! `docs/scaling.md`.
 //!
 //! ```text
 //! redis-server --port 6390 --save '' --appendonly no &
@@ -12,6 +14,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use sip_dialog::DialogStore as _;
 use sip_location::{Binding, BindingFields, Changes, LocationStore, Op, Source};
 use sip_parser::Transport;
 use sip_proxy::config::RedisConfig;
@@ -81,6 +84,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "used_memory growth: {} bytes = {:.0} bytes per binding",
         after.saturating_sub(before),
         after.saturating_sub(before) as f64 / n as f64
+    );
+    let dialogs = n / 10;
+    let before = used_memory(&mut conn);
+    for i in 0..dialogs {
+        let mut r = sip_dialog::doc_record();
+        r.id = sip_dialog::DialogUid(1_000_000 + i as u64);
+        r.call_id = format!("{:032x}@198.51.100.{}", i * 104_729, i % 250).into();
+        r.timeout = now + Duration::from_secs(3600);
+        r.caller_contact = format!("sip:user{i:07}@198.51.100.{}:5060", i % 250).into();
+        shared.dialogs.put(&r)?;
+    }
+    let after = used_memory(&mut conn);
+    println!(
+        "dialogs written: {dialogs}; used_memory growth {} bytes = {:.0} bytes per dialog",
+        after.saturating_sub(before),
+        after.saturating_sub(before) as f64 / dialogs.max(1) as f64
     );
     Ok(())
 }
