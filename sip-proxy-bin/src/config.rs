@@ -375,6 +375,44 @@ impl Default for DialogConfig {
     }
 }
 
+/// Several nodes sharing state in Redis (`[redis]`, `--redis`; see `docs/scaling.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]` (off when absent): the location service,
+    /// dialogs, bans and digest replay state are then shared with every node using it.
+    pub url: Option<String>,
+    /// Prefix of every key and channel (nodes sharing state use the same one).
+    pub prefix: String,
+    /// Longest a node answers a lookup from its local cache, milliseconds (0: no cache
+    /// while Redis is reachable). Writes on other nodes drop cached entries sooner (pub/sub).
+    pub cache_ms: u64,
+    /// Most AORs in the local cache.
+    pub cache_entries: usize,
+    /// Connect timeout, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Read/write timeout of one Redis call, milliseconds.
+    pub timeout_ms: u64,
+    /// `HOST:PORT` of the other nodes' Record-Route addresses: a Route naming one of them
+    /// is taken as naming this node, so in-dialog requests of a node that died can be sent
+    /// to another.
+    pub peers: Vec<String>,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            prefix: "sp".into(),
+            cache_ms: 1000,
+            cache_entries: 100_000,
+            connect_timeout_ms: 200,
+            timeout_ms: 500,
+            peers: Vec::new(),
+        }
+    }
+}
+
 /// Limits (`[limits]`): every one explicit.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -485,6 +523,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Persistence of registrations and dialogs, `sip_trace` table.
     pub storage: crate::storage::StorageConfig,
+    /// Shared state in Redis.
+    pub redis: RedisConfig,
 }
 
 impl Default for Config {
@@ -510,6 +550,7 @@ impl Default for Config {
             timers: TimersConfig::default(),
             data_dir: PathBuf::from("sip-proxy-data"),
             storage: crate::storage::StorageConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -686,6 +727,11 @@ impl Config {
                     "registration `{}`: expected sip:USER@HOST[:PORT]",
                     reg.uri
                 ));
+            }
+        }
+        for p in &self.redis.peers {
+            if !p.parse::<Advertise>().is_ok_and(|a| a.port.is_some()) {
+                return bad(format!("redis.peers `{p}`: expected HOST:PORT"));
             }
         }
         Ok(())

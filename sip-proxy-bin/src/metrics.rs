@@ -30,6 +30,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
+use sip_location::LocationStore as _;
 
 use crate::net::Clock;
 use crate::proxy::{Proxy, Stats};
@@ -291,7 +292,6 @@ impl Proxy {
 
     /// Addresses-of-record and bindings registered (zeros when the store cannot say).
     pub fn location_counts(&self) -> sip_location::Counts {
-        use sip_location::LocationStore as _;
         self.local.location.counts().unwrap_or_default()
     }
 

@@ -101,6 +101,14 @@ pub struct RunArgs {
     /// Seconds to let transactions finish on SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_grace: u64,
+    /// Share registrations, dialogs, bans and nonce state with other nodes through this
+    /// Redis, `redis://HOST:PORT` (see docs/scaling.md).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// `HOST:PORT` another node record-routes with (repeatable): Routes to it are taken as
+    /// ours.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub redis_peer: Vec<String>,
     /// More log output (repeatable).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -225,6 +233,10 @@ impl RunArgs {
             c.metrics.listen = Some(a);
         }
         self.storage.apply(&mut c);
+        if let Some(u) = &self.redis {
+            c.redis.url = Some(u.clone());
+        }
+        c.redis.peers.extend(self.redis_peer.iter().cloned());
         c.finish().map_err(|e| e.to_string())
     }
 

@@ -229,6 +229,7 @@ const SAMPLES: &[(&str, &str, &str)] = &[
     ("metrics", "listen", "\"127.0.0.1:9090\""),
     ("storage", "location_db_mode", "1"),
     ("storage", "dialog_db_mode", "3"),
+    ("redis", "url", "\"redis://127.0.0.1:6379\""),
 ];
 
 fn sample(section: &str, key: &str) -> Option<&'static str> {

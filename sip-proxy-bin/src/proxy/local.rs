@@ -4,6 +4,7 @@
 //! `sip-dialog`; here is only which one applies when.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -14,7 +15,10 @@ use sip_auth::{
     FailureVerdict, HashKind, IpNet, NonceSecrets, Outcome, RateConfig, RateLimiter, Request,
     ServerConfig,
 };
-use sip_dialog::{CreateOptions, DialogFlags, TimerEvent, TrackError, Tracker, TrackerConfig};
+use sip_dialog::{
+    CreateOptions, DialogFlags, DialogRecord, Expiry, Persister, TimerEvent, TrackError, Tracker,
+    TrackerConfig,
+};
 use sip_location::{LocationStore, MemoryConfig, MemoryStore, Policy, Source, registrar};
 use sip_parser::{Aor, Message, Transport, Uri, UserCase};
 use sip_transaction::{ConnId, Flow, ServerTxId, Target};
@@ -106,6 +110,9 @@ pub(crate) struct Local {
     pub(crate) dialogs: Option<Tracker>,
     /// The dialog persister, the failure log, the data directory's lock.
     pub(crate) persist: crate::storage::Persistence,
+    /// State shared with other nodes through Redis (`--redis`), and the dialog writer on it.
+    pub(crate) shared: Option<Arc<crate::redis::Shared>>,
+    persister: Option<Persister<Arc<crate::redis::RedisDialogs>>>,
     /// Next housekeeping pass (expiry of bindings and dialogs), monotonic ms.
     housekeeping: AtomicU64,
     /// When a full dialog table may be logged again.
@@ -153,6 +160,9 @@ pub enum SetupError {
     /// Restoring registrations or dialogs from the database.
     #[error("restoring from the database: {0}")]
     Storage(String),
+    /// The Redis URL.
+    #[error("{0}")]
+    Redis(String),
 }
 
 fn seeds(seed: &[u8; 32], salt: u64) -> [u64; 4] {
@@ -170,10 +180,22 @@ impl Local {
         mut opened: crate::storage::Opened,
         now_wall: Duration,
     ) -> Result<Self, SetupError> {
+        let shared = match &cfg.redis.url {
+            Some(url) => Some(
+                crate::redis::Shared::start(&cfg.redis, url, cfg.registrar.max_contacts.max(1))
+                    .map_err(SetupError::Redis)?,
+            ),
+            None => None,
+        };
         let auth = match &cfg.auth.users_file {
             None => None,
             Some(path) => {
                 let users = load_users(path)?;
+                if shared.is_some() && cfg.auth.secret_file.is_none() {
+                    tracing::warn!(
+                        "--redis without auth.secret_file: this node's nonces will not verify on the other nodes (give every node the same secret file)"
+                    );
+                }
                 let secrets = match &cfg.auth.secret_file {
                     Some(p) => {
                         let key = std::fs::read(p)
@@ -200,6 +222,11 @@ impl Local {
                         .filter_map(|a| sip_auth::Algorithm::parse(a))
                         .collect();
                     c.lifetime.expiry = cfg.auth.nonce_lifetime;
+                    if shared.is_some() {
+                        // Replay state is shared (`crate::redis`): a node-local table would
+                        // take another node's nonces for evicted ones.
+                        c.replay_table_size = 0;
+                    }
                     DigestServer::new(c, secrets.clone())
                 };
                 let (cache_size, cache_seeds) = (cfg.auth.cache_size.max(1), seeds(seed, 1));
@@ -236,8 +263,16 @@ impl Local {
             seeds: seeds(seed, 4),
             ..MemoryConfig::default()
         });
-        let (location, aors) = crate::storage::Location::new(cache, &mut opened, now_wall)
-            .map_err(|e| SetupError::Storage(e.to_string()))?;
+        // With --redis, Redis is the store of registrations and dialogs (the database, if
+        // any, keeps the trace only).
+        let (location, aors) = match &shared {
+            Some(s) => {
+                opened.share_stores_elsewhere();
+                (crate::storage::Location::Redis(s.location.clone()), 0)
+            }
+            None => crate::storage::Location::new(cache, &mut opened, now_wall)
+                .map_err(|e| SetupError::Storage(e.to_string()))?,
+        };
         let persist = crate::storage::Persistence::new(opened);
         let dialogs = cfg.dialog.track.then(|| {
             Tracker::new(
@@ -245,7 +280,7 @@ impl Local {
                     max_dialogs: cfg.dialog.max_dialogs,
                     default_lifetime: Duration::from_secs(cfg.dialog.max_duration),
                     default_flags: DialogFlags::SEND_BYE,
-                    record_changes: persist.records_changes(),
+                    record_changes: persist.records_changes() || shared.is_some(),
                     ..TrackerConfig::default()
                 },
                 seeds(seed, 5),
@@ -256,8 +291,17 @@ impl Local {
         if aors > 0 || restored > 0 {
             tracing::info!(aors, dialogs = restored, "restored from the database");
         }
+        let persister = shared.as_ref().map(|s| {
+            Persister::new(
+                s.dialogs.clone(),
+                sip_dialog::DbMode::Realtime,
+                Duration::from_secs(5),
+            )
+        });
         Ok(Local {
             persist,
+            shared,
+            persister,
             auth,
             bans,
             trusted: ArcSwap::from_pointee(networks(&cfg.auth.trusted)),
@@ -362,7 +406,9 @@ impl Proxy {
 
     /// A datagram from a banned source or a flooding one: dropped (and counted).
     pub(crate) fn drop_source(&self, w: &Work<'_>, ip: IpAddr) -> bool {
-        if self.local.bans.is_banned(ip, w.now.mono) && !self.is_trusted(ip) {
+        let banned = self.local.bans.is_banned(ip, w.now.mono)
+            || self.local.shared.as_ref().is_some_and(|s| s.is_banned(ip));
+        if banned && !self.is_trusted(ip) {
             self.stats.banned_drops.inc();
             return true;
         }
@@ -396,8 +442,28 @@ impl Proxy {
         let ip = flow.remote.ip();
         let unix = w.now.wall.as_secs();
         let creds = auth.creds.load();
-        let outcome =
+        let mut outcome =
             server.verify_message_cached(req, ip, &creds.users, &creds.cache, unix, w.now.mono);
+        if let (Outcome::Ok(_), Some(s)) = (&outcome, &self.local.shared) {
+            // Replay state shared by every node: a nonce/nc used anywhere is used.
+            let presented = server.credentials_in(req).ok().flatten();
+            let (nonce, nc) = presented
+                .as_ref()
+                .map(|c| (c.nonce().into_owned(), c.nc()))
+                .unwrap_or_default();
+            let lifetime = Duration::from_secs(self.cfg.auth.nonce_lifetime);
+            match s.check_replay(&nonce, nc, lifetime) {
+                Ok(crate::redis::Replay::Fresh) => {}
+                Ok(crate::redis::Replay::Replayed) => {
+                    outcome = Outcome::Failed(FailReason::Replay);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "replay check not made");
+                    self.respond(w, tx, req, 503, &[("Retry-After", "5")]);
+                    return Verdict::Answered;
+                }
+            }
+        }
         let stale = match outcome {
             Outcome::Ok(a) => {
                 if a.user.as_bytes() != user {
@@ -407,6 +473,9 @@ impl Proxy {
                 }
                 self.stats.auth_ok.inc();
                 self.local.bans.record_success(ip, w.now.mono);
+                if let Some(s) = &self.local.shared {
+                    let _ = s.record_success(ip);
+                }
                 return Verdict::Pass;
             }
             Outcome::Stale => {
@@ -417,9 +486,14 @@ impl Proxy {
             Outcome::Failed(reason) => {
                 self.stats.auth_failed.inc();
                 if reason.counts_as_attempt() && !self.is_trusted(ip) {
-                    if let FailureVerdict::Banned { .. } =
-                        self.local.bans.record_failure(ip, None, w.now.mono)
-                    {
+                    let mut banned = matches!(
+                        self.local.bans.record_failure(ip, None, w.now.mono),
+                        FailureVerdict::Banned { .. }
+                    );
+                    if let Some(s) = &self.local.shared {
+                        banned |= self.shared_failure(s, ip);
+                    }
+                    if banned {
                         self.stats.bans.inc();
                         tracing::warn!(source = %ip, "banned after repeated authentication failures");
                     }
@@ -608,8 +682,14 @@ impl Proxy {
         let bindings = match found {
             Ok(s) => s,
             Err(e) => {
-                self.store_failure(w.now, "location lookup failed (answered 500)", &e);
-                self.respond(w, tx, req, 500, &[]);
+                self.store_failure(w.now, "location lookup failed", &e);
+                let status = e.status();
+                let retry: &[(&str, &str)] = if status == 503 {
+                    &[("Retry-After", "5")]
+                } else {
+                    &[]
+                };
+                self.respond(w, tx, req, status, retry);
                 return true;
             }
         };
@@ -707,16 +787,78 @@ impl Proxy {
     /// Every request and forwarded response goes by the dialog tracker.
     pub(crate) fn dialog_request(&self, w: &Work<'_>, req: &Message) {
         if let Some(t) = &self.local.dialogs {
-            let out = t.on_request(req, w.now.wall);
-            self.persist_dialog(w.now, &out);
+            let mut outcome = t.on_request(req, w.now.wall);
+            if outcome == sip_dialog::Outcome::NotFound && self.adopt_dialog(w, t, req) {
+                outcome = t.on_request(req, w.now.wall);
+            }
+            self.persist(w, &outcome);
+            self.persist_dialog(w.now, &outcome);
         }
     }
 
     pub(crate) fn dialog_response(&self, w: &Work<'_>, resp: &Message) {
         if let Some(t) = &self.local.dialogs {
-            let out = t.on_response(resp, w.now.wall);
-            self.persist_dialog(w.now, &out);
+            let outcome = t.on_response(resp, w.now.wall);
+            self.persist(w, &outcome);
+            self.persist_dialog(w.now, &outcome);
         }
+    }
+
+    /// A dialog another node created (shared store): tracked here from now on. `true` when
+    /// found.
+    fn adopt_dialog(&self, w: &Work<'_>, t: &Tracker, req: &Message) -> bool {
+        let Some(p) = &self.local.persister else {
+            return false;
+        };
+        let (Some(call_id), Ok(from), Ok(to)) = (req.call_id(), req.from(), req.to()) else {
+            return false;
+        };
+        let (Some(a), Some(b)) = (from.tag(), to.tag()) else {
+            return false;
+        };
+        match sip_dialog::DialogStore::find(p.store(), call_id, a, b) {
+            Ok(Some(r)) => t.insert_record(r, w.now.wall).is_ok(),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "shared dialog lookup failed");
+                false
+            }
+        }
+    }
+
+    /// Writes a dialog change to the shared store.
+    fn persist(&self, w: &Work<'_>, outcome: &sip_dialog::Outcome) {
+        let (Some(p), Some(c)) = (
+            &self.local.persister,
+            outcome.tracked().and_then(|t| t.change.as_ref()),
+        ) else {
+            return;
+        };
+        if let Err(e) = p.record(c, w.now.wall) {
+            self.stats.store_write_failures.inc();
+            tracing::debug!(error = %e, "dialog change not shared yet (retried)");
+        }
+    }
+
+    /// A counted authentication failure, shared: `true` when it banned the source (on every
+    /// node).
+    fn shared_failure(&self, s: &crate::redis::Shared, ip: IpAddr) -> bool {
+        let window = Duration::from_secs(self.cfg.auth.ban_seconds.max(60) * 12);
+        let ban_time = Duration::from_secs(self.cfg.auth.ban_seconds);
+        let n = match s.record_failure(ip, window) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(error = %e, "failure not shared");
+                return false;
+            }
+        };
+        if self.local.bans.is_trusted(ip) || n <= u64::from(self.cfg.auth.ban_after) {
+            return false;
+        }
+        if let Err(e) = s.ban(ip, ban_time) {
+            tracing::debug!(error = %e, "ban not shared");
+        }
+        true
     }
 
     /// When housekeeping is next due (monotonic ms).
@@ -773,18 +915,65 @@ impl Proxy {
                 TimerEvent::Expired(ended) => {
                     self.stats.dialogs_expired.inc();
                     // A confirmed call that ran out of time (a setup timeout has nobody to
-                    // hang up on: its INVITE transaction ends it); the persister decides
-                    // first (it takes the dialog out of the database).
-                    if ended.reason == sip_dialog::EndReason::Expired
-                        && self.expiry_sends_bye(w.now, t, &ended.record)
-                    {
-                        for party in ended.record.byes() {
-                            self.send_in_dialog(w, &party.socket, &party.request, LIFETIME_ENDED);
+                    // hang up on: its INVITE transaction ends it). With Redis the shared
+                    // store decides which node sends the BYEs; with the database the
+                    // persister decides first (it takes the dialog out of the database).
+                    if ended.reason == sip_dialog::EndReason::Expired {
+                        if self.local.shared.is_some() {
+                            self.end_expired(w, t, &ended.record);
+                        } else if self.expiry_sends_bye(w.now, t, &ended.record) {
+                            self.send_byes(w, &ended.record);
                         }
                     }
                 }
                 TimerEvent::Keepalive { .. } => {}
             }
+        }
+        if let Some(p) = &self.local.persister {
+            let _ = p.flush_due(w.now.wall);
+            // Dialogs past their lifetime that no node ended (their node died): each is
+            // claimed by exactly one node.
+            match p.reap(w.now.wall, 100) {
+                Ok(records) => {
+                    for r in records {
+                        if let Some(h) = t.handle(r.id) {
+                            t.forget(h);
+                        }
+                        self.stats.dialogs_expired.inc();
+                        self.send_byes(w, &r);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "dialog reaping skipped"),
+            }
+        }
+    }
+
+    /// A tracked dialog's lifetime ended here: with a shared store, only the node that
+    /// claims it sends the BYEs.
+    fn end_expired(&self, w: &mut Work<'_>, t: &Tracker, record: &DialogRecord) {
+        let Some(p) = &self.local.persister else {
+            return self.send_byes(w, record);
+        };
+        match p.expire(record, w.now.wall) {
+            Ok(Expiry::SendBye) => self.send_byes(w, record),
+            Ok(Expiry::Refreshed(r)) => {
+                let _ = t.insert_record(r, w.now.wall);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Nobody can tell whether another node ends it: better two BYEs than none.
+                tracing::warn!(error = %e, "dialog expiry not claimed in the shared store");
+                self.send_byes(w, record);
+            }
+        }
+    }
+
+    fn send_byes(&self, w: &mut Work<'_>, record: &DialogRecord) {
+        if !record.flags.has(DialogFlags::SEND_BYE) {
+            return;
+        }
+        for party in record.byes() {
+            self.send_in_dialog(w, &party.socket, &party.request, LIFETIME_ENDED);
         }
     }
 

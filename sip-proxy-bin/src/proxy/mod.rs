@@ -163,7 +163,12 @@ impl Proxy {
             },
             max_transactions: cfg.limits.max_transactions,
             listeners,
-            aliases: cfg.domains.iter().map(|d| (d.clone(), None)).collect(),
+            aliases: cfg
+                .domains
+                .iter()
+                .map(|d| (d.clone(), None))
+                .chain(crate::redis::peer_aliases(&cfg.redis.peers))
+                .collect(),
             ..TxConfig::default()
         };
         Ok(Proxy {

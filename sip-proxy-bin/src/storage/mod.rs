@@ -232,6 +232,16 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// Registrations and dialogs live elsewhere (Redis, `--redis`): the database, if open,
+    /// keeps neither.
+    pub(crate) fn share_stores_elsewhere(&mut self) {
+        if self.location.take().is_some() || self.dialogs.take().is_some() {
+            tracing::info!(
+                "--redis: registrations and dialogs are kept in Redis, not in the database"
+            );
+        }
+    }
+
     /// Nothing opened: everything in memory (what `Proxy::new` uses).
     pub fn memory() -> Self {
         Opened::default()
@@ -337,6 +347,8 @@ pub enum Location {
     Memory(MemoryStore),
     /// `db_mode` 1–3.
     Sqlite(Tiered<MemoryStore, SqliteLocation>),
+    /// Shared by several nodes in Redis (`--redis`): every change stored before the reply.
+    Redis(Arc<crate::redis::RedisLocation>),
 }
 
 impl Location {
@@ -361,7 +373,7 @@ impl Location {
     /// AORs changed and not yet written back (write-back mode).
     pub fn dirty(&self) -> usize {
         match self {
-            Location::Memory(_) => 0,
+            Location::Memory(_) | Location::Redis(_) => 0,
             Location::Sqlite(t) => t.dirty(),
         }
     }
@@ -371,6 +383,7 @@ impl Location {
         match self {
             Location::Memory(_) => Mode::MemoryOnly,
             Location::Sqlite(t) => t.mode(),
+            Location::Redis(_) => Mode::WriteThrough,
         }
     }
 }
@@ -380,6 +393,7 @@ macro_rules! each {
         match $self {
             Location::Memory($s) => $e,
             Location::Sqlite($s) => $e,
+            Location::Redis($s) => $e,
         }
     };
 }

@@ -1,0 +1,353 @@
+//! Several proxy nodes as one, on Redis (`--redis redis://HOST:PORT`): the location service
+//! ([`RedisLocation`]), tracked dialogs ([`RedisDialogs`]), the ban list and failure counts,
+//! and digest replay state live in one Redis (or Valkey) that every node shares.
+//!
+//! Key layout (every key starts with the configured prefix, `sp` by default; braces are
+//! Redis Cluster hash tags, and no script touches two slots):
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `sp:loc:{AOR}` | hash | `v` = version, `1`… = bindings; expires with the last binding |
+//! | `sp:loc` | channel | AORs written (other nodes drop them from their cache) |
+//! | `sp:dlg:{ID}` | hash | `rev`, `timeout` (Unix ms), `rec` (the record) of a dialog; tombstone `gone` |
+//! | `sp:dlg:cid:{CALL-ID}` | set | dialog ids of a Call-ID (index for in-dialog requests) |
+//! | `sp:dlg:due` | sorted set | dialog id → timeout (Unix ms): who is due to be ended |
+//! | `sp:fail:{IP}` | string | failed authentications in a row from IP (expires with the window) |
+//! | `sp:bans` | sorted set | IP → end of its ban (Unix ms) |
+//! | `sp:ban` | channel | `IP END_MS` for each new ban |
+//! | `sp:nonce:{NONCE}` | string | highest `nc` accepted for NONCE (expires with the nonce) |
+//!
+//! See `docs/scaling.md` for sizes and how this grows to Redis Cluster.
+
+mod dialog;
+mod location;
+mod pool;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ::redis::Script;
+
+pub use dialog::RedisDialogs;
+pub use location::{CacheConfig, RedisLocation};
+pub use pool::{Error, Pool};
+
+use crate::config::RedisConfig;
+
+/// Replay check of one (nonce, nc): accept only an `nc` greater than every one accepted
+/// before for that nonce, on any node. KEYS[1] the nonce key; ARGV nc, lifetime (s).
+const REPLAY: &str = r"
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+";
+
+/// One more failure from an IP: KEYS[1] its counter; ARGV window (ms). Returns the count.
+const FAIL: &str = r"
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n
+";
+
+/// The other nodes' `HOST:PORT` as transaction-layer aliases (a Route naming one of them is
+/// ours: see `docs/scaling.md`, "Record-Route").
+pub fn peer_aliases(peers: &[String]) -> impl Iterator<Item = (String, Option<u16>)> + '_ {
+    peers.iter().filter_map(|p| {
+        let a: crate::config::Advertise = p.parse().ok()?;
+        Some((a.host, a.port))
+    })
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What the nodes share through Redis (see the module documentation).
+pub struct Shared {
+    /// The connections.
+    pub pool: Arc<Pool>,
+    /// The location service.
+    pub location: Arc<RedisLocation>,
+    /// The dialog store.
+    pub dialogs: Arc<RedisDialogs>,
+    prefix: String,
+    /// Bans published by any node: IP → end (Unix ms).
+    bans: RwLock<HashMap<IpAddr, u64>>,
+    replay: Script,
+    fail: Script,
+    subscribed: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the shared replay check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// First use of this nc of this nonce on any node.
+    Fresh,
+    /// Used before (on this node or another): refuse.
+    Replayed,
+}
+
+impl Shared {
+    /// Connects lazily to `cfg.url` and starts the subscriber thread.
+    pub fn start(cfg: &RedisConfig, url: &str, max_per_aor: usize) -> Result<Arc<Shared>, String> {
+        let pool = Arc::new(
+            Pool::new(
+                url,
+                Duration::from_millis(cfg.connect_timeout_ms),
+                Duration::from_millis(cfg.timeout_ms),
+            )
+            .map_err(|e| format!("redis {url}: {e}"))?,
+        );
+        let location = Arc::new(RedisLocation::new(
+            pool.clone(),
+            &cfg.prefix,
+            CacheConfig {
+                ttl: Duration::from_millis(cfg.cache_ms),
+                max_entries: cfg.cache_entries,
+            },
+            max_per_aor,
+        ));
+        let dialogs = Arc::new(RedisDialogs::new(pool.clone(), &cfg.prefix));
+        let shared = Arc::new(Shared {
+            pool,
+            location,
+            dialogs,
+            prefix: cfg.prefix.clone(),
+            bans: RwLock::new(HashMap::new()),
+            replay: Script::new(REPLAY),
+            fail: Script::new(FAIL),
+            subscribed: AtomicBool::new(false),
+        });
+        let s = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("redis-sub".into())
+            .spawn(move || subscriber(&s))
+            .map_err(|e| e.to_string())?;
+        Ok(shared)
+    }
+
+    /// Whether the subscription (cache invalidation, bans) is up.
+    pub fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    fn ban_channel(&self) -> String {
+        format!("{}:ban", self.prefix)
+    }
+
+    /// Whether any node banned `ip` (and the ban is not over).
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        let Ok(b) = self.bans.read() else {
+            return false;
+        };
+        b.get(&ip).is_some_and(|&end| end > unix_ms())
+    }
+
+    fn note_ban(&self, ip: IpAddr, end_ms: u64) {
+        if let Ok(mut b) = self.bans.write() {
+            let now = unix_ms();
+            b.retain(|_, &mut e| e > now);
+            let e = b.entry(ip).or_insert(0);
+            *e = (*e).max(end_ms);
+        }
+    }
+
+    /// Bans `ip` on every node for `ban_time`.
+    pub fn ban(&self, ip: IpAddr, ban_time: Duration) -> Result<(), Error> {
+        let end = unix_ms().saturating_add(u64::try_from(ban_time.as_millis()).unwrap_or(0));
+        self.note_ban(ip, end);
+        let key = format!("{}:bans", self.prefix);
+        let ch = self.ban_channel();
+        let ip_s = ip.to_string();
+        self.pool.run(|c| {
+            ::redis::pipe()
+                .cmd("ZADD")
+                .arg(&key)
+                .arg("GT")
+                .arg(end)
+                .arg(&ip_s)
+                .ignore()
+                .cmd("ZADD")
+                .arg(&key)
+                .arg("NX")
+                .arg(end)
+                .arg(&ip_s)
+                .ignore()
+                .cmd("ZREMRANGEBYSCORE")
+                .arg(&key)
+                .arg("-inf")
+                .arg(unix_ms())
+                .ignore()
+                .cmd("PUBLISH")
+                .arg(&ch)
+                .arg(format!("{ip_s} {end}"))
+                .ignore()
+                .exec(c)
+        })
+    }
+
+    /// Counts an authentication failure of `ip` on every node; returns the failures in a row
+    /// so far (all nodes together).
+    pub fn record_failure(&self, ip: IpAddr, window: Duration) -> Result<u64, Error> {
+        let key = format!("{}:fail:{{{ip}}}", self.prefix);
+        let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.pool.run(|c| self.fail.key(&key).arg(ms).invoke(c))
+    }
+
+    /// A success resets the failures of `ip` on every node.
+    pub fn record_success(&self, ip: IpAddr) -> Result<(), Error> {
+        let key = format!("{}:fail:{{{ip}}}", self.prefix);
+        self.pool.run(|c| ::redis::cmd("DEL").arg(&key).exec(c))
+    }
+
+    /// Records a use of `nc` (`None`: without qop, a one-time use) of `nonce`, valid for
+    /// `lifetime`, across all nodes.
+    pub fn check_replay(
+        &self,
+        nonce: &str,
+        nc: Option<u32>,
+        lifetime: Duration,
+    ) -> Result<Replay, Error> {
+        let key = format!("{}:nonce:{{{nonce}}}", self.prefix);
+        let nc = nc.map_or(0, u64::from);
+        let ttl = lifetime.as_secs().max(1) + 60;
+        let fresh: i64 = self
+            .pool
+            .run(|c| self.replay.key(&key).arg(nc).arg(ttl).invoke(c))?;
+        Ok(if fresh == 1 {
+            Replay::Fresh
+        } else {
+            Replay::Replayed
+        })
+    }
+
+    fn load_bans(&self, c: &mut ::redis::Connection) -> ::redis::RedisResult<()> {
+        let key = format!("{}:bans", self.prefix);
+        let list: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
+            .arg(&key)
+            .arg(unix_ms())
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("WITHSCORES")
+            .query(c)?;
+        for (ip, end) in list {
+            if let Ok(ip) = ip.parse() {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "a Unix time in ms, positive and far below 2^53"
+                )]
+                self.note_ban(ip, end as u64);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&self, channel: &str, payload: &[u8]) {
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return;
+        };
+        if channel == self.ban_channel() {
+            if let Some((ip, end)) = text.split_once(' ') {
+                if let (Ok(ip), Ok(end)) = (ip.parse(), end.parse()) {
+                    self.note_ban(ip, end);
+                }
+            }
+        } else {
+            self.location.invalidate(text);
+        }
+    }
+}
+
+/// The subscriber thread: keeps a subscription to the invalidation and ban channels,
+/// reconnecting after any failure; ends when the proxy is dropped.
+fn subscriber(shared: &std::sync::Weak<Shared>) {
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        if let Err(e) = subscribe_once(&s) {
+            if s.subscribed.swap(false, Ordering::Relaxed) {
+                tracing::warn!(error = %e, "redis subscription lost; reconnecting");
+            }
+        }
+        drop(s);
+        std::thread::sleep(pool::RETRY_AFTER_FAILURE);
+    }
+}
+
+fn subscribe_once(s: &Arc<Shared>) -> ::redis::RedisResult<()> {
+    let mut conn = s.pool.connect()?;
+    let loc = location::channel(&s.prefix);
+    let ban = s.ban_channel();
+    // Read what is current before listening, after subscribing: nothing falls in between.
+    let mut bans_conn = s.pool.connect()?;
+    let mut ps = conn.as_pubsub();
+    ps.subscribe(&[&loc, &ban])?;
+    ps.set_read_timeout(Some(Duration::from_millis(500)))?;
+    s.location.invalidate_all();
+    s.load_bans(&mut bans_conn)?;
+    drop(bans_conn);
+    s.subscribed.store(true, Ordering::Relaxed);
+    loop {
+        match ps.get_message() {
+            Ok(m) => s.on_message(m.get_channel_name(), m.get_payload_bytes()),
+            Err(e) if e.is_timeout() => {
+                // Periodically make sure the server is still there (a silent channel and a
+                // dead server look alike).
+                if Arc::strong_count(s) == 1 {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn peers_become_aliases_with_their_port() {
+        let peers = vec!["127.0.0.1:5062".to_owned(), "[::1]:5070".to_owned()];
+        let a: Vec<_> = peer_aliases(&peers).collect();
+        assert_eq!(
+            a,
+            [
+                ("127.0.0.1".to_owned(), Some(5062)),
+                ("[::1]".to_owned(), Some(5070))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_redis_section_parses_and_is_checked() {
+        let c = Config::from_toml(
+            "[redis]\nurl = \"redis://127.0.0.1:6379/\"\ncache_ms = 250\npeers = [\"10.0.0.2:5060\"]\n",
+            "t.toml",
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        assert_eq!(c.redis.url.as_deref(), Some("redis://127.0.0.1:6379/"));
+        assert_eq!((c.redis.cache_ms, c.redis.prefix.as_str()), (250, "sp"));
+        let bad = Config::from_toml("[redis]\npeers = [\"10.0.0.2\"]\n", "t.toml")
+            .unwrap()
+            .finish();
+        assert!(bad.unwrap_err().to_string().contains("HOST:PORT"));
+    }
+}

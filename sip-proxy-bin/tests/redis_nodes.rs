@@ -1,0 +1,905 @@
+//! Two `sip-proxy run` nodes sharing one `redis-server` (`--redis`), end to end on loopback.
+//!
+//! The test starts its own `redis-server` on a free port (`--save '' --appendonly no`;
+//! Debian `redis-server`, in scripts/apt-packages.txt: the test fails without it) and two
+//! nodes, A and B, each naming the other with `--redis-peer` (Record-Route topology: each
+//! node record-routes its own address and takes a Route to its peer's as its own, so an
+//! in-dialog request of a node that died can be sent to the other). The phones are UDP
+//! sockets of the test; the registered user authenticates with digest (shared nonce
+//! secret). What is asserted, in order:
+//!
+//! 1. register on A (401 then 200), a call via B reaches the contact and ends;
+//! 2. the credentials A accepted, replayed to B and to A, get no 2xx; a fresh `nc` of A's
+//!    nonce is accepted by B (nonces verify across nodes, replays do not);
+//! 3. a source banned on A (failed authentications) gets nothing from B;
+//! 4. unregister on B: A answers 480 for the user within the cache bound (1 s);
+//! 5. Redis killed: REGISTER gets 503 with Retry-After, a call to a user the node had
+//!    looked up still reaches it; Redis restarted: REGISTER gets 200 again within 5 s;
+//! 6. a call set up via A, A killed with -9, the BYE sent via B reaches the callee and both
+//!    get their 200; the dialog is gone from Redis.
+//!
+//! A second test runs a call with a 2-second lifetime through A with both nodes up: the
+//! dialog's timeout fires on exactly one node (each party gets one BYE). A third does the
+//! register / call via B / A killed mid-call with SIPp as the clients. A fourth drives the
+//! stores directly from two `Shared` handles: optimistic concurrency of the location store,
+//! dialog find / claim-exactly-once / tombstones, replay state and bans across nodes.
+//!
+//! Every wait has a deadline; the processes are killed on drop.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip_parser::{Message, ResponseBuilder};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
+const REALM: &str = "localhost";
+const PASSWORD: &str = "s3cret-alice";
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `redis-server` on `port`, ready (answers PING) or the test fails.
+fn start_redis(port: u16) -> Proc {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server not found: install Debian `redis-server` (scripts/apt-packages.txt)");
+    let p = Proc(child);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(200)) {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                return p;
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "redis-server did not answer within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn redis_conn(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .unwrap()
+}
+
+/// One node: `sip-proxy run` on `udp:127.0.0.1:port` with Redis and its peer.
+fn start_node(dir: &Path, name: &str, port: u16, peer: u16, redis: u16, toml: &str) -> Proc {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, toml).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--listen", &format!("udp:127.0.0.1:{port}")])
+        .args(["--domain", REALM, "--workers", "1", "--shutdown-grace", "0"])
+        .args(["--redis", &format!("redis://127.0.0.1:{redis}/")])
+        .args(["--redis-peer", &format!("127.0.0.1:{peer}")])
+        // each node its own data directory (control socket; nothing else with --redis)
+        .arg("--data-dir")
+        .arg(dir.join(format!("{name}-data")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let proc = Proc(child);
+    let (tx, rx) = mpsc::channel();
+    let label = name.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("sip-proxy running") {
+                let _ = tx.send(());
+            }
+            if std::env::var_os("REDIS_TEST_LOG").is_some() {
+                eprintln!("[{label}] {line}");
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("node {name} did not start within 20 s"));
+    proc
+}
+
+fn node_toml(dir: &Path, users: &Path, extra: &str) -> String {
+    let secret = dir.join("nonce.key");
+    if !secret.exists() {
+        std::fs::write(&secret, [7u8; 32]).unwrap();
+    }
+    format!(
+        "[auth]\nusers_file = \"{}\"\nsecret_file = \"{}\"\nban_after = 2\nban_seconds = 60\n{extra}",
+        users.display(),
+        secret.display()
+    )
+}
+
+/// A UDP endpoint of the test playing a phone.
+struct Phone {
+    sock: UdpSocket,
+    port: u16,
+    ip: &'static str,
+}
+
+impl Phone {
+    fn on(ip: &'static str) -> Phone {
+        let sock = UdpSocket::bind((ip, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        Phone { sock, port, ip }
+    }
+
+    fn new() -> Phone {
+        Phone::on("127.0.0.1")
+    }
+
+    fn send(&self, to: u16, msg: &str) {
+        self.sock
+            .send_to(msg.as_bytes(), ("127.0.0.1", to))
+            .unwrap();
+    }
+
+    /// The next message matching `want` within `within` (others are skipped), if any.
+    fn wait(
+        &self,
+        within: Duration,
+        want: impl Fn(&Message) -> bool,
+    ) -> Option<(Message, SocketAddr)> {
+        let end = Instant::now() + within;
+        let mut buf = vec![0u8; 65_535];
+        while Instant::now() < end {
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
+                if want(&m) {
+                    return Some((m, from));
+                }
+            }
+        }
+        None
+    }
+
+    fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> (Message, SocketAddr) {
+        self.wait(Duration::from_secs(5), want)
+            .unwrap_or_else(|| panic!("no {what} within 5 s"))
+    }
+
+    /// A final response (>= 200) to `method`, skipping provisional ones.
+    fn final_to(&self, what: &str, method: &'static str) -> Message {
+        self.expect(what, move |m| {
+            m.status().is_some_and(|s| s >= 200) && m.cseq().is_ok_and(|c| c.method == method)
+        })
+        .0
+    }
+}
+
+fn request_is(method: &'static str) -> impl Fn(&Message) -> bool {
+    move |m| m.method() == Some(method)
+}
+
+fn header(m: &Message, name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(m.buffer()).into_owned();
+    text.lines()
+        .find(|l| {
+            l.split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        })
+        .map(|l| l.split_once(':').unwrap().1.trim().to_owned())
+}
+
+/// Alice's registration client: REGISTERs with digest authentication.
+struct Registrar<'p> {
+    phone: &'p Phone,
+    client: sip_auth::DigestClient,
+    cseq: u32,
+    branch: u32,
+    /// The last Authorization sent.
+    last_auth: Option<String>,
+}
+
+impl<'p> Registrar<'p> {
+    fn new(phone: &'p Phone, password: &str) -> Self {
+        Registrar {
+            phone,
+            client: sip_auth::DigestClient::new("alice", password),
+            cseq: 0,
+            branch: 0,
+            last_auth: None,
+        }
+    }
+
+    fn register_text(&mut self, expires: u32, auth: Option<&str>) -> String {
+        self.cseq += 1;
+        self.branch += 1;
+        let mut m = format!(
+            "REGISTER sip:{REALM} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {ip}:{p};branch=z9hG4bK-reg{port}-{b};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:alice@{REALM}>;tag=reg{p}\r\n\
+             To: <sip:alice@{REALM}>\r\n\
+             Call-ID: reg-{p}@test\r\n\
+             CSeq: {c} REGISTER\r\n\
+             Contact: <sip:alice@{ip}:{p}>;expires={expires}\r\n",
+            ip = self.phone.ip,
+            p = self.phone.port,
+            port = self.phone.port,
+            b = self.branch,
+            c = self.cseq
+        );
+        if let Some(a) = auth {
+            let _ = write!(m, "Authorization: {a}\r\n");
+        }
+        m.push_str("Content-Length: 0\r\n\r\n");
+        m
+    }
+
+    /// REGISTER to `node`, answering one challenge: the final status and the response.
+    fn register(&mut self, node: u16, expires: u32) -> Message {
+        let text = self.register_text(expires, None);
+        self.phone.send(node, &text);
+        let r = self.phone.final_to("REGISTER answer", "REGISTER");
+        if r.status() != Some(401) {
+            return r;
+        }
+        let challenges: Vec<String> = String::from_utf8_lossy(r.buffer())
+            .lines()
+            .filter_map(|l| l.strip_prefix("WWW-Authenticate: ").map(str::to_owned))
+            .collect();
+        let ch: Vec<&[u8]> = challenges.iter().map(String::as_bytes).collect();
+        self.client.accepted();
+        let auth = self
+            .client
+            .respond(&ch, &register_request(), &format!("cn{}", self.cseq))
+            .unwrap();
+        self.last_auth = Some(auth.clone());
+        let text = self.register_text(expires, Some(&auth));
+        self.phone.send(node, &text);
+        self.phone
+            .final_to("authenticated REGISTER answer", "REGISTER")
+    }
+
+    /// REGISTER to `node` with exactly this Authorization value.
+    fn register_with(&mut self, node: u16, auth: &str) -> Message {
+        let text = self.register_text(3600, Some(auth));
+        self.phone.send(node, &text);
+        self.phone.final_to("REGISTER answer", "REGISTER")
+    }
+
+    /// The next `nc` on the last nonce.
+    fn next_nc(&mut self) -> String {
+        let a = self
+            .client
+            .authorize(&register_request(), &format!("cn{}", self.cseq))
+            .unwrap();
+        self.last_auth = Some(a.clone());
+        a
+    }
+}
+
+fn register_request() -> sip_auth::ClientRequest<'static> {
+    sip_auth::ClientRequest {
+        method: "REGISTER",
+        uri: "sip:localhost",
+        body: b"",
+    }
+}
+
+/// A call in progress: what the caller needs for ACK and BYE.
+struct Call {
+    id: String,
+    to_tag: String,
+    routes: Vec<String>,
+    callee: u16,
+}
+
+fn invite_text(caller: &Phone, call_id: &str) -> String {
+    format!(
+        "INVITE sip:alice@{REALM} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{a};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:carol@example.org>;tag=c-{call_id}\r\n\
+         To: <sip:alice@{REALM}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:carol@127.0.0.1:{a}>\r\n\
+         Content-Length: 0\r\n\r\n",
+        a = caller.port
+    )
+}
+
+/// INVITE via `node`, answered 200 by `callee` (which must receive it), ACKed via `node`.
+fn set_up(node: u16, caller: &Phone, callee: &Phone, call_id: &str) -> Call {
+    caller.send(node, &invite_text(caller, call_id));
+    let (inv, via) = callee.expect("INVITE at the callee", |m| {
+        m.method() == Some("INVITE") && m.call_id() == Some(call_id)
+    });
+    let ok = ResponseBuilder::new(&inv, 200, "OK")
+        .to_tag("callee1")
+        .copy_record_route()
+        .header("Contact", format!("<sip:alice@127.0.0.1:{}>", callee.port))
+        .build();
+    callee.sock.send_to(&ok, via).unwrap();
+    let (ok, _) = caller.expect("final answer to the INVITE", |m| {
+        m.status().is_some_and(|s| s >= 200) && m.call_id() == Some(call_id)
+    });
+    assert_eq!(ok.status(), Some(200), "{call_id}");
+    let mut routes: Vec<String> = ok
+        .record_routes()
+        .map(|r| format!("<{}>", String::from_utf8_lossy(r.unwrap().raw_uri)))
+        .collect();
+    routes.reverse();
+    assert!(!routes.is_empty(), "the node record-routes");
+    let call = Call {
+        id: call_id.to_owned(),
+        to_tag: ok.to().unwrap().tag().unwrap().to_owned(),
+        routes,
+        callee: callee.port,
+    };
+    caller.send(node, &in_dialog(caller, &call, "ACK", 1));
+    callee.expect("ACK at the callee", request_is("ACK"));
+    call
+}
+
+fn in_dialog(caller: &Phone, call: &Call, method: &str, seq: u32) -> String {
+    let mut m = format!(
+        "{method} sip:alice@127.0.0.1:{b} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{a};branch=z9hG4bK-{id}-{method}{seq};rport\r\n\
+         Max-Forwards: 70\r\n",
+        b = call.callee,
+        a = caller.port,
+        id = call.id
+    );
+    for r in &call.routes {
+        let _ = write!(m, "Route: {r}\r\n");
+    }
+    let _ = write!(
+        m,
+        "From: <sip:carol@example.org>;tag=c-{id}\r\n\
+         To: <sip:alice@{REALM}>;tag={t}\r\n\
+         Call-ID: {id}\r\n\
+         CSeq: {seq} {method}\r\n\
+         Content-Length: 0\r\n\r\n",
+        id = call.id,
+        t = call.to_tag
+    );
+    m
+}
+
+/// BYE via `node`: the callee gets it and answers 200; the caller gets the 200.
+fn hang_up(node: u16, caller: &Phone, callee: &Phone, call: &Call) {
+    caller.send(node, &in_dialog(caller, call, "BYE", 2));
+    let (bye, via) = callee.expect("BYE at the callee", request_is("BYE"));
+    callee
+        .sock
+        .send_to(&ResponseBuilder::new(&bye, 200, "OK").build(), via)
+        .unwrap();
+    let (r, _) = caller.expect("200 for the BYE", |m| {
+        m.status().is_some_and(|s| s >= 200)
+            && m.call_id() == Some(call.id.as_str())
+            && m.cseq().is_ok_and(|c| c.method == "BYE")
+    });
+    assert_eq!(r.status(), Some(200));
+}
+
+struct Cluster {
+    dir: PathBuf,
+    users: PathBuf,
+    redis_port: u16,
+    redis: Option<Proc>,
+    a: (u16, Option<Proc>),
+    b: (u16, Option<Proc>),
+}
+
+fn cluster(name: &str, extra: &str) -> Cluster {
+    let dir = common::dir("redis-nodes", name);
+    let users = dir.join("users.htdigest");
+    let out = common::add(&users, REALM, "alice", PASSWORD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let redis_port = free_tcp_port();
+    let redis = start_redis(redis_port);
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let toml = node_toml(&dir, &users, extra);
+    let a = start_node(&dir, "a", pa, pb, redis_port, &toml);
+    let b = start_node(&dir, "b", pb, pa, redis_port, &toml);
+    Cluster {
+        dir,
+        users,
+        redis_port,
+        redis: Some(redis),
+        a: (pa, Some(a)),
+        b: (pb, Some(b)),
+    }
+}
+
+#[test]
+fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
+    let mut c = cluster("main", "");
+    let (pa, pb) = (c.a.0, c.b.0);
+    let alice = Phone::new();
+    let carol = Phone::new();
+
+    // 1. Register on A, call via B.
+    let mut reg = Registrar::new(&alice, PASSWORD);
+    let r = reg.register(pa, 3600);
+    assert_eq!(
+        r.status(),
+        Some(200),
+        "REGISTER on A: {}",
+        String::from_utf8_lossy(r.buffer())
+    );
+    let accepted = reg.last_auth.clone().unwrap();
+    let call = set_up(pb, &carol, &alice, "call-via-b");
+    hang_up(pb, &carol, &alice, &call);
+
+    // 2. Replayed credentials get no 2xx on either node; a fresh nc of A's nonce passes on B.
+    for node in [pb, pa] {
+        let r = reg.register_with(node, &accepted);
+        assert!(
+            r.status().is_some_and(|s| s >= 400),
+            "replayed credentials answered {:?} by {node}",
+            r.status()
+        );
+    }
+    let fresh = reg.next_nc();
+    let r = reg.register_with(pb, &fresh);
+    assert_eq!(r.status(), Some(200), "A's nonce with a fresh nc on B");
+
+    // 3. A source banned on A gets nothing from B.
+    let mallory = Phone::on("127.0.0.2");
+    let mut bad = Registrar::new(&mallory, "wrong");
+    for _ in 0..3 {
+        let r = bad.register(pa, 60);
+        assert_ne!(r.status(), Some(200));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    mallory.send(pa, &bad.register_text(60, None));
+    assert!(
+        mallory.wait(Duration::from_secs(1), |_| true).is_none(),
+        "banned on A"
+    );
+    mallory.send(pb, &bad.register_text(60, None));
+    assert!(
+        mallory.wait(Duration::from_secs(1), |_| true).is_none(),
+        "a source banned on A is banned on B"
+    );
+    // Others are still served by B.
+    assert_eq!(reg.register(pb, 3600).status(), Some(200));
+
+    // 4. Unregister on B: A stops routing to alice within the cache bound.
+    let call = set_up(pa, &carol, &alice, "call-via-a-1"); // A has alice cached
+    hang_up(pa, &carol, &alice, &call);
+    assert_eq!(reg.register(pb, 0).status(), Some(200), "unregister on B");
+    let gone = Instant::now();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = format!("after-unreg-{n}");
+        carol.send(pa, &invite_text(&carol, &id));
+        // Either A still routes to alice (who refuses: 486), or it answers 480 itself.
+        let end = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            assert!(Instant::now() < end, "no final answer to an INVITE via A");
+            if let Some((inv, via)) = alice.wait(Duration::from_millis(20), request_is("INVITE")) {
+                let busy = ResponseBuilder::new(&inv, 486, "Busy Here")
+                    .to_tag("x")
+                    .build();
+                alice.sock.send_to(&busy, via).unwrap();
+            }
+            if let Some((r, _)) = carol.wait(Duration::from_millis(20), |m| {
+                m.status().is_some_and(|s| s >= 200) && m.call_id() == Some(id.as_str())
+            }) {
+                break r.status();
+            }
+        };
+        if status == Some(480) {
+            break;
+        }
+        assert!(
+            gone.elapsed() < Duration::from_millis(1500),
+            "A still routes to alice {:?} after the unregistration on B",
+            gone.elapsed()
+        );
+    }
+
+    // 5. Redis down: REGISTER answered 503 + Retry-After, known users still routed.
+    assert_eq!(
+        reg.register(pa, 3600).status(),
+        Some(200),
+        "re-register on A"
+    );
+    let call = set_up(pb, &carol, &alice, "call-via-b-2"); // B looks alice up
+    hang_up(pb, &carol, &alice, &call);
+    drop(c.redis.take());
+    std::thread::sleep(Duration::from_millis(200));
+    let r = reg.register(pb, 3600);
+    assert_eq!(r.status(), Some(503), "REGISTER while Redis is down");
+    assert!(header(&r, "Retry-After").is_some(), "503 with Retry-After");
+    let call = set_up(pb, &carol, &alice, "call-while-down");
+    hang_up(pb, &carol, &alice, &call);
+    c.redis = Some(start_redis(c.redis_port));
+    let back = Instant::now();
+    loop {
+        let r = reg.register(pb, 3600);
+        if r.status() == Some(200) {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "no full service 5 s after Redis came back: {:?}",
+            r.status()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let call = set_up(pa, &carol, &alice, "call-after-restart");
+    hang_up(pa, &carol, &alice, &call);
+
+    // 6. A call through A survives A: BYE via B.
+    let call = set_up(pa, &carol, &alice, "call-a-dies");
+    let mut con = redis_conn(c.redis_port);
+    let due: usize = redis::cmd("ZCARD")
+        .arg("sp:dlg:due")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(due, 1, "the confirmed dialog is in Redis");
+    let mut a = c.a.1.take().unwrap();
+    let _ = a.0.kill(); // SIGKILL
+    let _ = a.0.wait();
+    hang_up(pb, &carol, &alice, &call);
+    std::thread::sleep(Duration::from_millis(200));
+    let due: usize = redis::cmd("ZCARD")
+        .arg("sp:dlg:due")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(due, 0, "B ended the dialog A created");
+    let _ = (&c.dir, &c.users, &c.b);
+}
+
+#[test]
+fn a_dialog_lifetime_ends_on_exactly_one_node() {
+    let c = cluster("expiry", "[dialog]\nmax_duration = 2\n");
+    let (pa, pb) = (c.a.0, c.b.0);
+    let alice = Phone::new();
+    let carol = Phone::new();
+    let mut reg = Registrar::new(&alice, PASSWORD);
+    assert_eq!(reg.register(pb, 3600).status(), Some(200));
+    let _call = set_up(pa, &carol, &alice, "call-expires");
+    // Each party gets exactly one BYE (from A or B), within the lifetime plus two passes
+    // of housekeeping, and no second one.
+    for (who, phone) in [("callee", &alice), ("caller", &carol)] {
+        let (bye, via) = phone
+            .wait(Duration::from_secs(6), request_is("BYE"))
+            .unwrap_or_else(|| panic!("no BYE at the {who}"));
+        phone
+            .sock
+            .send_to(&ResponseBuilder::new(&bye, 200, "OK").build(), via)
+            .unwrap();
+    }
+    for (who, phone) in [("callee", &alice), ("caller", &carol)] {
+        assert!(
+            phone
+                .wait(Duration::from_secs(3), request_is("BYE"))
+                .is_none(),
+            "a second BYE at the {who}"
+        );
+    }
+    let mut con = redis_conn(c.redis_port);
+    let due: usize = redis::cmd("ZCARD")
+        .arg("sp:dlg:due")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(due, 0);
+    let _ = (pb, &c.dir, &c.users, &c.a, &c.b, &c.redis);
+}
+
+/// SIP, media and control sockets on 127.0.0.1 only, no keyboard, one call, bounded.
+fn sipp(dir: &Path, port: u16, role: &str) -> Command {
+    let mut c = Command::new("sipp");
+    c.current_dir(dir)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mi", "127.0.0.1", "-ci", "127.0.0.1"])
+        .args(["-cp", &free_udp_port().to_string(), "-nostdin"])
+        .args(["-m", "1", "-timeout", "20s", "-timeout_error"])
+        .args(["-trace_err", "-error_file"])
+        .arg(dir.join(format!("{role}_errors.log")))
+        .args(["-trace_msg", "-message_file"])
+        .arg(dir.join(format!("{role}_messages.log")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn sipp_scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// Waits for a SIPp run (at most 30 s); its success.
+fn sipp_ok(mut p: Proc, dir: &Path, role: &str) {
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "sipp {role} still running after 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "sipp {role} failed ({status}):\n{}",
+        std::fs::read_to_string(dir.join(format!("{role}_errors.log"))).unwrap_or_default()
+    );
+}
+
+/// The SIPp UAC scenario with its pause and the port its BYE goes to.
+fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(sipp_scenario("redis_uac.xml"))
+        .unwrap()
+        .replace("@PAUSE@", &pause_ms.to_string())
+        .replace("@BYE_PORT@", &bye_port.to_string());
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn spawn(c: &mut Command) -> Proc {
+    Proc(
+        c.spawn()
+            .expect("sipp not found: install Debian `sip-tester` (scripts/apt-packages.txt)"),
+    )
+}
+
+#[test]
+fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
+    let mut c = cluster("sipp", "");
+    let (pa, pb) = (c.a.0, c.b.0);
+    let dir = c.dir.clone();
+    let callee_port = free_udp_port();
+    // The callee registers on A (digest), then answers on the contact it registered.
+    let reg = spawn(
+        sipp(&dir, callee_port, "register")
+            .arg(format!("127.0.0.1:{pa}"))
+            .args(["-s", "alice", "-au", "alice", "-ap", PASSWORD])
+            .arg("-sf")
+            .arg(sipp_scenario("redis_register.xml")),
+    );
+    sipp_ok(reg, &dir, "register");
+
+    // A call via B reaches the contact registered on A.
+    let uas = spawn(
+        sipp(&dir, callee_port, "uas")
+            .arg("-sf")
+            .arg(sipp_scenario("redis_uas.xml")),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = spawn(
+        sipp(&dir, free_udp_port(), "uac")
+            .arg(format!("127.0.0.1:{pb}"))
+            .args(["-s", "alice", "-sf"])
+            .arg(uac_scenario(&dir, "via_b.xml", 200, pb)),
+    );
+    sipp_ok(uac, &dir, "uac");
+    sipp_ok(uas, &dir, "uas");
+
+    // A call set up via A; A killed with -9 during the call; the BYE via B ends it, both
+    // sides getting their 200 (the SIPp runs succeed only then).
+    let uas = spawn(
+        sipp(&dir, callee_port, "uas2")
+            .arg("-sf")
+            .arg(sipp_scenario("redis_uas.xml")),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = spawn(
+        sipp(&dir, free_udp_port(), "uac2")
+            .arg(format!("127.0.0.1:{pa}"))
+            .args(["-s", "alice", "-sf"])
+            .arg(uac_scenario(&dir, "a_dies.xml", 3000, pb)),
+    );
+    let mut con = redis_conn(c.redis_port);
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let due: usize = redis::cmd("ZCARD")
+            .arg("sp:dlg:due")
+            .query(&mut con)
+            .unwrap();
+        if due == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the call via A was not confirmed within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut a = c.a.1.take().unwrap();
+    let _ = a.0.kill(); // SIGKILL
+    let _ = a.0.wait();
+    sipp_ok(uac, &dir, "uac2");
+    sipp_ok(uas, &dir, "uas2");
+    let due: usize = redis::cmd("ZCARD")
+        .arg("sp:dlg:due")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(due, 0, "B ended the dialog A created");
+    let _ = (&c.users, &c.b, &c.redis);
+}
+
+/// The stores themselves, two "nodes" (two `Shared`) on one Redis: the trait rules of
+/// `sip_location::LocationStore` and `sip_dialog::DialogStore` hold across nodes.
+#[test]
+fn shared_stores_follow_the_trait_rules_across_nodes() {
+    use sip_dialog::{Claim, DialogStore};
+    use sip_location::{Binding, BindingFields, Changes, EventKind, LocationStore, Op, StoreError};
+    use sip_proxy::config::RedisConfig;
+    use sip_proxy::redis::{Replay, Shared};
+
+    let port = free_tcp_port();
+    let _redis = start_redis(port);
+    let url = format!("redis://127.0.0.1:{port}/");
+    let cfg = RedisConfig::default();
+    let a = Shared::start(&cfg, &url, 4).unwrap();
+    let b = Shared::start(&cfg, &url, 4).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let aor = "sip:bob@example.com";
+    let binding =
+        |contact: &str| Binding::new(&BindingFields::new(contact, now.as_secs() + 60)).unwrap();
+
+    // A write on A is seen by B; B's write on the version it read wins, A's stale one
+    // conflicts (RFC 3261 §10.3: processed completely or not at all).
+    let first = a
+        .location
+        .apply(
+            &Changes::new(aor).with(Op::Put(binding("sip:bob@192.0.2.1"))),
+            now,
+        )
+        .unwrap();
+    assert_eq!(first.events[0].kind, EventKind::Saved);
+    let seen = b.location.lookup(aor, now).unwrap();
+    assert_eq!(seen.version, first.version);
+    assert_eq!(seen.bindings()[0].contact(), "sip:bob@192.0.2.1");
+    b.location
+        .apply(
+            &Changes::expecting(aor, seen.version).with(Op::Put(binding("sip:bob@192.0.2.2"))),
+            now,
+        )
+        .unwrap();
+    let stale = a
+        .location
+        .apply(&Changes::expecting(aor, first.version).with(Op::Clear), now);
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let mut con = redis_conn(port);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("sp:loc:{{{aor}}}"))
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        (1..=60).contains(&ttl),
+        "the key expires with its binding: {ttl}"
+    );
+    // Unconditional removal from A (administration): both bindings go, the key too.
+    let gone = a.location.remove(aor, None, now).unwrap();
+    assert_eq!(gone.len(), 2);
+    assert!(b.location.lookup(aor, now).unwrap().is_empty());
+
+    // Dialogs: a record put by A is found by B by Call-ID and tags (either order); once
+    // its timeout passed, exactly one claim wins; a stale put after the end is ignored.
+    let mut rec = sip_dialog::doc_record();
+    rec.timeout = now.saturating_sub(Duration::from_secs(1));
+    a.dialogs.put(&rec).unwrap();
+    let found = b
+        .dialogs
+        .find(&rec.call_id, &rec.to_tag, &rec.from_tag)
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(&rec));
+    assert_eq!(b.dialogs.expired(now, 10).unwrap(), [rec.id]);
+    let claims = [
+        a.dialogs.claim_expired(rec.id, now).unwrap(),
+        b.dialogs.claim_expired(rec.id, now).unwrap(),
+    ];
+    assert_eq!(claims[0], Claim::Claimed(rec.clone()));
+    assert_eq!(claims[1], Claim::Absent);
+    a.dialogs.put(&rec).unwrap(); // same rev, after the end
+    assert_eq!(b.dialogs.get(rec.id).unwrap(), None);
+    // Its index entry may come back with the stale put: a claim finds the tombstone and
+    // drops it.
+    assert_eq!(b.dialogs.claim_expired(rec.id, now).unwrap(), Claim::Absent);
+    assert!(b.dialogs.expired(now, 10).unwrap().is_empty());
+    // A timeout another node pushed later: the claim gives the newer record back.
+    let mut later = sip_dialog::doc_record();
+    later.id = sip_dialog::DialogUid(rec.id.0 + 1);
+    later.timeout = now + Duration::from_secs(60);
+    b.dialogs.put(&later).unwrap();
+    assert_eq!(
+        a.dialogs.claim_expired(later.id, now).unwrap(),
+        Claim::Refreshed(later.clone())
+    );
+    a.dialogs.remove(later.id, later.rev + 1).unwrap();
+    assert_eq!(b.dialogs.get(later.id).unwrap(), None);
+    // Scripts are loaded again when Redis lost them (a restart).
+    redis::cmd("SCRIPT").arg("FLUSH").exec(&mut con).unwrap();
+    let mut third = later.clone();
+    third.id = sip_dialog::DialogUid(later.id.0 + 1);
+    a.dialogs.put(&third).unwrap();
+    assert_eq!(b.dialogs.get(third.id).unwrap(), Some(third.clone()));
+    redis::cmd("SCRIPT").arg("FLUSH").exec(&mut con).unwrap();
+    a.dialogs.remove(third.id, third.rev + 1).unwrap();
+    assert_eq!(b.dialogs.get(third.id).unwrap(), None);
+
+    // Digest replay state: an nc used on A is refused on B; a greater one is accepted.
+    let life = Duration::from_secs(300);
+    assert_eq!(a.check_replay("n1", Some(1), life).unwrap(), Replay::Fresh);
+    assert_eq!(
+        b.check_replay("n1", Some(1), life).unwrap(),
+        Replay::Replayed
+    );
+    assert_eq!(b.check_replay("n1", Some(2), life).unwrap(), Replay::Fresh);
+    assert_eq!(
+        a.check_replay("n1", Some(2), life).unwrap(),
+        Replay::Replayed
+    );
+    assert_eq!(a.check_replay("n2", None, life).unwrap(), Replay::Fresh);
+    assert_eq!(b.check_replay("n2", None, life).unwrap(), Replay::Replayed);
+
+    // Bans: a ban from A reaches B through the channel.
+    let ip: std::net::IpAddr = "192.0.2.77".parse().unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while !b.subscribed() {
+        assert!(Instant::now() < end, "B's subscription not up within 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.ban(ip, Duration::from_secs(60)).unwrap();
+    while !b.is_banned(ip) {
+        assert!(Instant::now() < end, "the ban did not reach B within 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(a.record_failure(ip, Duration::from_secs(60)).unwrap(), 1);
+    assert_eq!(b.record_failure(ip, Duration::from_secs(60)).unwrap(), 2);
+    b.record_success(ip).unwrap();
+    assert_eq!(a.record_failure(ip, Duration::from_secs(60)).unwrap(), 1);
+}
