@@ -294,6 +294,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal (and never with NO_COLOR): a log file or journald
+        // gets plain text.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_filter_reloading();
     let handle = logging.reload_handle();
     let _ = logging.try_init();
