@@ -608,7 +608,7 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
     }
 
     /// Visits every output piece in order.
-    fn pieces(&self, mut f: impl FnMut(&[u8])) {
+    fn pieces<F: FnMut(&[u8])>(&self, mut f: F) {
         let m = self.msg;
         let buf = m.buf.as_ref();
         let body: &[u8] = self.body.as_deref().unwrap_or_else(|| m.body());
@@ -631,11 +631,26 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
         let hs = &m.layout.headers;
         let mut cl_written = false;
         let cl_val = Val::number(body.len() as u32);
+        // Fields left as they are go out as one slice per run of them (from the start of
+        // the run's first field to the start of the next field written otherwise).
+        let mut run: Option<usize> = None;
+        let flush = |f: &mut F, run: &mut Option<usize>, end: usize| {
+            if let Some(start) = run.take() {
+                f(&buf[start..end]);
+            }
+        };
         for (i, h) in hs.iter().enumerate() {
-            for (_, _, n, v) in self.before.iter().filter(|(k, ..)| *k as usize == i) {
+            let at = h.name.start as usize;
+            let mut before = self.before.iter().filter(|(k, ..)| *k as usize == i);
+            if let Some((_, _, n, v)) = before.next() {
+                flush(&mut f, &mut run, at);
                 line(&mut f, n.as_slice(), v.as_slice());
+                for (_, _, n, v) in before {
+                    line(&mut f, n.as_slice(), v.as_slice());
+                }
             }
             if self.body.is_some() && h.kind == HeaderName::ContentLength {
+                flush(&mut f, &mut run, at);
                 if !cl_written {
                     line(&mut f, m.at(h.name), cl_val.as_slice());
                     cl_written = true;
@@ -643,17 +658,21 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
                 continue;
             }
             match self.op(i) {
-                Some(Op::Remove) => {}
-                Some(Op::Replace(v)) => self.field_line(&mut f, i, m.at(h.name), v.as_slice()),
+                Some(Op::Remove) => flush(&mut f, &mut run, at),
+                Some(Op::Replace(v)) => {
+                    flush(&mut f, &mut run, at);
+                    self.field_line(&mut f, i, m.at(h.name), v.as_slice());
+                }
                 None if self.rewrites(i) => {
+                    flush(&mut f, &mut run, at);
                     self.field_line(&mut f, i, m.at(h.name), m.at(h.value));
                 }
                 None => {
-                    let end = hs.get(i + 1).map_or(m.layout.headers_end, |n| n.name.start) as usize;
-                    f(&buf[h.name.start as usize..end]);
+                    run.get_or_insert(at);
                 }
             }
         }
+        flush(&mut f, &mut run, m.layout.headers_end as usize);
         for (n, v) in &self.append {
             line(&mut f, n.as_slice(), v.as_slice());
         }
@@ -683,9 +702,39 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
 
     /// Serialises the edited message in one allocation.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(self.len());
+        // One pass over the pieces into a buffer sized from above (what `len` would count
+        // exactly costs a second pass).
+        let mut out = BytesMut::with_capacity(self.size_bound());
         self.write_to(&mut out);
         out.freeze()
+    }
+
+    /// At least [`len`](Self::len) (else the buffer grows once): the original message plus
+    /// everything the edits add (a replaced field's `: ` and CRLF may be longer than the
+    /// original's by 4 bytes; a Via stamp, a CSeq rewrite and a new Content-Length are
+    /// short: 128 bytes cover them).
+    fn size_bound(&self) -> usize {
+        let line = |n: &Val<'_>, v: &Val<'_>| n.as_slice().len() + v.as_slice().len() + 4;
+        let m = self.msg;
+        let mut n = m.buf.as_ref().len() + 128;
+        n += self.uri.as_ref().map_or(0, |u| u.as_slice().len());
+        n += self.method.as_ref().map_or(0, |b| 2 * b.len());
+        n += self.body.as_ref().map_or(0, Bytes::len);
+        n += self
+            .ops
+            .iter()
+            .map(|(_, o)| match o {
+                Op::Remove => 0,
+                Op::Replace(v) => v.as_slice().len() + 4,
+            })
+            .sum::<usize>();
+        n += self
+            .before
+            .iter()
+            .map(|(_, _, k, v)| line(k, v))
+            .sum::<usize>();
+        n += self.append.iter().map(|(k, v)| line(k, v)).sum::<usize>();
+        n
     }
 }
 
@@ -725,6 +774,42 @@ mod tests {
         m.via()
             .map(|v| String::from_utf8(v.unwrap().raw.to_vec()).unwrap())
             .collect()
+    }
+
+    /// `to_bytes` sizes its buffer from `size_bound` in one pass: the bound must hold for
+    /// every kind of edit, on compact and unfolded fields alike (else the buffer regrows).
+    #[test]
+    fn size_bound_covers_every_edit() {
+        let m = Message::parse_slice(
+            b"OPTIONS sip:b@h SIP/2.0\r\nv:SIP/2.0/UDP h;rport;branch=z9hG4bK1\r\nMax-Forwards:9\r\n\
+              i:c\r\nCSeq:1 OPTIONS\r\nRoute:<sip:r1;lr>,<sip:r2;lr>\r\nl:0\r\n\r\n",
+        )
+        .unwrap();
+        let mut e = m.edit();
+        assert!(e.size_bound() >= e.len());
+        e.set_via_received(
+            Some("2001:db8::ffff:ffff:ffff:ffff".parse().unwrap()),
+            Some(65535),
+        )
+        .unwrap();
+        e.decrement_max_forwards().unwrap();
+        e.pop_route();
+        e.set_method("SUBSCRIBE");
+        e.set_request_uri("sip:someone.else@example.com:5080;transport=tcp");
+        e.prepend_via("SIP/2.0/UDP p;branch=z9hG4bK2");
+        e.prepend_record_route("<sip:p;lr>");
+        e.replace_header("Call-ID", "a-much-longer-call-id@example.com");
+        e.add_header("X-After", "1");
+        e.set_body(bytes::Bytes::from_static(b"hello"), Some("text/plain"));
+        let out = e.to_bytes();
+        assert!(
+            e.size_bound() >= e.len(),
+            "{} < {}",
+            e.size_bound(),
+            e.len()
+        );
+        assert_eq!(out.len(), e.len());
+        Message::parse(out).unwrap();
     }
 
     /// RFC 3261 §18.2.1 / RFC 3581 §4 on the first entry only; every other Via byte-exact.

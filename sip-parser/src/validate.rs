@@ -34,6 +34,26 @@ impl<B: AsRef<[u8]>> Message<B> {
     ///   Content-Type values are well-formed;
     /// * Content-Length frames the body.
     ///
+    /// A response gets the checks forwarding it needs and no more: SIP-Version, To, From,
+    /// Call-ID, CSeq and Via present, single and parsing (the To/From name-addr and its
+    /// tag, not the URI inside), and Content-Length. The URIs of To, From, Contact, Route
+    /// and Record-Route, Max-Forwards, Expires, Content-Type and Date are not looked at: a
+    /// proxy relays them as they are, and whoever reads them later (a dialog tracker taking
+    /// the route set and remote target of a 2xx) parses them itself and must cope with
+    /// errors there anyway.
+    ///
+    /// ```
+    /// use sip_parser::Message;
+    /// let head = "Via: SIP/2.0/UDP p.example.com;branch=z9hG4bK1\r\n\
+    ///     To: <sip:b@example.com>;tag=2\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+    ///     Call-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:b@[::1>\r\n";
+    /// let resp = format!("SIP/2.0 200 OK\r\n{head}Content-Length: 0\r\n\r\n");
+    /// assert!(Message::parse_slice(resp.as_bytes()).unwrap().validate().is_ok());
+    /// let req = format!("INVITE sip:b@example.com SIP/2.0\r\n{head}Content-Length: 0\r\n\r\n");
+    /// let err = Message::parse_slice(req.as_bytes()).unwrap().validate().unwrap_err();
+    /// assert_eq!(err.status(), 400);
+    /// ```
+    ///
     /// Messages that are well-formed but call for a special answer — unknown Request-URI
     /// scheme (416), unknown Require option (420), Max-Forwards 0 (483) — pass: those
     /// answers are the caller's policy. Each failure carries the status and reason phrase to
@@ -75,20 +95,39 @@ impl<B: AsRef<[u8]>> Message<B> {
                 }
             }
         }
-        // Mandatory, single-valued, well-formed.
-        for name in SINGLE {
-            let mut it = self.headers_of(name);
-            if it.next().is_some() {
-                if let Some(second) = it.next() {
-                    return Err(ValidationError::Repeated {
-                        header: name.as_str().unwrap_or("header"),
-                        offset: second.offset,
-                    });
-                }
+        // Mandatory, single-valued, well-formed. One pass over the fields finds the second
+        // occurrence of each single-valued header; the first in `SINGLE` order is reported.
+        let mut seen = 0u8;
+        let mut second = [None; SINGLE.len()];
+        for e in &self.layout.headers {
+            let Some(k) = SINGLE.iter().position(|&n| n == e.kind) else {
+                continue;
+            };
+            if seen & (1 << k) == 0 {
+                seen |= 1 << k;
+            } else if second[k].is_none() {
+                second[k] = Some(e.name.start as usize);
             }
         }
-        self.addr_uri_ok("To", &self.to()?)?;
-        self.addr_uri_ok("From", &self.from()?)?;
+        if let Some((k, offset)) = second
+            .iter()
+            .enumerate()
+            .find_map(|(k, o)| o.map(|o| (k, o)))
+        {
+            return Err(ValidationError::Repeated {
+                header: SINGLE[k].as_str().unwrap_or("header"),
+                offset,
+            });
+        }
+        let request = self.is_request();
+        let to = self.to()?;
+        if request {
+            self.addr_uri_ok("To", &to)?;
+        }
+        let from = self.from()?;
+        if request {
+            self.addr_uri_ok("From", &from)?;
+        }
         let call_id = self.first_value(HeaderName::CallId).ok_or(FieldError {
             header: "Call-ID",
             offset: self.layout.headers_end as usize,
@@ -119,6 +158,29 @@ impl<B: AsRef<[u8]>> Message<B> {
             }
             .into());
         }
+        if request {
+            self.request_fields_ok()?;
+        }
+        match self.layout.cl_issue {
+            ClIssue::None => Ok(()),
+            ClIssue::TooLarge { offset } => Err(ValidationError::ContentLength {
+                offset: offset as usize,
+                reason: "larger than the datagram's body",
+            }),
+            ClIssue::Invalid { offset } => Err(ValidationError::ContentLength {
+                offset: offset as usize,
+                reason: "not a non-negative integer",
+            }),
+            ClIssue::Conflict { offset } => Err(ValidationError::ContentLength {
+                offset: offset as usize,
+                reason: "conflicting Content-Length values",
+            }),
+        }
+    }
+
+    /// The checks only a request gets: Max-Forwards, the Contact / Route / Record-Route
+    /// entries and their URIs, Expires, Content-Type and Date.
+    fn request_fields_ok(&self) -> Result<(), ValidationError> {
         self.max_forwards()?;
         for c in self.contacts() {
             if let Contact::Addr(a) = c? {
@@ -140,21 +202,7 @@ impl<B: AsRef<[u8]>> Message<B> {
                 kind,
             })?;
         }
-        match self.layout.cl_issue {
-            ClIssue::None => Ok(()),
-            ClIssue::TooLarge { offset } => Err(ValidationError::ContentLength {
-                offset: offset as usize,
-                reason: "larger than the datagram's body",
-            }),
-            ClIssue::Invalid { offset } => Err(ValidationError::ContentLength {
-                offset: offset as usize,
-                reason: "not a non-negative integer",
-            }),
-            ClIssue::Conflict { offset } => Err(ValidationError::ContentLength {
-                offset: offset as usize,
-                reason: "conflicting Content-Length values",
-            }),
-        }
+        Ok(())
     }
 
     /// Parses an address's URI, reporting errors at their offset in the message.

@@ -21,7 +21,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use bytes::Bytes;
@@ -417,6 +417,10 @@ pub struct TransactionLayer {
     pub(crate) timers: Timers,
     pub(crate) max_branches: usize,
     shards: Box<[Lock<Shard>]>,
+    /// Per shard, its wheel's next deadline in ms (`u64::MAX`: none), stored whenever the
+    /// shard is unlocked: `next_timeout` and `handle_timeout` read them without taking
+    /// every shard's lock.
+    deadlines: Box<[AtomicU64]>,
     pub(crate) locals: Locals,
     key: MatchHash,
     pub(crate) prf: HashKey,
@@ -459,6 +463,7 @@ impl TransactionLayer {
             shards: (0..shards)
                 .map(|i| Lock::new(Shard::new(i as u16, per)))
                 .collect(),
+            deadlines: (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect(),
             locals: Locals::new(cfg),
             key: MatchHash::new(&HashKey([word(0), word(1)])),
             prf: HashKey([word(2), word(3)]),
@@ -513,7 +518,12 @@ impl TransactionLayer {
                 now,
                 out,
             };
-            f(&mut core)
+            let r = f(&mut core);
+            let next = core.shard.wheel.next_deadline().map_or(u64::MAX, |d| {
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+            });
+            self.deadlines[index].store(next, Ordering::Release);
+            r
         })
     }
 
@@ -693,7 +703,12 @@ impl TransactionLayer {
     /// Fires every timer due at `now`. Call it when [`next_timeout`](Self::next_timeout)
     /// says (it is fine to call it more often).
     pub fn handle_timeout(&self, now: Duration, out: &mut Output) {
+        let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
         for i in 0..self.shards.len() {
+            // Nothing due there (the wheel's own test, read without the lock).
+            if self.deadlines[i].load(Ordering::Acquire) > now_ms {
+                continue;
+            }
             // A closure, not `Core::expire`: the method's lifetime is not general enough.
             #[allow(clippy::redundant_closure_for_method_calls)]
             self.with_shard(i, now, out, |core| core.expire());
@@ -703,10 +718,12 @@ impl TransactionLayer {
     /// The earliest time a timer may be due (never later than the real one; it may be a
     /// little earlier, then [`handle_timeout`](Self::handle_timeout) finds nothing to do).
     pub fn next_timeout(&self) -> Option<Duration> {
-        self.shards
+        self.deadlines
             .iter()
-            .filter_map(|s| s.with(|s| s.wheel.next_deadline()))
+            .map(|d| d.load(Ordering::Acquire))
             .min()
+            .filter(|&ms| ms != u64::MAX)
+            .map(Duration::from_millis)
     }
 
     pub(crate) fn run_on<R>(

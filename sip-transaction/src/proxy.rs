@@ -155,6 +155,11 @@ struct RouteEdits {
 }
 
 fn route_edits(locals: &Locals, msg: &Message) -> RouteEdits {
+    route_plan(locals, msg).0
+}
+
+/// [`RouteEdits`] and the URIs of the Route entries it was computed from, top first.
+fn route_plan<'m>(locals: &Locals, msg: &'m Message) -> (RouteEdits, SmallVec<[&'m [u8]; 4]>) {
     let routes: SmallVec<[&[u8]; 4]> = msg
         .routes()
         .filter_map(Result::ok)
@@ -174,7 +179,7 @@ fn route_edits(locals: &Locals, msg: &Message) -> RouteEdits {
         routes.len()
     };
     let pop = routes[..usable].iter().take_while(|r| ours(r)).count();
-    RouteEdits { strict, pop }
+    (RouteEdits { strict, pop }, routes)
 }
 
 impl TransactionLayer {
@@ -183,12 +188,7 @@ impl TransactionLayer {
     /// a strict router). The TU routes by it; [`forward`](Self::forward) applies the same
     /// processing to the request it sends.
     pub fn next_hop<'m>(&self, request: &'m Message) -> NextHop<'m> {
-        let edits = route_edits(&self.locals, request);
-        let routes: SmallVec<[&'m [u8]; 4]> = request
-            .routes()
-            .filter_map(Result::ok)
-            .map(|r| r.raw_uri)
-            .collect();
+        let (edits, routes) = route_plan(&self.locals, request);
         let usable = if edits.strict {
             routes.len() - 1
         } else {
