@@ -370,7 +370,22 @@ impl<'m, B: AsRef<[u8]>> Editor<'m, B> {
             _ => (None, None),
         };
         let mut changed = false;
-        let stamp = ViaStamp::new(i as u16, value.as_slice(), |via| {
+        // The message's indexed top Via, when this field is still the original first one.
+        let parsed = match value {
+            Val::Borrowed(v)
+                if self.msg.first_index(HeaderName::Via) == Some(i)
+                    && core::ptr::eq(v, self.msg.at(self.msg.layout.headers[i].value)) =>
+            {
+                self.msg
+                    .layout
+                    .index
+                    .as_ref()
+                    .and_then(|x| x.top_via)
+                    .map(|t| t.get(self.msg.buf.as_ref()))
+            }
+            _ => None,
+        };
+        let stamp = ViaStamp::new_parsed(i as u16, value.as_slice(), parsed, |via| {
             let (received, rport) = decide(via);
             changed = received.is_some() || rport.is_some();
             (received.or(old.0), rport.or(old.1))

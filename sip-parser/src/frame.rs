@@ -73,7 +73,7 @@ pub(crate) enum ClIssue {
 pub(crate) const INLINE_HEADERS: usize = 20;
 
 /// The framed shape of a message: offsets only, no copies.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Layout {
     /// Where the start line begins (after ignored leading CRLFs).
     pub(crate) msg_start: u32,
@@ -90,7 +90,28 @@ pub(crate) struct Layout {
     /// Index of the first field of each well-known header ([`NOT_SEEN`] when absent): the
     /// typed accessors find their header in O(1).
     pub(crate) first: [u8; KNOWN_HEADERS],
+    /// The core fields parsed once ([`Message::index_core_fields`](crate::Message::index_core_fields)).
+    pub(crate) index: Option<alloc::boxed::Box<crate::index::CoreIndex>>,
 }
+
+/// Equal layouts frame the same way; the index is derived from the bytes and not compared
+/// (an indexed message equals the same message unindexed).
+impl PartialEq for Layout {
+    fn eq(&self, o: &Self) -> bool {
+        self.msg_start == o.msg_start
+            && self.start == o.start
+            && self.headers_start == o.headers_start
+            && self.headers == o.headers
+            && self.headers_end == o.headers_end
+            && self.body == o.body
+            && self.content_length == o.content_length
+            && self.cl_issue == o.cl_issue
+            && self.max_list_entries == o.max_list_entries
+            && self.first == o.first
+    }
+}
+
+impl Eq for Layout {}
 
 /// Cloning a message copies its layout: the header table as one block (`SmallVec`'s own
 /// `Clone` pushes entry by entry).
@@ -107,6 +128,7 @@ impl Clone for Layout {
             cl_issue: self.cl_issue,
             max_list_entries: self.max_list_entries,
             first: self.first,
+            index: self.index.clone(),
         }
     }
 }
@@ -321,6 +343,7 @@ pub(crate) fn frame(buf: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, P
         cl_issue,
         max_list_entries: limits.max_list_entries.min(u32::MAX as usize) as u32,
         first: first_seen,
+        index: None,
     })
 }
 

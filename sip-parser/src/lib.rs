@@ -16,6 +16,7 @@ mod error;
 mod frame;
 mod headers;
 mod ident;
+mod index;
 mod limits;
 mod list;
 mod loop_detect;

@@ -357,6 +357,13 @@ impl<B: AsRef<[u8]>> Message<B> {
     }
     /// The topmost Via entry.
     pub fn top_via(&self) -> Result<Option<Via<'_>>, FieldError> {
+        if let Some(v) = self.layout.index.as_ref().and_then(|i| i.top_via) {
+            return Ok(Some(v.get(self.b())));
+        }
+        self.parse_top_via()
+    }
+
+    fn parse_top_via(&self) -> Result<Option<Via<'_>>, FieldError> {
         // Direct: the first entry of the first Via field, without the list iterator.
         let Some(e) = self.first(HeaderName::Via) else {
             return Ok(None);
@@ -397,15 +404,145 @@ impl<B: AsRef<[u8]>> Message<B> {
     }
     /// CSeq (an error when absent or malformed; the sequence number must fit 32 bits).
     pub fn cseq(&self) -> Result<CSeq<'_>, FieldError> {
+        if let Some(c) = self.layout.index.as_ref().and_then(|i| i.cseq) {
+            return Ok(c.get(self.b()));
+        }
         self.required(HeaderName::CSeq, parse_cseq)
     }
     /// From.
     pub fn from(&self) -> Result<NameAddr<'_>, FieldError> {
+        if let Some(a) = self.layout.index.as_ref().and_then(|i| i.from) {
+            return Ok(a.get(self.b()));
+        }
         self.required(HeaderName::From, |s| parse_name_addr(s, true))
     }
     /// To.
     pub fn to(&self) -> Result<NameAddr<'_>, FieldError> {
+        if let Some(a) = self.layout.index.as_ref().and_then(|i| i.to) {
+            return Ok(a.get(self.b()));
+        }
         self.required(HeaderName::To, |s| parse_name_addr(s, true))
+    }
+
+    /// Parses To, From, CSeq and the top Via once and keeps where their parts are, so that
+    /// later calls of [`to`](Self::to), [`from`](Self::from), [`cseq`](Self::cseq) and
+    /// [`top_via`](Self::top_via) rebuild the value from offsets instead of parsing the
+    /// field again. What a proxy calls right after framing: it reads these fields several
+    /// times per message (validation, transaction matching, routing, dialog tracking).
+    /// Every accessor returns exactly what it returned before (a field that does not parse
+    /// is not indexed and still reports its error); an indexed message compares equal to
+    /// the same message unindexed.
+    ///
+    /// ```
+    /// let m = sip_parser::Message::parse_slice(
+    ///     b"BYE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+    ///       To: <sip:b@example.com>;tag=2\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+    ///       Call-ID: c\r\nCSeq: 2 BYE\r\n\r\n",
+    /// ).unwrap();
+    /// let mut x = m.clone();
+    /// x.index_core_fields();
+    /// assert_eq!(x.to().unwrap(), m.to().unwrap());
+    /// assert_eq!(x.from().unwrap().tag(), Some("1"));
+    /// assert_eq!(x.cseq().unwrap().method, "BYE");
+    /// assert_eq!(x.top_via().unwrap(), m.top_via().unwrap());
+    /// assert_eq!(x, m);
+    /// ```
+    pub fn index_core_fields(&mut self) {
+        let b = self.buf.as_ref();
+        let index = crate::index::CoreIndex {
+            to: self.to().ok().map(|a| crate::index::AddrIndex::new(b, &a)),
+            from: self
+                .from()
+                .ok()
+                .map(|a| crate::index::AddrIndex::new(b, &a)),
+            cseq: self
+                .cseq()
+                .ok()
+                .map(|c| crate::index::CSeqIndex::new(b, &c)),
+            top_via: self
+                .parse_top_via()
+                .ok()
+                .flatten()
+                .map(|v| crate::index::ViaIndex::new(b, &v)),
+        };
+        self.layout.index = Some(alloc::boxed::Box::new(index));
+    }
+
+    /// Checks that every Via entry parses and counts them; the top entry is not parsed again
+    /// when it is indexed (the index holds only an entry that parsed, and it is the entry
+    /// the list splitter cuts first, see `parse_top_via`).
+    pub(crate) fn check_vias(&self) -> Result<usize, FieldError> {
+        let mut items = self.entries(HeaderName::Via);
+        let mut n = 0;
+        if self
+            .layout
+            .index
+            .as_ref()
+            .is_some_and(|i| i.top_via.is_some())
+        {
+            items.next();
+            n = 1;
+        }
+        for r in items {
+            let (off, item) = r.map_err(|off| FieldError {
+                header: "Via",
+                offset: off,
+                kind: FieldErrorKind::TooManyEntries,
+            })?;
+            if item.is_empty() {
+                return Err(FieldError {
+                    header: "Via",
+                    offset: off,
+                    kind: FieldErrorKind::Empty,
+                });
+            }
+            parse_via(item).map_err(|(o, kind)| FieldError {
+                header: "Via",
+                offset: off + o,
+                kind,
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The `n`-th Via entry (0 is the topmost), parsing only that one: what a proxy relaying
+    /// a response reads to find where it goes (the entry below its own, §16.7 step 9 and
+    /// §18.2.2). `None` when there are fewer entries.
+    ///
+    /// ```
+    /// let m = sip_parser::Message::parse_slice(
+    ///     b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK2, SIP/2.0/UDP a;branch=z9hG4bK1\r\n\r\n",
+    /// ).unwrap();
+    /// assert_eq!(m.via_entry(1).unwrap().unwrap().host, "a");
+    /// assert!(m.via_entry(2).is_none());
+    /// ```
+    pub fn via_entry(&self, n: usize) -> Option<Result<Via<'_>, FieldError>> {
+        if n == 0 {
+            return self.top_via().transpose();
+        }
+        let (off, item) = match self.entries(HeaderName::Via).nth(n)? {
+            Ok(e) => e,
+            Err(off) => {
+                return Some(Err(FieldError {
+                    header: "Via",
+                    offset: off,
+                    kind: FieldErrorKind::TooManyEntries,
+                }));
+            }
+        };
+        if item.is_empty() {
+            return Some(Err(FieldError {
+                header: "Via",
+                offset: off,
+                kind: FieldErrorKind::Empty,
+            }));
+        }
+        Some(parse_via(item).map_err(|(o, kind)| FieldError {
+            header: "Via",
+            offset: off + o,
+            kind,
+        }))
     }
     /// Max-Forwards (0–255; `None` when absent, as RFC 2543 peers send none).
     pub fn max_forwards(&self) -> Result<Option<u8>, FieldError> {

@@ -57,6 +57,26 @@ impl<'a> NameAddr<'a> {
         self.tag.and_then(as_str)
     }
 
+    pub(crate) fn tag_bytes(&self) -> Option<&'a [u8]> {
+        self.tag
+    }
+
+    pub(crate) fn from_parts(
+        display_name: Option<&'a [u8]>,
+        raw_uri: &'a [u8],
+        bracketed: bool,
+        params: Params<'a>,
+        tag: Option<&'a [u8]>,
+    ) -> Self {
+        NameAddr {
+            display_name,
+            raw_uri,
+            bracketed,
+            params,
+            tag,
+        }
+    }
+
     /// The display name with quoted-pair escapes removed.
     pub fn display_name_unescaped(&self) -> Option<Cow<'a, [u8]>> {
         let d = self.display_name?;

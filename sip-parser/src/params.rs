@@ -8,7 +8,7 @@ use crate::error::{PResult, syntax};
 /// iterated on demand, so holding them costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Params<'a> {
-    raw: &'a [u8],
+    pub(crate) raw: &'a [u8],
 }
 
 /// One parameter: name, and value as written (quoted strings keep their quotes; see

@@ -145,12 +145,7 @@ impl<B: AsRef<[u8]>> Message<B> {
                 return Err(ValidationError::CSeqMethodMismatch { offset });
             }
         }
-        let mut vias = 0;
-        for v in self.via() {
-            v?;
-            vias += 1;
-        }
-        if vias == 0 {
+        if self.check_vias()? == 0 {
             return Err(FieldError {
                 header: "Via",
                 offset: self.layout.headers_end as usize,

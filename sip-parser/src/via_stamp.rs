@@ -98,8 +98,29 @@ impl ViaStamp {
         value: &[u8],
         decide: impl FnOnce(&Via<'_>) -> (Option<IpAddr>, Option<u16>),
     ) -> PResult<Option<Self>> {
-        let (start, entry) = Split::new(value).next().unwrap_or((0, &[]));
-        let via = parse_via(entry).map_err(|(o, k)| (start + o, k))?;
+        Self::new_parsed(field, value, None, decide)
+    }
+
+    /// [`new`](Self::new) given the first entry already parsed (`parsed`, whose `raw` must
+    /// lie in `value`: the message's indexed top Via); parses it when `None`.
+    pub(crate) fn new_parsed(
+        field: u16,
+        value: &[u8],
+        parsed: Option<Via<'_>>,
+        decide: impl FnOnce(&Via<'_>) -> (Option<IpAddr>, Option<u16>),
+    ) -> PResult<Option<Self>> {
+        let inside = |v: &Via<'_>| {
+            let (b, p) = (value.as_ptr_range(), v.raw.as_ptr_range());
+            b.start <= p.start && p.end <= b.end
+        };
+        let (start, entry, via) = if let Some(via) = parsed.filter(inside) {
+            let start = via.raw.as_ptr() as usize - value.as_ptr() as usize;
+            (start, via.raw, via)
+        } else {
+            let (start, entry) = Split::new(value).next().unwrap_or((0, &[]));
+            let via = parse_via(entry).map_err(|(o, k)| (start + o, k))?;
+            (start, entry, via)
+        };
         let (received, rport) = decide(&via);
         if received.is_none() && rport.is_none() {
             return Ok(None);

@@ -130,6 +130,37 @@ fn unmodified_messages_reserialise_byte_exact() {
     }
 }
 
+/// `index_core_fields` (what the proxy calls after framing) changes no answer on any torture
+/// message: the core accessors, `via_entry`, `validate` and a Via stamp agree.
+#[test]
+fn indexing_changes_no_answer() {
+    let mut indexed = 0;
+    for c in cases() {
+        let Ok(m) = Message::parse(Bytes::from(c.bytes.clone())) else {
+            continue;
+        };
+        let mut x = m.clone();
+        x.index_core_fields();
+        assert_eq!(x, m, "{}", c.file);
+        assert_eq!(x.to(), m.to(), "{}", c.file);
+        assert_eq!(x.from(), m.from(), "{}", c.file);
+        assert_eq!(x.cseq(), m.cseq(), "{}", c.file);
+        assert_eq!(x.top_via(), m.top_via(), "{}", c.file);
+        assert_eq!(x.validate(), m.validate(), "{}", c.file);
+        for n in 0..4 {
+            assert_eq!(x.via_entry(n), m.via().nth(n), "{} via {n}", c.file);
+        }
+        let stamp = |m: &Message| {
+            let mut e = m.edit();
+            let r = e.fill_via_received("192.0.2.99:4000".parse().unwrap());
+            (r, e.to_bytes())
+        };
+        assert_eq!(stamp(&x), stamp(&m), "{}", c.file);
+        indexed += usize::from(m.top_via().is_ok_and(|v| v.is_some()));
+    }
+    assert!(indexed > 40, "only {indexed} messages had a top Via");
+}
+
 /// Messages whose framing only makes sense in one datagram: no (usable) Content-Length,
 /// trailing octets, or no end of headers.
 fn datagram_only(file: &str) -> bool {

@@ -6,6 +6,29 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use sip_parser::{Limits, Message, StreamDecoder, StreamItem};
 
+/// `index_core_fields` changes no answer: every indexed accessor, `via_entry`, `validate`
+/// and a Via stamp give what the unindexed message gives, and the two compare equal.
+fn index_agrees(m: &Message<&[u8]>) -> Result<(), TestCaseError> {
+    let mut x = m.clone();
+    x.index_core_fields();
+    prop_assert_eq!(&x, m);
+    prop_assert_eq!(x.to(), m.to());
+    prop_assert_eq!(x.from(), m.from());
+    prop_assert_eq!(x.cseq(), m.cseq());
+    prop_assert_eq!(x.top_via(), m.top_via());
+    prop_assert_eq!(x.validate(), m.validate());
+    for n in 0..4 {
+        prop_assert_eq!(x.via_entry(n), m.via().nth(n));
+    }
+    let stamp = |m: &Message<&[u8]>| {
+        let mut e = m.edit();
+        let r = e.fill_via_received("192.0.2.99:4000".parse().unwrap());
+        (r, e.to_bytes())
+    };
+    prop_assert_eq!(stamp(&x), stamp(m));
+    Ok(())
+}
+
 /// Exercises every accessor; must never panic whatever the input.
 fn touch_everything<B: AsRef<[u8]>>(m: &Message<B>) {
     let _ = (
@@ -228,6 +251,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         if let Ok(m) = Message::parse_slice(&data) {
             touch_everything(&m);
+            index_agrees(&m)?;
         }
         let _ = decode_all(&[&data]);
     }
@@ -241,6 +265,7 @@ proptest! {
         }
         if let Ok(m) = Message::parse_slice(&data) {
             touch_everything(&m);
+            index_agrees(&m)?;
         }
     }
 
@@ -379,6 +404,7 @@ proptest! {
         let value = format!("{head}{}", pieces.concat());
         let wire = format!("OPTIONS sip:a@b SIP/2.0\r\nVia: {value}\r\nCall-ID: x\r\n\r\n");
         if let Ok(m) = Message::parse_slice(wire.as_bytes()) {
+            index_agrees(&m)?;
             match (m.top_via(), m.via().next()) {
                 (Ok(Some(a)), Some(Ok(b))) => prop_assert_eq!(a, b, "{:?}", value),
                 (Err(a), Some(Err(b))) => prop_assert_eq!(a, b, "{:?}", value),

@@ -284,17 +284,17 @@ impl TransactionLayer {
     /// transaction, [`Event::StrayResponse`]): our top Via removed, sent where the next Via
     /// says (its `received`/`rport`, else its sent-by).
     pub fn relay_response(&self, response: &Message, out: &mut Output) -> Result<(), ForwardError> {
-        let mut vias = response.via();
-        let top = vias
-            .next()
-            .and_then(Result::ok)
+        let top = response
+            .top_via()
+            .ok()
+            .flatten()
             .ok_or(ForwardError::NotOurs)?;
         let transport = top.transport_kind().ok_or(ForwardError::NotOurs)?;
         if !self.locals.is_us(top.host, top.port, transport) {
             return Err(ForwardError::NotOurs);
         }
-        let next = vias
-            .next()
+        let next = response
+            .via_entry(1)
             .and_then(Result::ok)
             .ok_or(ForwardError::NotOurs)?;
         let next_transport = next.transport_kind().ok_or(ForwardError::NotOurs)?;

@@ -213,7 +213,7 @@ impl Proxy {
     pub fn on_datagram(&self, now: Now, data: Bytes, flow: Flow, out: &mut Vec<Transmit>) {
         self.stats.received.inc();
         let len = data.len();
-        let msg = match Message::parse_with(data, &self.limits) {
+        let mut msg = match Message::parse_with(data, &self.limits) {
             Ok(m) => m,
             Err(ParseError::KeepAlive) => {
                 // RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF
@@ -234,13 +234,15 @@ impl Proxy {
                 return;
             }
         };
+        msg.index_core_fields();
         self.handle(now, msg, flow, out);
     }
 
     /// A message framed off a stream (TCP) arrived over `flow`: counted like a datagram
     /// (`received`).
-    pub fn on_message(&self, now: Now, msg: Message, flow: Flow, out: &mut Vec<Transmit>) {
+    pub fn on_message(&self, now: Now, mut msg: Message, flow: Flow, out: &mut Vec<Transmit>) {
         self.stats.received.inc();
+        msg.index_core_fields();
         self.handle(now, msg, flow, out);
     }
 
