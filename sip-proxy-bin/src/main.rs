@@ -40,7 +40,17 @@ enum Command {
     Ctl(sip_proxy::ctl::client::CtlArgs),
 }
 
+/// jemalloc returns memory freed after a burst to the system (see Cargo.toml).
+#[cfg(unix)]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
+    // Purge freed pages from a background thread, so that memory goes back to the system
+    // even when the proxy falls idle after a burst (decay needs allocator activity
+    // otherwise).
+    #[cfg(unix)]
+    let _ = tikv_jemalloc_ctl::background_thread::write(true);
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => sip_proxy::run::run(&args),
