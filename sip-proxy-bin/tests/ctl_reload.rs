@@ -175,7 +175,11 @@ fn reload_applies_a_valid_config_and_keeps_the_old_one_otherwise() {
     fs::write(&cfg, SET_C).unwrap();
     hup(&p);
     wait_until(&p, || sets(&p) == ["c"]);
-    assert!(p.log_text().contains("SIGHUP: reloading"), "{}", p.log_text());
+    assert!(
+        p.log_text().contains("SIGHUP: reloading"),
+        "{}",
+        p.log_text()
+    );
     // An invalid file on SIGHUP: logged, the running configuration kept.
     fs::write(&cfg, "workers = \"many\"\n").unwrap();
     hup(&p);

@@ -14,15 +14,8 @@ use support::sipp::one_call;
 
 /// `sip:bob@localhost` registered by SIPp from `port` (its Contact).
 fn register(p: &Proxy, dir: &std::path::Path, port: u16) {
-    one_call(
-        dir,
-        "register",
-        "ctl_register",
-        "bob",
-        port,
-        Some(p.addr()),
-    )
-    .succeeds("REGISTER answered 200");
+    one_call(dir, "register", "ctl_register", "bob", port, Some(p.addr()))
+        .succeeds("REGISTER answered 200");
 }
 
 /// The id of the only dialog once it is confirmed.

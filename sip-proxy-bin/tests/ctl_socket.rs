@@ -13,11 +13,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use support::dir::TempDir;
 use support::net::free_udp_port;
 use support::proc::BIN;
 use support::proxy::Proxy;
-use serde_json::{Value, json};
 
 fn ctl_at(socket: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

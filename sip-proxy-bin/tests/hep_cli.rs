@@ -13,7 +13,6 @@ use serde_json::Value;
 use support::dir::TempDir;
 use support::proc::BIN;
 
-
 const REGISTER: &[u8] = b"REGISTER sip:example.com SIP/2.0\r\n\
 Via: SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bK-cli\r\n\
 From: <sip:a@example.com>;tag=1\r\n\

@@ -25,11 +25,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sip_parser::Message;
 use support::dir::TempDir;
 use support::net::LO1;
 use support::proc::Proc;
 use support::proxy::Proxy;
-use sip_parser::Message;
 
 const INNER: &str = "inner_corpus_and_mutations_in_the_namespace";
 /// Set for the inner run (it then knows it was started by the outer test).

@@ -210,7 +210,7 @@ fn call(proxy: SocketAddr, alice: &Phone, bob: &Phone) {
     std::thread::sleep(Duration::from_millis(150));
     alice.send(proxy, in_dialog("BYE", 2, "bye1").as_bytes());
     let (bye, via_proxy) = bob.expect("BYE at bob", request_is("BYE"));
-    bob.send(via_proxy, &ResponseBuilder::new(&bye, 200, "OK").build());
+    bob.send(via_proxy, ResponseBuilder::new(&bye, 200, "OK").build());
     alice.expect("200 for the BYE", status_is(200, "BYE"));
 }
 

@@ -16,10 +16,8 @@ impl TempDir {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "sip-proxy-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
+        let p =
+            std::env::temp_dir().join(format!("sip-proxy-{tag}-{}-{nanos}", std::process::id()));
         fs::create_dir_all(&p).unwrap();
         Self(p)
     }

@@ -98,8 +98,8 @@ impl Proc {
     }
 
     /// Waits up to `limit` for the exit, then kills the group (helpers left in it are
-    /// killed either way) and reaps the child: its exit status and piped output.
-    /// Whether it exited in time: `Some(status)` if it did.
+    /// killed either way) and reaps the child: whether it exited in time, and its exit
+    /// status and piped output.
     fn finish(&mut self, limit: Duration) -> (bool, Output) {
         let mut child = self.child.take().expect("a running process");
         let deadline = Instant::now() + limit;

@@ -167,7 +167,7 @@ impl Proxy {
     }
 
     /// SIGKILL: no shutdown at all.
-    pub(crate) fn kill(&mut self) {
+    pub(crate) fn kill(mut self) {
         self.proc.kill();
     }
 
@@ -181,8 +181,8 @@ impl Proxy {
     /// Every sample of the metrics endpoint: series as written (`name{labels}`) → value.
     pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
         use std::io::{Read, Write};
-        let mut s = TcpStream::connect_timeout(&self.metrics_addr(), Duration::from_secs(5))
-            .unwrap();
+        let mut s =
+            TcpStream::connect_timeout(&self.metrics_addr(), Duration::from_secs(5)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();

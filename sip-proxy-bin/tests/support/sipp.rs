@@ -15,7 +15,6 @@ use super::net::{free_udp_port, udp_bound};
 use super::proc::{Proc, require};
 use super::proxy::DOMAIN;
 
-
 /// The scenario file `tests/sipp/NAME.xml`.
 pub(crate) fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

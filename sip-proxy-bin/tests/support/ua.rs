@@ -11,7 +11,6 @@ use sip_parser::Message;
 
 use super::proxy::DOMAIN;
 
-
 /// A UDP socket playing a user agent by hand.
 pub(crate) struct Ua {
     /// The socket.
@@ -181,7 +180,11 @@ impl Phone {
     }
 
     /// The next message matching `want` within 5 s, which must come.
-    pub(crate) fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> (Message, SocketAddr) {
+    pub(crate) fn expect(
+        &self,
+        what: &str,
+        want: impl Fn(&Message) -> bool,
+    ) -> (Message, SocketAddr) {
         self.expect_within(what, Duration::from_secs(5), want)
     }
 
