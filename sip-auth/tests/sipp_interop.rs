@@ -7,10 +7,12 @@
 //! The test fails, never skips, when `sipp` is missing: install it with
 //! `apt-get install sip-tester` (scripts/test does it from scripts/apt-packages.txt).
 
+#[path = "support/sipp.rs"]
+mod support_sipp;
+
 use std::fmt::Write as _;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,6 +21,7 @@ use sip_auth::{
     Bindings, DigestServer, FailReason, MemoryStore, NonceSecrets, Outcome, Request, ServerConfig,
 };
 use sip_parser::Message;
+use support_sipp::{require_sipp, sipp};
 
 const SIPP_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -113,68 +116,28 @@ fn responder(sock: &UdpSocket, stop: &Mutex<bool>) -> Vec<Outcome<'static>> {
 
 #[test]
 fn sipp_register_with_digest_is_verified() {
-    let sipp = Command::new("sipp").arg("-v").output();
-    assert!(
-        sipp.is_ok(),
-        "sipp not found: install the Debian package sip-tester (listed in scripts/apt-packages.txt)"
-    );
-
+    require_sipp();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let addr: SocketAddr = sock.local_addr().unwrap();
-    // A free local port for SIPp.
-    let sipp_port = UdpSocket::bind("127.0.0.1:0")
+    // A free local address for SIPp.
+    let client = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
-        .unwrap()
-        .port();
+        .unwrap();
     let stop = Arc::new(Mutex::new(false));
     let stop2 = Arc::clone(&stop);
     let server = thread::spawn(move || responder(&sock, &stop2));
 
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register_digest.xml");
-    let tmp = std::env::temp_dir().join(format!("sip-auth-sipp-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let mut child = Command::new("sipp")
-        .current_dir(&tmp)
-        .arg(addr.to_string())
-        .args(["-sf", scenario.to_str().unwrap()])
-        .args(["-i", "127.0.0.1", "-p", &sipp_port.to_string()])
-        .args(["-t", "u1", "-m", "1", "-nostdin"])
-        .args(["-timeout", "20s", "-timeout_error"])
-        .args([
-            "-trace_err",
-            "-error_file",
-            tmp.join("errors.log").to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sipp");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if start.elapsed() > SIPP_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
+    let ran = sipp(&scenario, addr, client);
     *stop.lock().unwrap() = true;
     let outcomes = server.join().unwrap();
-    let errors = std::fs::read_to_string(tmp.join("errors.log")).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&tmp);
 
-    let status = status.expect("sipp did not finish within 30 s");
-    assert!(
-        status.success(),
-        "sipp exited with {status:?}; outcomes {outcomes:?}; errors:\n{errors}"
-    );
+    if let Err(e) = ran {
+        panic!("{e}; outcomes {outcomes:?}");
+    }
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     match &outcomes[0] {
         Outcome::Ok(ok) => assert_eq!(

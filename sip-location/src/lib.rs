@@ -9,6 +9,7 @@ pub mod gruu;
 mod heap;
 pub mod keepalive;
 mod memory;
+mod merge;
 mod policy;
 pub mod registrar;
 mod store;
@@ -20,6 +21,7 @@ pub use binding::{
 };
 pub use change::{Applied, Changes, Event, EventKind, Op, Snapshot, Version, order};
 pub use memory::{MemoryConfig, MemoryStore};
+pub use merge::{Merged, merge};
 pub use policy::{Keepalive, MaxContacts, PathMode, Policy, WhenFull};
 pub use registrar::{Outcome, Refusal, Registration, Reply};
 pub use store::{BackendError, Counts, Cursor, LocationStore, StoreError};

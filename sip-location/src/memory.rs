@@ -25,8 +25,9 @@ use hashbrown::HashTable;
 use smallvec::SmallVec;
 
 use crate::binding::Binding;
-use crate::change::{Applied, Changes, Event, EventKind, Op, Snapshot, Version};
+use crate::change::{Applied, Changes, Event, EventKind, Snapshot, Version};
 use crate::heap::ExpiryHeap;
+use crate::merge::{Merged, merge};
 use crate::store::{Counts, Cursor, LocationStore, StoreError};
 use crate::sync::Lock;
 
@@ -304,54 +305,9 @@ impl MemoryStore {
             Some(a) => shard.aors[a as usize].name.clone().unwrap_or_default(),
             None => Arc::from(changes.aor.as_str()),
         };
-        let mut events = Vec::new();
-        let event = |kind, binding: &Binding| Event {
-            kind,
-            aor: name.clone(),
-            binding: binding.clone(),
-        };
         // The new list, computed aside so that a refused write changes nothing.
-        let mut live: SmallVec<[Binding; 4]> = SmallVec::new();
-        for (_, b) in &old {
-            if b.is_expired(now) {
-                events.push(event(EventKind::Expired, b));
-            } else {
-                live.push(b.clone());
-            }
-        }
-        for op in &changes.ops {
-            match op {
-                Op::Put(b) => {
-                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
-                        live[i] = b.clone();
-                        events.push(event(EventKind::Refreshed, b));
-                    } else {
-                        live.push(b.clone());
-                        events.push(event(EventKind::Saved, b));
-                    }
-                }
-                Op::Remove(b) => {
-                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
-                        let b = live.remove(i);
-                        events.push(event(EventKind::Removed, &b));
-                    }
-                }
-                Op::RemoveContact(c) => {
-                    live.retain(|x| {
-                        let gone = x.same_contact(c);
-                        if gone {
-                            events.push(event(EventKind::Removed, x));
-                        }
-                        !gone
-                    });
-                }
-                Op::Clear => {
-                    for b in live.drain(..) {
-                        events.push(event(EventKind::Removed, &b));
-                    }
-                }
-            }
-        }
+        let Merged { live, events } =
+            merge(&name, old.iter().map(|(_, b)| b.clone()), &changes.ops, now);
         if live.len() > self.cfg.max_per_aor {
             return Err(StoreError::TooManyBindings {
                 aor: changes.aor.clone(),
@@ -547,6 +503,7 @@ impl LocationStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::binding::BindingFields;
+    use crate::change::Op;
     use alloc::format;
     use alloc::string::String;
 

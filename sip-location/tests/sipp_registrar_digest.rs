@@ -13,11 +13,12 @@
 
 #[path = "../examples/registrar_digest.rs"]
 mod example;
+#[path = "../../sip-auth/tests/support/sipp.rs"]
+mod support_sipp;
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +31,7 @@ use sip_auth::{
 use sip_location::LocationStore;
 use sip_parser::bytes::Bytes;
 use sip_parser::{HeaderName, Message};
+use support_sipp::{require_sipp, sipp};
 
 const REALM: &str = "registrar.test";
 /// Whatever happens, the registrar stops after this long, so a failure cannot hang the test.
@@ -70,56 +72,12 @@ fn wall_secs() -> u64 {
         .as_secs()
 }
 
-/// Runs SIPp with `scenario` from `client` (an IP and a free port) against `server`, one
-/// call, and says why it failed, with SIPp's error log.
-fn sipp(scenario: &str, server: SocketAddr, client: SocketAddr) -> Result<(), String> {
+/// SIPp with `tests/sipp/SCENARIO` from `client` against `server`, one call.
+fn run(scenario: &str, server: SocketAddr, client: SocketAddr) -> Result<(), String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sipp")
         .join(scenario);
-    let tmp = std::env::temp_dir().join(format!(
-        "sip-location-digest-{}-{}",
-        std::process::id(),
-        client.port()
-    ));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let errors = tmp.join("errors.log");
-    let mut child = Command::new("sipp")
-        .current_dir(&tmp)
-        .arg(server.to_string())
-        .args(["-sf", path.to_str().unwrap()])
-        .args([
-            "-i",
-            &client.ip().to_string(),
-            "-p",
-            &client.port().to_string(),
-        ])
-        .args(["-t", "u1", "-m", "1", "-nostdin"])
-        .args(["-timeout", "20s", "-timeout_error"])
-        .args(["-trace_err", "-error_file", errors.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("spawn sipp: {e}"))?;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let log = std::fs::read_to_string(&errors).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&tmp);
-    match status {
-        Some(s) if s.success() => Ok(()),
-        Some(s) => Err(format!("sipp {scenario} exited with {s}; errors:\n{log}")),
-        None => Err(format!("sipp {scenario} did not finish within 30 s")),
-    }
+    sipp(&path, server, client)
 }
 
 /// One captured datagram, decoded from HEP.
@@ -150,10 +108,7 @@ fn header(m: &Message, name: HeaderName) -> &[u8] {
 
 #[test]
 fn sipp_registers_with_digest_and_every_message_is_captured_with_hep() {
-    assert!(
-        Command::new("sipp").arg("-v").output().is_ok(),
-        "sipp not found: install the Debian package sip-tester (listed in scripts/apt-packages.txt)"
-    );
+    require_sipp();
     let reg = registrar(false);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let server = sock.local_addr().unwrap();
@@ -176,8 +131,8 @@ fn sipp_registers_with_digest_and_every_message_is_captured_with_hep() {
     let (right, wrong) = thread::scope(|s| {
         let server_thread = s.spawn(|| example::serve(&sock, &reg, &hep, &stop_));
         let _guard = StopOnDrop(&stop);
-        let right = sipp("register_digest.xml", server, good);
-        let wrong = sipp("register_digest_wrong.xml", server, bad);
+        let right = run("register_digest.xml", server, good);
+        let wrong = run("register_digest_wrong.xml", server, bad);
         stop.store(true, Ordering::SeqCst);
         server_thread.join().unwrap().unwrap();
         (right, wrong)

@@ -2,20 +2,22 @@
 //! go unanswered (and are counted), a trusted one is never banned, bans are lifted by hand
 //! and end by themselves.
 
-mod ctl_support;
+mod support;
 
 use std::time::Duration;
 
-use ctl_support::{Running, Ua, scratch};
+use support::dir::TempDir;
+use support::proxy::Proxy;
+use support::ua::TextUa;
 
 const SHORT: Duration = Duration::from_millis(700);
 const LONG: Duration = Duration::from_secs(5);
 
 #[test]
 fn ban_add_list_remove_and_allow_list_edits() {
-    let dir = scratch("bans");
-    let p = Running::start(&dir, &[]);
-    let x = Ua::new("127.0.0.2");
+    let dir = TempDir::new("ctl-bans");
+    let p = Proxy::small(&dir, &[]);
+    let x = TextUa::new("127.0.0.2");
     let mut n = 0;
     let mut ping = |wait| {
         n += 1;
@@ -94,7 +96,7 @@ fn ban_add_list_remove_and_allow_list_edits() {
     let e = p.fails(&["allow", "add", "10.0.0.0/99"], 1);
     assert!(e.contains("not a network"), "{e}");
     // Other sources were never affected.
-    let y = Ua::new("127.0.0.1");
+    let y = TextUa::new("127.0.0.1");
     assert_eq!(
         y.options(p.addr(), "sip:localhost", "other", LONG)
             .and_then(|m| m.status()),
@@ -104,7 +106,7 @@ fn ban_add_list_remove_and_allow_list_edits() {
 
 #[test]
 fn configured_trusted_networks_are_listed() {
-    let dir = scratch("trusted");
-    let p = Running::start(&dir, &["--trusted", "192.0.2.0/24", "--trusted", "::1"]);
+    let dir = TempDir::new("ctl-trusted");
+    let p = Proxy::small(&dir, &["--trusted", "192.0.2.0/24", "--trusted", "::1"]);
     assert_eq!(p.ok(&["allow", "list"]), "NETWORK\n192.0.2.0/24\n::1/128\n");
 }

@@ -3,19 +3,21 @@
 //! sends each party a BYE in the dialog (RFC 3261 §12.2.1.1: the other party's tags,
 //! Call-ID, a CSeq above the one the other party used).
 
-mod ctl_support;
+mod support;
 
 use std::time::Duration;
 
-use ctl_support::{Running, Ua, scratch};
+use support::dir::TempDir;
+use support::proxy::Proxy;
+use support::ua::TextUa;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn dialog_end_sends_bye_both_ways() {
-    let dir = scratch("dialog");
-    let p = Running::start(&dir, &[]);
-    let (alice, bob) = (Ua::new("127.0.0.1"), Ua::new("127.0.0.1"));
+    let dir = TempDir::new("ctl-dialog");
+    let p = Proxy::small(&dir, &[]);
+    let (alice, bob) = (TextUa::new("127.0.0.1"), TextUa::new("127.0.0.1"));
     assert_eq!(bob.register(p.addr(), "bob", 1, "").status(), Some(200));
     assert_eq!(p.ok(&["dialog", "list"]), "no dialogs\n");
 

@@ -1,23 +1,25 @@
 //! `sip-proxy ctl location` against a running proxy: registrations made by hand-made
 //! REGISTERs are listed, one contact or all are removed, and calls stop reaching them.
 
-mod ctl_support;
+mod support;
 
 use std::time::Duration;
 
-use ctl_support::{Running, Ua, scratch};
+use support::dir::TempDir;
+use support::proxy::Proxy;
+use support::ua::TextUa;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn list_and_remove_bindings() {
-    let dir = scratch("location");
-    let p = Running::start(&dir, &[]);
+    let dir = TempDir::new("ctl-location");
+    let p = Proxy::small(&dir, &[]);
     assert_eq!(p.ok(&["location", "list"]), "no registrations\n");
     let (bob1, bob2, carol) = (
-        Ua::new("127.0.0.1"),
-        Ua::new("127.0.0.1"),
-        Ua::new("127.0.0.1"),
+        TextUa::new("127.0.0.1"),
+        TextUa::new("127.0.0.1"),
+        TextUa::new("127.0.0.1"),
     );
     assert_eq!(bob1.register(p.addr(), "bob", 1, "").status(), Some(200));
     assert_eq!(
@@ -51,7 +53,7 @@ fn list_and_remove_bindings() {
     let contact2 = b2["contact"].as_str().unwrap().to_owned();
 
     // A call to bob reaches him while registered.
-    let caller = Ua::new("127.0.0.1");
+    let caller = TextUa::new("127.0.0.1");
     let from = format!("sip:alice@{}", caller.addr);
     caller.send(
         p.addr(),

@@ -3,7 +3,7 @@
 //! applies its reloadable keys and names the others, and an invalid configuration or users
 //! file is refused with the running one kept.
 
-mod ctl_support;
+mod support;
 
 use std::fs;
 use std::io::Write;
@@ -11,7 +11,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ctl_support::{BIN, Running, Ua, scratch};
+use support::dir::TempDir;
+use support::proc::BIN;
+use support::proxy::Proxy;
+use support::ua::TextUa;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -35,7 +38,7 @@ fn add_user(file: &Path, user: &str, password: &str) {
 }
 
 /// REGISTER with digest credentials (answering the 401): the final status.
-fn register(p: &Running, ua: &Ua, user: &str, password: &str, cseq: u32) -> u16 {
+fn register(p: &Proxy, ua: &TextUa, user: &str, password: &str, cseq: u32) -> u16 {
     let first = ua.register(p.addr(), user, cseq, "");
     assert_eq!(first.status(), Some(401), "{}", first.0);
     let challenge = first.header("WWW-Authenticate").to_owned();
@@ -62,11 +65,11 @@ fn register(p: &Running, ua: &Ua, user: &str, password: &str, cseq: u32) -> u16 
 
 #[test]
 fn reload_rereads_the_users_file() {
-    let dir = scratch("reload-users");
+    let dir = TempDir::new("ctl-reload-users");
     let users = dir.join("users.htdigest");
     add_user(&users, "alice", "old");
-    let p = Running::start(&dir, &["--users", users.to_str().unwrap()]);
-    let ua = Ua::new("127.0.0.1");
+    let p = Proxy::small(&dir, &["--users", users.to_str().unwrap()]);
+    let ua = TextUa::new("127.0.0.1");
     assert_eq!(register(&p, &ua, "alice", "old", 1), 200);
     assert_ne!(register(&p, &ua, "bob", "pw", 1), 200);
 
@@ -92,7 +95,7 @@ fn reload_rereads_the_users_file() {
     assert_eq!(register(&p, &ua, "alice", "new", 9), 200);
 }
 
-fn sets(p: &Running) -> Vec<String> {
+fn sets(p: &Proxy) -> Vec<String> {
     p.json(&["upstream", "list"])
         .as_array()
         .unwrap()
@@ -109,10 +112,10 @@ const SET_C: &str =
 
 #[test]
 fn reload_applies_a_valid_config_and_keeps_the_old_one_otherwise() {
-    let dir = scratch("reload-config");
+    let dir = TempDir::new("ctl-reload-config");
     let cfg = dir.join("proxy.toml");
     fs::write(&cfg, SET_A).unwrap();
-    let p = Running::start(&dir, &["--config", cfg.to_str().unwrap()]);
+    let p = Proxy::small(&dir, &["--config", cfg.to_str().unwrap()]);
     assert_eq!(sets(&p), ["a"]);
     p.ok(&["upstream", "disable", "a", "127.0.0.1:40001"]);
 
@@ -172,16 +175,20 @@ fn reload_applies_a_valid_config_and_keeps_the_old_one_otherwise() {
     fs::write(&cfg, SET_C).unwrap();
     hup(&p);
     wait_until(&p, || sets(&p) == ["c"]);
-    assert!(p.log().contains("SIGHUP: reloading"), "{}", p.log());
+    assert!(
+        p.log_text().contains("SIGHUP: reloading"),
+        "{}",
+        p.log_text()
+    );
     // An invalid file on SIGHUP: logged, the running configuration kept.
     fs::write(&cfg, "workers = \"many\"\n").unwrap();
     hup(&p);
-    wait_until(&p, || p.log().contains("configuration refused"));
+    wait_until(&p, || p.log_text().contains("configuration refused"));
     assert_eq!(sets(&p), ["c"]);
     assert!(p.ok(&["stats"]).contains("received"));
 }
 
-fn hup(p: &Running) {
+fn hup(p: &Proxy) {
     assert!(
         Command::new("kill")
             .args(["-HUP", &p.pid().to_string()])
@@ -191,10 +198,10 @@ fn hup(p: &Running) {
     );
 }
 
-fn wait_until(p: &Running, done: impl Fn() -> bool) {
+fn wait_until(p: &Proxy, done: impl Fn() -> bool) {
     let end = Instant::now() + WAIT;
     while !done() {
-        assert!(Instant::now() < end, "not reloaded: {}", p.log());
+        assert!(Instant::now() < end, "not reloaded: {}", p.log_text());
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -3,27 +3,23 @@
 //! `location remove` makes calls to the user get 404; a source banned by `ban add` gets no
 //! answer at all until `ban remove`.
 
-mod ctl_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use ctl_support::{Running, Sipp, free_port, scratch};
+use support::dir::TempDir;
+use support::net::free_udp_port;
+use support::proxy::Proxy;
+use support::sipp::one_call;
 
 /// `sip:bob@localhost` registered by SIPp from `port` (its Contact).
-fn register(p: &Running, dir: &std::path::Path, port: u16) {
-    Sipp::start(
-        dir,
-        "register",
-        "ctl_register.xml",
-        "bob",
-        port,
-        Some(p.addr()),
-    )
-    .succeeds("REGISTER answered 200");
+fn register(p: &Proxy, dir: &std::path::Path, port: u16) {
+    one_call(dir, "register", "ctl_register", "bob", port, Some(p.addr()))
+        .succeeds("REGISTER answered 200");
 }
 
 /// The id of the only dialog once it is confirmed.
-fn confirmed_dialog(p: &Running) -> String {
+fn confirmed_dialog(p: &Proxy) -> String {
     let end = Instant::now() + Duration::from_secs(10);
     loop {
         let list = p.json(&["dialog", "list"]);
@@ -36,7 +32,7 @@ fn confirmed_dialog(p: &Running) -> String {
         assert!(
             Instant::now() < end,
             "no confirmed dialog: {list}\n{}",
-            p.log()
+            p.log_text()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -44,18 +40,17 @@ fn confirmed_dialog(p: &Running) -> String {
 
 #[test]
 fn dialog_end_sends_bye_to_both_sipp_parties() {
-    let dir = scratch("sipp-dialog");
-    let p = Running::start(&dir, &[]);
-    let uas_port = free_port();
+    let dir = TempDir::new("ctl-sipp-dialog");
+    let p = Proxy::small(&dir, &[]);
+    let uas_port = free_udp_port();
     register(&p, &dir, uas_port);
-    let uas = Sipp::start(&dir, "uas", "ctl_uas.xml", "bob", uas_port, None);
-    Sipp::wait_bound(uas_port);
-    let uac = Sipp::start(
+    let uas = one_call(&dir, "uas", "ctl_uas", "bob", uas_port, None);
+    let uac = one_call(
         &dir,
         "uac",
-        "ctl_uac.xml",
+        "ctl_uac",
         "bob",
-        free_port(),
+        free_udp_port(),
         Some(p.addr()),
     );
 
@@ -70,7 +65,7 @@ fn dialog_end_sends_bye_to_both_sipp_parties() {
     uas.succeeds("the callee got its BYE");
     let end = Instant::now() + Duration::from_secs(5);
     while p.stat("dialogs_live") != 0 {
-        assert!(Instant::now() < end, "the dialog stayed: {}", p.log());
+        assert!(Instant::now() < end, "the dialog stayed: {}", p.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(p.ok(&["dialog", "list"]), "no dialogs\n");
@@ -84,9 +79,9 @@ fn dialog_end_sends_bye_to_both_sipp_parties() {
 
 #[test]
 fn removed_location_makes_calls_get_404() {
-    let dir = scratch("sipp-location");
-    let p = Running::start(&dir, &[]);
-    let uas_port = free_port();
+    let dir = TempDir::new("ctl-sipp-location");
+    let p = Proxy::small(&dir, &[]);
+    let uas_port = free_udp_port();
     register(&p, &dir, uas_port);
     let listed = p.json(&["location", "list", "sip:bob@localhost"]);
     let contact = listed[0]["bindings"][0]["contact"]
@@ -97,14 +92,13 @@ fn removed_location_makes_calls_get_404() {
 
     // Registered: the call reaches the SIPp callee (ended by the operator: no BYE scenario
     // needed on the caller's side).
-    let uas = Sipp::start(&dir, "uas", "ctl_uas.xml", "bob", uas_port, None);
-    Sipp::wait_bound(uas_port);
-    let uac = Sipp::start(
+    let uas = one_call(&dir, "uas", "ctl_uas", "bob", uas_port, None);
+    let uac = one_call(
         &dir,
         "uac",
-        "ctl_uac.xml",
+        "ctl_uac",
         "bob",
-        free_port(),
+        free_udp_port(),
         Some(p.addr()),
     );
     let id = confirmed_dialog(&p);
@@ -118,12 +112,12 @@ fn removed_location_makes_calls_get_404() {
     );
     assert_eq!(p.stat("bindings"), 0);
     let not_routed = p.stat("not_routed");
-    Sipp::start(
+    one_call(
         &dir,
         "uac404",
-        "ctl_uac_404.xml",
+        "ctl_uac_404",
         "bob",
-        free_port(),
+        free_udp_port(),
         Some(p.addr()),
     )
     .succeeds("404 after the binding was removed");
@@ -132,22 +126,22 @@ fn removed_location_makes_calls_get_404() {
 
 #[test]
 fn banned_sipp_source_gets_no_answer() {
-    let dir = scratch("sipp-ban");
-    let p = Running::start(&dir, &[]);
+    let dir = TempDir::new("ctl-sipp-ban");
+    let p = Proxy::small(&dir, &[]);
     let options = |name: &str, file: &str| {
-        Sipp::start(&dir, name, file, "probe", free_port(), Some(p.addr()))
+        one_call(&dir, name, file, "probe", free_udp_port(), Some(p.addr()))
     };
-    options("before", "ctl_options.xml").succeeds("answered before the ban");
+    options("before", "ctl_options").succeeds("answered before the ban");
 
     p.ok(&["ban", "add", "127.0.0.1", "--seconds", "60"]);
     let drops = p.stat("banned_drops");
     let answered = p.stat("responses_sent.2xx");
-    options("banned", "ctl_options_unanswered.xml").succeeds("no answer while banned");
+    options("banned", "ctl_options_unanswered").succeeds("no answer while banned");
     // The OPTIONS and its retransmissions (every 500 ms for 2 s) were all dropped.
     let dropped = p.stat("banned_drops") - drops;
     assert!((3..=6).contains(&dropped), "{dropped}");
     assert_eq!(p.stat("responses_sent.2xx"), answered);
 
     p.ok(&["ban", "remove", "127.0.0.1"]);
-    options("after", "ctl_options.xml").succeeds("answered after the ban was lifted");
+    options("after", "ctl_options").succeeds("answered after the ban was lifted");
 }

@@ -3,7 +3,7 @@
 //! `sip-proxy ctl` says when there is no proxy or the socket is not ours, and how
 //! `sip-proxy run` treats a socket already there.
 
-mod ctl_support;
+mod support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,8 +13,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use ctl_support::{BIN, Running, free_port, scratch};
 use serde_json::{Value, json};
+use support::dir::TempDir;
+use support::net::free_udp_port;
+use support::proc::BIN;
+use support::proxy::Proxy;
 
 fn ctl_at(socket: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -44,8 +47,8 @@ fn rpc(conn: &mut BufReader<UnixStream>, line: &str) -> Value {
 
 #[test]
 fn raw_json_rpc_over_the_socket() {
-    let dir = scratch("raw");
-    let p = Running::start(&dir, &[]);
+    let dir = TempDir::new("ctl-raw");
+    let p = Proxy::small(&dir, &[]);
     let sock = p.data.join("ctl.sock");
     let mode = |f: &Path| fs::metadata(f).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&sock), 0o600);
@@ -186,7 +189,7 @@ fn raw_json_rpc_over_the_socket() {
 
 #[test]
 fn clear_errors_without_a_proxy() {
-    let dir = scratch("errors");
+    let dir = TempDir::new("ctl-errors");
     // Nothing there.
     let out = Command::new(BIN)
         .args([
@@ -260,7 +263,7 @@ fn clear_errors_without_a_proxy() {
 
 #[test]
 fn run_replaces_a_stale_socket_and_refuses_a_live_one() {
-    let dir = scratch("startup");
+    let dir = TempDir::new("ctl-startup");
     let data = dir.join("data");
     fs::create_dir_all(&data).unwrap();
     let sock = data.join("ctl.sock");
@@ -274,7 +277,7 @@ fn run_replaces_a_stale_socket_and_refuses_a_live_one() {
             .output()
             .unwrap()
     };
-    let out = second(free_port());
+    let out = second(free_udp_port());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("exists and is not a socket"), "{err}");
@@ -283,11 +286,11 @@ fn run_replaces_a_stale_socket_and_refuses_a_live_one() {
 
     // A stale socket is replaced.
     drop(UnixListener::bind(&sock).unwrap());
-    let p = Running::start(&dir, &[]);
+    let p = Proxy::small(&dir, &[]);
     assert!(p.ok(&["stats"]).contains("received"));
 
     // A second proxy on the same data directory is refused; the first goes on.
-    let out = second(free_port());
+    let out = second(free_udp_port());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("another sip-proxy is running"), "{err}");

@@ -2,17 +2,19 @@
 //! two destinations (UDP sockets of the test): a disabled destination gets no request until
 //! enabled again; the counters follow.
 
-mod ctl_support;
+mod support;
 
 use std::time::Duration;
 
-use ctl_support::{Running, Ua, scratch};
+use support::dir::TempDir;
+use support::proxy::Proxy;
+use support::ua::TextUa;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Sends `n` OPTIONS to `sip:9NNN@localhost` (the `9` prefix goes to set `pstn`); each
 /// upstream answers what it gets. How many each one got.
-fn spread(p: &Running, caller: &Ua, ups: [&Ua; 2], n: usize, tag: &str) -> [usize; 2] {
+fn spread(p: &Proxy, caller: &TextUa, ups: [&TextUa; 2], n: usize, tag: &str) -> [usize; 2] {
     let mut got = [0; 2];
     for i in 0..n {
         let uri = format!("sip:9{i:03}@localhost");
@@ -47,13 +49,13 @@ fn spread(p: &Running, caller: &Ua, ups: [&Ua; 2], n: usize, tag: &str) -> [usiz
 
 #[test]
 fn disable_enable_destinations_and_stats() {
-    let dir = scratch("upstream");
-    let (u1, u2) = (Ua::new("127.0.0.1"), Ua::new("127.0.0.1"));
+    let dir = TempDir::new("ctl-upstream");
+    let (u1, u2) = (TextUa::new("127.0.0.1"), TextUa::new("127.0.0.1"));
     let set = format!("pstn=udp:{},udp:{}", u1.addr, u2.addr);
     // A HEP collector: the sender's counters are in the stats too.
     let hep = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let collector = format!("udp:{}", hep.local_addr().unwrap());
-    let p = Running::start(
+    let p = Proxy::small(
         &dir,
         &[
             "--upstream",
@@ -77,7 +79,7 @@ fn disable_enable_destinations_and_stats() {
             .all(|d| d["state"] == "up" && d["failures"] == 0)
     );
 
-    let caller = Ua::new("127.0.0.1");
+    let caller = TextUa::new("127.0.0.1");
     assert_eq!(spread(&p, &caller, [&u1, &u2], 4, "a"), [2, 2]);
 
     let u1s = u1.addr.to_string();

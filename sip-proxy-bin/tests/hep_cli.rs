@@ -2,15 +2,16 @@
 //! through `listen tcp:`, HEPv1/v2 files, and the error path (bad packet: exit 1, the others
 //! still printed).
 
+mod support;
+
 use std::fs;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
+use support::dir::TempDir;
+use support::proc::BIN;
 
 const REGISTER: &[u8] = b"REGISTER sip:example.com SIP/2.0\r\n\
 Via: SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bK-cli\r\n\
@@ -19,12 +20,6 @@ To: <sip:a@example.com>\r\n\
 Call-ID: cli-1@example.com\r\n\
 CSeq: 1 REGISTER\r\n\
 Content-Length: 0\r\n\r\n";
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hep-cli-{}-{name}", std::process::id()));
-    fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
@@ -35,7 +30,7 @@ fn json_lines(stdout: &[u8]) -> Vec<Value> {
 
 #[test]
 fn encode_to_file_then_decode_v3_ipv6_all_options() {
-    let d = tmp("v3");
+    let d = TempDir::new("hep-cli-v3");
     let sip = d.join("reg.sip");
     fs::write(&sip, REGISTER).unwrap();
     let out = d.join("out.hep");
@@ -95,12 +90,11 @@ fn encode_to_file_then_decode_v3_ipv6_all_options() {
         assert_eq!(j["method"], "REGISTER");
         assert_eq!(j["call_id"], "cli-1@example.com");
     }
-    let _ = fs::remove_dir_all(d);
 }
 
 #[test]
 fn v1_and_v2_files() {
-    let d = tmp("v12");
+    let d = TempDir::new("hep-cli-v12");
     let sip = d.join("reg.sip");
     fs::write(&sip, REGISTER).unwrap();
     for v in ["1", "2"] {
@@ -158,12 +152,11 @@ fn v1_and_v2_files() {
         .status()
         .unwrap();
     assert!(!st.success());
-    let _ = fs::remove_dir_all(d);
 }
 
 #[test]
 fn malformed_packet_exits_1_and_the_others_are_printed() {
-    let d = tmp("bad");
+    let d = TempDir::new("hep-cli-bad");
     let sip = d.join("reg.sip");
     fs::write(&sip, REGISTER).unwrap();
     let out = d.join("three.hep");
@@ -198,12 +191,11 @@ fn malformed_packet_exits_1_and_the_others_are_printed() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("packet 2"), "{err}");
     assert!(err.contains(&format!("offset {}", first + 6)), "{err}");
-    let _ = fs::remove_dir_all(d);
 }
 
 #[test]
 fn listen_tcp_splits_the_stream() {
-    let d = tmp("tcp");
+    let d = TempDir::new("hep-cli-tcp");
     let sip = d.join("reg.sip");
     fs::write(&sip, REGISTER).unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
@@ -259,12 +251,11 @@ fn listen_tcp_splits_the_stream() {
     let lines = json_lines(&o.stdout);
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|j| j["method"] == "REGISTER"));
-    let _ = fs::remove_dir_all(d);
 }
 
 #[test]
 fn gzip_payload_round_trip() {
-    let d = tmp("gzip");
+    let d = TempDir::new("hep-cli-gzip");
     let sip = d.join("reg.sip");
     fs::write(&sip, REGISTER).unwrap();
     let out = d.join("gz.hep");
@@ -298,14 +289,13 @@ fn gzip_payload_round_trip() {
     assert_eq!(j["compressed"], true);
     assert_eq!(j["payload"].as_str().unwrap().as_bytes(), REGISTER);
     assert_eq!(j["method"], "REGISTER");
-    let _ = fs::remove_dir_all(d);
 }
 
 /// `--proto` takes every name of the workspace's `Transport`; TLS, WS and WSS go out as IP
 /// protocol 22 (shown as "tls"), as Kamailio sends them.
 #[test]
 fn every_transport_name_is_a_proto_value() {
-    let d = tmp("proto");
+    let d = TempDir::new("hep-cli-proto");
     let sip = d.join("reg.sip");
     fs::write(&sip, REGISTER).unwrap();
     for (proto, shown) in [
@@ -341,14 +331,13 @@ fn every_transport_name_is_a_proto_value() {
         assert_eq!(j["proto"], shown, "{proto}");
         assert_eq!(j["ts_usec"], 250_000);
     }
-    let _ = fs::remove_dir_all(d);
 }
 
 /// What the codec refuses reaches the user as its message: gzip in HEPv2, a TLS collector,
 /// a malformed timestamp, an unknown transport.
 #[test]
 fn refusals_say_why() {
-    let d = tmp("refuse");
+    let d = TempDir::new("hep-cli-refuse");
     let sip = d.join("reg.sip");
     fs::write(&sip, REGISTER).unwrap();
     let run = |args: &[&str]| {
@@ -379,5 +368,4 @@ fn refusals_say_why() {
     assert!(e.contains("UDP or TCP, not SCTP"), "{e}");
     let e = run(&["hep", "listen", "127.0.0.1:9060", "--timeout", "0"]);
     assert!(e.contains("expected udp:HOST:PORT or tcp:HOST:PORT"), "{e}");
-    let _ = fs::remove_dir_all(d);
 }

@@ -5,15 +5,18 @@
 //! The peers come from scripts/apt-packages.txt. A missing peer fails the test; nothing is
 //! skipped. Every child process has a deadline and is killed when the test ends.
 
+mod support;
+
 use std::fs;
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::net::{SocketAddrV4, UdpSocket};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
+use support::dir::TempDir;
+use support::net::{LO1, free_udp_port, wait_udp_bound};
+use support::proc::{BIN, Proc, require};
 const KAMAILIO_MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 const INVITE: &[u8] = b"INVITE sip:bob@127.0.0.1:5062 SIP/2.0\r\n\
@@ -38,131 +41,11 @@ Content-Length: 0\r\n\r\n";
 // ---------------------------------------------------------------------------------------
 // helpers
 
-/// Panics (fails the test) when a peer program is not installed.
-fn require(program: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()));
-    assert!(
-        found,
-        "`{program}` is not installed: the HEP interop tests need it \
-         (Debian packages in scripts/apt-packages.txt; ./scripts/test installs them)"
-    );
-}
-
-/// A fresh temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!("hep-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process in its own process group; the whole group (Kamailio forks helpers) is
-/// terminated and reaped on drop.
-struct Proc {
-    child: Option<Child>,
-    name: &'static str,
-}
-
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([signal, "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
-}
-
-impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Self {
-        use std::os::unix::process::CommandExt;
-        let child = cmd
-            .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Self {
-            child: Some(child),
-            name,
-        }
-    }
-
-    /// SIGTERM to the group (lets sngrep close its pcap and Kamailio flush db_text), then
-    /// waits up to `limit`; SIGKILL after that.
-    fn terminate(&mut self, limit: Duration) -> Output {
-        if let Some(c) = &self.child {
-            signal_group(c.id(), "-TERM");
-        }
-        self.wait(limit)
-    }
-
-    /// Waits for exit up to `limit` (then kills the group) and collects the output.
-    fn wait(&mut self, limit: Duration) -> Output {
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if child.try_wait().unwrap().is_none() {
-            eprintln!("{}: still running after {limit:?}, killing it", self.name);
-        }
-        // Helpers of the group, if any, go too.
-        signal_group(child.id(), "-KILL");
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            signal_group(c.id(), "-TERM");
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            signal_group(c.id(), "-KILL");
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A UDP port free on 127.0.0.1 right now.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits until some process has a UDP socket bound on 127.0.0.1:`port` (/proc/net/udp).
-fn wait_udp_bound(port: u16, limit: Duration) {
-    let needle = format!("0100007F:{port:04X} ");
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if fs::read_to_string("/proc/net/udp").is_ok_and(|t| t.contains(&needle)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing bound udp 127.0.0.1:{port} within {limit:?}");
+/// SIGTERM to the group of `p` (lets sngrep close its pcap and Kamailio flush db_text),
+/// then its output once it exited (killed after `limit`).
+fn stop(p: &mut Proc, limit: Duration) -> Output {
+    p.signal_group("-TERM");
+    p.output(limit)
 }
 
 /// `sip-proxy hep listen` on a fresh port, expecting `count` packets.
@@ -177,13 +60,13 @@ fn start_listen(count: u64, timeout_s: u32) -> (Proc, u16) {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     );
-    wait_udp_bound(port, Duration::from_secs(10));
+    wait_udp_bound(SocketAddrV4::new(LO1, port), Duration::from_secs(10));
     (p, port)
 }
 
 /// The JSON lines of a finished `hep listen`, asserting it succeeded.
 fn listen_output(mut p: Proc, limit: Duration) -> Vec<Value> {
-    let out = p.wait(limit);
+    let out = p.output(limit);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "hep listen failed: {stderr}");
     String::from_utf8(out.stdout)
@@ -346,7 +229,7 @@ fn sngrep_collects(version: &str) {
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
     );
-    wait_udp_bound(port, Duration::from_secs(10));
+    wait_udp_bound(SocketAddrV4::new(LO1, port), Duration::from_secs(10));
     let send = format!("udp:127.0.0.1:{port}");
     let common = ["--version", version, "--send", &send, "--capture-id", "7"];
     hep_encode(
@@ -392,7 +275,7 @@ fn sngrep_collects(version: &str) {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    sngrep.terminate(Duration::from_secs(5));
+    stop(&mut sngrep, Duration::from_secs(5));
     let mut got = read_pcap(&pcap);
     if version == "2" {
         // sngrep 1.6's HEPv2 receiver takes the payload length as ntohs(hp_l) - 28, a
@@ -462,7 +345,7 @@ fn hep_sender_mirrors_to_sngrep() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    wait_udp_bound(port, Duration::from_secs(10));
+    wait_udp_bound(SocketAddrV4::new(LO1, port), Duration::from_secs(10));
     let sender = HepSender::start(
         Collector::udp(([127, 0, 0, 1], port).into()),
         HepConfig {
@@ -497,7 +380,7 @@ fn hep_sender_mirrors_to_sngrep() {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    sngrep.terminate(Duration::from_secs(5));
+    stop(&mut sngrep, Duration::from_secs(5));
     let got = read_pcap(&pcap);
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!((got[0].ts_sec, got[0].ts_usec), (1_700_000_010, 7));
@@ -549,7 +432,7 @@ fn sngrep_sends(version: u64) {
             .stderr(Stdio::null()),
     );
     let got = listen_output(listen, Duration::from_secs(25));
-    sngrep.wait(Duration::from_secs(5));
+    sngrep.output(Duration::from_secs(5));
     assert_eq!(got.len(), 2, "{got:?}");
     for (j, d) in got.iter().zip(&input) {
         assert_eq!(j["version"], version);
@@ -613,7 +496,7 @@ fn kamailio(dir: &TempDir, cfg: &str) -> Proc {
             .arg(&path)
             // foreground, single process, logs to stderr, small memory, own runtime dir
             .args(["-D", "-E", "-n", "1", "-m", "32", "-M", "8", "-Y"])
-            .arg(&dir.0)
+            .arg(&**dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
     )
@@ -651,7 +534,7 @@ request_route {{
 "#
     );
     let mut kam = kamailio(&dir, &cfg);
-    wait_udp_bound(sip_port, Duration::from_secs(10));
+    wait_udp_bound(SocketAddrV4::new(LO1, sip_port), Duration::from_secs(10));
 
     let ua = UdpSocket::bind("127.0.0.1:0").unwrap();
     ua.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -674,7 +557,7 @@ Content-Length: 0\r\n\r\n"
     assert!(buf[..n].starts_with(b"SIP/2.0 200 OK"));
 
     let got = listen_output(listen, Duration::from_secs(25));
-    let out = kam.terminate(Duration::from_secs(5));
+    let out = stop(&mut kam, Duration::from_secs(5));
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(got.len(), 1, "{got:?}\nkamailio log:\n{log}");
     let j = &got[0];
@@ -784,7 +667,7 @@ onreply_route {{
         db = db.display()
     );
     let mut kam = kamailio(&dir, &cfg);
-    wait_udp_bound(hep_port, Duration::from_secs(10));
+    wait_udp_bound(SocketAddrV4::new(LO1, hep_port), Duration::from_secs(10));
     let (inv, ok) = (dir.path("invite.sip"), dir.path("ok.sip"));
     fs::write(&inv, INVITE).unwrap();
     fs::write(&ok, OK).unwrap();
@@ -860,7 +743,7 @@ onreply_route {{
     );
     // db_text writes the table when Kamailio exits
     std::thread::sleep(Duration::from_millis(500));
-    let out = kam.terminate(Duration::from_secs(10));
+    let out = stop(&mut kam, Duration::from_secs(10));
     let log = String::from_utf8_lossy(&out.stderr);
     let table = fs::read_to_string(db.join("sip_capture")).unwrap();
     let header: Vec<String> = SIP_CAPTURE_COLUMNS

@@ -8,7 +8,7 @@
 //! each answer typed once its prompt shows. Without `htdigest` or `script` the test fails
 //! (the test command installs `apache2-utils`); it never skips.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::io::Write;
@@ -16,17 +16,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{add, users, verifies};
-
-fn require(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-    assert!(
-        found,
-        "`{tool}` not found: install apache2-utils (htdigest) and bsdutils (script); \
-         ./scripts/test does"
-    );
-}
+use support::dir::TempDir;
+use support::proc::require;
+use support::users::{add, users, verifies};
 
 /// Run Apache `htdigest [-c] FILE REALM USER` on a pty, typing `password` twice.
 fn htdigest(create: bool, file: &Path, realm: &str, user: &str, password: &str) {
@@ -100,7 +92,7 @@ fn htdigest(create: bool, file: &Path, realm: &str, user: &str, password: &str) 
 
 #[test]
 fn apache_htdigest_and_sip_proxy_users_share_a_file() {
-    let d = common::dir("sip-proxy-htdigest", "shared");
+    let d = TempDir::new("htdigest-shared");
     let f = d.join("users.htdigest");
     let fs_ = f.to_str().unwrap();
 
@@ -169,5 +161,4 @@ fn apache_htdigest_and_sip_proxy_users_share_a_file() {
     assert!(verifies(&f, "bob", "pw-bob-2", sip_auth::Algorithm::Sha256));
     assert!(verifies(&f, "carol", "pw-carol", sip_auth::Algorithm::Md5));
     assert!(verifies(&f, "alice", "secret", sip_auth::Algorithm::Md5));
-    let _ = fs::remove_dir_all(&d);
 }

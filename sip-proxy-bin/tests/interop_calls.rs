@@ -8,13 +8,16 @@
 //!
 //! SIPp (Debian `sip-tester`) must be installed: a missing `sipp` fails these tests.
 
-mod common;
-mod interop;
+mod support;
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use interop::{DOMAIN, LO1, LO2, Proxy, Sipp, SippRun, TempDir, free_addr, register, users_file};
+use support::dir::TempDir;
+use support::net::{LO1, LO2, free_addr};
+use support::proxy::{DOMAIN, Proxy};
+use support::sipp::{Sipp, SippRun, register};
+use support::users::users_file;
 
 const ALICE: (&str, &str) = ("alice", "alice-secret");
 const BOB: (&str, &str) = ("bob", "bob-secret");
@@ -41,7 +44,7 @@ fn call(
 
 /// The last request with `method` in `run`, sent (`sent`) or received (the ACK of the
 /// 2xx comes after the ACK of the 407).
-fn last<'a>(run: &'a SippRun, method: &str, sent: bool) -> &'a interop::Traced {
+fn last<'a>(run: &'a SippRun, method: &str, sent: bool) -> &'a support::sipp::Traced {
     let all = if sent {
         run.sent_requests(method)
     } else {
@@ -58,7 +61,7 @@ fn last<'a>(run: &'a SippRun, method: &str, sent: bool) -> &'a interop::Traced {
 }
 
 /// The 200 for the INVITE that `run` received.
-fn invite_ok(run: &SippRun) -> &interop::Traced {
+fn invite_ok(run: &SippRun) -> &support::sipp::Traced {
     run.received_responses(200)
         .into_iter()
         .find(|m| m.text().contains(" INVITE\r\n"))
@@ -213,7 +216,7 @@ fn forking_to_two_registrations_first_200_wins_and_the_other_branch_is_cancelled
     let finals: Vec<u16> = alice
         .received()
         .filter(|m| m.text().contains(" INVITE\r\n"))
-        .filter_map(interop::Traced::status)
+        .filter_map(support::sipp::Traced::status)
         .filter(|s| *s >= 200)
         .collect();
     assert_eq!(finals, [407, 200], "{:#?}", alice.messages);

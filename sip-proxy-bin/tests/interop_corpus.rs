@@ -16,8 +16,7 @@
 //! missing `unshare` or `ip`, or a namespace that cannot be made, fails the test; the inner
 //! test refuses to run anywhere but in a loopback-only namespace.
 
-mod common;
-mod interop;
+mod support;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -26,8 +25,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use interop::{LO1, Proc, Proxy, TempDir};
 use sip_parser::Message;
+use support::dir::TempDir;
+use support::net::LO1;
+use support::proc::Proc;
+use support::proxy::Proxy;
 
 const INNER: &str = "inner_corpus_and_mutations_in_the_namespace";
 /// Set for the inner run (it then knows it was started by the outer test).
@@ -40,8 +42,8 @@ fn corpus_dir() -> PathBuf {
 
 #[test]
 fn proxy_survives_the_torture_corpus_and_mutations_in_a_loopback_only_namespace() {
-    interop::require("unshare");
-    interop::require("ip");
+    support::proc::require("unshare");
+    support::proc::require("ip");
     let exe = std::env::current_exe().unwrap();
     let dir = TempDir::new("netns");
     let (out, err) = (dir.path("inner.out"), dir.path("inner.err"));

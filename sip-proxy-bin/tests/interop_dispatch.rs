@@ -9,13 +9,15 @@
 //!
 //! SIPp (Debian `sip-tester`) must be installed: a missing `sipp` fails this test.
 
-mod common;
-mod interop;
+mod support;
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use interop::{DOMAIN, LO1, Proxy, Sipp, SippProc, SippRun, TempDir, free_addr};
+use support::dir::TempDir;
+use support::net::{LO1, free_addr};
+use support::proxy::{DOMAIN, Proxy};
+use support::sipp::{Sipp, SippProc, SippRun};
 
 fn upstream(dir: &TempDir, name: &str, at: SocketAddrV4) -> SippProc {
     Sipp::new(dir, name, "upstream_uas", at)

@@ -7,14 +7,16 @@
 //!
 //! SIPp (Debian `sip-tester`) must be installed: a missing `sipp` fails these tests.
 
-mod common;
-mod interop;
+mod support;
 
 use std::time::Duration;
 
-use interop::{
-    DOMAIN, LO1, LO2, Proxy, Sipp, TempDir, Ua, free_addr, reason, register, users_file,
-};
+use support::dir::TempDir;
+use support::net::{LO1, LO2, free_addr};
+use support::proxy::{DOMAIN, Proxy};
+use support::sipp::{Sipp, register};
+use support::ua::{Ua, reason};
+use support::users::users_file;
 
 const ALICE: (&str, &str) = ("alice", "alice-secret");
 

@@ -12,19 +12,24 @@
     reason = "the values compared are counts and exact ratios, written exactly in the text format"
 )]
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use bytes::Bytes;
 use sip_parser::{Message, ResponseBuilder};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
+use support::dir::TempDir;
+use support::net::{LO1, free_udp_port};
+use support::proc::BIN;
+use support::proxy::Proxy;
+use support::ua::{Phone, request_is, status_is};
 
 /// One scrape: the raw page and its samples (series as written → value).
 #[derive(Debug, Clone)]
@@ -76,26 +81,8 @@ struct Seen {
     http: Vec<(String, usize)>,
 }
 
-/// The proxy process, killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the proxy; returns it and the metrics address it logged.
-fn start_proxy(sip_port: u16, hep: SocketAddr, dir: &std::path::Path) -> (Proc, SocketAddr) {
+fn start_proxy(sip_port: u16, hep: SocketAddr, dir: &std::path::Path) -> (Proxy, SocketAddr) {
     let cfg = dir.join("proxy.toml");
     // An upstream set nobody answers (no rule sends calls there): its probes go out, it is
     // exported as up until they time out (32 s, after the test).
@@ -108,34 +95,22 @@ fn start_proxy(sip_port: u16, hep: SocketAddr, dir: &std::path::Path) -> (Proc, 
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--listen", &format!("udp:127.0.0.1:{sip_port}")])
-        .args(["--metrics", "127.0.0.1:0", "--workers", "1"])
-        .args(["--shutdown-grace", "0", "--data-dir"])
-        .arg(dir.join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let proc = Proc(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("http://") {
-                let rest = &line[i + 7..];
-                if let Some(end) = rest.find("/metrics") {
-                    let _ = tx.send(rest[..end].to_owned());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the proxy did not log its metrics address within 20 s");
-    (proc, addr.parse().unwrap())
+    let p = Proxy::run(
+        dir,
+        &[SocketAddrV4::new(LO1, sip_port)],
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--shutdown-grace",
+            "0",
+        ],
+    );
+    let addr = p.metrics_addr();
+    (p, addr)
 }
 
 /// An HTTP/1.1 request on a fresh connection; the whole answer.
@@ -161,49 +136,6 @@ fn scrape(addr: SocketAddr) -> Scrape {
         "{head}"
     );
     Scrape::parse(body.to_owned())
-}
-
-/// A UDP endpoint of the test playing a phone.
-struct Phone {
-    sock: UdpSocket,
-    port: u16,
-}
-
-impl Phone {
-    fn new() -> Phone {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        Phone { sock, port }
-    }
-
-    fn send(&self, to: SocketAddr, msg: &[u8]) {
-        self.sock.send_to(msg, to).unwrap();
-    }
-
-    /// The next message matching `want`, within 5 s (others are skipped).
-    fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> (Message, SocketAddr) {
-        let end = Instant::now() + Duration::from_secs(5);
-        let mut buf = vec![0u8; 65_535];
-        while Instant::now() < end {
-            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
-                let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
-                if want(&m) {
-                    return (m, from);
-                }
-            }
-        }
-        panic!("no {what} within 5 s");
-    }
-}
-
-fn status_is(s: u16, method: &'static str) -> impl Fn(&Message) -> bool {
-    move |m| m.status() == Some(s) && m.cseq().is_ok_and(|c| c.method == method)
-}
-
-fn request_is(method: &'static str) -> impl Fn(&Message) -> bool {
-    move |m| m.method() == Some(method)
 }
 
 /// The route set of a UAC from a 2xx: its Record-Route in reverse (RFC 3261 §12.1.2).
@@ -278,7 +210,7 @@ fn call(proxy: SocketAddr, alice: &Phone, bob: &Phone) {
     std::thread::sleep(Duration::from_millis(150));
     alice.send(proxy, in_dialog("BYE", 2, "bye1").as_bytes());
     let (bye, via_proxy) = bob.expect("BYE at bob", request_is("BYE"));
-    bob.send(via_proxy, &ResponseBuilder::new(&bye, 200, "OK").build());
+    bob.send(via_proxy, ResponseBuilder::new(&bye, 200, "OK").build());
     alice.expect("200 for the BYE", status_is(200, "BYE"));
 }
 
@@ -317,8 +249,7 @@ fn scenario() -> &'static Seen {
 }
 
 fn run_scenario() -> Seen {
-    let dir = std::env::temp_dir().join(format!("metrics-endpoint-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("metrics-endpoint");
     let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sip_port = free_udp_port();
     let proxy: SocketAddr = format!("127.0.0.1:{sip_port}").parse().unwrap();
@@ -401,7 +332,6 @@ fn run_scenario() -> Seen {
         hep_received += 1;
     }
     drop(proc);
-    let _ = std::fs::remove_dir_all(&dir);
     let all = std::mem::take(&mut *pages.lock().unwrap());
     Seen {
         last,

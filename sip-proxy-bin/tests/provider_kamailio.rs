@@ -19,153 +19,27 @@
 //! `-timeout`, wall-clock limits here) and killed when the test ends. A missing `kamailio`,
 //! `kamcmd` or `sipp` fails the test (Debian packages in scripts/apt-packages.txt).
 
+mod support;
+
 use std::fmt::Write as _;
 use std::fs;
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::net::{SocketAddrV4, UdpSocket};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sip_proxy::config::Config;
 use sip_proxy::net::{Clock, Server};
 use sip_proxy::proxy::uplink::UplinkState;
 use sip_proxy::proxy::{Parts, Proxy, SystemResolver};
 use sip_proxy::run::RunArgs;
+use support::dir::TempDir;
+use support::net::{LO1, eventually, free_udp_port, wait_udp_bound};
+use support::proc::{Proc, require};
+use support::sipp::scenario;
 
 const KAMAILIO_MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 const PASSWORD: &str = "s3cret-trunk";
-
-/// Fails (never skips) when a peer program is not installed.
-fn require(program: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()));
-    assert!(
-        found,
-        "`{program}` is not installed: this test needs it (Debian packages kamailio and \
-         sip-tester, listed in scripts/apt-packages.txt; ./scripts/test installs them)"
-    );
-}
-
-/// A fresh scratch directory, removed on drop unless the test failed (then it is kept and
-/// named in the failure message).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "sip-proxy-provider-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// A child process in its own process group (Kamailio forks workers); the group is
-/// terminated and reaped on drop.
-struct Proc {
-    child: Option<Child>,
-    name: &'static str,
-}
-
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([signal, "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
-}
-
-impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Self {
-        use std::os::unix::process::CommandExt;
-        let child = cmd
-            .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Self {
-            child: Some(child),
-            name,
-        }
-    }
-
-    /// Waits for the exit up to `limit` (then kills the group) and collects the output.
-    fn wait(&mut self, limit: Duration) -> Output {
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if child.try_wait().unwrap().is_none() {
-            eprintln!("{}: still running after {limit:?}, killing it", self.name);
-        }
-        signal_group(child.id(), "-KILL");
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            signal_group(c.id(), "-TERM");
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            signal_group(c.id(), "-KILL");
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A UDP port free on 127.0.0.1 a moment ago.
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits until something has bound udp 127.0.0.1:`port`.
-fn wait_bound(port: u16, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "nothing bound udp 127.0.0.1:{port} within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls `f` every 100 ms until it gives something, for at most `limit`.
-fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Kamailio, the provider
@@ -304,11 +178,11 @@ request_route {{
             .arg(&path)
             // foreground, logs to stderr, small memory, its own runtime directory
             .args(["-D", "-E", "-m", "32", "-M", "8", "-Y"])
-            .arg(&dir.0)
+            .arg(&**dir)
             .stdout(Stdio::null())
             .stderr(log),
     );
-    wait_bound(port, Duration::from_secs(10));
+    wait_udp_bound(SocketAddrV4::new(LO1, port), Duration::from_secs(10));
     eventually(Duration::from_secs(10), "kamailio ctl socket", || {
         ctl.exists().then_some(())
     });
@@ -415,20 +289,14 @@ fn register_local(proxy_port: u16, port: u16, user: &str) {
     }
 }
 
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-}
-
 /// SIP, media and control sockets on 127.0.0.1 only, no keyboard.
 fn sipp(dir: &TempDir, port: u16, role: &str) -> Command {
     require("sipp");
     let mut c = Command::new("sipp");
-    c.current_dir(&dir.0)
+    c.current_dir(&**dir)
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
         .args(["-mi", "127.0.0.1", "-ci", "127.0.0.1"])
-        .args(["-cp", &free_port().to_string(), "-nostdin"])
+        .args(["-cp", &free_udp_port().to_string(), "-nostdin"])
         .args(["-m", "1", "-timeout", "30s", "-timeout_error"])
         .args(["-trace_msg", "-message_file"])
         .arg(dir.path(&format!("{role}_messages.log")))
@@ -445,9 +313,9 @@ fn callee(dir: &TempDir, port: u16) -> Proc {
         "sipp uas",
         sipp(dir, port, "uas")
             .arg("-sf")
-            .arg(scenario("provider_uas.xml")),
+            .arg(scenario("provider_uas")),
     );
-    wait_bound(port, Duration::from_secs(10));
+    wait_udp_bound(SocketAddrV4::new(LO1, port), Duration::from_secs(10));
     p
 }
 
@@ -455,13 +323,13 @@ fn callee(dir: &TempDir, port: u16) -> Proc {
 fn call_via_provider(dir: &TempDir, kport: u16) -> std::process::ExitStatus {
     let mut uac = Proc::spawn(
         "sipp uac",
-        sipp(dir, free_port(), "uac")
+        sipp(dir, free_udp_port(), "uac")
             .arg(format!("127.0.0.1:{kport}"))
             .args(["-s", "trunk"])
             .arg("-sf")
-            .arg(scenario("provider_uac.xml")),
+            .arg(scenario("provider_uac")),
     );
-    uac.wait(Duration::from_secs(40)).status
+    uac.output(Duration::from_secs(40)).status
 }
 
 fn read(dir: &TempDir, name: &str) -> String {
@@ -489,7 +357,7 @@ fn assert_call_through_proxy(
     assert!(
         status.success(),
         "the call failed (scratch {}):\nuac errors:\n{}\nuas errors:\n{}\nkamailio log:\n{kamailio_log}",
-        dir.0.display(),
+        dir.display(),
         read(dir, "uac_errors.log"),
         read(dir, "uas_errors.log"),
     );
@@ -532,7 +400,7 @@ fn assert_call_through_proxy(
 #[test]
 fn registers_with_kamailio_and_takes_its_call_to_the_local_user() {
     let dir = TempDir::new("local");
-    let (kport, pport, uas_port) = (free_port(), free_port(), free_port());
+    let (kport, pport, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
     let _kam = kamailio(&dir, kport, &[("trunk", PASSWORD)], 10);
     let server = start_proxy(proxy_config(&dir, pport, kport, None));
     let p = server.proxy().clone();
@@ -576,7 +444,7 @@ fn registers_with_kamailio_and_takes_its_call_to_the_local_user() {
 #[test]
 fn kamailio_call_to_the_registered_user_goes_to_the_default_set() {
     let dir = TempDir::new("default");
-    let (kport, pport, uas_port) = (free_port(), free_port(), free_port());
+    let (kport, pport, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
     let _kam = kamailio(
         &dir,
         kport,

@@ -26,59 +26,36 @@
 //!
 //! Every wait has a deadline; the processes are killed on drop.
 
-mod common;
+mod support;
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sip_parser::{Message, ResponseBuilder};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
+use support::dir::TempDir;
+use support::net::{LO1, free_tcp_port, free_udp_port};
+use support::proc::{Proc, require};
+use support::proxy::Proxy;
+use support::sipp::scenario;
+use support::ua::{Phone, request_is};
+use support::users::add;
 const REALM: &str = "localhost";
 const PASSWORD: &str = "s3cret-alice";
 
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `redis-server` on `port`, ready (answers PING) or the test fails.
 fn start_redis(port: u16) -> Proc {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server not found: install Debian `redis-server` (scripts/apt-packages.txt)");
-    let p = Proc(child);
+    require("redis-server");
+    let p = Proc::spawn(
+        "redis-server",
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let end = Instant::now() + Duration::from_secs(10);
     loop {
@@ -102,41 +79,31 @@ fn redis_conn(port: u16) -> redis::Connection {
         .unwrap()
 }
 
-/// One node: `sip-proxy run` on `udp:127.0.0.1:port` with Redis and its peer.
-fn start_node(dir: &Path, name: &str, port: u16, peer: u16, redis: u16, toml: &str) -> Proc {
+/// One node: `sip-proxy run` on `udp:127.0.0.1:port` with Redis and its peer, in its own
+/// directory `DIR/NAME` (control socket; nothing else with --redis).
+fn start_node(dir: &Path, name: &str, port: u16, peer: u16, redis: u16, toml: &str) -> Proxy {
     let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(&cfg, toml).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--listen", &format!("udp:127.0.0.1:{port}")])
-        .args(["--domain", REALM, "--workers", "1", "--shutdown-grace", "0"])
-        .args(["--redis", &format!("redis://127.0.0.1:{redis}/")])
-        .args(["--redis-peer", &format!("127.0.0.1:{peer}")])
-        // each node its own data directory (control socket; nothing else with --redis)
-        .arg("--data-dir")
-        .arg(dir.join(format!("{name}-data")))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let proc = Proc(child);
-    let (tx, rx) = mpsc::channel();
-    let label = name.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("sip-proxy running") {
-                let _ = tx.send(());
-            }
-            if std::env::var_os("REDIS_TEST_LOG").is_some() {
-                eprintln!("[{label}] {line}");
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("node {name} did not start within 20 s"));
-    proc
+    let own = dir.join(name);
+    std::fs::create_dir_all(&own).unwrap();
+    Proxy::run(
+        &own,
+        &[SocketAddrV4::new(LO1, port)],
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--domain",
+            REALM,
+            "--workers",
+            "1",
+            "--shutdown-grace",
+            "0",
+            "--redis",
+            &format!("redis://127.0.0.1:{redis}/"),
+            "--redis-peer",
+            &format!("127.0.0.1:{peer}"),
+        ],
+    )
 }
 
 fn node_toml(dir: &Path, users: &Path, extra: &str) -> String {
@@ -149,69 +116,6 @@ fn node_toml(dir: &Path, users: &Path, extra: &str) -> String {
         users.display(),
         secret.display()
     )
-}
-
-/// A UDP endpoint of the test playing a phone.
-struct Phone {
-    sock: UdpSocket,
-    port: u16,
-    ip: &'static str,
-}
-
-impl Phone {
-    fn on(ip: &'static str) -> Phone {
-        let sock = UdpSocket::bind((ip, 0)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        Phone { sock, port, ip }
-    }
-
-    fn new() -> Phone {
-        Phone::on("127.0.0.1")
-    }
-
-    fn send(&self, to: u16, msg: &str) {
-        self.sock
-            .send_to(msg.as_bytes(), ("127.0.0.1", to))
-            .unwrap();
-    }
-
-    /// The next message matching `want` within `within` (others are skipped), if any.
-    fn wait(
-        &self,
-        within: Duration,
-        want: impl Fn(&Message) -> bool,
-    ) -> Option<(Message, SocketAddr)> {
-        let end = Instant::now() + within;
-        let mut buf = vec![0u8; 65_535];
-        while Instant::now() < end {
-            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
-                let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
-                if want(&m) {
-                    return Some((m, from));
-                }
-            }
-        }
-        None
-    }
-
-    fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> (Message, SocketAddr) {
-        self.wait(Duration::from_secs(5), want)
-            .unwrap_or_else(|| panic!("no {what} within 5 s"))
-    }
-
-    /// A final response (>= 200) to `method`, skipping provisional ones.
-    fn final_to(&self, what: &str, method: &'static str) -> Message {
-        self.expect(what, move |m| {
-            m.status().is_some_and(|s| s >= 200) && m.cseq().is_ok_and(|c| c.method == method)
-        })
-        .0
-    }
-}
-
-fn request_is(method: &'static str) -> impl Fn(&Message) -> bool {
-    move |m| m.method() == Some(method)
 }
 
 fn header(m: &Message, name: &str) -> Option<String> {
@@ -273,7 +177,7 @@ impl<'p> Registrar<'p> {
     /// REGISTER to `node`, answering one challenge: the final status and the response.
     fn register(&mut self, node: u16, expires: u32) -> Message {
         let text = self.register_text(expires, None);
-        self.phone.send(node, &text);
+        self.phone.send(("127.0.0.1", node), &text);
         let r = self.phone.final_to("REGISTER answer", "REGISTER");
         if r.status() != Some(401) {
             return r;
@@ -290,7 +194,7 @@ impl<'p> Registrar<'p> {
             .unwrap();
         self.last_auth = Some(auth.clone());
         let text = self.register_text(expires, Some(&auth));
-        self.phone.send(node, &text);
+        self.phone.send(("127.0.0.1", node), &text);
         self.phone
             .final_to("authenticated REGISTER answer", "REGISTER")
     }
@@ -298,7 +202,7 @@ impl<'p> Registrar<'p> {
     /// REGISTER to `node` with exactly this Authorization value.
     fn register_with(&mut self, node: u16, auth: &str) -> Message {
         let text = self.register_text(3600, Some(auth));
-        self.phone.send(node, &text);
+        self.phone.send(("127.0.0.1", node), &text);
         self.phone.final_to("REGISTER answer", "REGISTER")
     }
 
@@ -346,7 +250,7 @@ fn invite_text(caller: &Phone, call_id: &str) -> String {
 
 /// INVITE via `node`, answered 200 by `callee` (which must receive it), ACKed via `node`.
 fn set_up(node: u16, caller: &Phone, callee: &Phone, call_id: &str) -> Call {
-    caller.send(node, &invite_text(caller, call_id));
+    caller.send(("127.0.0.1", node), invite_text(caller, call_id));
     let (inv, via) = callee.expect("INVITE at the callee", |m| {
         m.method() == Some("INVITE") && m.call_id() == Some(call_id)
     });
@@ -372,7 +276,7 @@ fn set_up(node: u16, caller: &Phone, callee: &Phone, call_id: &str) -> Call {
         routes,
         callee: callee.port,
     };
-    caller.send(node, &in_dialog(caller, &call, "ACK", 1));
+    caller.send(("127.0.0.1", node), in_dialog(caller, &call, "ACK", 1));
     callee.expect("ACK at the callee", request_is("ACK"));
     call
 }
@@ -404,7 +308,7 @@ fn in_dialog(caller: &Phone, call: &Call, method: &str, seq: u32) -> String {
 
 /// BYE via `node`: the callee gets it and answers 200; the caller gets the 200.
 fn hang_up(node: u16, caller: &Phone, callee: &Phone, call: &Call) {
-    caller.send(node, &in_dialog(caller, call, "BYE", 2));
+    caller.send(("127.0.0.1", node), in_dialog(caller, call, "BYE", 2));
     let (bye, via) = callee.expect("BYE at the callee", request_is("BYE"));
     callee
         .sock
@@ -419,18 +323,18 @@ fn hang_up(node: u16, caller: &Phone, callee: &Phone, call: &Call) {
 }
 
 struct Cluster {
-    dir: PathBuf,
+    dir: TempDir,
     users: PathBuf,
     redis_port: u16,
     redis: Option<Proc>,
-    a: (u16, Option<Proc>),
-    b: (u16, Option<Proc>),
+    a: (u16, Option<Proxy>),
+    b: (u16, Option<Proxy>),
 }
 
 fn cluster(name: &str, extra: &str) -> Cluster {
-    let dir = common::dir("redis-nodes", name);
+    let dir = TempDir::new(&format!("redis-nodes-{name}"));
     let users = dir.join("users.htdigest");
-    let out = common::add(&users, REALM, "alice", PASSWORD);
+    let out = add(&users, REALM, "alice", PASSWORD);
     assert!(
         out.status.success(),
         "{}",
@@ -493,12 +397,12 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
         assert_ne!(r.status(), Some(200));
     }
     std::thread::sleep(Duration::from_millis(300));
-    mallory.send(pa, &bad.register_text(60, None));
+    mallory.send(("127.0.0.1", pa), bad.register_text(60, None));
     assert!(
         mallory.wait(Duration::from_secs(1), |_| true).is_none(),
         "banned on A"
     );
-    mallory.send(pb, &bad.register_text(60, None));
+    mallory.send(("127.0.0.1", pb), bad.register_text(60, None));
     assert!(
         mallory.wait(Duration::from_secs(1), |_| true).is_none(),
         "a source banned on A is banned on B"
@@ -515,7 +419,7 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
     loop {
         n += 1;
         let id = format!("after-unreg-{n}");
-        carol.send(pa, &invite_text(&carol, &id));
+        carol.send(("127.0.0.1", pa), invite_text(&carol, &id));
         // Either A still routes to alice (who refuses: 486), or it answers 480 itself.
         let end = Instant::now() + Duration::from_secs(5);
         let status = loop {
@@ -582,9 +486,8 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
         .query(&mut con)
         .unwrap();
     assert_eq!(due, 1, "the confirmed dialog is in Redis");
-    let mut a = c.a.1.take().unwrap();
-    let _ = a.0.kill(); // SIGKILL
-    let _ = a.0.wait();
+    let a = c.a.1.take().unwrap();
+    a.kill(); // SIGKILL
     hang_up(pb, &carol, &alice, &call);
     std::thread::sleep(Duration::from_millis(200));
     let due: usize = redis::cmd("ZCARD")
@@ -649,22 +552,11 @@ fn sipp(dir: &Path, port: u16, role: &str) -> Command {
     c
 }
 
-fn sipp_scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-}
-
 /// Waits for a SIPp run (at most 30 s); its success.
 fn sipp_ok(mut p: Proc, dir: &Path, role: &str) {
-    let end = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = p.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < end, "sipp {role} still running after 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = p
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("sipp {role} still running after 30 s"));
     assert!(
         status.success(),
         "sipp {role} failed ({status}):\n{}",
@@ -674,7 +566,7 @@ fn sipp_ok(mut p: Proc, dir: &Path, role: &str) {
 
 /// The SIPp UAC scenario with its pause and the port its BYE goes to.
 fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(sipp_scenario("redis_uac.xml"))
+    let text = std::fs::read_to_string(scenario("redis_uac"))
         .unwrap()
         .replace("@PAUSE@", &pause_ms.to_string())
         .replace("@BYE_PORT@", &bye_port.to_string());
@@ -684,17 +576,15 @@ fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf
 }
 
 fn spawn(c: &mut Command) -> Proc {
-    Proc(
-        c.spawn()
-            .expect("sipp not found: install Debian `sip-tester` (scripts/apt-packages.txt)"),
-    )
+    require("sipp");
+    Proc::spawn("sipp", c)
 }
 
 #[test]
 fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
     let mut c = cluster("sipp", "");
     let (pa, pb) = (c.a.0, c.b.0);
-    let dir = c.dir.clone();
+    let dir = c.dir.to_path_buf();
     let callee_port = free_udp_port();
     // The callee registers on A (digest), then answers on the contact it registered.
     let reg = spawn(
@@ -702,7 +592,7 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
             .arg(format!("127.0.0.1:{pa}"))
             .args(["-s", "alice", "-au", "alice", "-ap", PASSWORD])
             .arg("-sf")
-            .arg(sipp_scenario("redis_register.xml")),
+            .arg(scenario("redis_register")),
     );
     sipp_ok(reg, &dir, "register");
 
@@ -710,7 +600,7 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
     let uas = spawn(
         sipp(&dir, callee_port, "uas")
             .arg("-sf")
-            .arg(sipp_scenario("redis_uas.xml")),
+            .arg(scenario("redis_uas")),
     );
     std::thread::sleep(Duration::from_millis(300));
     let uac = spawn(
@@ -727,7 +617,7 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
     let uas = spawn(
         sipp(&dir, callee_port, "uas2")
             .arg("-sf")
-            .arg(sipp_scenario("redis_uas.xml")),
+            .arg(scenario("redis_uas")),
     );
     std::thread::sleep(Duration::from_millis(300));
     let uac = spawn(
@@ -752,9 +642,8 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut a = c.a.1.take().unwrap();
-    let _ = a.0.kill(); // SIGKILL
-    let _ = a.0.wait();
+    let a = c.a.1.take().unwrap();
+    a.kill(); // SIGKILL
     sipp_ok(uac, &dir, "uac2");
     sipp_ok(uas, &dir, "uas2");
     let due: usize = redis::cmd("ZCARD")

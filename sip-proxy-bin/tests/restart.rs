@@ -21,18 +21,22 @@
 //! skips, without it. The scenarios run one at a time (they share two CPUs). Measured
 //! figures are printed (`--nocapture`); nothing asserts a speed.
 
+mod support;
+
 use std::fmt::Write as _;
-use std::fs::File;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddrV4;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_parser::{Message, ResponseBuilder};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
+use support::dir::TempDir;
+use support::net::{LO1, free_udp_port};
+use support::proc::BIN;
+use support::proxy::Proxy;
+use support::ua::{Phone, request_is, status_is};
 
 /// One scenario at a time.
 fn serial() -> MutexGuard<'static, ()> {
@@ -40,122 +44,33 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sip-proxy-restart-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// Starts the proxy on `port` over `dir/data` with `config` (TOML) and `args`; waits for
+/// it to run.
+fn start_proxy(dir: &Path, port: u16, config: &str, args: &[&str]) -> Proxy {
+    let cfg = dir.join("proxy.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend([
+        "--workers",
+        "2",
+        "--shutdown-grace",
+        "0",
+        "--probe-interval",
+        "0",
+    ]);
+    all.extend_from_slice(args);
+    Proxy::run(dir, &[SocketAddrV4::new(LO1, port)], &all)
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `sip-proxy run`, killed on drop.
-struct Proxy {
-    child: Child,
-    log: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Proxy {
-    /// Starts the proxy on `port` over `dir/data` with `config` (TOML) and `args`; waits for
-    /// it to run (20 s at most). `run` numbers the log files of successive starts.
-    fn start(dir: &Path, run: u32, port: u16, config: &str, args: &[&str]) -> Proxy {
-        let cfg = dir.join("proxy.toml");
-        std::fs::write(&cfg, config).unwrap();
-        let log = dir.join(format!("proxy-{run}.log"));
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .args(["--listen", &format!("udp:127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args([
-                "--workers",
-                "2",
-                "--shutdown-grace",
-                "0",
-                "--probe-interval",
-                "0",
-            ])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut p = Proxy {
-            child,
-            log,
-            addr: format!("127.0.0.1:{port}").parse().unwrap(),
-        };
-        let end = Instant::now() + Duration::from_secs(20);
-        while !p.log_text().contains("sip-proxy running") {
-            if let Some(st) = p.child.try_wait().unwrap() {
-                panic!("the proxy exited at start ({st}):\n{}", p.log_text());
-            }
-            assert!(
-                Instant::now() < end,
-                "the proxy did not start within 20 s:\n{}",
-                p.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        p
-    }
-
-    /// The log so far, without terminal colours.
-    fn log_text(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut out = String::with_capacity(raw.len());
-        let mut rest = raw.as_str();
-        while let Some(i) = rest.find('\x1b') {
-            out.push_str(&rest[..i]);
-            rest = &rest[i..];
-            rest = rest.find('m').map_or("", |j| &rest[j + 1..]);
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// SIGKILL: no shutdown at all.
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM, then waits (20 s at most) for a clean exit.
-    fn terminate(mut self) -> String {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                let log = self.log_text();
-                assert!(st.success(), "exit {st} after SIGTERM:\n{log}");
-                return log;
-            }
-            assert!(Instant::now() < end, "no exit 20 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// SIGTERM, then waits (20 s at most) for a clean exit: the whole log.
+fn terminate(mut p: Proxy) -> String {
+    let st = p.stop(Duration::from_secs(20));
+    let log = p.log_text();
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "exit {st:?} after SIGTERM:\n{log}"
+    );
+    log
 }
 
 /// The value of `key=N` in the proxy's "restored from the database" log line (0 without
@@ -188,7 +103,7 @@ fn rows(dir: &Path, table: &str) -> i64 {
 
 /// SIPp registers `n` users (`u1`…`uN` of localhost, contact on `callee`) through `proxy`
 /// at `rate` per second; every 200 must list the binding. Returns the time SIPp took.
-fn sipp_register(dir: &Path, proxy: SocketAddr, callee: u16, n: u32, rate: u32) -> Duration {
+fn sipp_register(dir: &Path, proxy: SocketAddrV4, callee: u16, n: u32, rate: u32) -> Duration {
     assert!(
         Command::new("sipp").arg("-v").output().is_ok(),
         "sipp not found: install the Debian package sip-tester (listed in scripts/apt-packages.txt)"
@@ -233,80 +148,28 @@ fn sipp_register(dir: &Path, proxy: SocketAddr, callee: u16, n: u32, rate: u32) 
     took
 }
 
-/// A UDP endpoint of the test playing a phone.
-struct Phone {
-    sock: UdpSocket,
-    port: u16,
-}
-
-impl Phone {
-    fn new() -> Phone {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        Phone { sock, port }
-    }
-
-    fn send(&self, to: SocketAddr, msg: &[u8]) {
-        self.sock.send_to(msg, to).unwrap();
-    }
-
-    /// The next message matching `want` within `within` (others are skipped).
-    fn expect_within(
-        &self,
-        what: &str,
-        within: Duration,
-        want: impl Fn(&Message) -> bool,
-    ) -> (Message, SocketAddr) {
-        let end = Instant::now() + within;
-        let mut buf = vec![0u8; 65_535];
-        while Instant::now() < end {
-            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
-                let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
-                if want(&m) {
-                    return (m, from);
-                }
-            }
-        }
-        panic!("no {what} within {within:?}");
-    }
-
-    fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> (Message, SocketAddr) {
-        self.expect_within(what, Duration::from_secs(5), want)
-    }
-
-    /// Registers `user` of localhost with a contact on this phone.
-    fn register(&self, proxy: SocketAddr, user: &str) {
-        let reg = format!(
-            "REGISTER sip:{proxy} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-reg-{user};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: <sip:{user}@localhost>;tag=r1\r\n\
-             To: <sip:{user}@localhost>\r\n\
-             Call-ID: reg-{user}\r\n\
-             CSeq: 1 REGISTER\r\n\
-             Contact: <sip:{user}@127.0.0.1:{p}>\r\n\
-             Expires: 3600\r\n\
-             Content-Length: 0\r\n\r\n",
-            p = self.port
-        );
-        self.send(proxy, reg.as_bytes());
-        self.expect("200 for the REGISTER", status_is(200, "REGISTER"));
-    }
-}
-
-fn status_is(s: u16, method: &'static str) -> impl Fn(&Message) -> bool {
-    move |m| m.status() == Some(s) && m.cseq().is_ok_and(|c| c.method == method)
-}
-
-fn request_is(method: &'static str) -> impl Fn(&Message) -> bool {
-    move |m| m.method() == Some(method)
+/// Registers `user` of localhost with a contact on `phone`.
+fn register(phone: &Phone, proxy: SocketAddrV4, user: &str) {
+    let reg = format!(
+        "REGISTER sip:{proxy} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-reg-{user};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{user}@localhost>;tag=r1\r\n\
+         To: <sip:{user}@localhost>\r\n\
+         Call-ID: reg-{user}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:{user}@127.0.0.1:{p}>\r\n\
+         Expires: 3600\r\n\
+         Content-Length: 0\r\n\r\n",
+        p = phone.port
+    );
+    phone.send(proxy, reg.as_bytes());
+    phone.expect("200 for the REGISTER", status_is(200, "REGISTER"));
 }
 
 /// An INVITE from `alice` to `user` of localhost arrives at `callee` with the contact
 /// registered for it; `callee` declines it (486), alice ACKs.
-fn call_is_routed(proxy: SocketAddr, alice: &Phone, callee: &Phone, user: &str) {
+fn call_is_routed(proxy: SocketAddrV4, alice: &Phone, callee: &Phone, user: &str) {
     let call_id = format!("routed-{user}");
     let invite = format!(
         "INVITE sip:{user}@localhost SIP/2.0\r\n\
@@ -356,13 +219,13 @@ fn call_is_routed(proxy: SocketAddr, alice: &Phone, callee: &Phone, user: &str) 
 #[test]
 fn write_through_keeps_10_000_registrations_across_kill_9() {
     let _one = serial();
-    let dir = scratch("wt");
+    let dir = TempDir::new("restart-wt");
     let port = free_udp_port();
     let callee = Phone::new();
-    let p = Proxy::start(&dir, 1, port, "", &["--db-mode", "1"]);
-    let took = sipp_register(&dir, p.addr, callee.port, 10_000, 5_000);
+    let p = start_proxy(&dir, port, "", &["--db-mode", "1"]);
+    let took = sipp_register(&dir, p.addr(), callee.port, 10_000, 5_000);
     // Every 200 was sent after its row was committed: nothing may be missing.
-    p.kill9();
+    p.kill();
     eprintln!(
         "write-through: 10 000 REGISTERs (SIPp, debug build) in {:.2} s = {:.0}/s",
         took.as_secs_f64(),
@@ -383,11 +246,11 @@ fn write_through_keeps_10_000_registrations_across_kill_9() {
          and the empty schema included) = {} bytes per binding",
         bytes / 10_000
     );
-    let p = Proxy::start(&dir, 2, port, "", &["--db-mode", "1"]);
+    let p = start_proxy(&dir, port, "", &["--db-mode", "1"]);
     assert_eq!(restored(&p.log_text(), "aors"), 10_000, "{}", p.log_text());
     let alice = Phone::new();
     for user in ["u1", "u2500", "u7777", "u10000"] {
-        call_is_routed(p.addr, &alice, &callee, user);
+        call_is_routed(p.addr(), &alice, &callee, user);
     }
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
@@ -396,22 +259,22 @@ fn write_through_keeps_10_000_registrations_across_kill_9() {
 #[test]
 fn write_back_loses_nothing_on_sigterm() {
     let _one = serial();
-    let dir = scratch("wb-term");
+    let dir = TempDir::new("restart-wb-term");
     let port = free_udp_port();
     let callee = Phone::new();
     // A long interval: the registrations reach the disk only at shutdown.
     let cfg = "[storage]\ndb_mode = 2\nflush_ms = 600000\n";
-    let p = Proxy::start(&dir, 1, port, cfg, &[]);
-    sipp_register(&dir, p.addr, callee.port, 5_000, 5_000);
+    let p = start_proxy(&dir, port, cfg, &[]);
+    sipp_register(&dir, p.addr(), callee.port, 5_000, 5_000);
     assert_eq!(rows(&dir, "location"), 0, "nothing flushed yet");
-    let log = p.terminate();
+    let log = terminate(p);
     assert!(log.contains("registrations written back"), "{log}");
     assert_eq!(rows(&dir, "location"), 5_000);
-    let p = Proxy::start(&dir, 2, port, cfg, &[]);
+    let p = start_proxy(&dir, port, cfg, &[]);
     assert_eq!(restored(&p.log_text(), "aors"), 5_000, "{}", p.log_text());
     let alice = Phone::new();
     for user in ["u1", "u4999"] {
-        call_is_routed(p.addr, &alice, &callee, user);
+        call_is_routed(p.addr(), &alice, &callee, user);
     }
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
@@ -422,10 +285,10 @@ fn write_back_loses_at_most_the_last_flush_interval_on_kill_9() {
     const N: usize = 3_000;
     const FLUSH_MS: u64 = 500;
     let _one = serial();
-    let dir = scratch("wb-kill");
+    let dir = TempDir::new("restart-wb-kill");
     let port = free_udp_port();
     let cfg = format!("[storage]\ndb_mode = 2\nflush_ms = {FLUSH_MS}\n");
-    let p = Proxy::start(&dir, 1, port, &cfg, &[]);
+    let p = start_proxy(&dir, port, &cfg, &[]);
     // REGISTERs one after the other, about one per millisecond; the time each 200 came.
     let ua = Phone::new();
     ua.sock
@@ -446,10 +309,10 @@ fn write_back_loses_at_most_the_last_flush_interval_on_kill_9() {
              Contact: <sip:w{i}@127.0.0.1:{p}>\r\n\
              Expires: 3600\r\n\
              Content-Length: 0\r\n\r\n",
-            proxy = p.addr,
+            proxy = p.addr(),
             p = ua.port
         );
-        ua.send(p.addr, reg.as_bytes());
+        ua.send(p.addr(), reg.as_bytes());
         loop {
             let (n, _) = ua.sock.recv_from(&mut buf).expect("a 200 within 500 ms");
             let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
@@ -462,7 +325,7 @@ fn write_back_loses_at_most_the_last_flush_interval_on_kill_9() {
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
     let killed = Instant::now();
-    p.kill9();
+    p.kill();
     let on_disk: std::collections::HashSet<String> = {
         let c = db(&dir);
         let mut st = c.prepare("SELECT aor FROM location_aor").unwrap();
@@ -494,7 +357,7 @@ fn write_back_loses_at_most_the_last_flush_interval_on_kill_9() {
         "lost a registration answered {oldest_lost:?} before the kill"
     );
     assert_eq!(on_disk.len() + lost.len(), N, "nothing else in the table");
-    let p = Proxy::start(&dir, 2, port, &cfg, &[]);
+    let p = start_proxy(&dir, port, &cfg, &[]);
     assert_eq!(
         restored(&p.log_text(), "aors") as usize,
         N - lost.len(),
@@ -508,7 +371,7 @@ fn write_back_loses_at_most_the_last_flush_interval_on_kill_9() {
 /// A confirmed call from alice to bob (registered) through `proxy`; returns alice's
 /// in-dialog request maker (method, CSeq, branch → the request text).
 fn confirmed_call(
-    proxy: SocketAddr,
+    proxy: SocketAddrV4,
     alice: &Phone,
     bob: &Phone,
     call_id: &str,
@@ -582,26 +445,26 @@ fn dialog_rows_become(dir: &Path, n: i64) {
 #[test]
 fn a_confirmed_call_survives_kill_9_and_its_bye_ends_it() {
     let _one = serial();
-    let dir = scratch("call");
+    let dir = TempDir::new("restart-call");
     let port = free_udp_port();
     // Write-back, the default mode: the dialog reaches the disk with the next flush.
     let cfg = "[storage]\nflush_ms = 200\n";
-    let p = Proxy::start(&dir, 1, port, cfg, &[]);
+    let p = start_proxy(&dir, port, cfg, &[]);
     let (alice, bob) = (Phone::new(), Phone::new());
-    bob.register(p.addr, "bob");
-    let in_dialog = confirmed_call(p.addr, &alice, &bob, "survivor");
+    register(&bob, p.addr(), "bob");
+    let in_dialog = confirmed_call(p.addr(), &alice, &bob, "survivor");
     dialog_rows_become(&dir, 1);
-    p.kill9();
-    let p = Proxy::start(&dir, 2, port, cfg, &[]);
+    p.kill();
+    let p = start_proxy(&dir, port, cfg, &[]);
     assert_eq!(restored(&p.log_text(), "dialogs"), 1, "{}", p.log_text());
-    alice.send(p.addr, in_dialog("BYE", 2, "bye1").as_bytes());
+    alice.send(p.addr(), in_dialog("BYE", 2, "bye1").as_bytes());
     let (bye, via_proxy) = bob.expect("BYE at bob after the restart", request_is("BYE"));
     assert_eq!(bye.call_id(), Some("survivor"));
-    bob.send(via_proxy, &ResponseBuilder::new(&bye, 200, "OK").build());
+    bob.send(via_proxy, ResponseBuilder::new(&bye, 200, "OK").build());
     alice.expect("200 for the BYE at alice", status_is(200, "BYE"));
     // The dialog ended: its row goes with the next flush.
     dialog_rows_become(&dir, 0);
-    let log = p.terminate();
+    let log = terminate(p);
     assert!(!log.contains("ERROR"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -609,16 +472,16 @@ fn a_confirmed_call_survives_kill_9_and_its_bye_ends_it() {
 #[test]
 fn a_call_past_its_lifetime_at_restart_gets_its_byes() {
     let _one = serial();
-    let dir = scratch("expired");
+    let dir = TempDir::new("restart-expired");
     let port = free_udp_port();
     let cfg = "[dialog]\nmax_duration = 2\n";
-    let p = Proxy::start(&dir, 1, port, cfg, &[]);
+    let p = start_proxy(&dir, port, cfg, &[]);
     let (alice, bob) = (Phone::new(), Phone::new());
-    bob.register(p.addr, "bob");
+    register(&bob, p.addr(), "bob");
     let started = Instant::now();
-    let _ = confirmed_call(p.addr, &alice, &bob, "overtime");
+    let _ = confirmed_call(p.addr(), &alice, &bob, "overtime");
     // Down before the lifetime ends (SIGTERM: the dialog is written at shutdown), up after.
-    let log = p.terminate();
+    let log = terminate(p);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "the call was set up and the proxy stopped within its 2 s lifetime"
@@ -627,12 +490,12 @@ fn a_call_past_its_lifetime_at_restart_gets_its_byes() {
     std::thread::sleep(
         Duration::from_secs(2).saturating_sub(started.elapsed()) + Duration::from_millis(300),
     );
-    let p = Proxy::start(&dir, 2, port, cfg, &[]);
+    let p = start_proxy(&dir, port, cfg, &[]);
     assert_eq!(restored(&p.log_text(), "dialogs"), 1, "{}", p.log_text());
     for (who, phone) in [("alice", &alice), ("bob", &bob)] {
         let (bye, via_proxy) = phone.expect(&format!("BYE at {who}"), request_is("BYE"));
         assert_eq!(bye.call_id(), Some("overtime"));
-        phone.send(via_proxy, &ResponseBuilder::new(&bye, 200, "OK").build());
+        phone.send(via_proxy, ResponseBuilder::new(&bye, 200, "OK").build());
     }
     dialog_rows_become(&dir, 0);
     drop(p);
@@ -672,13 +535,13 @@ fn refused_start(dir: &Path, port: u16) -> String {
 #[test]
 fn an_unusable_database_stops_the_start_with_its_path_and_cause() {
     let _one = serial();
-    let dir = scratch("refused");
+    let dir = TempDir::new("restart-refused");
     let port = free_udp_port();
     let db_path = dir.join("data/sip-proxy.db");
     let shown = db_path.display().to_string();
 
     // Another sip-proxy holds the data directory.
-    let first = Proxy::start(&dir, 1, port, "", &[]);
+    let first = start_proxy(&dir, port, "", &[]);
     let err = refused_start(&dir, free_udp_port());
     assert!(
         // (the control socket or the database lock, whichever is checked first, says so)
@@ -687,7 +550,7 @@ fn an_unusable_database_stops_the_start_with_its_path_and_cause() {
             && err.contains("data"),
         "{err}"
     );
-    first.terminate();
+    terminate(first);
 
     // Another program holds a write lock on the database.
     let other = rusqlite::Connection::open(&db_path).unwrap();
@@ -745,21 +608,20 @@ fn metric(p: &Proxy, name: &str) -> u64 {
 #[test]
 fn a_locked_database_at_run_time_is_a_counted_failure_never_a_crash_nor_a_silent_loss() {
     let _one = serial();
-    let dir = scratch("runtime");
+    let dir = TempDir::new("restart-runtime");
     let port = free_udp_port();
     let metrics = ["--metrics", "127.0.0.1:0"];
     let db_path = dir.join("data/sip-proxy.db");
 
     // Write-through: the REGISTER that cannot be written is refused (5xx), counted, logged.
-    let p = Proxy::start(
+    let p = start_proxy(
         &dir,
-        1,
         port,
         "",
         &[&["--db-mode", "1"][..], &metrics].concat(),
     );
     let ua = Phone::new();
-    ua.register(p.addr, "before");
+    register(&ua, p.addr(), "before");
     let other = rusqlite::Connection::open(&db_path).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let reg = format!(
@@ -772,10 +634,10 @@ fn a_locked_database_at_run_time_is_a_counted_failure_never_a_crash_nor_a_silent
          CSeq: 1 REGISTER\r\n\
          Contact: <sip:locked@127.0.0.1:{p}>\r\n\
          Content-Length: 0\r\n\r\n",
-        proxy = p.addr,
+        proxy = p.addr(),
         p = ua.port
     );
-    ua.send(p.addr, reg.as_bytes());
+    ua.send(p.addr(), reg.as_bytes());
     let (resp, _) = ua.expect_within("an answer to the REGISTER", Duration::from_secs(10), |m| {
         m.status().is_some_and(|s| s >= 200) && m.call_id() == Some("reg-locked")
     });
@@ -791,20 +653,20 @@ fn a_locked_database_at_run_time_is_a_counted_failure_never_a_crash_nor_a_silent
         "{}",
         p.log_text()
     );
-    ua.register(p.addr, "after");
+    register(&ua, p.addr(), "after");
     assert_eq!(
         rows(&dir, "location"),
         2,
         "before and after, not the refused one"
     );
-    p.terminate();
+    terminate(p);
 
     // Write-back: a flush that fails keeps the registrations for the next one.
     let cfg = "[storage]\ndb_mode = 2\nflush_ms = 100\n";
-    let p = Proxy::start(&dir, 2, port, cfg, &metrics);
+    let p = start_proxy(&dir, port, cfg, &metrics);
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     for user in ["k1", "k2", "k3"] {
-        ua.register(p.addr, user);
+        register(&ua, p.addr(), user);
     }
     // The flush waits for the lock (2 s), fails, says so.
     let end = Instant::now() + Duration::from_secs(10);
@@ -830,24 +692,18 @@ fn a_locked_database_at_run_time_is_a_counted_failure_never_a_crash_nor_a_silent
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    p.terminate();
+    terminate(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn trace_db_writes_a_sip_trace_row_per_message() {
     let _one = serial();
-    let dir = scratch("trace");
+    let dir = TempDir::new("restart-trace");
     let port = free_udp_port();
-    let p = Proxy::start(
-        &dir,
-        1,
-        port,
-        "",
-        &["--trace-db", "--metrics", "127.0.0.1:0"],
-    );
+    let p = start_proxy(&dir, port, "", &["--trace-db", "--metrics", "127.0.0.1:0"]);
     let ua = Phone::new();
-    ua.register(p.addr, "traced");
+    register(&ua, p.addr(), "traced");
     let end = Instant::now() + Duration::from_secs(10);
     while metric(&p, "sip_proxy_sip_trace_written_total") < 2 {
         assert!(
@@ -857,7 +713,7 @@ fn trace_db_writes_a_sip_trace_row_per_message() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(metric(&p, "sip_proxy_sip_trace_dropped_total"), 0);
-    let log = p.terminate();
+    let log = terminate(p);
     assert!(log.contains("sip_trace rows written=2"), "{log}");
     let c = rusqlite::Connection::open(dir.join("data/sip-trace.db")).unwrap();
     type Row = (
@@ -920,49 +776,49 @@ fn trace_db_writes_a_sip_trace_row_per_message() {
 #[test]
 fn store_only_mode_reads_the_database_and_writes_dialogs_at_shutdown() {
     let _one = serial();
-    let dir = scratch("db-only");
+    let dir = TempDir::new("restart-db-only");
     let port = free_udp_port();
     let callee = Phone::new();
     // db_mode 3: registrations live in the database only; dialogs are written at shutdown.
     let cfg = "[storage]\ndb_mode = 3\n";
-    let p = Proxy::start(&dir, 1, port, cfg, &[]);
-    sipp_register(&dir, p.addr, callee.port, 2_000, 2_000);
+    let p = start_proxy(&dir, port, cfg, &[]);
+    sipp_register(&dir, p.addr(), callee.port, 2_000, 2_000);
     assert_eq!(
         rows(&dir, "location"),
         2_000,
         "each one committed before its 200"
     );
     let (alice, bob) = (Phone::new(), Phone::new());
-    bob.register(p.addr, "bob");
-    let in_dialog = confirmed_call(p.addr, &alice, &bob, "db-only-call");
+    register(&bob, p.addr(), "bob");
+    let in_dialog = confirmed_call(p.addr(), &alice, &bob, "db-only-call");
     assert_eq!(rows(&dir, "dialog"), 0, "dialogs wait for the shutdown");
-    p.kill9();
+    p.kill();
     // Killed: the registrations are all there, the dialog is not (mode 3 writes it at a
     // clean shutdown only).
     assert_eq!(rows(&dir, "location"), 2_001);
-    let p = Proxy::start(&dir, 2, port, cfg, &[]);
+    let p = start_proxy(&dir, port, cfg, &[]);
     let log = p.log_text();
     assert_eq!(
         restored(&log, "aors"),
         0,
         "nothing loaded into memory: {log}"
     );
-    call_is_routed(p.addr, &alice, &callee, "u1999");
+    call_is_routed(p.addr(), &alice, &callee, "u1999");
     // A call, then a clean stop: now the dialog is written, and restored at the next start.
-    let in_dialog_2 = confirmed_call(p.addr, &alice, &bob, "db-only-call-2");
+    let in_dialog_2 = confirmed_call(p.addr(), &alice, &bob, "db-only-call-2");
     drop(in_dialog);
-    let log = p.terminate();
+    let log = terminate(p);
     assert!(log.contains("dialogs written"), "{log}");
     assert_eq!(rows(&dir, "dialog"), 1);
-    let p = Proxy::start(&dir, 3, port, cfg, &[]);
+    let p = start_proxy(&dir, port, cfg, &[]);
     assert_eq!(restored(&p.log_text(), "dialogs"), 1, "{}", p.log_text());
-    alice.send(p.addr, in_dialog_2("BYE", 2, "bye-db-only").as_bytes());
+    alice.send(p.addr(), in_dialog_2("BYE", 2, "bye-db-only").as_bytes());
     let (bye, via_proxy) = bob.expect("BYE at bob after the restart", request_is("BYE"));
     assert_eq!(bye.call_id(), Some("db-only-call-2"));
-    bob.send(via_proxy, &ResponseBuilder::new(&bye, 200, "OK").build());
+    bob.send(via_proxy, ResponseBuilder::new(&bye, 200, "OK").build());
     alice.expect("200 for the BYE at alice", status_is(200, "BYE"));
     // The table is rewritten with the live dialogs at the next shutdown: none.
-    p.terminate();
+    terminate(p);
     assert_eq!(rows(&dir, "dialog"), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,19 +2,16 @@
 //! list, permissions kept, malformed lines reported with their number, and the written file
 //! verifying a Digest response through sip-auth.
 
-mod common;
+mod support;
 
 use std::fs;
 
-use common::{add, users};
-
-fn dir(name: &str) -> std::path::PathBuf {
-    common::dir("sip-proxy-users", name)
-}
+use support::dir::TempDir;
+use support::users::{add, users};
 
 #[test]
 fn add_replace_remove_list() {
-    let d = dir("crud");
+    let d = TempDir::new("users-crud");
     let f = d.join("users.htdigest");
     assert!(add(&f, "atlanta.com", "alice", "secret").status.success());
     let text = fs::read_to_string(&f).unwrap();
@@ -60,13 +57,13 @@ fn add_replace_remove_list() {
     );
 
     // The file verifies a response made with the new password, with SHA-256.
-    assert!(common::verifies(
+    assert!(support::users::verifies(
         &f,
         "alice",
         "new-secret",
         sip_auth::Algorithm::Sha256
     ));
-    assert!(!common::verifies(
+    assert!(!support::users::verifies(
         &f,
         "alice",
         "secret",
@@ -92,12 +89,11 @@ fn add_replace_remove_list() {
     assert!(!text.contains("bob"));
     // No temporary file left behind.
     assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
-    let _ = fs::remove_dir_all(&d);
 }
 
 #[test]
 fn md5_only_and_errors() {
-    let d = dir("errors");
+    let d = TempDir::new("users-errors");
     let f = d.join("users");
     let out = users(
         &[
@@ -127,5 +123,4 @@ fn md5_only_and_errors() {
     assert_eq!(fs::read_to_string(&f).unwrap(), bad);
     let out = users(&["list", "--file", d.join("missing").to_str().unwrap()], "");
     assert!(!out.status.success());
-    let _ = fs::remove_dir_all(&d);
 }

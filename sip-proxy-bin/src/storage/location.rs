@@ -21,7 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sip_location::{
     Applied, Binding, BindingFields, Changes, Counts, Cursor, Event, EventKind, Flags,
-    LocationStore, Op, Snapshot, Source, StoreError, Version,
+    LocationStore, Merged, Snapshot, Source, StoreError, Version, merge,
 };
 use sip_parser::{Transport, Uri};
 
@@ -341,52 +341,13 @@ impl SqliteLocation {
             None => Vec::new(),
         };
         let name: Arc<str> = Arc::from(changes.aor.as_str());
-        let mut events = Vec::new();
-        let event = |kind, binding: &Binding| Event {
-            kind,
-            aor: name.clone(),
-            binding: binding.clone(),
-        };
-        // The new set, exactly as the memory store computes it.
-        let mut live: Vec<Binding> = Vec::new();
-        for s in &old {
-            if s.binding.is_expired(now) {
-                events.push(event(EventKind::Expired, &s.binding));
-            } else {
-                live.push(s.binding.clone());
-            }
-        }
-        for op in &changes.ops {
-            match op {
-                Op::Put(b) => {
-                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
-                        live[i] = b.clone();
-                        events.push(event(EventKind::Refreshed, b));
-                    } else {
-                        live.push(b.clone());
-                        events.push(event(EventKind::Saved, b));
-                    }
-                }
-                Op::Remove(b) => {
-                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
-                        let b = live.remove(i);
-                        events.push(event(EventKind::Removed, &b));
-                    }
-                }
-                Op::RemoveContact(c) => live.retain(|x| {
-                    let gone = x.same_contact(c);
-                    if gone {
-                        events.push(event(EventKind::Removed, x));
-                    }
-                    !gone
-                }),
-                Op::Clear => {
-                    for b in live.drain(..) {
-                        events.push(event(EventKind::Removed, &b));
-                    }
-                }
-            }
-        }
+        // The new set, by the rule every store shares.
+        let Merged { live, events } = merge(
+            &name,
+            old.iter().map(|s| s.binding.clone()),
+            &changes.ops,
+            now,
+        );
         if live.len() > self.limits.max_per_aor {
             return Err(StoreError::TooManyBindings {
                 aor: changes.aor.clone(),
@@ -761,7 +722,7 @@ mod tests {
     use super::*;
     use crate::storage::db::{DbOptions, Synchronous};
     use crate::storage::schema::MAIN;
-    use sip_location::MemoryStore;
+    use sip_location::{MemoryStore, Op};
 
     const T0: u64 = 1_700_000_000;
 

@@ -1,23 +1,17 @@
-//! Helpers shared by the `sip-proxy users` tests: a scratch directory, running the real
-//! binary, and checking that a credentials file verifies a Digest response.
-#![allow(dead_code, reason = "each test file uses a different part")]
+//! `sip-proxy users`: running the real binary, and checking that a credentials file
+//! verifies a Digest response.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A fresh scratch directory for one test.
-pub(crate) fn dir(prefix: &str, name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
+use super::proc::BIN;
+use super::proxy::DOMAIN;
 
 /// Run `sip-proxy users ARGS` with `stdin` as its input.
 pub(crate) fn users(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sip-proxy"))
+    let mut child = Command::new(BIN)
         .arg("users")
         .args(args)
         .stdin(Stdio::piped())
@@ -78,4 +72,19 @@ pub(crate) fn verifies(file: &Path, user: &str, password: &str, alg: sip_auth::A
         server.verify(auth.as_bytes(), &req, &store, 1_000),
         sip_auth::Outcome::Ok(_)
     )
+}
+
+/// `sip-proxy users add` for each `(user, password)` into a fresh htdigest file in `dir`
+/// (realm [`DOMAIN`]).
+pub(crate) fn users_file(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
+    let file = dir.join("users.htdigest");
+    for (user, password) in users {
+        let out = add(&file, DOMAIN, user, password);
+        assert!(
+            out.status.success(),
+            "sip-proxy users add {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    file
 }
