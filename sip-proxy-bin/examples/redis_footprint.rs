@@ -40,7 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
     redis::cmd("FLUSHDB").exec(&mut conn)?;
     let before = used_memory(&mut conn);
-    let shared = Shared::start(&RedisConfig::default(), &url, 10)?;
+    let target = sip_proxy::redis::Target::Single(url.clone());
+    let shared = Shared::start(&RedisConfig::default(), &target, 10)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let expires = now.as_secs() + 3600;
     let started = Instant::now();

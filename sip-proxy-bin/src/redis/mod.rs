@@ -1,23 +1,31 @@
-//! Several proxy nodes as one, on Redis (`--redis redis://HOST:PORT`): the location service
-//! ([`RedisLocation`]), tracked dialogs ([`RedisDialogs`]), the ban list and failure counts,
-//! and digest replay state live in one Redis (or Valkey) that every node shares.
+//! Several proxy nodes as one, on Redis (`--redis redis://HOST:PORT`, Valkey alike) or on a
+//! Redis Cluster (`--redis-cluster redis://HOST:PORT`, repeatable seed nodes): the location
+//! service ([`RedisLocation`]), tracked dialogs ([`RedisDialogs`]), the ban list and
+//! failure counts, and digest replay state live in Redis, shared by every node.
 //!
-//! Key layout (every key starts with the configured prefix, `sp` by default; braces are
-//! Redis Cluster hash tags, and no script touches two slots):
+//! Key layout (every key starts with the configured prefix, `sp` by default). Braces are
+//! Redis Cluster hash tags: every script touches the keys of one slot only, so the same
+//! code runs on one server and on a cluster; batches of independent commands (the Call-ID
+//! index beside a dialog, reading every dialog bucket) go through [`Conn::query_all`], a
+//! cluster pipeline on a cluster.
 //!
 //! | key | type | what |
 //! |---|---|---|
 //! | `sp:loc:{AOR}` | hash | `v` = version, `1`… = bindings; expires with the last binding |
 //! | `sp:loc` | channel | AORs written (other nodes drop them from their cache) |
-//! | `sp:dlg:{ID}` | hash | `rev`, `timeout` (Unix ms), `rec` (the record) of a dialog; tombstone `gone` |
+//! | `sp:dlg:{dNN}:ID` | hash | `rev`, `timeout` (Unix ms), `cid`, `rec` (the record) of a dialog; tombstone `gone` |
+//! | `sp:dlg:due:{dNN}` | sorted set | dialog id → timeout (Unix ms) of bucket `NN` = id % 64: who is due to be ended |
 //! | `sp:dlg:cid:{CALL-ID}` | set | dialog ids of a Call-ID (index for in-dialog requests) |
-//! | `sp:dlg:due` | sorted set | dialog id → timeout (Unix ms): who is due to be ended |
 //! | `sp:fail:{IP}` | string | failed authentications in a row from IP (expires with the window) |
 //! | `sp:bans` | sorted set | IP → end of its ban (Unix ms) |
 //! | `sp:ban` | channel | `IP END_MS` for each new ban |
 //! | `sp:nonce:{NONCE}` | string | highest `nc` accepted for NONCE (expires with the nonce) |
 //!
-//! See `docs/scaling.md` for sizes and how this grows to Redis Cluster.
+//! `SCAN` (counts, dialog reload, `clear`) runs on every master of a cluster
+//! ([`Pool::scan_keys`]). Pub/sub is the classic kind: a cluster delivers a `PUBLISH` to the
+//! subscribers of every node, so each node subscribes on one seed.
+//!
+//! See `docs/scaling.md` for sizes, the cluster how-to and what breaks first.
 
 mod dialog;
 mod location;
@@ -33,7 +41,7 @@ use ::redis::Script;
 
 pub use dialog::RedisDialogs;
 pub use location::{CacheConfig, RedisLocation};
-pub use pool::{Error, Pool};
+pub use pool::{Conn, Error, Pool, Target};
 
 use crate::config::RedisConfig;
 
@@ -43,6 +51,15 @@ const REPLAY: &str = r"
 local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) <= last then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+";
+
+/// A ban, in one script (a cluster takes no `PUBLISH` in a pipeline): KEYS[1] the ban
+/// list; ARGV end (ms), IP, now (ms), channel, message. `GT` also adds a new member.
+const BAN: &str = r"
+redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 ";
 
@@ -81,6 +98,7 @@ pub struct Shared {
     bans: RwLock<HashMap<IpAddr, u64>>,
     replay: Script,
     fail: Script,
+    ban: Script,
     subscribed: AtomicBool,
 }
 
@@ -102,15 +120,20 @@ pub enum Replay {
 }
 
 impl Shared {
-    /// Connects lazily to `cfg.url` and starts the subscriber thread.
-    pub fn start(cfg: &RedisConfig, url: &str, max_per_aor: usize) -> Result<Arc<Shared>, String> {
+    /// Connects lazily to `target` (with the timeouts, prefix and cache of `cfg`) and
+    /// starts the subscriber thread.
+    pub fn start(
+        cfg: &RedisConfig,
+        target: &Target,
+        max_per_aor: usize,
+    ) -> Result<Arc<Shared>, String> {
         let pool = Arc::new(
             Pool::new(
-                url,
+                target,
                 Duration::from_millis(cfg.connect_timeout_ms),
                 Duration::from_millis(cfg.timeout_ms),
             )
-            .map_err(|e| format!("redis {url}: {e}"))?,
+            .map_err(|e| format!("redis {target:?}: {e}"))?,
         );
         let location = Arc::new(RedisLocation::new(
             pool.clone(),
@@ -130,6 +153,7 @@ impl Shared {
             bans: RwLock::new(HashMap::new()),
             replay: Script::new(REPLAY),
             fail: Script::new(FAIL),
+            ban: Script::new(BAN),
             subscribed: AtomicBool::new(false),
         });
         let s = Arc::downgrade(&shared);
@@ -174,29 +198,14 @@ impl Shared {
         let ch = self.ban_channel();
         let ip_s = ip.to_string();
         self.pool.run(|c| {
-            ::redis::pipe()
-                .cmd("ZADD")
-                .arg(&key)
-                .arg("GT")
+            self.ban
+                .key(&key)
                 .arg(end)
                 .arg(&ip_s)
-                .ignore()
-                .cmd("ZADD")
-                .arg(&key)
-                .arg("NX")
-                .arg(end)
-                .arg(&ip_s)
-                .ignore()
-                .cmd("ZREMRANGEBYSCORE")
-                .arg(&key)
-                .arg("-inf")
                 .arg(unix_ms())
-                .ignore()
-                .cmd("PUBLISH")
                 .arg(&ch)
                 .arg(format!("{ip_s} {end}"))
-                .ignore()
-                .exec(c)
+                .invoke::<()>(c)
         })
     }
 
@@ -235,15 +244,17 @@ impl Shared {
         })
     }
 
-    fn load_bans(&self, c: &mut ::redis::Connection) -> ::redis::RedisResult<()> {
+    fn load_bans(&self) -> Result<(), Error> {
         let key = format!("{}:bans", self.prefix);
-        let list: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
-            .arg(&key)
-            .arg(unix_ms())
-            .arg("+inf")
-            .arg("BYSCORE")
-            .arg("WITHSCORES")
-            .query(c)?;
+        let list: Vec<(String, f64)> = self.pool.run(|c| {
+            ::redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(unix_ms())
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("WITHSCORES")
+                .query(c)
+        })?;
         for (ip, end) in list {
             if let Ok(ip) = ip.parse() {
                 #[allow(
@@ -288,18 +299,19 @@ fn subscriber(shared: &std::sync::Weak<Shared>) {
     }
 }
 
-fn subscribe_once(s: &Arc<Shared>) -> ::redis::RedisResult<()> {
-    let mut conn = s.pool.connect()?;
+fn subscribe_once(s: &Arc<Shared>) -> Result<(), Error> {
+    let mut conn = s
+        .pool
+        .subscriber()
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
     let loc = location::channel(&s.prefix);
     let ban = s.ban_channel();
-    // Read what is current before listening, after subscribing: nothing falls in between.
-    let mut bans_conn = s.pool.connect()?;
     let mut ps = conn.as_pubsub();
     ps.subscribe(&[&loc, &ban])?;
     ps.set_read_timeout(Some(Duration::from_millis(500)))?;
+    // Read what is current before listening, after subscribing: nothing falls in between.
     s.location.invalidate_all();
-    s.load_bans(&mut bans_conn)?;
-    drop(bans_conn);
+    s.load_bans()?;
     s.subscribed.store(true, Ordering::Relaxed);
     loop {
         match ps.get_message() {
@@ -311,7 +323,7 @@ fn subscribe_once(s: &Arc<Shared>) -> ::redis::RedisResult<()> {
                     return Ok(());
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(Error::Unavailable(e.to_string())),
         }
     }
 }
@@ -349,5 +361,27 @@ mod tests {
             .unwrap()
             .finish();
         assert!(bad.unwrap_err().to_string().contains("HOST:PORT"));
+        let c = Config::from_toml(
+            "[redis]\ncluster = [\"redis://10.0.0.1:7000\", \"redis://10.0.0.2:7000\"]\n",
+            "t.toml",
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        assert_eq!(
+            c.redis.target(),
+            Some(Target::Cluster(vec![
+                "redis://10.0.0.1:7000".into(),
+                "redis://10.0.0.2:7000".into()
+            ]))
+        );
+        let both = Config::from_toml(
+            "[redis]\nurl = \"redis://a:1\"\ncluster = [\"redis://b:2\"]\n",
+            "t.toml",
+        )
+        .unwrap()
+        .finish();
+        assert!(both.unwrap_err().to_string().contains("exclusive"));
+        assert_eq!(Config::default().redis.target(), None);
     }
 }
