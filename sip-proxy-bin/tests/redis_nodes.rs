@@ -1093,6 +1093,29 @@ fn shared_stores_follow_the_trait_rules_across_nodes(kind: Kind) {
     assert_eq!(b.record_failure(ip, Duration::from_secs(60)).unwrap(), 2);
     b.record_success(ip).unwrap();
     assert_eq!(a.record_failure(ip, Duration::from_secs(60)).unwrap(), 1);
+    // B learns of failures counted by A only through their message, and a success on B then
+    // resets A's count; a source nobody counted a failure of costs B no round trip (the
+    // reset is skipped: a DEL would show in Redis's command statistics).
+    let other: std::net::IpAddr = "192.0.2.78".parse().unwrap();
+    assert_eq!(a.record_failure(other, Duration::from_secs(60)).unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(200));
+    b.record_success(other).unwrap();
+    assert_eq!(a.record_failure(other, Duration::from_secs(60)).unwrap(), 1);
+    let dels = |con: &mut dyn redis::ConnectionLike| -> u64 {
+        // On a cluster, the statistics of one node: enough, as nothing is sent to any.
+        let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_del:calls="))
+            .and_then(|v| v.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let mut node = conn_to(store.ports[0]).unwrap();
+    let before = dels(&mut node);
+    let clean: std::net::IpAddr = "192.0.2.79".parse().unwrap();
+    for _ in 0..10 {
+        b.record_success(clean).unwrap();
+    }
+    assert_eq!(dels(&mut node), before, "no reset for a source without failures");
 
     // Many AORs and dialogs: their keys spread over the slots of several masters (on a
     // cluster), and what reads them all (counts, scan, expired, load_all, clear) sees each

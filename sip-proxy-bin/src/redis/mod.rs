@@ -19,6 +19,7 @@
 //! | `sp:fail:{IP}` | string | failed authentications in a row from IP (expires with the window) |
 //! | `sp:bans` | sorted set | IP → end of its ban (Unix ms) |
 //! | `sp:ban` | channel | `IP END_MS` for each new ban |
+//! | `sp:fail` | channel | `IP END_MS` for each failure counted (a success from a source no node counted a failure of resets nothing) |
 //! | `sp:nonce:{NONCE}` | string | highest `nc` accepted for NONCE (expires with the nonce) |
 //!
 //! `SCAN` (counts, dialog reload, `clear`) runs on every master of a cluster
@@ -63,12 +64,18 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 ";
 
-/// One more failure from an IP: KEYS[1] its counter; ARGV window (ms). Returns the count.
+/// One more failure from an IP: KEYS[1] its counter; ARGV window (ms), channel, message
+/// (`IP END_MS`: every node learns that the IP has a count to reset). Returns the count.
 const FAIL: &str = r"
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return n
 ";
+
+/// Sources with a failure count in Redis that this node knows of, at most this many (beyond,
+/// every success resets its source's count, as when the subscription is down).
+const MAX_FAILING: usize = 65_536;
 
 /// The other nodes' `HOST:PORT` as transaction-layer aliases (a Route naming one of them is
 /// ours: see `docs/scaling.md`, "Record-Route").
@@ -96,6 +103,11 @@ pub struct Shared {
     prefix: String,
     /// Bans published by any node: IP → end (Unix ms).
     bans: RwLock<HashMap<IpAddr, u64>>,
+    /// Sources with a failure count on some node: IP → end of its window (Unix ms). A
+    /// success from any other source needs no reset (no round trip).
+    failing: RwLock<HashMap<IpAddr, u64>>,
+    /// `failing` overflowed: reset on every success until this time (Unix ms).
+    failing_overflow_until: std::sync::atomic::AtomicU64,
     replay: Script,
     fail: Script,
     ban: Script,
@@ -151,6 +163,8 @@ impl Shared {
             dialogs,
             prefix: cfg.prefix.clone(),
             bans: RwLock::new(HashMap::new()),
+            failing: RwLock::new(HashMap::new()),
+            failing_overflow_until: std::sync::atomic::AtomicU64::new(0),
             replay: Script::new(REPLAY),
             fail: Script::new(FAIL),
             ban: Script::new(BAN),
@@ -171,6 +185,38 @@ impl Shared {
 
     fn ban_channel(&self) -> String {
         format!("{}:ban", self.prefix)
+    }
+
+    fn fail_channel(&self) -> String {
+        format!("{}:fail", self.prefix)
+    }
+
+    fn note_failing(&self, ip: IpAddr, end_ms: u64) {
+        let Ok(mut f) = self.failing.write() else {
+            return;
+        };
+        if f.len() >= MAX_FAILING && !f.contains_key(&ip) {
+            let now = unix_ms();
+            f.retain(|_, &mut e| e > now);
+            if f.len() >= MAX_FAILING {
+                self.failing_overflow_until
+                    .fetch_max(end_ms, Ordering::Relaxed);
+                return;
+            }
+        }
+        let e = f.entry(ip).or_insert(0);
+        *e = (*e).max(end_ms);
+    }
+
+    /// Whether `ip` may have a failure count in Redis (so a success must reset it).
+    fn may_be_failing(&self, ip: IpAddr) -> bool {
+        let now = unix_ms();
+        if !self.subscribed() || self.failing_overflow_until.load(Ordering::Relaxed) > now {
+            return true;
+        }
+        self.failing
+            .read()
+            .map_or(true, |f| f.get(&ip).is_some_and(|&end| end > now))
     }
 
     /// Whether any node banned `ip` (and the ban is not over).
@@ -214,13 +260,65 @@ impl Shared {
     pub fn record_failure(&self, ip: IpAddr, window: Duration) -> Result<u64, Error> {
         let key = format!("{}:fail:{{{ip}}}", self.prefix);
         let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.pool.run(|c| self.fail.key(&key).arg(ms).invoke(c))
+        let end = unix_ms().saturating_add(ms);
+        self.note_failing(ip, end);
+        let ch = self.fail_channel();
+        let msg = format!("{ip} {end}");
+        self.pool
+            .run(|c| self.fail.key(&key).arg(ms).arg(&ch).arg(&msg).invoke(c))
     }
 
-    /// A success resets the failures of `ip` on every node.
+    /// A success resets the failures of `ip` on every node. Only when some node counted a
+    /// failure of `ip` (each publishes it): most successes cost no round trip. A failure
+    /// counted on another node in the instant (well under a millisecond) before its message
+    /// arrives is not reset by a success here: the source may be banned one failure early.
     pub fn record_success(&self, ip: IpAddr) -> Result<(), Error> {
+        if !self.may_be_failing(ip) {
+            return Ok(());
+        }
         let key = format!("{}:fail:{{{ip}}}", self.prefix);
-        self.pool.run(|c| ::redis::cmd("DEL").arg(&key).exec(c))
+        self.pool.run(|c| ::redis::cmd("DEL").arg(&key).exec(c))?;
+        if let Ok(mut f) = self.failing.write() {
+            f.remove(&ip);
+        }
+        Ok(())
+    }
+
+    /// The sources with a failure count now (after a (re)subscription: messages may have
+    /// been missed).
+    fn load_failing(&self) -> Result<(), Error> {
+        let pattern = format!("{}:fail:{{*", self.prefix);
+        let head = format!("{}:fail:{{", self.prefix);
+        let now = unix_ms();
+        let mut found = Vec::new();
+        self.pool.scan_keys(&pattern, 1000, |c, keys| {
+            let cmds: Vec<::redis::Cmd> = keys
+                .iter()
+                .map(|k| {
+                    let mut c = ::redis::cmd("PTTL");
+                    c.arg(k);
+                    c
+                })
+                .collect();
+            for (k, v) in keys.iter().zip(c.query_all(&cmds)?) {
+                let ttl: i64 = ::redis::from_redis_value(v)?;
+                let ip = k
+                    .strip_prefix(&head)
+                    .and_then(|r| r.strip_suffix('}'))
+                    .and_then(|ip| ip.parse::<IpAddr>().ok());
+                if let (Some(ip), Ok(ttl)) = (ip, u64::try_from(ttl)) {
+                    found.push((ip, now.saturating_add(ttl)));
+                }
+            }
+            Ok(())
+        })?;
+        if let Ok(mut f) = self.failing.write() {
+            f.clear();
+        }
+        for (ip, end) in found {
+            self.note_failing(ip, end);
+        }
+        Ok(())
     }
 
     /// Records a use of `nc` (`None`: without qop, a one-time use) of `nonce`, valid for
@@ -272,10 +370,14 @@ impl Shared {
         let Ok(text) = std::str::from_utf8(payload) else {
             return;
         };
-        if channel == self.ban_channel() {
+        if channel == self.ban_channel() || channel == self.fail_channel() {
             if let Some((ip, end)) = text.split_once(' ') {
                 if let (Ok(ip), Ok(end)) = (ip.parse(), end.parse()) {
-                    self.note_ban(ip, end);
+                    if channel == self.ban_channel() {
+                        self.note_ban(ip, end);
+                    } else {
+                        self.note_failing(ip, end);
+                    }
                 }
             }
         } else {
@@ -307,11 +409,13 @@ fn subscribe_once(s: &Arc<Shared>) -> Result<(), Error> {
     let loc = location::channel(&s.prefix);
     let ban = s.ban_channel();
     let mut ps = conn.as_pubsub();
-    ps.subscribe(&[&loc, &ban])?;
+    let fail = s.fail_channel();
+    ps.subscribe(&[&loc, &ban, &fail])?;
     ps.set_read_timeout(Some(Duration::from_millis(500)))?;
     // Read what is current before listening, after subscribing: nothing falls in between.
     s.location.invalidate_all();
     s.load_bans()?;
+    s.load_failing()?;
     s.subscribed.store(true, Ordering::Relaxed);
     loop {
         match ps.get_message() {
