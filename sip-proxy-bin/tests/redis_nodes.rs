@@ -1115,7 +1115,11 @@ fn shared_stores_follow_the_trait_rules_across_nodes(kind: Kind) {
     for _ in 0..10 {
         b.record_success(clean).unwrap();
     }
-    assert_eq!(dels(&mut node), before, "no reset for a source without failures");
+    assert_eq!(
+        dels(&mut node),
+        before,
+        "no reset for a source without failures"
+    );
 
     // Many AORs and dialogs: their keys spread over the slots of several masters (on a
     // cluster), and what reads them all (counts, scan, expired, load_all, clear) sees each
