@@ -3,7 +3,7 @@
 //! fields as a typical phone's REGISTER fills them) through the proxy's Redis location store
 //! and prints Redis's `used_memory` growth per binding and `MEMORY USAGE` of one AOR's key;
 //! then writes `N / 10` confirmed dialogs through the dialog store and prints the growth per
-//! dialog (its hash, its Call-ID index entry and its due-set entry). Used for the figures in
+//! dialog (its hash, its Call-ID index entry and its due-bucket entry). Used for the figures in
 //! `docs/scaling.md`.
 //!
 //! ```text
