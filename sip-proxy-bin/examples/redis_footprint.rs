@@ -3,7 +3,7 @@
 //! fields as a typical phone's REGISTER fills them) through the proxy's Redis location store
 //! and prints Redis's `used_memory` growth per binding and `MEMORY USAGE` of one AOR's key;
 //! then writes `N / 10` confirmed dialogs through the dialog store and prints the growth per
-//! dialog (its hash, its Call-ID index entry and its due-set entry). Used for the figures in
+//! dialog (its hash, its Call-ID index entry and its due-bucket entry). Used for the figures in
 //! `docs/scaling.md`.
 //!
 //! ```text
@@ -40,7 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
     redis::cmd("FLUSHDB").exec(&mut conn)?;
     let before = used_memory(&mut conn);
-    let shared = Shared::start(&RedisConfig::default(), &url, 10)?;
+    let target = sip_proxy::redis::Target::Single(url.clone());
+    let shared = Shared::start(&RedisConfig::default(), &target, 10)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let expires = now.as_secs() + 3600;
     let started = Instant::now();

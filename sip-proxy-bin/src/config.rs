@@ -382,6 +382,9 @@ pub struct RedisConfig {
     /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]` (off when absent): the location service,
     /// dialogs, bans and digest replay state are then shared with every node using it.
     pub url: Option<String>,
+    /// Seed nodes of a Redis Cluster, `redis://HOST:PORT` each (any of its nodes; two or
+    /// three in case one is down): the same sharing as `url`, on the cluster. Not both.
+    pub cluster: Vec<String>,
     /// Prefix of every key and channel (nodes sharing state use the same one).
     pub prefix: String,
     /// Longest a node answers a lookup from its local cache, milliseconds (0: no cache
@@ -403,12 +406,24 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: None,
+            cluster: Vec::new(),
             prefix: "sp".into(),
             cache_ms: 1000,
             cache_entries: 100_000,
             connect_timeout_ms: 200,
             timeout_ms: 500,
             peers: Vec::new(),
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Where the shared state lives, when sharing is on (`url` or `cluster`).
+    pub fn target(&self) -> Option<crate::redis::Target> {
+        match (&self.url, self.cluster.is_empty()) {
+            (Some(u), _) => Some(crate::redis::Target::Single(u.clone())),
+            (None, false) => Some(crate::redis::Target::Cluster(self.cluster.clone())),
+            (None, true) => None,
         }
     }
 }
@@ -728,6 +743,11 @@ impl Config {
                     reg.uri
                 ));
             }
+        }
+        if self.redis.url.is_some() && !self.redis.cluster.is_empty() {
+            return bad(
+                "redis: `url` (--redis) and `cluster` (--redis-cluster) are exclusive".into(),
+            );
         }
         for p in &self.redis.peers {
             if !p.parse::<Advertise>().is_ok_and(|a| a.port.is_some()) {

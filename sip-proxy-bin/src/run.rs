@@ -105,6 +105,9 @@ pub struct RunArgs {
     /// Redis, `redis://HOST:PORT` (see docs/scaling.md).
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// The same on a Redis Cluster: a seed node `redis://HOST:PORT` (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub redis_cluster: Vec<String>,
     /// `HOST:PORT` another node record-routes with (repeatable): Routes to it are taken as
     /// ours.
     #[arg(long, value_name = "HOST:PORT")]
@@ -235,6 +238,9 @@ impl RunArgs {
         self.storage.apply(&mut c);
         if let Some(u) = &self.redis {
             c.redis.url = Some(u.clone());
+        }
+        if !self.redis_cluster.is_empty() {
+            c.redis.cluster.clone_from(&self.redis_cluster);
         }
         c.redis.peers.extend(self.redis_peer.iter().cloned());
         c.finish().map_err(|e| e.to_string())

@@ -1,8 +1,15 @@
-//! Two `sip-proxy run` nodes sharing one `redis-server` (`--redis`), end to end on loopback.
+//! Two `sip-proxy run` nodes sharing one store, end to end on loopback; every scenario runs
+//! against each kind of store (modules `redis_server`, `valkey`, `redis_cluster`):
 //!
-//! The test starts its own `redis-server` on a free port (`--save '' --appendonly no`;
-//! Debian `redis-server`, in scripts/apt-packages.txt: the test fails without it) and two
-//! nodes, A and B, each naming the other with `--redis-peer` (Record-Route topology: each
+//! * one `redis-server` (`--redis`; Debian `redis-server`, in scripts/apt-packages.txt);
+//! * one `valkey-server` (`--redis`; Debian `valkey-server`, installed by scripts/test);
+//! * a Redis Cluster of three `redis-server` masters (`--cluster-enabled yes`, formed with
+//!   `redis-cli --cluster create … --cluster-replicas 0`, up once every node reports
+//!   `cluster_state:ok`), the nodes given its seeds with `--redis-cluster`. The keys of a
+//!   run are asserted to live on more than one master: the scripts are slot-safe.
+//!
+//! Each server runs on free loopback ports, `--save '' --appendonly no`; a missing server
+//! fails the test, never skips it. Then two nodes, A and B, each naming the other with `--redis-peer` (Record-Route topology: each
 //! node record-routes its own address and takes a Route to its peer's as its own, so an
 //! in-dialog request of a node that died can be sent to the other). The phones are UDP
 //! sockets of the test; the registered user authenticates with digest (shared nonce
@@ -13,8 +20,9 @@
 //!    nonce is accepted by B (nonces verify across nodes, replays do not);
 //! 3. a source banned on A (failed authentications) gets nothing from B;
 //! 4. unregister on B: A answers 480 for the user within the cache bound (1 s);
-//! 5. Redis killed: REGISTER gets 503 with Retry-After, a call to a user the node had
-//!    looked up still reaches it; Redis restarted: REGISTER gets 200 again within 5 s;
+//! 5. Redis killed (every master of a cluster): REGISTER gets 503 with Retry-After, a call
+//!    to a user the node had looked up still reaches it; Redis restarted (a cluster from
+//!    its nodes' config files): REGISTER gets 200 again within 5 s;
 //! 6. a call set up via A, A killed with -9, the BYE sent via B reaches the callee and both
 //!    get their 200; the dialog is gone from Redis.
 //!
@@ -22,88 +30,332 @@
 //! dialog's timeout fires on exactly one node (each party gets one BYE). A third does the
 //! register / call via B / A killed mid-call with SIPp as the clients. A fourth drives the
 //! stores directly from two `Shared` handles: optimistic concurrency of the location store,
-//! dialog find / claim-exactly-once / tombstones, replay state and bans across nodes.
+//! dialog find / claim-exactly-once / tombstones, replay state and bans across nodes, then
+//! 24 AORs and 24 dialogs spread over the masters, each seen once by counts, scan,
+//! expired (earliest first, across the 64 dialog buckets), load_all and clear.
 //!
 //! Every wait has a deadline; the processes are killed on drop.
 
 mod support;
 
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use sip_parser::{Message, ResponseBuilder};
-use support::dir::TempDir;
-use support::net::{LO1, free_tcp_port, free_udp_port};
-use support::proc::{Proc, require};
-use support::proxy::Proxy;
-use support::sipp::scenario;
-use support::ua::{Phone, request_is};
-use support::users::add;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
 const REALM: &str = "localhost";
 const PASSWORD: &str = "s3cret-alice";
 
-/// `redis-server` on `port`, ready (answers PING) or the test fails.
-fn start_redis(port: u16) -> Proc {
-    require("redis-server");
-    let p = Proc::spawn(
-        "redis-server",
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(200)) {
-            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                return p;
-            }
-        }
-        assert!(
-            Instant::now() < end,
-            "redis-server did not answer within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
-fn redis_conn(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
         .unwrap()
-        .get_connection_with_timeout(Duration::from_secs(2))
+        .local_addr()
         .unwrap()
+        .port()
 }
 
-/// One node: `sip-proxy run` on `udp:127.0.0.1:port` with Redis and its peer, in its own
-/// directory `DIR/NAME` (control socket; nothing else with --redis).
-fn start_node(dir: &Path, name: &str, port: u16, peer: u16, redis: u16, toml: &str) -> Proxy {
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Which server the nodes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// One Debian `redis-server`.
+    Redis,
+    /// One `valkey-server` (Debian `valkey-server`, bookworm-backports).
+    Valkey,
+    /// A Redis Cluster of three `redis-server` masters formed with `redis-cli --cluster`.
+    Cluster,
+}
+
+impl Kind {
+    fn server(self) -> &'static str {
+        match self {
+            Kind::Redis | Kind::Cluster => "redis-server",
+            Kind::Valkey => "valkey-server",
+        }
+    }
+}
+
+/// The shared store of a test: one server, or the three masters of a cluster.
+struct Store {
+    kind: Kind,
+    dir: PathBuf,
+    ports: Vec<u16>,
+    procs: Vec<Proc>,
+}
+
+/// A free port whose cluster bus port (port + 10000) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let p = free_tcp_port();
+        if p < 55_000 && TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn conn_to(port: u16) -> Option<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let c = client
+        .get_connection_with_timeout(Duration::from_millis(200))
+        .ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    Some(c)
+}
+
+impl Store {
+    fn start(kind: Kind, dir: &Path) -> Store {
+        let ports = match kind {
+            Kind::Redis | Kind::Valkey => vec![free_tcp_port()],
+            Kind::Cluster => (0..3).map(|_| free_cluster_port()).collect(),
+        };
+        let mut s = Store {
+            kind,
+            dir: dir.to_owned(),
+            ports,
+            procs: Vec::new(),
+        };
+        s.launch();
+        if kind == Kind::Cluster {
+            let nodes: Vec<String> = s.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+            let out = Command::new("redis-cli")
+                .args(["--cluster", "create"])
+                .args(&nodes)
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .output()
+                .expect(
+                    "redis-cli not found: install Debian `redis-server` (scripts/apt-packages.txt)",
+                );
+            assert!(
+                out.status.success(),
+                "redis-cli --cluster create: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            s.wait_cluster_ok();
+        }
+        s
+    }
+
+    /// Starts the server(s) on their ports (again: a cluster node finds its cluster in its
+    /// config file) and waits until each answers PING.
+    fn launch(&mut self) {
+        for &port in &self.ports {
+            let mut cmd = Command::new(self.kind.server());
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&self.dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if self.kind == Kind::Cluster {
+                cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                    .arg(self.dir.join(format!("nodes-{port}.conf")));
+            }
+            let child = cmd.spawn().unwrap_or_else(|e| {
+                panic!(
+                    "{} not found ({e}): install Debian `redis-server` / `valkey-server` (scripts/test)",
+                    self.kind.server()
+                )
+            });
+            self.procs.push(Proc(child));
+        }
+        for &port in &self.ports {
+            let end = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(mut c) = conn_to(port) {
+                    if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                        break;
+                    }
+                }
+                assert!(
+                    Instant::now() < end,
+                    "{} on {port} did not answer within 10 s",
+                    self.kind.server()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn wait_cluster_ok(&self) {
+        let end = Instant::now() + Duration::from_secs(20);
+        for &port in &self.ports {
+            loop {
+                let info: String = conn_to(port)
+                    .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query(&mut c).ok())
+                    .unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < end,
+                    "the cluster not ok within 20 s: {info}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Kills the server(s) (SIGKILL).
+    fn stop(&mut self) {
+        self.procs.clear();
+    }
+
+    /// Starts them again, empty (no persistence), on the same ports.
+    fn restart(&mut self) {
+        self.launch();
+        if self.kind == Kind::Cluster {
+            self.wait_cluster_ok();
+        }
+    }
+
+    /// The `sip-proxy run` arguments naming this store.
+    fn node_args(&self) -> Vec<String> {
+        match self.kind {
+            Kind::Redis | Kind::Valkey => {
+                vec![
+                    "--redis".into(),
+                    format!("redis://127.0.0.1:{}/", self.ports[0]),
+                ]
+            }
+            Kind::Cluster => self
+                .ports
+                .iter()
+                .flat_map(|p| ["--redis-cluster".into(), format!("redis://127.0.0.1:{p}")])
+                .collect(),
+        }
+    }
+
+    fn target(&self) -> sip_proxy::redis::Target {
+        use sip_proxy::redis::Target;
+        match self.kind {
+            Kind::Redis | Kind::Valkey => {
+                Target::Single(format!("redis://127.0.0.1:{}/", self.ports[0]))
+            }
+            Kind::Cluster => Target::Cluster(
+                self.ports
+                    .iter()
+                    .map(|p| format!("redis://127.0.0.1:{p}"))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The keys matching `pattern` on each master (each server of the test).
+    fn keys(&self, pattern: &str) -> Vec<Vec<String>> {
+        self.ports
+            .iter()
+            .map(|&p| {
+                let mut c = conn_to(p).expect("the store is up");
+                let mut keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut c).unwrap();
+                keys.sort();
+                keys
+            })
+            .collect()
+    }
+
+    /// A connection of the test's own (a cluster connection on a cluster).
+    fn conn(&self) -> Box<dyn redis::ConnectionLike> {
+        match self.kind {
+            Kind::Redis | Kind::Valkey => Box::new(conn_to(self.ports[0]).unwrap()),
+            Kind::Cluster => match self.target() {
+                sip_proxy::redis::Target::Cluster(urls) => Box::new(
+                    redis::cluster::ClusterClient::new(urls)
+                        .unwrap()
+                        .get_connection()
+                        .unwrap(),
+                ),
+                sip_proxy::redis::Target::Single(_) => unreachable!(),
+            },
+        }
+    }
+
+    /// Dialogs due to be ended, all buckets on all masters.
+    fn due(&self) -> usize {
+        let mut n = 0;
+        for (i, keys) in self.keys("sp:dlg:due:*").into_iter().enumerate() {
+            let mut c = conn_to(self.ports[i]).unwrap();
+            for k in keys {
+                n += redis::cmd("ZCARD").arg(&k).query::<usize>(&mut c).unwrap();
+            }
+        }
+        n
+    }
+
+    /// On a cluster, the masters holding a key matching `pattern`: more than one proves the
+    /// keys of one kind are spread over slots of several nodes.
+    fn assert_spread(&self, pattern: &str) {
+        if self.kind != Kind::Cluster {
+            return;
+        }
+        let per_master = self.keys(pattern);
+        let holding = per_master.iter().filter(|k| !k.is_empty()).count();
+        assert!(
+            holding >= 2,
+            "keys `{pattern}` on {holding} master(s) only: {per_master:?}"
+        );
+    }
+}
+
+/// One node: `sip-proxy run` on `udp:127.0.0.1:port` with Redis and its peer.
+fn start_node(dir: &Path, name: &str, port: u16, peer: u16, store: &Store, toml: &str) -> Proc {
     let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(&cfg, toml).unwrap();
-    let own = dir.join(name);
-    std::fs::create_dir_all(&own).unwrap();
-    Proxy::run(
-        &own,
-        &[SocketAddrV4::new(LO1, port)],
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--domain",
-            REALM,
-            "--workers",
-            "1",
-            "--shutdown-grace",
-            "0",
-            "--redis",
-            &format!("redis://127.0.0.1:{redis}/"),
-            "--redis-peer",
-            &format!("127.0.0.1:{peer}"),
-        ],
-    )
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--listen", &format!("udp:127.0.0.1:{port}")])
+        .args(["--domain", REALM, "--workers", "1", "--shutdown-grace", "0"])
+        .args(store.node_args())
+        .args(["--redis-peer", &format!("127.0.0.1:{peer}")])
+        // each node its own data directory (control socket; nothing else with --redis)
+        .arg("--data-dir")
+        .arg(dir.join(format!("{name}-data")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let proc = Proc(child);
+    let (tx, rx) = mpsc::channel();
+    let label = name.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("sip-proxy running") {
+                let _ = tx.send(());
+            }
+            if std::env::var_os("REDIS_TEST_LOG").is_some() {
+                eprintln!("[{label}] {line}");
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("node {name} did not start within 20 s"));
+    proc
 }
 
 fn node_toml(dir: &Path, users: &Path, extra: &str) -> String {
@@ -116,6 +368,69 @@ fn node_toml(dir: &Path, users: &Path, extra: &str) -> String {
         users.display(),
         secret.display()
     )
+}
+
+/// A UDP endpoint of the test playing a phone.
+struct Phone {
+    sock: UdpSocket,
+    port: u16,
+    ip: &'static str,
+}
+
+impl Phone {
+    fn on(ip: &'static str) -> Phone {
+        let sock = UdpSocket::bind((ip, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        Phone { sock, port, ip }
+    }
+
+    fn new() -> Phone {
+        Phone::on("127.0.0.1")
+    }
+
+    fn send(&self, to: u16, msg: &str) {
+        self.sock
+            .send_to(msg.as_bytes(), ("127.0.0.1", to))
+            .unwrap();
+    }
+
+    /// The next message matching `want` within `within` (others are skipped), if any.
+    fn wait(
+        &self,
+        within: Duration,
+        want: impl Fn(&Message) -> bool,
+    ) -> Option<(Message, SocketAddr)> {
+        let end = Instant::now() + within;
+        let mut buf = vec![0u8; 65_535];
+        while Instant::now() < end {
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
+                if want(&m) {
+                    return Some((m, from));
+                }
+            }
+        }
+        None
+    }
+
+    fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> (Message, SocketAddr) {
+        self.wait(Duration::from_secs(5), want)
+            .unwrap_or_else(|| panic!("no {what} within 5 s"))
+    }
+
+    /// A final response (>= 200) to `method`, skipping provisional ones.
+    fn final_to(&self, what: &str, method: &'static str) -> Message {
+        self.expect(what, move |m| {
+            m.status().is_some_and(|s| s >= 200) && m.cseq().is_ok_and(|c| c.method == method)
+        })
+        .0
+    }
+}
+
+fn request_is(method: &'static str) -> impl Fn(&Message) -> bool {
+    move |m| m.method() == Some(method)
 }
 
 fn header(m: &Message, name: &str) -> Option<String> {
@@ -177,7 +492,7 @@ impl<'p> Registrar<'p> {
     /// REGISTER to `node`, answering one challenge: the final status and the response.
     fn register(&mut self, node: u16, expires: u32) -> Message {
         let text = self.register_text(expires, None);
-        self.phone.send(("127.0.0.1", node), &text);
+        self.phone.send(node, &text);
         let r = self.phone.final_to("REGISTER answer", "REGISTER");
         if r.status() != Some(401) {
             return r;
@@ -194,7 +509,7 @@ impl<'p> Registrar<'p> {
             .unwrap();
         self.last_auth = Some(auth.clone());
         let text = self.register_text(expires, Some(&auth));
-        self.phone.send(("127.0.0.1", node), &text);
+        self.phone.send(node, &text);
         self.phone
             .final_to("authenticated REGISTER answer", "REGISTER")
     }
@@ -202,7 +517,7 @@ impl<'p> Registrar<'p> {
     /// REGISTER to `node` with exactly this Authorization value.
     fn register_with(&mut self, node: u16, auth: &str) -> Message {
         let text = self.register_text(3600, Some(auth));
-        self.phone.send(("127.0.0.1", node), &text);
+        self.phone.send(node, &text);
         self.phone.final_to("REGISTER answer", "REGISTER")
     }
 
@@ -250,7 +565,7 @@ fn invite_text(caller: &Phone, call_id: &str) -> String {
 
 /// INVITE via `node`, answered 200 by `callee` (which must receive it), ACKed via `node`.
 fn set_up(node: u16, caller: &Phone, callee: &Phone, call_id: &str) -> Call {
-    caller.send(("127.0.0.1", node), invite_text(caller, call_id));
+    caller.send(node, &invite_text(caller, call_id));
     let (inv, via) = callee.expect("INVITE at the callee", |m| {
         m.method() == Some("INVITE") && m.call_id() == Some(call_id)
     });
@@ -276,7 +591,7 @@ fn set_up(node: u16, caller: &Phone, callee: &Phone, call_id: &str) -> Call {
         routes,
         callee: callee.port,
     };
-    caller.send(("127.0.0.1", node), in_dialog(caller, &call, "ACK", 1));
+    caller.send(node, &in_dialog(caller, &call, "ACK", 1));
     callee.expect("ACK at the callee", request_is("ACK"));
     call
 }
@@ -308,7 +623,7 @@ fn in_dialog(caller: &Phone, call: &Call, method: &str, seq: u32) -> String {
 
 /// BYE via `node`: the callee gets it and answers 200; the caller gets the 200.
 fn hang_up(node: u16, caller: &Phone, callee: &Phone, call: &Call) {
-    caller.send(("127.0.0.1", node), in_dialog(caller, call, "BYE", 2));
+    caller.send(node, &in_dialog(caller, call, "BYE", 2));
     let (bye, via) = callee.expect("BYE at the callee", request_is("BYE"));
     callee
         .sock
@@ -322,43 +637,40 @@ fn hang_up(node: u16, caller: &Phone, callee: &Phone, call: &Call) {
     assert_eq!(r.status(), Some(200));
 }
 
-struct Cluster {
-    dir: TempDir,
+/// Two nodes, A and B, on one store.
+struct Nodes {
+    dir: PathBuf,
     users: PathBuf,
-    redis_port: u16,
-    redis: Option<Proc>,
-    a: (u16, Option<Proxy>),
-    b: (u16, Option<Proxy>),
+    store: Store,
+    a: (u16, Option<Proc>),
+    b: (u16, Option<Proc>),
 }
 
-fn cluster(name: &str, extra: &str) -> Cluster {
-    let dir = TempDir::new(&format!("redis-nodes-{name}"));
+fn nodes(kind: Kind, name: &str, extra: &str) -> Nodes {
+    let dir = scratch("redis-nodes", &format!("{kind:?}-{name}"));
     let users = dir.join("users.htdigest");
-    let out = add(&users, REALM, "alice", PASSWORD);
+    let out = support::users::add(&users, REALM, "alice", PASSWORD);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let redis_port = free_tcp_port();
-    let redis = start_redis(redis_port);
+    let store = Store::start(kind, &dir);
     let (pa, pb) = (free_udp_port(), free_udp_port());
     let toml = node_toml(&dir, &users, extra);
-    let a = start_node(&dir, "a", pa, pb, redis_port, &toml);
-    let b = start_node(&dir, "b", pb, pa, redis_port, &toml);
-    Cluster {
+    let a = start_node(&dir, "a", pa, pb, &store, &toml);
+    let b = start_node(&dir, "b", pb, pa, &store, &toml);
+    Nodes {
         dir,
         users,
-        redis_port,
-        redis: Some(redis),
+        store,
         a: (pa, Some(a)),
         b: (pb, Some(b)),
     }
 }
 
-#[test]
-fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
-    let mut c = cluster("main", "");
+fn two_nodes_share_registrations_dialogs_bans_and_nonces(kind: Kind) {
+    let mut c = nodes(kind, "main", "");
     let (pa, pb) = (c.a.0, c.b.0);
     let alice = Phone::new();
     let carol = Phone::new();
@@ -397,12 +709,12 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
         assert_ne!(r.status(), Some(200));
     }
     std::thread::sleep(Duration::from_millis(300));
-    mallory.send(("127.0.0.1", pa), bad.register_text(60, None));
+    mallory.send(pa, &bad.register_text(60, None));
     assert!(
         mallory.wait(Duration::from_secs(1), |_| true).is_none(),
         "banned on A"
     );
-    mallory.send(("127.0.0.1", pb), bad.register_text(60, None));
+    mallory.send(pb, &bad.register_text(60, None));
     assert!(
         mallory.wait(Duration::from_secs(1), |_| true).is_none(),
         "a source banned on A is banned on B"
@@ -419,7 +731,7 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
     loop {
         n += 1;
         let id = format!("after-unreg-{n}");
-        carol.send(("127.0.0.1", pa), invite_text(&carol, &id));
+        carol.send(pa, &invite_text(&carol, &id));
         // Either A still routes to alice (who refuses: 486), or it answers 480 itself.
         let end = Instant::now() + Duration::from_secs(5);
         let status = loop {
@@ -454,14 +766,14 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
     );
     let call = set_up(pb, &carol, &alice, "call-via-b-2"); // B looks alice up
     hang_up(pb, &carol, &alice, &call);
-    drop(c.redis.take());
+    c.store.stop();
     std::thread::sleep(Duration::from_millis(200));
     let r = reg.register(pb, 3600);
     assert_eq!(r.status(), Some(503), "REGISTER while Redis is down");
     assert!(header(&r, "Retry-After").is_some(), "503 with Retry-After");
     let call = set_up(pb, &carol, &alice, "call-while-down");
     hang_up(pb, &carol, &alice, &call);
-    c.redis = Some(start_redis(c.redis_port));
+    c.store.restart();
     let back = Instant::now();
     loop {
         let r = reg.register(pb, 3600);
@@ -480,27 +792,20 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces() {
 
     // 6. A call through A survives A: BYE via B.
     let call = set_up(pa, &carol, &alice, "call-a-dies");
-    let mut con = redis_conn(c.redis_port);
-    let due: usize = redis::cmd("ZCARD")
-        .arg("sp:dlg:due")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(due, 1, "the confirmed dialog is in Redis");
-    let a = c.a.1.take().unwrap();
-    a.kill(); // SIGKILL
+    assert_eq!(c.store.due(), 1, "the confirmed dialog is in Redis");
+    let mut a = c.a.1.take().unwrap();
+    let _ = a.0.kill(); // SIGKILL
+    let _ = a.0.wait();
     hang_up(pb, &carol, &alice, &call);
     std::thread::sleep(Duration::from_millis(200));
-    let due: usize = redis::cmd("ZCARD")
-        .arg("sp:dlg:due")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(due, 0, "B ended the dialog A created");
+    assert_eq!(c.store.due(), 0, "B ended the dialog A created");
+    // Nonce, failure and location keys of this run live in slots of several masters.
+    c.store.assert_spread("sp:*");
     let _ = (&c.dir, &c.users, &c.b);
 }
 
-#[test]
-fn a_dialog_lifetime_ends_on_exactly_one_node() {
-    let c = cluster("expiry", "[dialog]\nmax_duration = 2\n");
+fn a_dialog_lifetime_ends_on_exactly_one_node(kind: Kind) {
+    let c = nodes(kind, "expiry", "[dialog]\nmax_duration = 2\n");
     let (pa, pb) = (c.a.0, c.b.0);
     let alice = Phone::new();
     let carol = Phone::new();
@@ -526,13 +831,8 @@ fn a_dialog_lifetime_ends_on_exactly_one_node() {
             "a second BYE at the {who}"
         );
     }
-    let mut con = redis_conn(c.redis_port);
-    let due: usize = redis::cmd("ZCARD")
-        .arg("sp:dlg:due")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(due, 0);
-    let _ = (pb, &c.dir, &c.users, &c.a, &c.b, &c.redis);
+    assert_eq!(c.store.due(), 0);
+    let _ = (pb, &c.dir, &c.users, &c.a, &c.b);
 }
 
 /// SIP, media and control sockets on 127.0.0.1 only, no keyboard, one call, bounded.
@@ -552,11 +852,30 @@ fn sipp(dir: &Path, port: u16, role: &str) -> Command {
     c
 }
 
+/// A fresh scratch directory for one scenario (left behind for inspection).
+fn scratch(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn sipp_scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
 /// Waits for a SIPp run (at most 30 s); its success.
 fn sipp_ok(mut p: Proc, dir: &Path, role: &str) {
-    let status = p
-        .wait(Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("sipp {role} still running after 30 s"));
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "sipp {role} still running after 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
         status.success(),
         "sipp {role} failed ({status}):\n{}",
@@ -566,7 +885,7 @@ fn sipp_ok(mut p: Proc, dir: &Path, role: &str) {
 
 /// The SIPp UAC scenario with its pause and the port its BYE goes to.
 fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(scenario("redis_uac"))
+    let text = std::fs::read_to_string(sipp_scenario("redis_uac.xml"))
         .unwrap()
         .replace("@PAUSE@", &pause_ms.to_string())
         .replace("@BYE_PORT@", &bye_port.to_string());
@@ -576,15 +895,16 @@ fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf
 }
 
 fn spawn(c: &mut Command) -> Proc {
-    require("sipp");
-    Proc::spawn("sipp", c)
+    Proc(
+        c.spawn()
+            .expect("sipp not found: install Debian `sip-tester` (scripts/apt-packages.txt)"),
+    )
 }
 
-#[test]
-fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
-    let mut c = cluster("sipp", "");
+fn sipp_clients_register_on_a_call_via_b_and_survive_a(kind: Kind) {
+    let mut c = nodes(kind, "sipp", "");
     let (pa, pb) = (c.a.0, c.b.0);
-    let dir = c.dir.to_path_buf();
+    let dir = c.dir.clone();
     let callee_port = free_udp_port();
     // The callee registers on A (digest), then answers on the contact it registered.
     let reg = spawn(
@@ -592,7 +912,7 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
             .arg(format!("127.0.0.1:{pa}"))
             .args(["-s", "alice", "-au", "alice", "-ap", PASSWORD])
             .arg("-sf")
-            .arg(scenario("redis_register")),
+            .arg(sipp_scenario("redis_register.xml")),
     );
     sipp_ok(reg, &dir, "register");
 
@@ -600,7 +920,7 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
     let uas = spawn(
         sipp(&dir, callee_port, "uas")
             .arg("-sf")
-            .arg(scenario("redis_uas")),
+            .arg(sipp_scenario("redis_uas.xml")),
     );
     std::thread::sleep(Duration::from_millis(300));
     let uac = spawn(
@@ -617,7 +937,7 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
     let uas = spawn(
         sipp(&dir, callee_port, "uas2")
             .arg("-sf")
-            .arg(scenario("redis_uas")),
+            .arg(sipp_scenario("redis_uas.xml")),
     );
     std::thread::sleep(Duration::from_millis(300));
     let uac = spawn(
@@ -626,14 +946,9 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
             .args(["-s", "alice", "-sf"])
             .arg(uac_scenario(&dir, "a_dies.xml", 3000, pb)),
     );
-    let mut con = redis_conn(c.redis_port);
     let end = Instant::now() + Duration::from_secs(10);
     loop {
-        let due: usize = redis::cmd("ZCARD")
-            .arg("sp:dlg:due")
-            .query(&mut con)
-            .unwrap();
-        if due == 1 {
+        if c.store.due() == 1 {
             break;
         }
         assert!(
@@ -642,33 +957,28 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let a = c.a.1.take().unwrap();
-    a.kill(); // SIGKILL
+    let mut a = c.a.1.take().unwrap();
+    let _ = a.0.kill(); // SIGKILL
+    let _ = a.0.wait();
     sipp_ok(uac, &dir, "uac2");
     sipp_ok(uas, &dir, "uas2");
-    let due: usize = redis::cmd("ZCARD")
-        .arg("sp:dlg:due")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(due, 0, "B ended the dialog A created");
-    let _ = (&c.users, &c.b, &c.redis);
+    assert_eq!(c.store.due(), 0, "B ended the dialog A created");
+    let _ = (&c.users, &c.b);
 }
 
 /// The stores themselves, two "nodes" (two `Shared`) on one Redis: the trait rules of
 /// `sip_location::LocationStore` and `sip_dialog::DialogStore` hold across nodes.
-#[test]
-fn shared_stores_follow_the_trait_rules_across_nodes() {
+fn shared_stores_follow_the_trait_rules_across_nodes(kind: Kind) {
     use sip_dialog::{Claim, DialogStore};
     use sip_location::{Binding, BindingFields, Changes, EventKind, LocationStore, Op, StoreError};
     use sip_proxy::config::RedisConfig;
     use sip_proxy::redis::{Replay, Shared};
 
-    let port = free_tcp_port();
-    let _redis = start_redis(port);
-    let url = format!("redis://127.0.0.1:{port}/");
+    let dir = scratch("redis-nodes", &format!("{kind:?}-stores"));
+    let store = Store::start(kind, &dir);
     let cfg = RedisConfig::default();
-    let a = Shared::start(&cfg, &url, 4).unwrap();
-    let b = Shared::start(&cfg, &url, 4).unwrap();
+    let a = Shared::start(&cfg, &store.target(), 4).unwrap();
+    let b = Shared::start(&cfg, &store.target(), 4).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
@@ -702,10 +1012,10 @@ fn shared_stores_follow_the_trait_rules_across_nodes() {
         matches!(stale, Err(StoreError::Conflict { .. })),
         "{stale:?}"
     );
-    let mut con = redis_conn(port);
+    let mut con = store.conn();
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("sp:loc:{{{aor}}}"))
-        .query(&mut con)
+        .query(&mut *con)
         .unwrap();
     assert!(
         (1..=60).contains(&ttl),
@@ -751,12 +1061,12 @@ fn shared_stores_follow_the_trait_rules_across_nodes() {
     a.dialogs.remove(later.id, later.rev + 1).unwrap();
     assert_eq!(b.dialogs.get(later.id).unwrap(), None);
     // Scripts are loaded again when Redis lost them (a restart).
-    redis::cmd("SCRIPT").arg("FLUSH").exec(&mut con).unwrap();
+    redis::cmd("SCRIPT").arg("FLUSH").exec(&mut *con).unwrap();
     let mut third = later.clone();
     third.id = sip_dialog::DialogUid(later.id.0 + 1);
     a.dialogs.put(&third).unwrap();
     assert_eq!(b.dialogs.get(third.id).unwrap(), Some(third.clone()));
-    redis::cmd("SCRIPT").arg("FLUSH").exec(&mut con).unwrap();
+    redis::cmd("SCRIPT").arg("FLUSH").exec(&mut *con).unwrap();
     a.dialogs.remove(third.id, third.rev + 1).unwrap();
     assert_eq!(b.dialogs.get(third.id).unwrap(), None);
 
@@ -791,4 +1101,116 @@ fn shared_stores_follow_the_trait_rules_across_nodes() {
     assert_eq!(b.record_failure(ip, Duration::from_secs(60)).unwrap(), 2);
     b.record_success(ip).unwrap();
     assert_eq!(a.record_failure(ip, Duration::from_secs(60)).unwrap(), 1);
+    // B learns of failures counted by A only through their message, and a success on B then
+    // resets A's count; a source nobody counted a failure of costs B no round trip (the
+    // reset is skipped: a DEL would show in Redis's command statistics).
+    let other: std::net::IpAddr = "192.0.2.78".parse().unwrap();
+    assert_eq!(a.record_failure(other, Duration::from_secs(60)).unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(200));
+    b.record_success(other).unwrap();
+    assert_eq!(a.record_failure(other, Duration::from_secs(60)).unwrap(), 1);
+    let dels = |con: &mut dyn redis::ConnectionLike| -> u64 {
+        // On a cluster, the statistics of one node: enough, as nothing is sent to any.
+        let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_del:calls="))
+            .and_then(|v| v.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let mut node = conn_to(store.ports[0]).unwrap();
+    let before = dels(&mut node);
+    let clean: std::net::IpAddr = "192.0.2.79".parse().unwrap();
+    for _ in 0..10 {
+        b.record_success(clean).unwrap();
+    }
+    assert_eq!(
+        dels(&mut node),
+        before,
+        "no reset for a source without failures"
+    );
+
+    // Many AORs and dialogs: their keys spread over the slots of several masters (on a
+    // cluster), and what reads them all (counts, scan, expired, load_all, clear) sees each
+    // once, whichever master holds it.
+    b.dialogs.clear().unwrap();
+    let mut aors = Vec::new();
+    for i in 0..24 {
+        let aor = format!("sip:user{i}@example.com");
+        a.location
+            .apply(
+                &Changes::new(&aor).with(Op::Put(binding(&format!("sip:u{i}@192.0.2.9")))),
+                now,
+            )
+            .unwrap();
+        aors.push(aor);
+    }
+    let mut recs = Vec::new();
+    for i in 0..24u64 {
+        let mut r = sip_dialog::doc_record();
+        r.id = sip_dialog::DialogUid::new(2, 100 + i);
+        r.call_id = format!("spread-{i}@test").into();
+        r.timeout = now.saturating_sub(Duration::from_secs(24 - i)); // earliest first
+        a.dialogs.put(&r).unwrap();
+        recs.push(r);
+    }
+    store.assert_spread("sp:loc:*");
+    store.assert_spread("sp:dlg:{*");
+    store.assert_spread("sp:dlg:due:*");
+    let counts = b.location.counts().unwrap();
+    assert_eq!((counts.aors, counts.bindings), (24, 24));
+    let mut seen = Vec::new();
+    let mut cursor = sip_location::Cursor::START;
+    loop {
+        let next = b
+            .location
+            .scan(cursor, 5, now, &mut |aor, bs| {
+                assert_eq!(bs.len(), 1);
+                seen.push(aor.to_owned());
+            })
+            .unwrap();
+        match next {
+            Some(c) => cursor = c,
+            None => break,
+        }
+    }
+    seen.sort();
+    aors.sort();
+    assert_eq!(seen, aors, "scan sees every AOR of every master once");
+    let ids: Vec<_> = recs.iter().map(|r| r.id).collect();
+    assert_eq!(b.dialogs.expired(now, 100).unwrap(), ids, "earliest first");
+    assert_eq!(b.dialogs.expired(now, 3).unwrap(), ids[..3]);
+    let mut all = b.dialogs.load_all().unwrap();
+    all.sort_by_key(|r| r.id.0);
+    assert_eq!(all, recs);
+    let found = b
+        .dialogs
+        .find("spread-7@test", &recs[7].from_tag, &recs[7].to_tag)
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(&recs[7]));
+    b.dialogs.clear().unwrap();
+    assert!(b.dialogs.load_all().unwrap().is_empty());
+    assert_eq!(store.due(), 0);
+    let _ = dir;
 }
+
+/// The scenarios above, each against every kind of store.
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        mod redis_server {
+            $(#[test] fn $name() { super::$name(super::Kind::Redis) })*
+        }
+        mod valkey {
+            $(#[test] fn $name() { super::$name(super::Kind::Valkey) })*
+        }
+        mod redis_cluster {
+            $(#[test] fn $name() { super::$name(super::Kind::Cluster) })*
+        }
+    };
+}
+
+on_every_store!(
+    two_nodes_share_registrations_dialogs_bans_and_nonces,
+    a_dialog_lifetime_ends_on_exactly_one_node,
+    sipp_clients_register_on_a_call_via_b_and_survive_a,
+    shared_stores_follow_the_trait_rules_across_nodes,
+);

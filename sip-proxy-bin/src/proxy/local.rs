@@ -180,9 +180,9 @@ impl Local {
         mut opened: crate::storage::Opened,
         now_wall: Duration,
     ) -> Result<Self, SetupError> {
-        let shared = match &cfg.redis.url {
-            Some(url) => Some(
-                crate::redis::Shared::start(&cfg.redis, url, cfg.registrar.max_contacts.max(1))
+        let shared = match cfg.redis.target() {
+            Some(target) => Some(
+                crate::redis::Shared::start(&cfg.redis, &target, cfg.registrar.max_contacts.max(1))
                     .map_err(SetupError::Redis)?,
             ),
             None => None,

@@ -1,36 +1,49 @@
 //! [`RedisDialogs`]: the [`DialogStore`] every node shares, so that a dialog created through
 //! node A is known to node B, and each dialog's lifetime is ended by exactly one node.
 //!
-//! A dialog is the hash `PREFIX:dlg:{ID}` (fields `rev`, `timeout` in Unix ms, `cid` its
-//! Call-ID, `rec` the record as JSON); its id is also in the set `PREFIX:dlg:cid:{CALL-ID}`
-//! (to find it from an in-dialog request) and in the sorted set `PREFIX:dlg:due` scored by
-//! its timeout. Only the dialog's own hash is written by scripts, so each decision is atomic
-//! and touches one slot (Redis Cluster); the two indexes are written after it, may briefly
+//! # Keys, and why each script touches one slot
+//!
+//! Dialogs are spread over [`BUCKETS`] buckets by their id (`id % 64`, the tag `dNN`, two
+//! hex digits). A dialog is the hash `PREFIX:dlg:{dNN}:ID` (fields `rev`, `timeout` in Unix
+//! ms, `cid` its Call-ID, `rec` the record as JSON) and is listed in its bucket's sorted set
+//! `PREFIX:dlg:due:{dNN}`, scored by its timeout. Both carry the bucket's hash tag, so they
+//! share a Redis Cluster slot and each decision is one script over both keys: a dialog and
+//! its deadline never disagree. The buckets spread the dialogs and the reaping over up to 64
+//! slots (so over up to 64 cluster masters) instead of one sorted set every node writes.
+//!
+//! The set `PREFIX:dlg:cid:{CALL-ID}` (another slot) lists the ids of a Call-ID, to find a
+//! dialog from an in-dialog request. It is only a hint, written next to the script (same
+//! round trip: a pipeline on one server, a cluster pipeline on a cluster): it may briefly
 //! list an id whose hash is gone, and every reader checks the hash.
 //!
 //! * `put` keeps the highest `rev` and refuses a rev at or below a removal's tombstone
-//!   (`gone`, kept an hour);
+//!   (`gone`, kept an hour), and files the deadline in the same script;
 //! * `claim_expired` is one script: if the stored timeout has passed, the hash becomes a
-//!   tombstone and the caller gets the record; a second caller — another node seeing the same
-//!   deadline — finds the tombstone and gets [`Claim::Absent`]. So each dialog's timeout
-//!   fires on exactly one node, whichever nodes track it and whichever died;
-//! * `expired` lists the due ids, earliest first, for every node's periodic reaping.
+//!   tombstone, leaves its bucket, and the caller gets the record; a second caller — another
+//!   node seeing the same deadline — finds the tombstone and gets [`Claim::Absent`]. So each
+//!   dialog's timeout fires on exactly one node, whichever nodes track it and whichever died;
+//! * `expired` reads the due ids of every bucket (one pipelined round trip, one per master
+//!   on a cluster), earliest first, for every node's periodic reaping.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::{Connection, RedisResult, Script};
+use ::redis::{Cmd, RedisResult, Script};
 use serde_json::{Value, json};
 use sip_dialog::{
     Claim, DialogFlags, DialogRecord, DialogState, DialogStore, DialogUid, StoreError,
 };
 
-use super::pool::{Error, Pool};
+use super::pool::{Conn, Error, Pool};
+
+/// Buckets of dialogs (hash tags `d00`…`d3f`): the slots dialogs are spread over.
+pub(super) const BUCKETS: u64 = 64;
 
 /// Tombstones and records of dialogs nobody ended are kept this long past their timeout.
 const GRACE_MS: u64 = 3_600_000;
 
-/// KEYS[1] the dialog; ARGV rev, timeout ms, call-id, record, expiry ms. 1: written.
+/// KEYS[1] the dialog, KEYS[2] its bucket; ARGV rev, timeout ms, call-id, record, expiry
+/// ms, id. 1: written.
 const PUT: &str = r"
 local rev = tonumber(ARGV[1])
 local cur = tonumber(redis.call('HGET', KEYS[1], 'rev') or '-1')
@@ -38,10 +51,11 @@ local gone = tonumber(redis.call('HGET', KEYS[1], 'gone') or '-1')
 if rev <= cur or rev <= gone then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'timeout', ARGV[2], 'cid', ARGV[3], 'rec', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
 return 1
 ";
 
-/// KEYS[1] the dialog; ARGV rev, tombstone ms.
+/// KEYS[1] the dialog, KEYS[2] its bucket; ARGV rev, tombstone ms, id.
 const REMOVE: &str = r"
 local gone = tonumber(redis.call('HGET', KEYS[1], 'gone') or '-1')
 local rev = tonumber(ARGV[1])
@@ -49,20 +63,28 @@ if gone > rev then rev = gone end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'gone', rev)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
 return 1
 ";
 
-/// KEYS[1] the dialog; ARGV now ms, tombstone ms. Returns 'C'..record (claimed),
-/// 'R'..record (not due) or '' (absent).
+/// KEYS[1] the dialog, KEYS[2] its bucket; ARGV now ms, tombstone ms, id. Returns
+/// 'C'..record (claimed), 'R'..record (not due) or '' (absent).
 const CLAIM: &str = r"
 local t = redis.call('HGET', KEYS[1], 'timeout')
-if not t then return '' end
+if not t then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return ''
+end
 local rec = redis.call('HGET', KEYS[1], 'rec')
-if tonumber(t) > tonumber(ARGV[1]) then return 'R' .. rec end
+if tonumber(t) > tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[2], t, ARGV[3])
+  return 'R' .. rec
+end
 local rev = redis.call('HGET', KEYS[1], 'rev')
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'gone', tonumber(rev) + 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
 return 'C' .. rec
 ";
 
@@ -215,12 +237,13 @@ pub(super) fn decode(text: &[u8]) -> Result<DialogRecord, String> {
     })
 }
 
-/// Runs a pipeline holding an `EVALSHA` of `script`; after a Redis restart the script is
-/// no longer cached there (`NOSCRIPT`): load it and run the pipeline again.
+/// Runs `f`, which sends an `EVALSHA` of `script`; after a Redis restart the script is no
+/// longer cached there (`NOSCRIPT`): load it (on every master of a cluster) and run `f`
+/// again.
 fn with_script<T>(
-    c: &mut Connection,
+    c: &mut Conn,
     script: &Script,
-    mut f: impl FnMut(&mut Connection) -> RedisResult<T>,
+    mut f: impl FnMut(&mut Conn) -> RedisResult<T>,
 ) -> RedisResult<T> {
     match f(c) {
         Err(e) if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) => {
@@ -229,6 +252,13 @@ fn with_script<T>(
         }
         r => r,
     }
+}
+
+/// `EVALSHA` of `script` as a plain command (to go in a batch with others).
+fn evalsha(script: &Script, keys: &[&str]) -> Cmd {
+    let mut c = ::redis::cmd("EVALSHA");
+    c.arg(script.get_hash()).arg(keys.len()).arg(keys);
+    c
 }
 
 impl RedisDialogs {
@@ -243,121 +273,109 @@ impl RedisDialogs {
         }
     }
 
-    fn key(&self, id: DialogUid) -> String {
-        format!("{}:dlg:{{{}}}", self.prefix, id.to_hex().as_str())
+    /// The dialog's hash and its bucket's sorted set (one slot).
+    fn keys(&self, id: DialogUid) -> (String, String) {
+        let b = id.0 % BUCKETS;
+        (
+            format!("{}:dlg:{{d{b:02x}}}:{}", self.prefix, id.to_hex().as_str()),
+            self.due_key(b),
+        )
+    }
+
+    fn due_key(&self, bucket: u64) -> String {
+        format!("{}:dlg:due:{{d{bucket:02x}}}", self.prefix)
     }
 
     fn cid_key(&self, call_id: &str) -> String {
         format!("{}:dlg:cid:{{{call_id}}}", self.prefix)
     }
 
-    fn due_key(&self) -> String {
-        format!("{}:dlg:due", self.prefix)
-    }
-
     fn corrupt(id: Option<DialogUid>) -> impl Fn(String) -> StoreError {
         move |detail| StoreError::Corrupt { id, detail }
     }
 
-    fn read(&self, c: &mut Connection, id: DialogUid) -> RedisResult<Option<Vec<u8>>> {
-        ::redis::cmd("HGET").arg(self.key(id)).arg("rec").query(c)
+    fn read(&self, id: DialogUid) -> Cmd {
+        let mut c = ::redis::cmd("HGET");
+        c.arg(self.keys(id).0).arg("rec");
+        c
     }
+}
+
+/// The records among `HGET … rec` answers (absent ones skipped).
+fn records(values: Vec<::redis::Value>) -> RedisResult<Vec<Vec<u8>>> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        if let Some(t) = ::redis::from_redis_value::<Option<Vec<u8>>>(v)? {
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 impl DialogStore for RedisDialogs {
     fn put(&self, r: &DialogRecord) -> Result<(), StoreError> {
-        let key = self.key(r.id);
+        let (key, due) = self.keys(r.id);
         let hex = r.id.to_hex();
         let timeout = ms(r.timeout);
         let until = timeout.saturating_add(GRACE_MS);
         let cid = self.cid_key(&r.call_id);
-        let due = self.due_key();
         let text = encode(r);
-        let mut script = self.put.key(&key);
+        let mut script = evalsha(&self.put, &[&key, &due]);
         script
             .arg(r.rev)
             .arg(timeout)
             .arg(&*r.call_id)
             .arg(&text)
-            .arg(until);
-        // One round trip: the script decides on the dialog's own key; the indexes are
-        // hints every reader checks against it (a refused stale put may leave an index
-        // entry, harmless: see `claim_expired`).
-        let mut p = ::redis::pipe();
-        p.invoke_script(&script)
-            .ignore()
-            .cmd("ZADD")
-            .arg(&due)
-            .arg(timeout)
-            .arg(hex.as_str())
-            .ignore()
-            .cmd("SADD")
-            .arg(&cid)
-            .arg(hex.as_str())
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&cid)
             .arg(until)
-            .arg("GT")
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&cid)
-            .arg(until)
-            .arg("NX")
-            .ignore();
+            .arg(hex.as_str());
+        // One round trip: the script decides on the dialog's own slot; the Call-ID index is
+        // a hint every reader checks against it (a refused stale put may leave an entry,
+        // harmless: see `claim_expired`).
+        let mut sadd = ::redis::cmd("SADD");
+        sadd.arg(&cid).arg(hex.as_str());
+        let mut gt = ::redis::cmd("PEXPIREAT");
+        gt.arg(&cid).arg(until).arg("GT");
+        let mut nx = ::redis::cmd("PEXPIREAT");
+        nx.arg(&cid).arg(until).arg("NX");
+        let cmds = [script, sadd, gt, nx];
         self.pool
-            .run(|c| with_script(c, &self.put, |c| p.exec(c)))
+            .run(|c| with_script(c, &self.put, |c| c.query_all(&cmds).map(drop)))
             .map_err(err("put", Some(r.id)))
     }
 
-    /// The dialog becomes a tombstone and leaves the due set; its Call-ID index entry
+    /// The dialog becomes a tombstone and leaves its bucket; its Call-ID index entry
     /// expires with the index (readers skip tombstones).
     fn remove(&self, id: DialogUid, rev: u64) -> Result<(), StoreError> {
-        let key = self.key(id);
+        let (key, due) = self.keys(id);
         let hex = id.to_hex();
-        let due = self.due_key();
-        let mut script = self.remove.key(&key);
-        script.arg(rev).arg(GRACE_MS);
-        let mut p = ::redis::pipe();
-        p.invoke_script(&script)
-            .ignore()
-            .cmd("ZREM")
-            .arg(&due)
-            .arg(hex.as_str())
-            .ignore();
         self.pool
-            .run(|c| with_script(c, &self.remove, |c| p.exec(c)))
+            .run(|c| {
+                self.remove
+                    .key(&key)
+                    .key(&due)
+                    .arg(rev)
+                    .arg(GRACE_MS)
+                    .arg(hex.as_str())
+                    .invoke::<()>(c)
+            })
             .map_err(err("remove", Some(id)))
     }
 
     fn load_all(&self) -> Result<Vec<DialogRecord>, StoreError> {
         let pattern = format!("{}:dlg:{{*", self.prefix);
-        let texts = self
-            .pool
-            .run(|c| {
-                let mut out = Vec::new();
-                let mut cursor = 0u64;
-                loop {
-                    let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query(c)?;
-                    if !keys.is_empty() {
-                        let mut p = ::redis::pipe();
-                        for k in &keys {
-                            p.cmd("HGET").arg(k).arg("rec");
-                        }
-                        let recs: Vec<Option<Vec<u8>>> = p.query(c)?;
-                        out.extend(recs.into_iter().flatten());
-                    }
-                    if next == 0 {
-                        return Ok(out);
-                    }
-                    cursor = next;
-                }
+        let mut texts = Vec::new();
+        self.pool
+            .scan_keys(&pattern, 1000, |c, keys| {
+                let cmds: Vec<Cmd> = keys
+                    .iter()
+                    .map(|k| {
+                        let mut c = ::redis::cmd("HGET");
+                        c.arg(k).arg("rec");
+                        c
+                    })
+                    .collect();
+                texts.extend(records(c.query_all(&cmds)?)?);
+                Ok(())
             })
             .map_err(err("load_all", None))?;
         texts
@@ -367,9 +385,10 @@ impl DialogStore for RedisDialogs {
     }
 
     fn get(&self, id: DialogUid) -> Result<Option<DialogRecord>, StoreError> {
-        let text = self
+        let cmd = self.read(id);
+        let text: Option<Vec<u8>> = self
             .pool
-            .run(|c| self.read(c, id))
+            .run(|c| cmd.query(c))
             .map_err(err("get", Some(id)))?;
         text.map(|t| decode(&t).map_err(Self::corrupt(Some(id))))
             .transpose()
@@ -386,15 +405,13 @@ impl DialogStore for RedisDialogs {
             .pool
             .run(|c| {
                 let ids: Vec<String> = ::redis::cmd("SMEMBERS").arg(&cid).query(c)?;
-                let mut out = Vec::new();
-                for id in ids.iter().take(64) {
-                    if let Some(uid) = DialogUid::from_hex(id.as_bytes()) {
-                        if let Some(t) = self.read(c, uid)? {
-                            out.push(t);
-                        }
-                    }
-                }
-                Ok(out)
+                let cmds: Vec<Cmd> = ids
+                    .iter()
+                    .take(64)
+                    .filter_map(|id| DialogUid::from_hex(id.as_bytes()))
+                    .map(|uid| self.read(uid))
+                    .collect();
+                records(c.query_all(&cmds)?)
             })
             .map_err(err("find", None))?;
         for t in texts {
@@ -408,17 +425,18 @@ impl DialogStore for RedisDialogs {
     }
 
     fn claim_expired(&self, id: DialogUid, now: Duration) -> Result<Claim, StoreError> {
-        let key = self.key(id);
+        let (key, due) = self.keys(id);
         let hex = id.to_hex();
-        let due = self.due_key();
         let out: Vec<u8> = self
             .pool
             .run(|c| {
-                let out: Vec<u8> = self.claim.key(&key).arg(ms(now)).arg(GRACE_MS).invoke(c)?;
-                if out.first() != Some(&b'R') {
-                    ::redis::cmd("ZREM").arg(&due).arg(hex.as_str()).exec(c)?;
-                }
-                Ok(out)
+                self.claim
+                    .key(&key)
+                    .key(&due)
+                    .arg(ms(now))
+                    .arg(GRACE_MS)
+                    .arg(hex.as_str())
+                    .invoke(c)
             })
             .map_err(err("claim_expired", Some(id)))?;
         match out.split_first() {
@@ -432,65 +450,63 @@ impl DialogStore for RedisDialogs {
                     .run(|c| ::redis::cmd("SREM").arg(&cid).arg(hex.as_str()).exec(c));
                 Ok(Claim::Claimed(r))
             }
-            Some((_, rec)) => {
-                let r = decode(rec).map_err(Self::corrupt(Some(id)))?;
-                // The due set may hold an earlier deadline (a stale put): put it right,
-                // so that reaping does not claim this dialog again every pass.
-                let _ = self.pool.run(|c| {
-                    ::redis::cmd("ZADD")
-                        .arg(&due)
-                        .arg(ms(r.timeout))
-                        .arg(hex.as_str())
-                        .exec(c)
-                });
-                Ok(Claim::Refreshed(r))
-            }
+            Some((_, rec)) => Ok(Claim::Refreshed(
+                decode(rec).map_err(Self::corrupt(Some(id)))?,
+            )),
         }
     }
 
     fn expired(&self, now: Duration, limit: usize) -> Result<Vec<DialogUid>, StoreError> {
-        let due = self.due_key();
-        let ids: Vec<String> = self
-            .pool
-            .run(|c| {
-                ::redis::cmd("ZRANGE")
-                    .arg(&due)
+        let cmds: Vec<Cmd> = (0..BUCKETS)
+            .map(|b| {
+                let mut c = ::redis::cmd("ZRANGE");
+                c.arg(self.due_key(b))
                     .arg("-inf")
                     .arg(ms(now))
                     .arg("BYSCORE")
                     .arg("LIMIT")
                     .arg(0)
                     .arg(limit)
-                    .query(c)
+                    .arg("WITHSCORES");
+                c
             })
+            .collect();
+        let buckets = self
+            .pool
+            .run(|c| c.query_all(&cmds))
             .map_err(err("expired", None))?;
-        Ok(ids
-            .iter()
-            .filter_map(|s| DialogUid::from_hex(s.as_bytes()))
-            .collect())
+        let mut due: Vec<(f64, DialogUid)> = Vec::new();
+        for v in buckets {
+            let pairs: Vec<(String, f64)> =
+                ::redis::from_redis_value(v).map_err(|e| StoreError::Failed {
+                    op: "expired",
+                    id: None,
+                    detail: e.to_string(),
+                })?;
+            due.extend(
+                pairs
+                    .into_iter()
+                    .filter_map(|(id, at)| Some((at, DialogUid::from_hex(id.as_bytes())?))),
+            );
+        }
+        due.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
     fn clear(&self) -> Result<(), StoreError> {
         let pattern = format!("{}:dlg:*", self.prefix);
         self.pool
-            .run(|c| {
-                let mut cursor = 0u64;
-                loop {
-                    let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query(c)?;
-                    if !keys.is_empty() {
-                        ::redis::cmd("UNLINK").arg(&keys).exec(c)?;
-                    }
-                    if next == 0 {
-                        return Ok(());
-                    }
-                    cursor = next;
-                }
+            .scan_keys(&pattern, 1000, |c, keys| {
+                // One command per key: on a cluster, a multi-key UNLINK must stay in a slot.
+                let cmds: Vec<Cmd> = keys
+                    .iter()
+                    .map(|k| {
+                        let mut c = ::redis::cmd("UNLINK");
+                        c.arg(k);
+                        c
+                    })
+                    .collect();
+                c.query_all(&cmds).map(drop)
             })
             .map_err(err("clear", None))
     }

@@ -37,10 +37,10 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ::redis::{Connection, RedisResult, Script};
+use ::redis::{Cmd, Script};
 use sip_location::{
-    Applied, Binding, Changes, Counts, Cursor, Event, EventKind, LocationStore, Op, Snapshot,
-    StoreError, Version,
+    Applied, Binding, Changes, Counts, Cursor, Event, LocationStore, Merged, Snapshot, StoreError,
+    Version, merge,
 };
 
 use super::pool::{Error, Pool};
@@ -149,9 +149,15 @@ fn decode(aor: &str, flat: Vec<Vec<u8>>) -> Result<(Version, Vec<Binding>), Stor
     Ok((version, bindings))
 }
 
-fn read(conn: &mut Connection, key: &str) -> RedisResult<Vec<Vec<u8>>> {
-    ::redis::cmd("HGETALL").arg(key).query(conn)
+fn read(key: &str) -> Cmd {
+    let mut c = ::redis::cmd("HGETALL");
+    c.arg(key);
+    c
 }
+
+/// Bits of a [`Cursor`] holding the `SCAN` cursor of one node; the bits above number the
+/// node (a cluster's masters in address order).
+const NODE_SHIFT: u32 = 48;
 
 impl RedisLocation {
     /// A store on `pool` under `prefix`, at most `max_per_aor` bindings per AOR.
@@ -249,7 +255,8 @@ impl RedisLocation {
     /// Reads an AOR from Redis: its version and every stored binding (expired ones too).
     fn fetch(&self, aor: &str) -> Result<(Version, Vec<Binding>), StoreError> {
         let k = key(&self.prefix, aor);
-        let flat = self.pool.run(|c| read(c, &k)).map_err(unavailable)?;
+        let cmd = read(&k);
+        let flat = self.pool.run(|c| cmd.query(c)).map_err(unavailable)?;
         decode(aor, flat)
     }
 
@@ -262,51 +269,7 @@ impl RedisLocation {
         now: Duration,
     ) -> Result<Option<Applied>, StoreError> {
         let name: std::sync::Arc<str> = std::sync::Arc::from(changes.aor.as_str());
-        let mut events = Vec::new();
-        let event = |kind, binding: &Binding| Event {
-            kind,
-            aor: name.clone(),
-            binding: binding.clone(),
-        };
-        let mut live: Vec<Binding> = Vec::with_capacity(old.len() + 1);
-        for b in old {
-            if b.is_expired(now) {
-                events.push(event(EventKind::Expired, &b));
-            } else {
-                live.push(b);
-            }
-        }
-        for op in &changes.ops {
-            match op {
-                Op::Put(b) => {
-                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
-                        live[i] = b.clone();
-                        events.push(event(EventKind::Refreshed, b));
-                    } else {
-                        live.push(b.clone());
-                        events.push(event(EventKind::Saved, b));
-                    }
-                }
-                Op::Remove(b) => {
-                    if let Some(i) = live.iter().position(|x| x.same_binding(b)) {
-                        let b = live.remove(i);
-                        events.push(event(EventKind::Removed, &b));
-                    }
-                }
-                Op::RemoveContact(c) => live.retain(|x| {
-                    let gone = x.same_contact(c);
-                    if gone {
-                        events.push(event(EventKind::Removed, x));
-                    }
-                    !gone
-                }),
-                Op::Clear => {
-                    for b in live.drain(..) {
-                        events.push(event(EventKind::Removed, &b));
-                    }
-                }
-            }
-        }
+        let Merged { live, events } = merge(&name, old, &changes.ops, now);
         if live.len() > self.max_per_aor {
             return Err(StoreError::TooManyBindings {
                 aor: changes.aor.clone(),
@@ -433,13 +396,13 @@ impl LocationStore for RedisLocation {
     }
 
     /// Nothing to do: a key expires in Redis with its last binding, and lookups drop the
-    /// bindings already past their expiry. No [`EventKind::Expired`] events are reported.
+    /// bindings already past their expiry. No [`EventKind::Expired`](sip_location::EventKind::Expired) events are reported.
     fn expire(&self, _now: Duration, _max: usize) -> Result<Vec<Event>, StoreError> {
         Ok(Vec::new())
     }
 
-    /// Counted with `SCAN` over the AOR keys (and `HLEN`), at most once per 10 s: the figure
-    /// may be that old.
+    /// Counted with `SCAN` over the AOR keys of every master (and `HLEN`), at most once per
+    /// 10 s: the figure may be that old.
     fn counts(&self) -> Result<Counts, StoreError> {
         if let Ok(c) = self.counts.lock() {
             if let Some((at, counts)) = *c {
@@ -449,33 +412,23 @@ impl LocationStore for RedisLocation {
             }
         }
         let pattern = format!("{}:loc:{{*", self.prefix);
-        let counts = self
-            .pool
-            .run(|c| {
-                let mut counts = Counts::default();
-                let mut cursor = 0u64;
-                loop {
-                    let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query(c)?;
-                    if !keys.is_empty() {
-                        let mut p = ::redis::pipe();
-                        for k in &keys {
-                            p.cmd("HLEN").arg(k);
-                        }
-                        let lens: Vec<usize> = p.query(c)?;
-                        counts.aors += lens.iter().filter(|&&n| n > 1).count();
-                        counts.bindings += lens.iter().map(|n| n.saturating_sub(1)).sum::<usize>();
-                    }
-                    if next == 0 {
-                        return Ok(counts);
-                    }
-                    cursor = next;
+        let mut counts = Counts::default();
+        self.pool
+            .scan_keys(&pattern, 1000, |c, keys| {
+                let cmds: Vec<Cmd> = keys
+                    .iter()
+                    .map(|k| {
+                        let mut c = ::redis::cmd("HLEN");
+                        c.arg(k);
+                        c
+                    })
+                    .collect();
+                for v in c.query_all(&cmds)? {
+                    let n: usize = ::redis::from_redis_value(v)?;
+                    counts.aors += usize::from(n > 1);
+                    counts.bindings += n.saturating_sub(1);
                 }
+                Ok(())
             })
             .map_err(unavailable)?;
         if let Ok(mut c) = self.counts.lock() {
@@ -484,6 +437,8 @@ impl LocationStore for RedisLocation {
         Ok(counts)
     }
 
+    /// One `SCAN` step on one master: the cursor numbers the master in its top bits (a
+    /// cluster whose masters change between two calls may see an AOR twice or miss one).
     fn scan(
         &self,
         cursor: Cursor,
@@ -492,39 +447,47 @@ impl LocationStore for RedisLocation {
         visit: &mut dyn FnMut(&str, &[Binding]),
     ) -> Result<Option<Cursor>, StoreError> {
         let pattern = format!("{}:loc:{{*", self.prefix);
-        let (next, found) = self
-            .pool
-            .run(|c| {
-                let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
-                    .arg(cursor.0)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(max_aors.max(1))
-                    .query(c)?;
-                let mut p = ::redis::pipe();
-                for k in &keys {
-                    p.cmd("HGETALL").arg(k);
-                }
-                let values: Vec<Vec<Vec<u8>>> = if keys.is_empty() {
-                    Vec::new()
-                } else {
-                    p.query(c)?
-                };
-                Ok((next, keys.into_iter().zip(values).collect::<Vec<_>>()))
-            })
-            .map_err(unavailable)?;
-        for (k, flat) in found {
-            let Some(aor) = aor_of(&self.prefix, &k) else {
+        let masters = self.pool.masters().map_err(unavailable)?;
+        let node = usize::try_from(cursor.0 >> NODE_SHIFT).unwrap_or(usize::MAX);
+        let Some(info) = masters.get(node) else {
+            return Ok(None);
+        };
+        let mut conn = self.pool.open(info).map_err(unavailable)?;
+        let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor.0 & ((1 << NODE_SHIFT) - 1))
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(max_aors.max(1))
+            .query(&mut conn)
+            .map_err(|e| unavailable(self.pool.error(&e)))?;
+        if next >> NODE_SHIFT != 0 {
+            return Err(StoreError::Unavailable(
+                format!("SCAN cursor {next} beyond {NODE_SHIFT} bits").into(),
+            ));
+        }
+        let cmds: Vec<Cmd> = keys.iter().map(|k| read(k)).collect();
+        let values = self.pool.run(|c| c.query_all(&cmds)).map_err(unavailable)?;
+        for (k, v) in keys.iter().zip(values) {
+            let Some(aor) = aor_of(&self.prefix, k) else {
                 continue;
             };
+            let flat: Vec<Vec<u8>> = ::redis::from_redis_value(v)
+                .map_err(|e| StoreError::Backend(Box::new(::redis::RedisError::from(e))))?;
             let (version, bindings) = decode(aor, flat)?;
             let s = Snapshot::new(version, bindings.into_iter().filter(|b| !b.is_expired(now)));
             if !s.is_empty() {
                 visit(aor, s.bindings());
             }
         }
-        Ok((next != 0).then_some(Cursor(next)))
+        let node = cursor.0 >> NODE_SHIFT;
+        Ok(if next != 0 {
+            Some(Cursor(node << NODE_SHIFT | next))
+        } else if usize::try_from(node + 1).is_ok_and(|n| n < masters.len()) {
+            Some(Cursor((node + 1) << NODE_SHIFT))
+        } else {
+            None
+        })
     }
 }
 
