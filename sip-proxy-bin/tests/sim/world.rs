@@ -333,6 +333,12 @@ impl World {
             .filter(|l| l.address.transport == Transport::Udp)
             .map(|l| l.address.addr)
             .collect();
+        // A users file written by `worlds::users_file` is read once, here: removed after.
+        let generated = cfg.auth.users_file.clone().filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("sim-proxy-users-"))
+        });
         let proxy = Proxy::new(
             cfg,
             Parts {
@@ -343,6 +349,9 @@ impl World {
             EPOCH + Duration::from_secs(1),
         )
         .expect("proxy builds from the test configuration");
+        if let Some(p) = generated {
+            let _ = std::fs::remove_file(p);
+        }
         World {
             seed,
             now: Duration::from_secs(1),
