@@ -34,50 +34,29 @@
 //! 24 AORs and 24 dialogs spread over the masters, each seen once by counts, scan,
 //! expired (earliest first, across the 64 dialog buckets), load_all and clear.
 //!
-//! Every wait has a deadline; the processes are killed on drop.
+//! Every wait has a deadline; the processes are killed on drop. Each test's scratch
+//! directory (servers' files, node configs and logs, SIPp traces) is removed when it passes
+//! and kept when it fails.
 
 mod support;
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sip_parser::{Message, ResponseBuilder};
+use support::dir::TempDir;
+use support::net::{LO1, free_tcp_port, free_udp_port};
+use support::proc::{Proc, require};
+use support::proxy::Proxy;
+use support::sipp::{Sipp, scenario};
+use support::ua::{Phone, request_is};
+use support::users::add;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sip-proxy");
 const REALM: &str = "localhost";
 const PASSWORD: &str = "s3cret-alice";
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Which server the nodes share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +90,7 @@ struct Store {
 fn free_cluster_port() -> u16 {
     loop {
         let p = free_tcp_port();
-        if p < 55_000 && TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+        if p < 55_000 && TcpListener::bind((LO1, p + 10_000)).is_ok() {
             return p;
         }
     }
@@ -140,15 +119,14 @@ impl Store {
         };
         s.launch();
         if kind == Kind::Cluster {
+            require("redis-cli");
             let nodes: Vec<String> = s.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
             let out = Command::new("redis-cli")
                 .args(["--cluster", "create"])
                 .args(&nodes)
                 .args(["--cluster-replicas", "0", "--cluster-yes"])
                 .output()
-                .expect(
-                    "redis-cli not found: install Debian `redis-server` (scripts/apt-packages.txt)",
-                );
+                .unwrap();
             assert!(
                 out.status.success(),
                 "redis-cli --cluster create: {}{}",
@@ -163,6 +141,7 @@ impl Store {
     /// Starts the server(s) on their ports (again: a cluster node finds its cluster in its
     /// config file) and waits until each answers PING.
     fn launch(&mut self) {
+        require(self.kind.server());
         for &port in &self.ports {
             let mut cmd = Command::new(self.kind.server());
             cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -175,13 +154,8 @@ impl Store {
                 cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
                     .arg(self.dir.join(format!("nodes-{port}.conf")));
             }
-            let child = cmd.spawn().unwrap_or_else(|e| {
-                panic!(
-                    "{} not found ({e}): install Debian `redis-server` / `valkey-server` (scripts/test)",
-                    self.kind.server()
-                )
-            });
-            self.procs.push(Proc(child));
+            let name = format!("{} {port}", self.kind.server());
+            self.procs.push(Proc::spawn(&name, &mut cmd));
         }
         for &port in &self.ports {
             let end = Instant::now() + Duration::from_secs(10);
@@ -222,6 +196,9 @@ impl Store {
 
     /// Kills the server(s) (SIGKILL).
     fn stop(&mut self) {
+        for p in &mut self.procs {
+            p.kill();
+        }
         self.procs.clear();
     }
 
@@ -321,41 +298,21 @@ impl Store {
     }
 }
 
-/// One node: `sip-proxy run` on `udp:127.0.0.1:port` with Redis and its peer.
-fn start_node(dir: &Path, name: &str, port: u16, peer: u16, store: &Store, toml: &str) -> Proc {
+/// One node: `sip-proxy run` on `udp:127.0.0.1:port` with the store and its peer, in its
+/// own directory `DIR/NAME` (its log; its data directory: the control socket, nothing else
+/// with a store).
+fn start_node(dir: &Path, name: &str, port: u16, peer: u16, store: &Store, toml: &str) -> Proxy {
     let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(&cfg, toml).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--listen", &format!("udp:127.0.0.1:{port}")])
-        .args(["--domain", REALM, "--workers", "1", "--shutdown-grace", "0"])
-        .args(store.node_args())
-        .args(["--redis-peer", &format!("127.0.0.1:{peer}")])
-        // each node its own data directory (control socket; nothing else with --redis)
-        .arg("--data-dir")
-        .arg(dir.join(format!("{name}-data")))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let proc = Proc(child);
-    let (tx, rx) = mpsc::channel();
-    let label = name.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("sip-proxy running") {
-                let _ = tx.send(());
-            }
-            if std::env::var_os("REDIS_TEST_LOG").is_some() {
-                eprintln!("[{label}] {line}");
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("node {name} did not start within 20 s"));
-    proc
+    let own = dir.join(name);
+    std::fs::create_dir_all(&own).unwrap();
+    let peer = format!("127.0.0.1:{peer}");
+    let mut args = vec!["--config", cfg.to_str().unwrap()];
+    args.extend(["--domain", REALM, "--workers", "1", "--shutdown-grace", "0"]);
+    let store_args = store.node_args();
+    args.extend(store_args.iter().map(String::as_str));
+    args.extend(["--redis-peer", &peer]);
+    Proxy::run(&own, &[SocketAddrV4::new(LO1, port)], &args)
 }
 
 fn node_toml(dir: &Path, users: &Path, extra: &str) -> String {
@@ -368,79 +325,6 @@ fn node_toml(dir: &Path, users: &Path, extra: &str) -> String {
         users.display(),
         secret.display()
     )
-}
-
-/// A UDP endpoint of the test playing a phone.
-struct Phone {
-    sock: UdpSocket,
-    port: u16,
-    ip: &'static str,
-}
-
-impl Phone {
-    fn on(ip: &'static str) -> Phone {
-        let sock = UdpSocket::bind((ip, 0)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        Phone { sock, port, ip }
-    }
-
-    fn new() -> Phone {
-        Phone::on("127.0.0.1")
-    }
-
-    fn send(&self, to: u16, msg: &str) {
-        self.sock
-            .send_to(msg.as_bytes(), ("127.0.0.1", to))
-            .unwrap();
-    }
-
-    /// The next message matching `want` within `within` (others are skipped), if any.
-    fn wait(
-        &self,
-        within: Duration,
-        want: impl Fn(&Message) -> bool,
-    ) -> Option<(Message, SocketAddr)> {
-        let end = Instant::now() + within;
-        let mut buf = vec![0u8; 65_535];
-        while Instant::now() < end {
-            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
-                let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
-                if want(&m) {
-                    return Some((m, from));
-                }
-            }
-        }
-        None
-    }
-
-    fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> (Message, SocketAddr) {
-        self.wait(Duration::from_secs(5), want)
-            .unwrap_or_else(|| panic!("no {what} within 5 s"))
-    }
-
-    /// A final response (>= 200) to `method`, skipping provisional ones.
-    fn final_to(&self, what: &str, method: &'static str) -> Message {
-        self.expect(what, move |m| {
-            m.status().is_some_and(|s| s >= 200) && m.cseq().is_ok_and(|c| c.method == method)
-        })
-        .0
-    }
-}
-
-fn request_is(method: &'static str) -> impl Fn(&Message) -> bool {
-    move |m| m.method() == Some(method)
-}
-
-fn header(m: &Message, name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(m.buffer()).into_owned();
-    text.lines()
-        .find(|l| {
-            l.split_once(':')
-                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        })
-        .map(|l| l.split_once(':').unwrap().1.trim().to_owned())
 }
 
 /// Alice's registration client: REGISTERs with digest authentication.
@@ -492,7 +376,7 @@ impl<'p> Registrar<'p> {
     /// REGISTER to `node`, answering one challenge: the final status and the response.
     fn register(&mut self, node: u16, expires: u32) -> Message {
         let text = self.register_text(expires, None);
-        self.phone.send(node, &text);
+        self.phone.send((LO1, node), text);
         let r = self.phone.final_to("REGISTER answer", "REGISTER");
         if r.status() != Some(401) {
             return r;
@@ -509,7 +393,7 @@ impl<'p> Registrar<'p> {
             .unwrap();
         self.last_auth = Some(auth.clone());
         let text = self.register_text(expires, Some(&auth));
-        self.phone.send(node, &text);
+        self.phone.send((LO1, node), text);
         self.phone
             .final_to("authenticated REGISTER answer", "REGISTER")
     }
@@ -517,7 +401,7 @@ impl<'p> Registrar<'p> {
     /// REGISTER to `node` with exactly this Authorization value.
     fn register_with(&mut self, node: u16, auth: &str) -> Message {
         let text = self.register_text(3600, Some(auth));
-        self.phone.send(node, &text);
+        self.phone.send((LO1, node), text);
         self.phone.final_to("REGISTER answer", "REGISTER")
     }
 
@@ -565,7 +449,7 @@ fn invite_text(caller: &Phone, call_id: &str) -> String {
 
 /// INVITE via `node`, answered 200 by `callee` (which must receive it), ACKed via `node`.
 fn set_up(node: u16, caller: &Phone, callee: &Phone, call_id: &str) -> Call {
-    caller.send(node, &invite_text(caller, call_id));
+    caller.send((LO1, node), invite_text(caller, call_id));
     let (inv, via) = callee.expect("INVITE at the callee", |m| {
         m.method() == Some("INVITE") && m.call_id() == Some(call_id)
     });
@@ -591,7 +475,7 @@ fn set_up(node: u16, caller: &Phone, callee: &Phone, call_id: &str) -> Call {
         routes,
         callee: callee.port,
     };
-    caller.send(node, &in_dialog(caller, &call, "ACK", 1));
+    caller.send((LO1, node), in_dialog(caller, &call, "ACK", 1));
     callee.expect("ACK at the callee", request_is("ACK"));
     call
 }
@@ -623,7 +507,7 @@ fn in_dialog(caller: &Phone, call: &Call, method: &str, seq: u32) -> String {
 
 /// BYE via `node`: the callee gets it and answers 200; the caller gets the 200.
 fn hang_up(node: u16, caller: &Phone, callee: &Phone, call: &Call) {
-    caller.send(node, &in_dialog(caller, call, "BYE", 2));
+    caller.send((LO1, node), in_dialog(caller, call, "BYE", 2));
     let (bye, via) = callee.expect("BYE at the callee", request_is("BYE"));
     callee
         .sock
@@ -639,17 +523,18 @@ fn hang_up(node: u16, caller: &Phone, callee: &Phone, call: &Call) {
 
 /// Two nodes, A and B, on one store.
 struct Nodes {
-    dir: PathBuf,
     users: PathBuf,
     store: Store,
-    a: (u16, Option<Proc>),
-    b: (u16, Option<Proc>),
+    a: (u16, Option<Proxy>),
+    b: (u16, Option<Proxy>),
+    /// Their directory: the last field, so removed only once every process is gone.
+    dir: TempDir,
 }
 
 fn nodes(kind: Kind, name: &str, extra: &str) -> Nodes {
-    let dir = scratch("redis-nodes", &format!("{kind:?}-{name}"));
+    let dir = TempDir::new(&format!("redis-nodes-{kind:?}-{name}"));
     let users = dir.join("users.htdigest");
-    let out = support::users::add(&users, REALM, "alice", PASSWORD);
+    let out = add(&users, REALM, "alice", PASSWORD);
     assert!(
         out.status.success(),
         "{}",
@@ -661,11 +546,11 @@ fn nodes(kind: Kind, name: &str, extra: &str) -> Nodes {
     let a = start_node(&dir, "a", pa, pb, &store, &toml);
     let b = start_node(&dir, "b", pb, pa, &store, &toml);
     Nodes {
-        dir,
         users,
         store,
         a: (pa, Some(a)),
         b: (pb, Some(b)),
+        dir,
     }
 }
 
@@ -709,12 +594,12 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces(kind: Kind) {
         assert_ne!(r.status(), Some(200));
     }
     std::thread::sleep(Duration::from_millis(300));
-    mallory.send(pa, &bad.register_text(60, None));
+    mallory.send((LO1, pa), bad.register_text(60, None));
     assert!(
         mallory.wait(Duration::from_secs(1), |_| true).is_none(),
         "banned on A"
     );
-    mallory.send(pb, &bad.register_text(60, None));
+    mallory.send((LO1, pb), bad.register_text(60, None));
     assert!(
         mallory.wait(Duration::from_secs(1), |_| true).is_none(),
         "a source banned on A is banned on B"
@@ -731,7 +616,7 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces(kind: Kind) {
     loop {
         n += 1;
         let id = format!("after-unreg-{n}");
-        carol.send(pa, &invite_text(&carol, &id));
+        carol.send((LO1, pa), invite_text(&carol, &id));
         // Either A still routes to alice (who refuses: 486), or it answers 480 itself.
         let end = Instant::now() + Duration::from_secs(5);
         let status = loop {
@@ -770,7 +655,7 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces(kind: Kind) {
     std::thread::sleep(Duration::from_millis(200));
     let r = reg.register(pb, 3600);
     assert_eq!(r.status(), Some(503), "REGISTER while Redis is down");
-    assert!(header(&r, "Retry-After").is_some(), "503 with Retry-After");
+    assert!(r.header("Retry-After").is_some(), "503 with Retry-After");
     let call = set_up(pb, &carol, &alice, "call-while-down");
     hang_up(pb, &carol, &alice, &call);
     c.store.restart();
@@ -793,9 +678,7 @@ fn two_nodes_share_registrations_dialogs_bans_and_nonces(kind: Kind) {
     // 6. A call through A survives A: BYE via B.
     let call = set_up(pa, &carol, &alice, "call-a-dies");
     assert_eq!(c.store.due(), 1, "the confirmed dialog is in Redis");
-    let mut a = c.a.1.take().unwrap();
-    let _ = a.0.kill(); // SIGKILL
-    let _ = a.0.wait();
+    c.a.1.take().unwrap().kill(); // SIGKILL
     hang_up(pb, &carol, &alice, &call);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(c.store.due(), 0, "B ended the dialog A created");
@@ -835,57 +718,9 @@ fn a_dialog_lifetime_ends_on_exactly_one_node(kind: Kind) {
     let _ = (pb, &c.dir, &c.users, &c.a, &c.b);
 }
 
-/// SIP, media and control sockets on 127.0.0.1 only, no keyboard, one call, bounded.
-fn sipp(dir: &Path, port: u16, role: &str) -> Command {
-    let mut c = Command::new("sipp");
-    c.current_dir(dir)
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mi", "127.0.0.1", "-ci", "127.0.0.1"])
-        .args(["-cp", &free_udp_port().to_string(), "-nostdin"])
-        .args(["-m", "1", "-timeout", "20s", "-timeout_error"])
-        .args(["-trace_err", "-error_file"])
-        .arg(dir.join(format!("{role}_errors.log")))
-        .args(["-trace_msg", "-message_file"])
-        .arg(dir.join(format!("{role}_messages.log")))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    c
-}
-
-/// A fresh scratch directory for one scenario (left behind for inspection).
-fn scratch(prefix: &str, name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn sipp_scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-}
-
-/// Waits for a SIPp run (at most 30 s); its success.
-fn sipp_ok(mut p: Proc, dir: &Path, role: &str) {
-    let end = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = p.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < end, "sipp {role} still running after 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(
-        status.success(),
-        "sipp {role} failed ({status}):\n{}",
-        std::fs::read_to_string(dir.join(format!("{role}_errors.log"))).unwrap_or_default()
-    );
-}
-
 /// The SIPp UAC scenario with its pause and the port its BYE goes to.
 fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(sipp_scenario("redis_uac.xml"))
+    let text = std::fs::read_to_string(scenario("redis_uac"))
         .unwrap()
         .replace("@PAUSE@", &pause_ms.to_string())
         .replace("@BYE_PORT@", &bye_port.to_string());
@@ -894,58 +729,44 @@ fn uac_scenario(dir: &Path, name: &str, pause_ms: u32, bye_port: u16) -> PathBuf
     path
 }
 
-fn spawn(c: &mut Command) -> Proc {
-    Proc(
-        c.spawn()
-            .expect("sipp not found: install Debian `sip-tester` (scripts/apt-packages.txt)"),
-    )
+/// SIPp as `role` with the scenario file `file` on 127.0.0.1:`port`: one call, 20 s at most.
+fn sipp(dir: &Path, role: &str, file: &Path, port: u16) -> Sipp {
+    Sipp::with_file(dir, role, file, SocketAddrV4::new(LO1, port))
+        .calls(1)
+        .timeout(Duration::from_secs(20))
 }
 
 fn sipp_clients_register_on_a_call_via_b_and_survive_a(kind: Kind) {
     let mut c = nodes(kind, "sipp", "");
-    let (pa, pb) = (c.a.0, c.b.0);
-    let dir = c.dir.clone();
+    let (pa, pb) = (SocketAddrV4::new(LO1, c.a.0), SocketAddrV4::new(LO1, c.b.0));
+    let dir = c.dir.to_path_buf();
     let callee_port = free_udp_port();
     // The callee registers on A (digest), then answers on the contact it registered.
-    let reg = spawn(
-        sipp(&dir, callee_port, "register")
-            .arg(format!("127.0.0.1:{pa}"))
-            .args(["-s", "alice", "-au", "alice", "-ap", PASSWORD])
-            .arg("-sf")
-            .arg(sipp_scenario("redis_register.xml")),
-    );
-    sipp_ok(reg, &dir, "register");
+    sipp(&dir, "register", &scenario("redis_register"), callee_port)
+        .service("alice")
+        .arg("-au")
+        .arg("alice")
+        .arg("-ap")
+        .arg(PASSWORD)
+        .run(pa)
+        .assert_ok();
 
     // A call via B reaches the contact registered on A.
-    let uas = spawn(
-        sipp(&dir, callee_port, "uas")
-            .arg("-sf")
-            .arg(sipp_scenario("redis_uas.xml")),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let uac = spawn(
-        sipp(&dir, free_udp_port(), "uac")
-            .arg(format!("127.0.0.1:{pb}"))
-            .args(["-s", "alice", "-sf"])
-            .arg(uac_scenario(&dir, "via_b.xml", 200, pb)),
-    );
-    sipp_ok(uac, &dir, "uac");
-    sipp_ok(uas, &dir, "uas");
+    let uas = sipp(&dir, "uas", &scenario("redis_uas"), callee_port).spawn();
+    let via_b = uac_scenario(&dir, "via_b.xml", 200, pb.port());
+    sipp(&dir, "uac", &via_b, free_udp_port())
+        .service("alice")
+        .run(pb)
+        .assert_ok();
+    uas.succeeds("the call via B");
 
     // A call set up via A; A killed with -9 during the call; the BYE via B ends it, both
     // sides getting their 200 (the SIPp runs succeed only then).
-    let uas = spawn(
-        sipp(&dir, callee_port, "uas2")
-            .arg("-sf")
-            .arg(sipp_scenario("redis_uas.xml")),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let uac = spawn(
-        sipp(&dir, free_udp_port(), "uac2")
-            .arg(format!("127.0.0.1:{pa}"))
-            .args(["-s", "alice", "-sf"])
-            .arg(uac_scenario(&dir, "a_dies.xml", 3000, pb)),
-    );
+    let uas = sipp(&dir, "uas2", &scenario("redis_uas"), callee_port).spawn();
+    let a_dies = uac_scenario(&dir, "a_dies.xml", 3000, pb.port());
+    let uac = sipp(&dir, "uac2", &a_dies, free_udp_port())
+        .service("alice")
+        .spawn_to(pa);
     let end = Instant::now() + Duration::from_secs(10);
     loop {
         if c.store.due() == 1 {
@@ -957,11 +778,9 @@ fn sipp_clients_register_on_a_call_via_b_and_survive_a(kind: Kind) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut a = c.a.1.take().unwrap();
-    let _ = a.0.kill(); // SIGKILL
-    let _ = a.0.wait();
-    sipp_ok(uac, &dir, "uac2");
-    sipp_ok(uas, &dir, "uas2");
+    c.a.1.take().unwrap().kill(); // SIGKILL
+    uac.succeeds("the BYE via B after A died");
+    uas.succeeds("the BYE via B after A died");
     assert_eq!(c.store.due(), 0, "B ended the dialog A created");
     let _ = (&c.users, &c.b);
 }
@@ -974,7 +793,7 @@ fn shared_stores_follow_the_trait_rules_across_nodes(kind: Kind) {
     use sip_proxy::config::RedisConfig;
     use sip_proxy::redis::{Replay, Shared};
 
-    let dir = scratch("redis-nodes", &format!("{kind:?}-stores"));
+    let dir = TempDir::new(&format!("redis-nodes-{kind:?}-stores"));
     let store = Store::start(kind, &dir);
     let cfg = RedisConfig::default();
     let a = Shared::start(&cfg, &store.target(), 4).unwrap();
@@ -1190,7 +1009,6 @@ fn shared_stores_follow_the_trait_rules_across_nodes(kind: Kind) {
     b.dialogs.clear().unwrap();
     assert!(b.dialogs.load_all().unwrap().is_empty());
     assert_eq!(store.due(), 0);
-    let _ = dir;
 }
 
 /// The scenarios above, each against every kind of store.

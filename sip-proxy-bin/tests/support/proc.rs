@@ -14,8 +14,10 @@ pub(crate) fn require(program: &str) {
         found,
         "`{program}` is not installed: this test needs it (Debian packages in \
          scripts/apt-packages.txt: sip-tester for sipp, kamailio for kamailio and kamcmd, \
-         sngrep, redis-server, apache2-utils for htdigest, bsdutils for script, prometheus \
-         for promtool, iproute2 for ip, util-linux for unshare; ./scripts/test installs them)"
+         sngrep, redis-server for redis-server and redis-cli, apache2-utils for htdigest, \
+         bsdutils for script, prometheus for promtool, iproute2 for ip, util-linux for \
+         unshare; ./scripts/test installs them, and valkey-server, from bookworm-backports \
+         on Debian 12)"
     );
 }
 
