@@ -91,7 +91,7 @@ pub(crate) struct Layout {
     /// typed accessors find their header in O(1).
     pub(crate) first: [u8; KNOWN_HEADERS],
     /// The core fields parsed once ([`Message::index_core_fields`](crate::Message::index_core_fields)).
-    pub(crate) index: Option<alloc::boxed::Box<crate::index::CoreIndex>>,
+    pub(crate) index: Option<alloc::sync::Arc<crate::index::CoreIndex>>,
 }
 
 /// Equal layouts frame the same way; the index is derived from the bytes and not compared

@@ -465,7 +465,7 @@ impl<B: AsRef<[u8]>> Message<B> {
                 .flatten()
                 .map(|v| crate::index::ViaIndex::new(b, &v)),
         };
-        self.layout.index = Some(alloc::boxed::Box::new(index));
+        self.layout.index = Some(alloc::sync::Arc::new(index));
     }
 
     /// Checks that every Via entry parses and counts them; the top entry is not parsed again
