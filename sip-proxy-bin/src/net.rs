@@ -22,6 +22,8 @@ use sip_transaction::{ConnId, Destination, Flow, Transmit};
 
 /// The timer thread's finest tick: due timers are handled in batches at most this often.
 const TIMER_TICK: Duration = Duration::from_millis(10);
+/// Longest a TCP listener's accept waits before looking at the stop flag again.
+const ACCEPT_WAIT: Duration = Duration::from_millis(200);
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::proxy::{Now, Proxy};
@@ -138,7 +140,10 @@ impl Server {
                     let s = TcpListener::bind(l.address.addr).map_err(|e| {
                         io::Error::new(e.kind(), format!("tcp:{}: {e}", l.address.addr))
                     })?;
-                    s.set_nonblocking(true)?;
+                    // A blocking accept that gives up every ACCEPT_WAIT to look at the stop
+                    // flag (Linux's accept honours SO_RCVTIMEO): a connection is taken at
+                    // once, and an idle listener wakes 5 times a second, not 50.
+                    socket2::SockRef::from(&s).set_read_timeout(Some(ACCEPT_WAIT))?;
                     bound.push((Transport::Tcp, s.local_addr()?));
                     tcp.push(s);
                 }
@@ -347,9 +352,13 @@ impl Shared {
                         tracing::debug!(from = %peer, error = %e, "tcp connection refused");
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "tcp accept");
                     std::thread::sleep(Duration::from_millis(100));
