@@ -24,6 +24,15 @@ use sip_transaction::{ConnId, Destination, Flow, Transmit};
 const TIMER_TICK: Duration = Duration::from_millis(10);
 /// Longest a TCP listener's accept waits before looking at the stop flag again.
 const ACCEPT_WAIT: Duration = Duration::from_millis(200);
+
+/// Whether a socket call ended on its timeout (`SO_RCVTIMEO`: `WouldBlock` on Unix,
+/// `TimedOut` elsewhere) rather than on an error.
+pub(crate) fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::proxy::{Now, Proxy};
@@ -251,11 +260,7 @@ impl Shared {
                     );
                     self.send_all(&mut out);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if timed_out(&e) => {}
                 Err(e) => {
                     // ICMP errors surface here on Linux (connection refused): not fatal.
                     tracing::trace!(error = %e, "udp receive");
@@ -352,13 +357,7 @@ impl Shared {
                         tracing::debug!(from = %peer, error = %e, "tcp connection refused");
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if timed_out(&e) || e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "tcp accept");
                     std::thread::sleep(Duration::from_millis(100));
@@ -442,14 +441,7 @@ impl Shared {
             let n = match s.read(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue;
-                }
+                Err(e) if timed_out(&e) => continue,
                 Err(_) => return,
             };
             dec.feed(&buf[..n]);

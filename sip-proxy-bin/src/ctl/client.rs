@@ -255,12 +255,7 @@ impl Client {
                 )));
             }
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if crate::net::timed_out(&e) => {
                 return Err(CtlError::Unreachable(format!(
                     "no answer from {p} within {} s",
                     self.timeout.as_secs()
