@@ -34,6 +34,36 @@ impl Limits {
         max_fold_lines: 16,
         max_list_entries: 128,
     };
+
+    /// For re-reading a message this program built or edited itself: a response built from a
+    /// request, a request with a proxy's Via, Record-Route and Path added. What was received
+    /// passed the receive limits and an edit adds a bounded amount, so a message that sat at
+    /// those limits may now be past them; these bounds only stop runaway growth and never
+    /// refuse what an edit of a message within [`Limits::DEFAULT`] produced.
+    ///
+    /// ```
+    /// use sip_parser::{Limits, Message};
+    /// let mut raw = String::from("OPTIONS sip:example.com SIP/2.0\r\n");
+    /// for i in 0..128 {
+    ///     raw.push_str(&format!("X-Extra: {i}\r\n"));
+    /// }
+    /// raw.push_str("\r\n");
+    /// let built = bytes::Bytes::from(raw);
+    /// assert!(Message::parse(built.clone()).is_ok());
+    /// // The same with one header more, as a proxy's edit leaves it:
+    /// let m = Message::parse(built).unwrap();
+    /// let mut e = m.edit();
+    /// e.prepend_header("Path", "<sip:127.0.0.1;lr>");
+    /// assert!(Message::parse(e.to_bytes()).is_err());
+    /// assert!(Message::parse_with(e.to_bytes(), &Limits::BUILT).is_ok());
+    /// ```
+    pub const BUILT: Self = Self {
+        max_message_size: 1 << 20,
+        max_headers: 1024,
+        max_header_line: 64 * 1024,
+        max_fold_lines: 16,
+        max_list_entries: 1024,
+    };
 }
 
 impl Default for Limits {

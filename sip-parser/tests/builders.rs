@@ -350,3 +350,35 @@ proptest! {
         }
     }
 }
+
+/// The fuzz finding of 2026-12-03: a request at the header-count limit (128 lines, most of them
+/// `v:` Vias) parses; a proxy's edits (`Path`, a second Via) push it past that limit. The edited
+/// bytes are still a well-formed message: they parse with limits that leave room for what the
+/// edits add, and the default limits refuse them with `TooManyHeaders`, never anything worse.
+#[test]
+fn edits_may_pass_the_limits_the_message_was_parsed_with() {
+    use sip_parser::{Limits, ParseError};
+    let mut raw = String::from("REGISTER sip:example.com SIP/2.0\r\n");
+    raw.extend(
+        (0..123).map(|i| format!("v: SIP/2.0/UDP 192.0.2.{};branch=z9hG4bK{i}\r\n", i % 250)),
+    );
+    raw.push_str("f: <sip:a@example.com>;tag=1\r\nt: <sip:a@example.com>\r\n");
+    raw.push_str("i: limit-edge\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n");
+    let m = Message::parse(Bytes::from(raw)).expect("128 header lines are within the limits");
+    let mut e = m.edit();
+    e.prepend_header("Path", "<sip:127.0.0.1;lr>");
+    e.prepend_via("SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKedge");
+    let out = e.to_bytes();
+    assert_eq!(out.len(), e.len());
+    assert!(matches!(
+        Message::parse(out.clone()),
+        Err(ParseError::TooManyHeaders { .. })
+    ));
+    let roomy = Limits {
+        max_headers: 130,
+        ..Limits::DEFAULT
+    };
+    let edited = Message::parse_with(out, &roomy).expect("the edited message is well formed");
+    assert_eq!(edited.via().count(), 124);
+    assert!(edited.validate().is_ok());
+}

@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use bytes::Bytes;
 use hep_codec::{CaptureEvent, CaptureSink};
 use serde::Serialize;
-use sip_parser::Message;
+use sip_parser::{Limits, Message};
 
 /// One row.
 #[derive(Debug, Serialize)]
@@ -91,7 +91,7 @@ impl TraceFile {
 }
 
 fn write_row(w: &mut impl Write, it: &Item) {
-    let Ok(m) = Message::parse(it.payload.clone()) else {
+    let Ok(m) = Message::parse_with(it.payload.clone(), &Limits::BUILT) else {
         return;
     };
     let from_tag = m

@@ -26,7 +26,7 @@ use core::time::Duration;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use sip_parser::{Message, RequestBuilder, ResponseBuilder, ResponseTarget, Via};
+use sip_parser::{Limits, Message, RequestBuilder, ResponseBuilder, ResponseTarget, Via};
 use smallvec::SmallVec;
 
 use crate::config::{Config, Locals};
@@ -157,7 +157,7 @@ impl SentRequest {
     fn with_framed<R>(&self, build: impl FnOnce(&Message) -> Option<R>) -> Option<R> {
         match &self.framed {
             Some(m) => build(m),
-            None => build(&Message::parse(self.wire.clone()).ok()?),
+            None => build(&Message::parse_with(self.wire.clone(), &Limits::BUILT).ok()?),
         }
     }
 }
@@ -631,7 +631,7 @@ impl TransactionLayer {
             via.extend_from_slice(prefix);
             via.extend_from_slice(branch.as_bytes());
             let bytes = build(core::str::from_utf8(&via).unwrap_or_default());
-            let request = match Message::parse(bytes) {
+            let request = match Message::parse_with(bytes, &Limits::BUILT) {
                 Ok(m) if m.is_request() && m.method().is_some() => m,
                 _ => {
                     core.shard.free_unused(slot);
@@ -911,11 +911,13 @@ impl Core<'_> {
             return Err(TxError::WrongState);
         }
         if status >= 200 && s.key_is_legacy() {
-            s.last_to_tag = Message::parse(response.clone()).ok().and_then(|m| {
-                m.to()
-                    .ok()
-                    .and_then(|t| t.tag().map(|t| m.bytes_of(t.as_bytes())))
-            });
+            s.last_to_tag = Message::parse_with(response.clone(), &Limits::BUILT)
+                .ok()
+                .and_then(|m| {
+                    m.to()
+                        .ok()
+                        .and_then(|t| t.tag().map(|t| m.bytes_of(t.as_bytes())))
+                });
         }
         s.last = Some(response.clone());
         self.transmit_server(slot, response);

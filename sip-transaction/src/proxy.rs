@@ -16,7 +16,7 @@ use core::hash::Hasher;
 use core::time::Duration;
 
 use bytes::Bytes;
-use sip_parser::{HeaderName, Message, ResponseBuilder, Uri};
+use sip_parser::{HeaderName, Limits, Message, ResponseBuilder, Uri};
 use smallvec::SmallVec;
 
 use crate::config::Locals;
@@ -802,7 +802,7 @@ impl Core<'_> {
             return;
         }
         let _ = self.server_respond(slot, bytes.clone(), status);
-        if let Ok(m) = Message::parse(bytes) {
+        if let Ok(m) = Message::parse_with(bytes, &Limits::BUILT) {
             self.out.events.push(Event::Forwarded {
                 tx,
                 status,

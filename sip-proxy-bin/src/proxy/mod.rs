@@ -413,7 +413,7 @@ impl Proxy {
             }
             // Parsed only for the capture's correlation id, and only when capturing.
             if self.capture.is_some()
-                && let Ok(m) = Message::parse(t.payload.clone())
+                && let Ok(m) = Message::parse_with(t.payload.clone(), &Limits::BUILT)
             {
                 self.capture_event(
                     w.now,

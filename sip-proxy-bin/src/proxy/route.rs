@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
-use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport, Uri};
+use sip_parser::{Limits, Message, RequestBuilder, ResponseBuilder, Transport, Uri};
 use sip_transaction::{ClientTxId, Flow, Forking, ForwardPlan, NextHop, ServerTxId, Target};
 
 use super::dispatch::{Change, Key};
@@ -76,7 +76,7 @@ impl Proxy {
         for (n, v) in headers {
             b.header(n.to_string(), v.to_string());
         }
-        if let Ok(m) = Message::parse(b.build()) {
+        if let Ok(m) = Message::parse_with(b.build(), &Limits::BUILT) {
             if self
                 .layer
                 .respond(w.now.mono, tx, &m, &mut w.scratch)
@@ -734,6 +734,41 @@ mod tests {
         let m = Message::parse(sent.payload.clone()).unwrap();
         let via = String::from_utf8_lossy(m.via().next().unwrap().unwrap().raw).into_owned();
         (sent.flow.local.to_string(), via)
+    }
+
+    /// A request at the header-count limit (128 lines, most of them Vias) still gets its
+    /// answer, though the response, with the Content-Length the proxy adds, is one line past
+    /// that limit (the fuzz finding of 2026-12-03: the proxy re-read its own response with the
+    /// receive limits and sent nothing).
+    #[test]
+    fn a_request_at_the_header_limit_gets_its_answer() {
+        let p = proxy();
+        let mut req = String::from("INVITE sip:nobody@sip.test SIP/2.0\r\n");
+        req.extend(
+            (0..124).map(|i| format!("v: SIP/2.0/UDP 127.0.0.1:4000;branch=z9hG4bK-edge{i}\r\n")),
+        );
+        req.push_str("f: <sip:a@sip.test>;tag=1\r\nt: <sip:nobody@sip.test>\r\n");
+        req.push_str("i: header-edge\r\nCSeq: 1 INVITE\r\n\r\n");
+        assert!(Message::parse(Bytes::from(req.clone())).is_ok());
+        let flow = Flow {
+            transport: Transport::Udp,
+            local: PRIVATE.parse().unwrap(),
+            remote: "127.0.0.1:4000".parse().unwrap(),
+            conn: None,
+        };
+        let now = Now {
+            mono: Duration::from_secs(1),
+            wall: Duration::from_secs(1_700_000_001),
+        };
+        let mut out = Vec::new();
+        p.on_datagram(now, Bytes::from(req), flow, &mut out);
+        let finals: Vec<_> = out
+            .iter()
+            .filter_map(|t| Message::parse_with(t.payload.clone(), &sip_parser::Limits::BUILT).ok())
+            .filter_map(|m| m.status())
+            .filter(|s| *s >= 200)
+            .collect();
+        assert_eq!(finals, [404], "{out:?}");
     }
 
     #[test]

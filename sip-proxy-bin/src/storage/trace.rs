@@ -19,7 +19,7 @@ use bytes::Bytes;
 use hep_codec::{CaptureEvent, CaptureSink};
 use rusqlite::params;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use sip_parser::Message;
+use sip_parser::{Limits, Message};
 
 use super::db::{Db, DbOptions, OpenError};
 use super::schema::TRACE;
@@ -160,7 +160,7 @@ fn text_or_blob(b: &[u8]) -> ToSqlOutput<'_> {
 }
 
 fn insert(tx: &rusqlite::Transaction<'_>, it: &Item) -> rusqlite::Result<()> {
-    let m = Message::parse(it.payload.clone()).ok();
+    let m = Message::parse_with(it.payload.clone(), &Limits::BUILT).ok();
     let m = m.as_ref();
     let method = m
         .and_then(|m| match m.method() {
