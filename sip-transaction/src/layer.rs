@@ -593,17 +593,39 @@ impl TransactionLayer {
         let status = response
             .status()
             .ok_or(TxError::BadMessage("respond needs a response"))?;
+        self.respond_built(
+            now,
+            tx,
+            status,
+            response.buffer().slice_ref(response.as_wire()),
+            out,
+        )
+    }
+
+    /// [`respond`](Self::respond) with a response this program built (a
+    /// [`ResponseBuilder`] result, say): its status code and its bytes, which are not read
+    /// again, so the caller vouches that `response` is a well-formed response with that
+    /// status, to the request of `tx`.
+    ///
+    /// A status outside 100–699 is refused with [`TxError::BadMessage`].
+    pub fn respond_built(
+        &self,
+        now: Duration,
+        tx: ServerTxId,
+        status: u16,
+        response: Bytes,
+        out: &mut Output,
+    ) -> Result<(), TxError> {
+        if !(100..=699).contains(&status) {
+            return Err(TxError::BadMessage("status code outside 100-699"));
+        }
         let shard = self.shard_of_id(tx.0).ok_or(TxError::NoTransaction)?;
         self.with_shard(shard, now, out, |core| {
             let slot = core.shard.slot_of(tx.0).ok_or(TxError::NoTransaction)?;
             if core.shard.server(slot).is_some_and(|s| s.proxy.is_some()) {
                 return Err(TxError::WrongState);
             }
-            core.server_respond(
-                slot,
-                response.buffer().slice_ref(response.as_wire()),
-                status,
-            )
+            core.server_respond(slot, response, status)
         })
     }
 

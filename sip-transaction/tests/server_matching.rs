@@ -231,3 +231,40 @@ fn a_request_without_via_is_unmatchable() {
         Err(ReceiveError::Unmatchable)
     );
 }
+
+#[test]
+fn respond_built_answers_like_respond_without_reading_the_response_again() {
+    let l = layer(100);
+    let mut out = Output::new();
+    l.receive(s("1"), msg(OLD_INVITE), flow(), &mut out)
+        .unwrap();
+    let Some(Event::Request { tx, request, .. }) = out.events.pop() else {
+        panic!("{out:?}")
+    };
+    let busy = ResponseBuilder::new(&request, 486, "Busy Here")
+        .to_tag("t9")
+        .build();
+    // A status outside 100-699 is refused and sends nothing.
+    assert!(
+        l.respond_built(s("1.1"), tx, 42, busy.clone(), &mut out)
+            .is_err()
+    );
+    assert!(out.is_empty(), "{out:?}");
+    l.respond_built(s("1.2"), tx, 486, busy, &mut out).unwrap();
+    assert_eq!(out.transmits.len(), 1);
+    out.clear();
+    // A retransmitted INVITE gets the 486 again; the ACK with our To tag (read from the
+    // bytes for this RFC 2543 peer) is absorbed.
+    l.receive(s("1.3"), msg(OLD_INVITE), flow(), &mut out)
+        .unwrap();
+    assert!(out.transmits[0].payload.starts_with(b"SIP/2.0 486"));
+    out.clear();
+    let ack = OLD_INVITE
+        .replace("INVITE sip:bob@127.0.0.1 SIP", "ACK sip:bob@127.0.0.1 SIP")
+        .replace("5 INVITE", "5 ACK")
+        .replace("To: <sip:bob@127.0.0.1>", "To: <sip:bob@127.0.0.1>;tag=t9");
+    l.receive(s("1.4"), msg(&ack), flow(), &mut out).unwrap();
+    assert!(out.is_empty(), "{out:?}");
+    l.handle_timeout(s("60"), &mut out);
+    assert!(l.is_empty());
+}

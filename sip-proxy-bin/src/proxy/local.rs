@@ -20,7 +20,7 @@ use sip_dialog::{
     TrackerConfig,
 };
 use sip_location::{LocationStore, MemoryConfig, MemoryStore, Policy, Source, registrar};
-use sip_parser::{Aor, Limits, Message, Transport, Uri, UserCase};
+use sip_parser::{Aor, Message, Transport, Uri, UserCase};
 use sip_transaction::{ConnId, Flow, ServerTxId, Target};
 
 use super::{Proxy, Work};
@@ -570,9 +570,13 @@ impl Proxy {
         match done.reply {
             Some(reply) => {
                 self.stats.registrations.inc();
-                if let Ok(m) = Message::parse_with(reply.response, &Limits::BUILT) {
-                    let _ = self.layer.respond(w.now.mono, tx, &m, &mut w.scratch);
-                }
+                let _ = self.layer.respond_built(
+                    w.now.mono,
+                    tx,
+                    reply.status,
+                    reply.response,
+                    &mut w.scratch,
+                );
             }
             None => self.respond(w, tx, req, 403, &[]),
         }

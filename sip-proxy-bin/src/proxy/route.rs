@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
-use sip_parser::{Limits, Message, RequestBuilder, ResponseBuilder, Transport, Uri};
+use sip_parser::{Message, RequestBuilder, ResponseBuilder, Transport, Uri};
 use sip_transaction::{ClientTxId, Flow, Forking, ForwardPlan, NextHop, ServerTxId, Target};
 
 use super::dispatch::{Change, Key};
@@ -76,14 +76,12 @@ impl Proxy {
         for (n, v) in headers {
             b.header(n.to_string(), v.to_string());
         }
-        if let Ok(m) = Message::parse_with(b.build(), &Limits::BUILT) {
-            if self
-                .layer
-                .respond(w.now.mono, tx, &m, &mut w.scratch)
-                .is_err()
-            {
-                tracing::debug!(status, "response refused by the transaction");
-            }
+        if self
+            .layer
+            .respond_built(w.now.mono, tx, status, b.build(), &mut w.scratch)
+            .is_err()
+        {
+            tracing::debug!(status, "response refused by the transaction");
         }
     }
 
