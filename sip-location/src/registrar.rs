@@ -177,10 +177,21 @@ pub fn process<B: AsRef<[u8]>>(
     now: Duration,
     policy: &Policy,
 ) -> Outcome {
-    let aor = match aor_of(request, policy) {
-        Ok(aor) => aor,
-        Err(refusal) => return refusal.into(),
-    };
+    match aor_of(request, policy) {
+        Ok(aor) => process_aor(request, &aor, source, current, now, policy),
+        Err(refusal) => refusal.into(),
+    }
+}
+
+/// [`process`] for the AOR [`aor_of`] gave (so that [`register`] works it out once).
+fn process_aor<B: AsRef<[u8]>>(
+    request: &Message<B>,
+    aor: &Aor,
+    source: &Source,
+    current: &Snapshot,
+    now: Duration,
+    policy: &Policy,
+) -> Outcome {
     let fail =
         |status, reason: &'static str| Outcome::Reply(reply(request, status, reason, |_| {}));
     let Some(call_id) = request.call_id().filter(|c| !c.is_empty()) else {
@@ -258,7 +269,7 @@ pub fn process<B: AsRef<[u8]>>(
         let r = ok_reply(
             request,
             source,
-            &aor,
+            aor,
             &[],
             now,
             policy,
@@ -435,7 +446,7 @@ pub fn process<B: AsRef<[u8]>>(
     let mut bindings: Vec<Binding> = set.into_iter().map(|t| t.binding).collect();
     bindings.sort_by(order);
     let r = ok_reply(
-        request, source, &aor, &bindings, now, policy, gruu, echo_path, flows,
+        request, source, aor, &bindings, now, policy, gruu, echo_path, flows,
     );
     if ops.is_empty() {
         return Outcome::Reply(r);
@@ -683,7 +694,7 @@ pub fn register<S: LocationStore + ?Sized, B: AsRef<[u8]>>(
             Ok(s) => s,
             Err(e) => return done(Some(failure(request, &e, policy)), Vec::new(), Some(e)),
         };
-        match process(request, source, &snapshot, now, policy) {
+        match process_aor(request, &aor, source, &snapshot, now, policy) {
             Outcome::NotResponsible => return done(None, Vec::new(), None),
             Outcome::Reply(r) => return done(Some(r), Vec::new(), None),
             Outcome::Update { changes, reply } => match store.apply(&changes, now) {

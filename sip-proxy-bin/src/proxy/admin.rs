@@ -16,7 +16,6 @@ use sip_auth::{FailureVerdict, IpNet};
 use sip_dialog::{DialogState, DialogUid};
 use sip_location::{Binding, Cursor, LocationStore};
 use sip_parser::{Aor, Uri};
-use sip_transaction::Output;
 
 use super::dispatch::{Reloaded, SetStateError};
 use super::local::{self, SetupError};
@@ -550,11 +549,7 @@ impl Proxy {
             .terminate(handle, now.wall)
             .ok_or_else(|| AdminError::NotFound(format!("no dialog {hex}")))?;
         let mut out = Vec::new();
-        let mut w = Work {
-            now,
-            out: &mut out,
-            scratch: Output::new(),
-        };
+        let mut w = Work::new(now, &mut out);
         let mut sent = 0;
         for party in ended.record.byes() {
             if self.send_in_dialog(&mut w, &party.socket, &party.request, ENDED_BY_OPERATOR) {
@@ -562,6 +557,7 @@ impl Proxy {
             }
         }
         self.pump(&mut w);
+        drop(w);
         lock(&self.admin_out).append(&mut out);
         tracing::info!(dialog = %hex, call_id = %ended.record.call_id, byes = sent, "dialog ended by the operator");
         Ok(sent)

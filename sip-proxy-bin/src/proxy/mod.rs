@@ -121,6 +121,28 @@ pub(crate) struct Work<'a> {
     pub(crate) scratch: Output,
 }
 
+std::thread_local! {
+    /// The layer's output buffer of this thread, kept between calls so that its lists keep
+    /// their capacity (two allocations and frees per message fewer).
+    static SCRATCH: std::cell::RefCell<Output> = std::cell::RefCell::new(Output::new());
+}
+
+impl<'a> Work<'a> {
+    /// Work at `now` whose sends end in `out`, with this thread's scratch output.
+    pub(crate) fn new(now: Now, out: &'a mut Vec<Transmit>) -> Self {
+        let scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        Work { now, out, scratch }
+    }
+}
+
+impl Drop for Work<'_> {
+    fn drop(&mut self) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        SCRATCH.with(|s| *s.borrow_mut() = scratch);
+    }
+}
+
 impl Proxy {
     /// A proxy for a finished configuration (`Config::finish`), keeping registrations and
     /// dialogs in memory whatever `cfg.storage` says (the binary opens the database and
@@ -272,11 +294,7 @@ impl Proxy {
             msg.as_wire(),
             &msg,
         );
-        let mut w = Work {
-            now,
-            out,
-            scratch: Output::new(),
-        };
+        let mut w = Work::new(now, out);
         if msg.is_request() {
             self.stats.requests.inc();
             self.stats.methods.inc(msg.method());
@@ -327,11 +345,7 @@ impl Proxy {
     /// administration calls made the proxy send since the last call.
     pub fn on_timer(&self, now: Now, out: &mut Vec<Transmit>) {
         out.append(&mut admin::lock(&self.admin_out));
-        let mut w = Work {
-            now,
-            out,
-            scratch: Output::new(),
-        };
+        let mut w = Work::new(now, out);
         self.layer.handle_timeout(now.mono, &mut w.scratch);
         self.probe(&mut w);
         self.uplinks_due(&mut w);
@@ -369,11 +383,7 @@ impl Proxy {
 
     /// The caller could not send a transmit: its transaction learns it (§17.1.4).
     pub fn transport_error(&self, now: Now, tx: sip_transaction::TxRef, out: &mut Vec<Transmit>) {
-        let mut w = Work {
-            now,
-            out,
-            scratch: Output::new(),
-        };
+        let mut w = Work::new(now, out);
         self.layer.transport_error(now.mono, tx, &mut w.scratch);
         self.pump(&mut w);
     }
@@ -385,9 +395,13 @@ impl Proxy {
             if w.scratch.events.is_empty() {
                 return;
             }
-            let events = std::mem::take(&mut w.scratch.events);
-            for e in events {
+            let mut events = std::mem::take(&mut w.scratch.events);
+            for e in events.drain(..) {
                 self.on_event(w, e);
+            }
+            // Most events raise none: the list goes back with its capacity.
+            if w.scratch.events.is_empty() {
+                w.scratch.events = events;
             }
         }
         self.emit(w);
