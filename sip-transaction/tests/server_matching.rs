@@ -38,6 +38,17 @@ Via: SIP/2.0/UDP 127.0.0.1:7000\n\
 Max-Forwards: 70\nTo: <sip:bob@127.0.0.1>\nFrom: <sip:alice@127.0.0.1>;tag=old1\n\
 Call-ID: legacy-1\nCSeq: 5 INVITE\nContent-Length: 0\n\n";
 
+/// The ACK of [`OLD_INVITE`] carrying the To tag `tag`.
+fn old_ack(tag: &str) -> String {
+    OLD_INVITE
+        .replace("INVITE sip:bob@127.0.0.1 SIP", "ACK sip:bob@127.0.0.1 SIP")
+        .replace("5 INVITE", "5 ACK")
+        .replace(
+            "To: <sip:bob@127.0.0.1>",
+            &format!("To: <sip:bob@127.0.0.1>;tag={tag}"),
+        )
+}
+
 fn s(x: &str) -> Duration {
     Duration::from_secs_f64(x.parse().unwrap())
 }
@@ -83,10 +94,7 @@ fn rfc2543_invite_retransmission_ack_and_cancel_match() {
     // Its ACK carries our To tag: matched (Completed → Confirmed), not passed up, and the
     // 486 is no longer retransmitted.
     out.clear();
-    let ack = OLD_INVITE
-        .replace("INVITE sip:bob@127.0.0.1 SIP", "ACK sip:bob@127.0.0.1 SIP")
-        .replace("5 INVITE", "5 ACK")
-        .replace("To: <sip:bob@127.0.0.1>", "To: <sip:bob@127.0.0.1>;tag=t9");
+    let ack = old_ack("t9");
     l.receive(s("1.4"), msg(&ack), flow(), &mut out).unwrap();
     assert!(out.is_empty(), "{out:?}");
     l.handle_timeout(s("3"), &mut out);
@@ -259,10 +267,7 @@ fn respond_built_answers_like_respond_without_reading_the_response_again() {
         .unwrap();
     assert!(out.transmits[0].payload.starts_with(b"SIP/2.0 486"));
     out.clear();
-    let ack = OLD_INVITE
-        .replace("INVITE sip:bob@127.0.0.1 SIP", "ACK sip:bob@127.0.0.1 SIP")
-        .replace("5 INVITE", "5 ACK")
-        .replace("To: <sip:bob@127.0.0.1>", "To: <sip:bob@127.0.0.1>;tag=t9");
+    let ack = old_ack("t9");
     l.receive(s("1.4"), msg(&ack), flow(), &mut out).unwrap();
     assert!(out.is_empty(), "{out:?}");
     l.handle_timeout(s("60"), &mut out);
